@@ -1,0 +1,180 @@
+"""The ``ghosthub`` command: a thin layer that turns arguments into API calls and results into text."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from typing import Any, Callable, Sequence
+
+from ._version import __version__
+
+# Exit codes: 0 success, 1 a check or operation failed, 2 usage error.
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # MindSpore's INFO/WARNING log lines would bury our output; users can still override.
+    os.environ.setdefault("GLOG_v", "3")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    warnings.showwarning = _show_warning
+    from .errors import GhostHubError
+
+    try:
+        return args.func(args) or EXIT_OK
+    except GhostHubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `ghosthub list | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ghosthub",
+        description="A model-zoo hub for MindSpore: model cards in, verified weights and ready networks out.",
+    )
+    parser.add_argument("--version", action="version", version=f"ghosthub {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    cards = argparse.ArgumentParser(add_help=False)
+    cards.add_argument(
+        "--cards",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="card folder searched before GHOSTHUB_CARDS and the bundled cards (repeatable)",
+    )
+
+    p = _command(sub, "list", _cmd_list, "list the models of the registry", parents=[cards])
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on the name, e.g. 'ghostnet_*'")
+    p.add_argument("--backbone", help="only this backbone-name (pattern)")
+    p.add_argument("--dataset", help="only this train-dataset (pattern)")
+    p.add_argument("--format", dest="file_format", help="only cards with an asset of this file-format")
+    p.add_argument("--sort", default="name", help="sort by 'name' or a metric such as top1 or top5 (best first)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "show", _cmd_show, "show one model card", parents=[cards])
+    p.add_argument("name", help="model name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None], help: str, **kw) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", **kw)
+    parser.set_defaults(func=func)
+    return parser
+
+
+# ---------------------------------------------------------------------------- list / show
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .api import registry
+
+    entries = registry(args.cards).select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
+    if args.sort != "name":
+        entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
+    rows = [_entry_summary(e) for e in entries]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("no models match", file=sys.stderr)
+        return EXIT_OK
+    columns = [
+        ("NAME", "name"),
+        ("BACKBONE", "backbone"),
+        ("DATASET", "dataset"),
+        ("TOP-1", "top1"),
+        ("TOP-5", "top5"),
+        ("FORMAT", "format"),
+        ("SHA256", "sha8"),
+    ]
+    for row in rows:
+        row["sha8"] = (row["sha256"] or "")[:8] or None
+    _print_table([[_cell(row[key]) for _, key in columns] for row in rows], [title for title, _ in columns])
+    return EXIT_OK
+
+
+def _entry_summary(entry) -> dict[str, Any]:
+    metrics = entry.metrics
+    first = entry.assets[0] if entry.assets else {}
+    return {
+        "name": entry.name,
+        "backbone": entry.backbone,
+        "dataset": entry.dataset,
+        "top1": metrics.get("top1"),
+        "top5": metrics.get("top5"),
+        "format": ",".join(entry.file_formats) or None,
+        "sha256": first.get("asset-sha256"),
+        "path": str(entry.path),
+    }
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .api import registry
+
+    card = registry(args.cards).get(args.name)
+    data = {
+        "name": card.name,
+        "title": card.title,
+        "path": str(card.path),
+        "fields": card.fields,
+        "metrics": card.metrics,
+        "assets": [{"file-format": a.file_format, "asset-link": a.link, "asset-sha256": a.sha256} for a in card.assets],
+    }
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    width = max(len(k) for k in card.fields) + 1
+    print(f"{card.name}  ({card.path})")
+    for key, value in card.fields.items():
+        if key == "asset":
+            continue
+        print(f"  {key + ':':<{width}} {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
+    if card.metrics:
+        print("  metrics:" + "".join(f" {k}={v:g}" for k, v in card.metrics.items()))
+    for i, asset in enumerate(card.assets, 1):
+        print(f"  asset {i}: {asset.file_format}  sha256 {asset.sha256}\n    {asset.link}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- output helpers
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Settings resolved in one place: argument > environment variable > default."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from .errors import GhostHubError
+
+APP = "ghosthub"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class ConfigError(GhostHubError, ValueError):
+    """An environment variable or argument that ghosthub cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything ghosthub reads from the environment, resolved once per call.
+
+    Attributes
+    ----------
+    cache_dir : root of the cache (``GHOSTHUB_CACHE``); downloads, the card
+        index and copies of remote hubs live in folders under it.
+    card_dirs : extra card folders (``GHOSTHUB_CARDS``, os.pathsep-separated).
+    hub : URL or folder of a published hub (``GHOSTHUB_HUB``).
+    offline : never touch the network (``GHOSTHUB_OFFLINE=1``).
+    mirrors : ``(original_prefix, mirror_prefix)`` pairs (``GHOSTHUB_MIRROR``).
+    token : bearer token for the asset's own host (``GHOSTHUB_TOKEN``); never shown.
+    progress : show progress bars (off with ``GHOSTHUB_NO_PROGRESS=1``).
+    """
+
+    cache_dir: Path
+    card_dirs: tuple[Path, ...] = ()
+    hub: str | None = None
+    offline: bool = False
+    mirrors: tuple[tuple[str, str], ...] = ()
+    token: str | None = dataclasses.field(default=None, repr=False)
+    progress: bool = True
+    max_size: int = 5 << 30
+
+
+def settings(
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    hub: str | None = None,
+    progress: bool | None = None,
+    env: dict | None = None,
+) -> Settings:
+    """Resolve settings from arguments (when not None), then the environment, then defaults."""
+    env = os.environ if env is None else env
+    cache = cache_dir or env.get("GHOSTHUB_CACHE") or _user_cache_dir()
+    return Settings(
+        cache_dir=Path(cache).expanduser(),
+        card_dirs=tuple(Path(p).expanduser() for p in env.get("GHOSTHUB_CARDS", "").split(os.pathsep) if p),
+        hub=hub or env.get("GHOSTHUB_HUB") or None,
+        offline=_flag(env, "GHOSTHUB_OFFLINE") if offline is None else bool(offline),
+        mirrors=_mirrors(env.get("GHOSTHUB_MIRROR", "")),
+        token=env.get("GHOSTHUB_TOKEN") or None,
+        progress=(not _flag(env, "GHOSTHUB_NO_PROGRESS")) if progress is None else bool(progress),
+        max_size=_size(env.get("GHOSTHUB_MAX_SIZE")) or 5 << 30,
+    )
+
+
+def user_cards_dir() -> Path:
+    """The user's own cards folder (platformdirs user data dir)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False)) / "cards"
+
+
+def bundled_cards_dir() -> Path:
+    """The cards shipped with ghosthub: inside the wheel, or the checkout's top-level folder."""
+    return _bundled("cards")
+
+
+def bundled_recipes_dir() -> Path:
+    """The training recipes shipped with ghosthub."""
+    return _bundled("recipes")
+
+
+def _bundled(name: str) -> Path:
+    inside = PACKAGE_DIR / name
+    return inside if inside.is_dir() else PACKAGE_DIR.parent / name
+
+
+def _user_cache_dir() -> str:
+    import platformdirs
+
+    return platformdirs.user_cache_dir(APP, appauthor=False)
+
+
+def _flag(env, name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={env.get(name)!r} is not understood; expected 1 or 0")
+
+
+def _mirrors(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        original, sep, mirror = item.partition("=")
+        if not sep or not original or not mirror:
+            raise ConfigError(
+                f"GHOSTHUB_MIRROR entry {item!r} is not understood; expected ORIGINAL_PREFIX=MIRROR_PREFIX"
+            )
+        pairs.append((original.strip(), mirror.strip()))
+    return tuple(pairs)
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(text: str | None) -> int | None:
+    """Parse '5G', '512M', '1048576' (binary units)."""
+    if not text:
+        return None
+    value = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = value[-1:] if value[-1:] in _UNITS else ""
+    try:
+        return int(float(value[: len(value) - len(unit)]) * _UNITS[unit])
+    except ValueError:
+        raise ConfigError(f"GHOSTHUB_MAX_SIZE={text!r} is not a size; expected e.g. 5G, 512M or a byte count") from None

@@ -1,0 +1,297 @@
+"""The registry: every card from every source, by name; lookup, patterns and filters."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from . import config
+from ._version import __version__
+from .card import CardError, CardWarning, ModelCard, load_card, parse_metrics
+from .errors import GhostHubError
+
+__all__ = ["Registry", "CardEntry", "ModelNotFoundError", "default_sources"]
+
+_INDEX_VERSION = 1
+
+
+class ModelNotFoundError(GhostHubError, LookupError):
+    """No card of that name in any source."""
+
+    def __init__(self, name: str, suggestions: Sequence[str], sources: Sequence[Path]):
+        self.name = name
+        self.suggestions = list(suggestions)
+        hint = f"did you mean {', '.join(self.suggestions)}?" if self.suggestions else "run `ghosthub list` to see what there is"
+        where = ", ".join(str(s) for s in sources) or "no card folders"
+        super().__init__(f"no model card named {name!r} (searched {where}); {hint}")
+
+    def __str__(self) -> str:  # LookupError would quote the message
+        return self.args[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class CardEntry:
+    """What the registry knows of a card without reading its body."""
+
+    name: str
+    path: Path
+    fields: Mapping[str, Any]
+    source: Path
+
+    @property
+    def backbone(self) -> str | None:
+        return self.fields.get("backbone-name")
+
+    @property
+    def dataset(self) -> str | None:
+        return self.fields.get("train-dataset")
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        value = self.fields.get("evaluation")
+        return parse_metrics(value) if isinstance(value, str) else {}
+
+    @property
+    def assets(self) -> list[Mapping[str, Any]]:
+        value = self.fields.get("asset")
+        return value if isinstance(value, list) else []
+
+    @property
+    def file_formats(self) -> list[str]:
+        return [a.get("file-format", "") for a in self.assets]
+
+
+def default_sources(card_dirs: Iterable[str | os.PathLike] = (), settings: config.Settings | None = None) -> list[Path]:
+    """Card folders in order of precedence: explicit, GHOSTHUB_CARDS, the user's own, bundled."""
+    settings = settings or config.settings()
+    sources = [Path(d).expanduser() for d in card_dirs]
+    sources += list(settings.card_dirs)
+    sources += [config.user_cards_dir(), config.bundled_cards_dir()]
+    unique: list[Path] = []
+    for source in sources:
+        if source not in unique:
+            unique.append(source)
+    return unique
+
+
+class Registry:
+    """Cards from several folders, the first folder taking precedence on a name.
+
+    Parameters
+    ----------
+    sources : card folders in order of precedence; by default
+        :func:`default_sources` (explicit folders, ``GHOSTHUB_CARDS``, the user's
+        cards folder, the bundled cards).
+    settings : resolved settings; the parse cache lives under its cache folder.
+
+    Examples
+    --------
+    >>> reg = Registry()
+    >>> reg.list("ghostnet_*")  # doctest: +SKIP
+    ['ghostnet_050', 'ghostnet_050.85b91860', 'ghostnet_100', 'ghostnet_130']
+    """
+
+    def __init__(self, sources: Sequence[str | os.PathLike] | None = None, *, settings: config.Settings | None = None):
+        self.settings = settings or config.settings()
+        self.sources = [Path(s) for s in sources] if sources is not None else default_sources(settings=self.settings)
+        self._entries: dict[str, CardEntry] | None = None
+
+    # ------------------------------------------------------------------ lookup
+
+    @property
+    def entries(self) -> dict[str, CardEntry]:
+        """Name -> entry, after scanning every source once."""
+        if self._entries is None:
+            self._entries = self._scan()
+        return self._entries
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.entries
+
+    def __iter__(self) -> Iterator[CardEntry]:
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def entry(self, name: str) -> CardEntry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise ModelNotFoundError(name, self.suggest(name), self.sources) from None
+
+    def get(self, name: str) -> ModelCard:
+        """The full card called ``name``, read afresh from its file."""
+        entry = self.entry(name)
+        with warnings.catch_warnings():  # repairs were reported when the folder was scanned
+            warnings.simplefilter("ignore", CardWarning)
+            return load_card(entry.path)
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """Names close to ``name``, for 'did you mean' messages."""
+        by_lower = {k.lower(): k for k in self.entries}
+        matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
+        prefix = [k for k in self.entries if k.lower().startswith(name.lower()) and k.lower() not in matches]
+        return [by_lower[m] for m in matches] + prefix[: max(0, n - len(matches))]
+
+    def list(self, pattern: str = "*", **filters: str) -> list[str]:
+        """Names matching a fnmatch ``pattern`` and every filter, sorted.
+
+        Filters compare a card field (fnmatch, case-insensitive): ``backbone``,
+        ``dataset``, ``file_format`` (any asset), or any front-matter key with
+        ``_`` for ``-`` (``module_type="cv"``).
+        """
+        return [e.name for e in self.select(pattern, **filters)]
+
+    def select(self, pattern: str = "*", **filters: str) -> list[CardEntry]:
+        pattern = (pattern or "*").lower()
+        tests = [(_FILTER_KEYS.get(k, k.replace("_", "-")), str(v).lower()) for k, v in filters.items() if v is not None]
+        chosen = []
+        for entry in self.entries.values():
+            if not fnmatch.fnmatchcase(entry.name.lower(), pattern):
+                continue
+            if all(any(fnmatch.fnmatchcase(str(value).lower(), want) for value in _values(entry, key)) for key, want in tests):
+                chosen.append(entry)
+        return sorted(chosen, key=lambda e: e.name.lower())
+
+    # ------------------------------------------------------------------ scanning
+
+    def _scan(self) -> dict[str, CardEntry]:
+        entries: dict[str, CardEntry] = {}
+        for source in self.sources:
+            for entry in self._scan_source(source):
+                kept = entries.get(entry.name)
+                if kept is None:
+                    entries[entry.name] = entry
+                else:
+                    warnings.warn(
+                        f"card {entry.name!r} in {entry.path} is shadowed by {kept.path}, which takes precedence",
+                        CardWarning,
+                        stacklevel=4,
+                    )
+        return entries
+
+    def _scan_source(self, source: Path) -> list[CardEntry]:
+        files = sorted(_card_files(source))
+        if not files:
+            return []
+        index = _ParseIndex(self.settings.cache_dir, source)
+        result = []
+        for path, stat in files:
+            record = index.get(path, stat)
+            if record is None:
+                record = _parse_record(path)
+                index.put(path, stat, record)
+            for message in record.get("warnings", ()):
+                warnings.warn(message, CardWarning, stacklevel=5)
+            if "error" in record:
+                warnings.warn(f"skipped card {path}: {record['error']}", CardWarning, stacklevel=5)
+                continue
+            result.append(CardEntry(record["fields"]["model-name"], path, record["fields"], source))
+        index.save()
+        return result
+
+
+_FILTER_KEYS = {"backbone": "backbone-name", "dataset": "train-dataset", "file_format": "file-format", "format": "file-format"}
+
+
+def _values(entry: CardEntry, key: str) -> list[Any]:
+    if key == "file-format":
+        return entry.file_formats
+    value = entry.fields.get(key)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _card_files(source: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every ``*.md`` file under ``source`` (hidden folders skipped) with its stat."""
+    try:
+        scan = os.scandir(source)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        warnings.warn(f"cannot read card folder {source}: {exc.strerror or exc}", CardWarning, stacklevel=5)
+        return
+    with scan:
+        for item in scan:
+            if item.name.startswith("."):
+                continue
+            if item.is_dir():
+                yield from _card_files(Path(item.path))
+            elif item.name.endswith(".md") and item.is_file():
+                yield Path(item.path), item.stat()
+
+
+def _parse_record(path: Path) -> dict[str, Any]:
+    """What the index keeps of one card file: its front-matter, or why it was skipped."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CardWarning)
+        try:
+            card = load_card(path)
+        except CardError as exc:
+            return {"error": str(exc).removeprefix(f"{path}: ").removeprefix(f"{path}, ")}
+    record: dict[str, Any] = {"fields": card.fields}
+    repairs = [str(w.message) for w in caught if issubclass(w.category, CardWarning)]
+    if repairs:
+        record["warnings"] = repairs
+    return record
+
+
+class _ParseIndex:
+    """Parsed front-matter of a card folder, cached by path, size, mtime, ctime and inode.
+
+    Any change to a file changes its ctime, so a changed card is always read
+    afresh; a cache that cannot be read or written is simply not used.
+    """
+
+    def __init__(self, cache_dir: Path, source: Path):
+        key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:24]
+        self.file = cache_dir / "registry" / f"{key}.json"
+        self.changed = False
+        self.records: dict[str, Any] = {}
+        try:
+            data = json.loads(self.file.read_bytes())
+            if data.get("version") == _INDEX_VERSION and data.get("ghosthub") == __version__:
+                self.records = data["records"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+        self.seen: set[str] = set()
+
+    @staticmethod
+    def _stamp(stat: os.stat_result) -> list[int]:
+        return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+    def get(self, path: Path, stat: os.stat_result) -> dict[str, Any] | None:
+        key = str(path)
+        self.seen.add(key)
+        cached = self.records.get(key)
+        if cached and cached.get("stamp") == self._stamp(stat):
+            return cached["record"]
+        return None
+
+    def put(self, path: Path, stat: os.stat_result, record: dict[str, Any]) -> None:
+        self.records[str(path)] = {"stamp": self._stamp(stat), "record": record}
+        self.changed = True
+
+    def save(self) -> None:
+        stale = set(self.records) - self.seen
+        for key in stale:
+            del self.records[key]
+        if not (self.changed or stale):
+            return
+        data = json.dumps({"version": _INDEX_VERSION, "ghosthub": __version__, "records": self.records}, ensure_ascii=False)
+        tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(data, encoding="utf-8")
+            os.replace(tmp, self.file)
+        except OSError:
+            tmp.unlink(missing_ok=True)
