@@ -1,7 +1,7 @@
 """ghosthub: a model-zoo hub for MindSpore. Model cards in, verified weights and ready networks out."""
 
 from ._version import __version__
-from .api import get_card, list_models, registry
+from .api import get_card, list_models
 from .card import Asset, CardError, CardWarning, ModelCard, load_card, parse_card, render_card
 from .errors import GhostHubError
 from .registry import ModelNotFoundError, Registry
@@ -19,6 +19,5 @@ __all__ = [
     "list_models",
     "load_card",
     "parse_card",
-    "registry",
     "render_card",
 ]

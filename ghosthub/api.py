@@ -9,10 +9,10 @@ from . import config
 from .card import ModelCard
 from .registry import Registry
 
-__all__ = ["list_models", "get_card", "registry"]
+__all__ = ["list_models", "get_card", "default_registry"]
 
 
-def registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> Registry:
+def default_registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> Registry:
     """A registry over the default sources, with ``cards`` folders searched first."""
     from .registry import default_sources
 
@@ -36,7 +36,7 @@ def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), 
     >>> ghosthub.list_models("ghostnet_1*")
     ['ghostnet_100', 'ghostnet_130']
     """
-    return registry(cards).list(pattern, **filters)
+    return default_registry(cards).list(pattern, **filters)
 
 
 def get_card(name: str, *, cards: Iterable[str | os.PathLike] = ()) -> ModelCard:
@@ -48,4 +48,4 @@ def get_card(name: str, *, cards: Iterable[str | os.PathLike] = ()) -> ModelCard
     >>> ghosthub.get_card("ghostnet_050").metrics
     {'top1': 65.84, 'top5': 86.6}
     """
-    return registry(cards).get(name)
+    return default_registry(cards).get(name)

@@ -80,9 +80,9 @@ def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None], h
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .api import registry
+    from .api import default_registry
 
-    entries = registry(args.cards).select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
+    entries = default_registry(args.cards).select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
     if args.sort != "name":
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
     rows = [_entry_summary(e) for e in entries]
@@ -118,14 +118,14 @@ def _entry_summary(entry) -> dict[str, Any]:
         "top5": metrics.get("top5"),
         "format": ",".join(entry.file_formats) or None,
         "sha256": first.get("asset-sha256"),
-        "path": str(entry.path),
+        "path": entry.file,
     }
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .api import registry
+    from .api import default_registry
 
-    card = registry(args.cards).get(args.name)
+    card = default_registry(args.cards).get(args.name)
     data = {
         "name": card.name,
         "title": card.title,
