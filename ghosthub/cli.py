@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "show", _cmd_show, "show one model card", parents=[cards])
     p.add_argument("name", help="model name")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
+    p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     return parser
 
 
@@ -147,6 +152,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print("  metrics:" + "".join(f" {k}={v:g}" for k, v in card.metrics.items()))
     for i, asset in enumerate(card.assets, 1):
         print(f"  asset {i}: {asset.file_format}  sha256 {asset.sha256}\n    {asset.link}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- serve
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    server = serve(args.directory, port=args.port, host=args.host, quiet=False)
+    print(f"serving {server.root} at {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return EXIT_OK
 
 
