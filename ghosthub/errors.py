@@ -3,3 +3,15 @@
 
 class GhostHubError(Exception):
     """Base class of every error ghosthub raises on purpose."""
+
+
+class UnsupportedBackboneError(GhostHubError):
+    """A model card or call names a backbone (architecture) ghosthub cannot build."""
+
+
+class WeightsError(GhostHubError):
+    """A checkpoint file cannot be read: missing, empty, truncated, corrupt or not a checkpoint."""
+
+
+class CheckpointMismatchError(WeightsError):
+    """A checkpoint does not fit the network: missing or unexpected keys, or wrong shapes."""
