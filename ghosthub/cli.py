@@ -198,8 +198,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(recipe, args.data_dir, out, epochs=args.epochs, resume=args.resume, workers=args.workers,
                    callback=report, expect_dataset_digest=args.expect_dataset_digest)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
-    if result.rank != 0:
-        return EXIT_OK
+    if result.rank != 0 or os.environ.get("GHOSTHUB_RANK_DIR"):
+        return EXIT_OK  # other ranks stay quiet; under `--workers N` the launching process reports
     if args.json:
         _print_json(result.to_dict())
         return EXIT_OK

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_digits"]
+__all__ = ["DATASET_NAME", "write_digits"]
+
+# The ``dataset`` name recipes and cards use for this data; ghosthub can regenerate it anywhere.
+DATASET_NAME = "sklearn-digits"
 
 
 def write_digits(directory: str | os.PathLike, *, val_fraction: float = 0.2, seed: int = 0) -> dict[str, int]:

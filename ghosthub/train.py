@@ -854,7 +854,7 @@ def _log_tails(run_dir: Path, workers: int, lines: int = 15) -> str:
 # ---------------------------------------------------------------------------- rebuild
 
 
-def rebuild(provenance: dict, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str | os.PathLike, *,
             progress: bool | None = None) -> RebuildResult:
     """Retrain from a recorded provenance and compare the checkpoint digest (``verify --rebuild``).
 
@@ -865,10 +865,12 @@ def rebuild(provenance: dict, data_dir: str | os.PathLike, out_dir: str | os.Pat
     ----------
     provenance : dict
         As returned in :attr:`TrainResult.provenance` (and recorded in the model card).
-    data_dir : str or os.PathLike
-        The same data; checked against the recorded dataset digest before training.
+    data_dir : str or os.PathLike or None
+        The same data; checked against the recorded dataset digest before training. None for
+        data ghosthub can regenerate (``dataset: sklearn-digits``): it is written to
+        ``out_dir/data``.
     out_dir : str or os.PathLike
-        Where the rebuilt checkpoints go.
+        Where the rebuilt checkpoints go (``out_dir/train``).
     progress : bool, optional
         As for :func:`train`.
 
@@ -900,6 +902,15 @@ def rebuild(provenance: dict, data_dir: str | os.PathLike, out_dir: str | os.Pat
     if provenance.get("mindspore_version") and provenance["mindspore_version"] != ms.__version__:
         warnings.warn(f"the model was trained with MindSpore {provenance['mindspore_version']}, this is "
                       f"{ms.__version__}: the digests may differ", stacklevel=2)
-    result = train(recipe, data_dir, out_dir, workers=int(provenance.get("workers") or 1), progress=progress,
-                   expect_dataset_digest=provenance["dataset_digest"])
+    out_dir = Path(out_dir)
+    if data_dir is None:
+        from . import digits
+
+        if recipe.dataset != digits.DATASET_NAME:
+            raise TrainError(f"the model was trained on {recipe.dataset!r}, which ghosthub cannot regenerate: "
+                             "pass the data dir it was trained on.")
+        data_dir = out_dir / "data"
+        digits.write_digits(data_dir)
+    result = train(recipe, data_dir, out_dir / "train", workers=int(provenance.get("workers") or 1),
+                   progress=progress, expect_dataset_digest=provenance["dataset_digest"])
     return RebuildResult(provenance["checkpoint_sha256"], result.checkpoint_sha256, result)

@@ -160,3 +160,21 @@ def test_two_msrun_workers_end_with_identical_weights(data, recipe_file, tmp_pat
     written = sorted(os.listdir(tmp_path / "dp"))
     assert written == ["best.ckpt", "epoch-0001.ckpt", "metrics.jsonl", "msrun", "provenance.json", "recipe.yaml",
                        "result.json"]
+
+
+def test_rebuild_from_provenance_matches(full_run, data, tmp_path):
+    from ghosthub.imagefolder import DataError
+    from ghosthub.train import rebuild
+
+    provenance = dict(full_run.provenance)
+    rebuilt = rebuild(provenance, data, tmp_path / "rebuilt")
+    assert rebuilt.matches and rebuilt.actual_sha256 == full_run.checkpoint_sha256
+    assert rebuilt.result.best_checkpoint == str(tmp_path / "rebuilt" / "train" / "best.ckpt")
+
+    with pytest.raises(TrainError, match="recorded recipe's digest"):
+        rebuild({**provenance, "recipe": {**provenance["recipe"], "lr": 0.5}}, data, tmp_path / "a")
+    with pytest.raises(TrainError, match="cannot regenerate: pass the data dir"):
+        rebuild(provenance, None, tmp_path / "b")
+    other = make_image_folder(tmp_path / "other", seed=1)
+    with pytest.raises(DataError, match="not what the model was trained on"):
+        rebuild(provenance, other, tmp_path / "c")
