@@ -38,11 +38,11 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import INFO_KEY, file_sha256, read_info, save_checkpoint
+from .checkpoint import file_sha256, read_info, save_checkpoint
 from .errors import GhostHubError
 from .recipe import Recipe, load_recipe
 
@@ -288,6 +288,7 @@ def _effective(recipe: Recipe, device_target: str) -> Recipe:
 
 def _cells():
     """The MindSpore cells of the trainer (defined here so importing this module stays light)."""
+    import mindspore as ms
     from mindspore import nn, ops
 
     class NetWithLoss(nn.Cell):
@@ -300,7 +301,8 @@ def _cells():
 
         def construct(self, images, labels, keep):
             features = self.net.forward_head(self.net.forward_features(images), pre_logits=True)
-            return self.loss(self.net.get_classifier()(features * keep), labels)
+            logits = self.net.get_classifier()(features * ops.cast(keep, features.dtype))
+            return self.loss(ops.cast(logits, ms.float32), labels)  # the loss in float32 under amp too
 
     class AllReduceMean(nn.Cell):
         """Average a tensor over the data-parallel ranks."""
@@ -338,7 +340,6 @@ def _optimizer(net, recipe: Recipe, lr: np.ndarray):
 
 def _train_step(loss_net, optimizer, recipe: Recipe):
     """TrainOneStepCell, with loss scaling when training in reduced precision."""
-    import mindspore as ms
     from mindspore import nn
 
     if recipe.amp_level == "O0":
@@ -348,6 +349,21 @@ def _train_step(loss_net, optimizer, recipe: Recipe):
     else:
         scale = nn.FixedLossScaleUpdateCell(loss_scale_value=recipe.loss_scale)
     return nn.TrainOneStepWithLossScaleCell(loss_net, optimizer, scale_sense=scale)
+
+
+def _build(recipe: Recipe, num_classes: int, lr: np.ndarray):
+    """The network (initialised from the seed) and its training step."""
+    import mindspore as ms
+
+    from .models import create_model
+
+    ms.set_seed(recipe.seed)
+    # Dropout is the trainer's (a mask per step), so the network is built without its own.
+    net = create_model(recipe.backbone, recipe.width, num_classes=num_classes, drop_rate=0.0)
+    if recipe.amp_level != "O0":
+        ms.amp.auto_mixed_precision(net, recipe.amp_level)
+    net_with_loss = _cells()[0](net, recipe.label_smoothing)
+    return net, _train_step(net_with_loss, _optimizer(net, recipe, lr), recipe)
 
 
 def _dropout_keep(recipe: Recipe, shape: tuple, *, epoch: int, step: int, rank: int) -> np.ndarray:
@@ -381,6 +397,67 @@ def _sync_batchnorm(net, reduce_mean) -> None:
     for p in stats:
         p.set_data(ms.Tensor(averaged[offset:offset + p.size].reshape(p.shape), p.dtype))
         offset += p.size
+
+
+def _check_out_dir(out_dir: Path, resume) -> None:
+    """Create the output folder; refuse one holding another run's checkpoints unless resuming."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    earlier = sorted(p.name for p in out_dir.iterdir() if _EPOCH_FILE.fullmatch(p.name))
+    if resume is None and (earlier or (out_dir / BEST).exists()):
+        advice = f"continue it with --resume {out_dir / earlier[-1]}, or " if earlier else ""
+        raise TrainError(f"{out_dir} holds the checkpoints of an earlier run: {advice}pass another --out "
+                         "(or delete them) to start afresh.")
+
+
+def _load_data(recipe: Recipe, data_dir: Path, expect_digest: str | None):
+    """Scan the train and val splits (every image read and checked once); their combined digest."""
+    from .imagefolder import DataError, combined_digest, find_splits, scan_image_folder
+
+    train_dir, val_dir = find_splits(data_dir, recipe.train_split, recipe.val_split)
+    if train_dir is None:
+        raise DataError(f"data dir {str(data_dir)!r} has no {recipe.train_split!r} folder: expected "
+                        f"{data_dir}/{recipe.train_split}/<class>/<image> (and optionally {recipe.val_split}/).")
+    train_folder = scan_image_folder(train_dir)
+    val_folder = scan_image_folder(val_dir, classes=train_folder.classes) if val_dir else None
+    digest = combined_digest(train_folder, val_folder)
+    if expect_digest and not digest.startswith(expect_digest.lower()):
+        raise DataError(f"the data in {str(data_dir)!r} is not what the model was trained on: dataset digest "
+                        f"{digest[:16]}..., expected {expect_digest[:16]}... (files, labels or bytes differ).")
+    if recipe.num_classes is not None and recipe.num_classes != len(train_folder.classes):
+        raise DataError(f"{recipe.source}: recipe key 'num_classes' is {recipe.num_classes} but {train_dir} has "
+                        f"{len(train_folder.classes)} class folders. Set num_classes: null to take it from the data.")
+    return train_folder, val_folder, digest
+
+
+def _run_epoch(train_step, data, recipe: Recipe, *, epoch: int, rank: int, world: int, num_features: int,
+               lr: np.ndarray, steps: int, bar, timing: dict) -> tuple[list[float], int]:
+    """Train one epoch; returns the step losses and the images this rank saw.
+
+    ``timing`` accumulates ``images`` and ``seconds`` over steps after the run's first, which
+    also compiles the graph; data loading is included.
+    """
+    import mindspore as ms
+
+    losses, images = [], 0
+    previous = time.perf_counter()
+    for step, (x, y) in enumerate(data.create_tuple_iterator(num_epochs=1)):
+        keep = _dropout_keep(recipe, (x.shape[0], num_features), epoch=epoch, step=step, rank=rank)
+        out = train_step(x, y, ms.Tensor(keep))
+        loss = float((out[0] if isinstance(out, tuple) else out).asnumpy())
+        now = time.perf_counter()
+        if not math.isfinite(loss):
+            raise TrainError(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} "
+                             f"(lr {lr[epoch * steps + step]:.3g}): lower lr or raise warmup_epochs in the recipe.")
+        losses.append(loss)
+        images += x.shape[0]
+        if timing["started"]:
+            timing["images"] += x.shape[0]
+            timing["seconds"] += now - previous
+        timing["started"], previous = True, now
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{world * timing['images'] / max(timing['seconds'], 1e-9):.0f}",
+                        refresh=False)
+    return losses, images
 
 
 # ---------------------------------------------------------------------------- resume
@@ -540,8 +617,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
 
     from . import config
     from .evaluate import evaluate_folder
-    from .imagefolder import DataError, combined_digest, epoch_order, find_splits, scan_image_folder, train_dataset
-    from .models import create_model
+    from .imagefolder import epoch_order, train_dataset
 
     source = recipe.source
     ms.set_context(mode=ms.GRAPH_MODE if recipe.mode == 0 else ms.PYNATIVE_MODE)
@@ -556,48 +632,22 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
             f"{world * recipe.batch_size}, and lr {recipe.lr:g} is not rescaled", stacklevel=3)
 
     if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        earlier = sorted(p.name for p in out_dir.iterdir() if _EPOCH_FILE.fullmatch(p.name))
-        if resume is None and (earlier or (out_dir / BEST).exists()):
-            advice = f"continue it with --resume {out_dir / earlier[-1]}, or " if earlier else ""
-            raise TrainError(f"{out_dir} holds the checkpoints of an earlier run: {advice}pass another --out "
-                             "(or delete them) to start afresh.")
-
-    # Data: scanned once (every image read and checked), digested for provenance.
-    train_dir, val_dir = find_splits(data_dir, recipe.train_split, recipe.val_split)
-    if train_dir is None:
-        raise DataError(f"data dir {str(data_dir)!r} has no {recipe.train_split!r} folder: expected "
-                        f"{data_dir}/{recipe.train_split}/<class>/<image> (and optionally {recipe.val_split}/).")
-    train_folder = scan_image_folder(train_dir)
-    val_folder = scan_image_folder(val_dir, classes=train_folder.classes) if val_dir else None
-    data_digest = combined_digest(train_folder, val_folder)
-    if expect_dataset_digest and not data_digest.startswith(expect_dataset_digest.lower()):
-        raise DataError(f"the data in {str(data_dir)!r} is not what the model was trained on: dataset digest "
-                        f"{data_digest[:16]}..., expected {expect_dataset_digest[:16]}... (files, labels or bytes differ).")
-    num_classes = recipe.num_classes or len(train_folder.classes)
-    if num_classes != len(train_folder.classes):
-        raise DataError(f"{source}: recipe key 'num_classes' is {recipe.num_classes} but {train_dir} has "
-                        f"{len(train_folder.classes)} class folders. Set num_classes: null to take it from the data.")
+        _check_out_dir(out_dir, resume)
+    train_folder, val_folder, data_digest = _load_data(recipe, data_dir, expect_dataset_digest)
+    num_classes = len(train_folder.classes)
     if recipe.width is None:
         raise TrainError(f"{source}: recipe key 'model' is {recipe.model!r}, without a width: name a variant such "
                          "as ghostnet_050 (the last three digits are the width in hundredths).")
 
-    # Network, optimizer, schedule. The seed fixes the initial weights.
-    ms.set_seed(recipe.seed)
-    net = create_model(recipe.backbone, recipe.width, num_classes=num_classes, drop_rate=0.0)
-    if recipe.amp_level != "O0":
-        ms.amp.auto_mixed_precision(net, recipe.amp_level)
     per_worker = len(epoch_order(len(train_folder), seed=recipe.seed, epoch=0, rank=rank, world=world,
                                  shuffle=False, repeats=recipe.aug_repeats))
     steps_per_epoch = per_worker // recipe.batch_size if recipe.drop_remainder else math.ceil(per_worker / recipe.batch_size)
     if steps_per_epoch == 0:
-        raise DataError(f"{train_dir} has {len(train_folder)} images, {per_worker} per worker: fewer than one batch of "
-                        f"{recipe.batch_size}. Lower batch_size or set drop_remainder: false.")
+        raise TrainError(f"{train_folder.root} has {len(train_folder)} images, {per_worker} per worker: fewer than one "
+                         f"batch of {recipe.batch_size}. Lower batch_size or set drop_remainder: false.")
     lr = lr_schedule(recipe, steps_per_epoch, steps_per_epoch * recipe.epoch_size)
-    NetWithLoss, AllReduceMean = _cells()
-    optimizer = _optimizer(net, recipe, lr)
-    train_step = _train_step(NetWithLoss(net, recipe.label_smoothing), optimizer, recipe)
-    reduce_mean = AllReduceMean(world) if world > 1 else None
+    net, train_step = _build(recipe, num_classes, lr)
+    reduce_mean = _cells()[1](world) if world > 1 else None
 
     arch = {
         "model": recipe.model, "backbone": recipe.backbone, "width": recipe.width, "num_classes": num_classes,
@@ -621,36 +671,21 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
     eval_cfg = {"image_size": recipe.image_resize, "crop_pct": recipe.crop_pct, "interpolation": recipe.interpolation,
                 "mean": recipe.mean, "std": recipe.std, "batch_size": recipe.batch_size,
                 "workers": recipe.num_parallel_workers}
-    compiled = False
     last_checkpoint = str(resume) if resume is not None else ""
 
     for epoch in range(start_epoch, recipe.epoch_size):
         data = train_dataset(train_folder, recipe, epoch=epoch, rank=rank, world=world)
         train_step.set_train(True)
-        losses, images, timed_images, timed_seconds = [], 0, 0, 0.0
+        timing = {"started": epoch > start_epoch, "images": 0, "seconds": 0.0}
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{recipe.epoch_size}", unit="step",
                    disable=not progress, leave=False, file=sys.stderr, dynamic_ncols=True)
-        began = previous = time.perf_counter()
-        for step, (x, y) in enumerate(data.create_tuple_iterator(num_epochs=1)):
-            global_step = epoch * steps_per_epoch + step
-            keep = _dropout_keep(recipe, (x.shape[0], net.num_features), epoch=epoch, step=step, rank=rank)
-            out = train_step(x, y, ms.Tensor(keep))
-            loss = float((out[0] if isinstance(out, tuple) else out).asnumpy())
-            now = time.perf_counter()
-            if not math.isfinite(loss):
-                bar.close()
-                raise TrainError(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} (lr {lr[global_step]:.3g}): "
-                                 "lower lr or raise warmup_epochs in the recipe.")
-            losses.append(loss)
-            images += x.shape[0]
-            if compiled:  # the run's first step also compiles the graph: not throughput
-                timed_images += x.shape[0]
-                timed_seconds += now - previous
-            compiled, previous = True, now
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{world * timed_images / max(timed_seconds, 1e-9):.0f}",
-                            refresh=False)
-        bar.close()
+        began = time.perf_counter()
+        try:
+            losses, images = _run_epoch(train_step, data, recipe, epoch=epoch, rank=rank, world=world,
+                                        num_features=net.num_features, lr=lr, steps=steps_per_epoch, bar=bar,
+                                        timing=timing)
+        finally:
+            bar.close()
         seconds = time.perf_counter() - began
         if reduce_mean is not None:
             _sync_batchnorm(net, reduce_mean)
@@ -678,7 +713,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
         item = EpochMetrics(
             epoch=epoch + 1, epochs=recipe.epoch_size, steps=len(losses), images=world * images,
             train_loss=float(np.mean(losses)), lr=float(lr[epoch * steps_per_epoch + len(losses) - 1]),
-            seconds=seconds, images_per_second=world * timed_images / timed_seconds if timed_seconds else 0.0,
+            seconds=seconds, images_per_second=world * timing["images"] / timing["seconds"] if timing["seconds"] else 0.0,
             val_top1=record and record["top1"], val_top5=record and record["top5"], val_loss=record and record["loss"],
             checkpoint=str(checkpoint) if checkpoint else None, best=improved,
         )
@@ -691,11 +726,27 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
             if callback is not None:
                 callback(item)
 
-    rates = [e.images_per_second for e in history if e.images_per_second]
     weights = _weights_sha256(net)
     best_path = out_dir / BEST
     sha = file_sha256(best_path) if rank == 0 and best_path.is_file() else ""
-    provenance = {
+    provenance = _provenance(recipe, source, train_folder, val_folder, data_digest, best, history, sha, world,
+                             device_target)
+    result = TrainResult(out_dir=str(out_dir), best_checkpoint=str(best_path), last_checkpoint=last_checkpoint,
+                         checkpoint_sha256=sha, weights_sha256=weights, epochs=history,
+                         images_per_second=provenance["images_per_second"], provenance=provenance, rank=rank)
+    if rank == 0:
+        _write_json(out_dir / "provenance.json", provenance)
+        _write_json(out_dir / "result.json", result.to_dict())
+    elif os.environ.get("GHOSTHUB_RANK_DIR"):
+        _write_json(Path(os.environ["GHOSTHUB_RANK_DIR"]) / f"rank-{rank}.json", {"weights_sha256": weights})
+    return result
+
+
+def _provenance(recipe: Recipe, source: str, train_folder, val_folder, data_digest: str, best: dict | None,
+                history: list, sha: str, world: int, device_target: str) -> dict:
+    """What a card records about how its checkpoint was made (keys: :data:`PROVENANCE_KEYS`)."""
+    rates = [e.images_per_second for e in history if e.images_per_second]
+    return {
         "recipe": recipe.to_dict(), "recipe_digest": recipe.digest(), "recipe_source": source,
         "dataset": recipe.dataset, "dataset_digest": data_digest, "train_images": len(train_folder),
         "val_images": len(val_folder) if val_folder else 0, "classes": list(train_folder.classes),
@@ -706,15 +757,6 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
         "checkpoint_sha256": sha, "images_per_second": float(np.median(rates)) if rates else 0.0,
         **_versions(), "device": _device_description(device_target),
     }
-    result = TrainResult(out_dir=str(out_dir), best_checkpoint=str(best_path), last_checkpoint=last_checkpoint,
-                         checkpoint_sha256=sha, weights_sha256=weights, epochs=history,
-                         images_per_second=provenance["images_per_second"], provenance=provenance, rank=rank)
-    if rank == 0:
-        _write_json(out_dir / "provenance.json", provenance)
-        _write_json(out_dir / "result.json", result.to_dict())
-    elif os.environ.get("GHOSTHUB_RANK_DIR"):
-        _write_json(Path(os.environ["GHOSTHUB_RANK_DIR"]) / f"rank-{rank}.json", {"weights_sha256": weights})
-    return result
 
 
 # ---------------------------------------------------------------------------- msrun
