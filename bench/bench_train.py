@@ -119,7 +119,7 @@ print(json.dumps({"top1": result.best.val_top1, "seconds": time.perf_counter() -
 
 def summary(name: str, values: list[float], unit: str) -> float:
     med = statistics.median(values)
-    print(f"{name:<44} median {med:8.1f} {unit}  (runs: {', '.join(f'{v:.1f}' for v in values)})", flush=True)
+    print(f"{name:<52} median {med:6.1f} {unit}  (runs: {', '.join(f'{v:.1f}' for v in values)})", flush=True)
     return med
 
 

@@ -227,10 +227,13 @@ def evaluate(model: Any, data_dir: str | os.PathLike, *, arch: str | None = None
     97.8
     """
     from . import config
-    from .imagefolder import find_splits, scan_image_folder
+    from .imagefolder import DataError, find_splits, scan_image_folder
 
     net, info = load_for_eval(model, arch=arch, **load_kwargs)
     train, val = find_splits(data_dir)
+    if train is not None and val is None:
+        raise DataError(f"{os.fspath(data_dir)!r} has a train/ folder but no val/: pass {os.fspath(Path(data_dir) / 'train')!r} "
+                        "to evaluate on the training images, or add a val/ split.")
     split = val if val is not None else Path(data_dir)
     folder = scan_image_folder(split, classes=(info or {}).get("classes"))
     if progress is None:

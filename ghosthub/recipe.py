@@ -219,7 +219,7 @@ class Recipe:
     # system
     mode: int = _field(_int(0, 1), 0, "0: graph mode (compiled), 1: PyNative")
     seed: int = _field(_int(0, 2**31 - 1), 42, "seed of initialisation, data order, augmentation, dropout")
-    threads: int | None = _field(_optional(_int(1)), None, "CPU kernel threads; null: the CPUs available")
+    threads: int | None = _field(_optional(_int(1)), None, "CPU kernel threads; null: the CPUs available (<= 25)")
     num_parallel_workers: int = _field(_int(1), 8, "data pipeline workers (capped at the CPU count)")
     devices: int = _field(_int(1), 1, "data-parallel workers the recipe's values were tuned for")
     val_while_train: bool = _field(_bool, True, "evaluate on the val split after every epoch")

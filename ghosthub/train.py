@@ -273,7 +273,8 @@ def _effective(recipe: Recipe, device_target: str) -> Recipe:
     from .imagefolder import workers_for
 
     changes: dict[str, Any] = {
-        "threads": recipe.threads or _available_cpus(),
+        # null: the CPUs available, at most MindSpore's default of 25 (more threads only add overhead).
+        "threads": recipe.threads or min(_available_cpus(), 25),
         "num_parallel_workers": workers_for(recipe.num_parallel_workers),
     }
     if device_target == "CPU" and recipe.amp_level != "O0":

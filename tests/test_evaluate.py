@@ -90,3 +90,7 @@ def test_cli_eval_json_and_text(data, tmp_path, capsys):
     assert main(["eval", str(path), "--data-dir", str(data / "val")]) == 0  # a folder of classes works too
     assert "top-1" in capsys.readouterr().out
     assert main(["eval", str(tmp_path / "nope"), "--data-dir", str(data)]) == 1
+    train_only = tmp_path / "train_only"
+    (train_only / "train").mkdir(parents=True)
+    assert main(["eval", str(path), "--data-dir", str(train_only)]) == 1
+    assert "has a train/ folder but no val/" in capsys.readouterr().err
