@@ -30,6 +30,15 @@ class Settings:
     mirrors : ``(original_prefix, mirror_prefix)`` pairs (``GHOSTHUB_MIRROR``).
     token : bearer token for the asset's own host (``GHOSTHUB_TOKEN``); never shown.
     progress : show progress bars (off with ``GHOSTHUB_NO_PROGRESS=1``).
+    max_size : largest asset ghosthub downloads, in bytes (``GHOSTHUB_MAX_SIZE``, e.g. ``5G``).
+    connect_timeout, read_timeout : seconds to wait for a connection and for
+        each read (``GHOSTHUB_TIMEOUT`` sets the read timeout).
+    retries : tries per URL for connection errors, timeouts, 5xx and 429
+        (``GHOSTHUB_RETRIES``).
+    backoff : first wait between tries, in seconds; doubled each try, with jitter.
+    max_wait : cap on one wait between tries, a server's Retry-After included.
+    lock_timeout : seconds a download waits for another process's download of
+        the same asset to make progress before going on without the lock.
     """
 
     cache_dir: Path
@@ -40,6 +49,12 @@ class Settings:
     token: str | None = dataclasses.field(default=None, repr=False)
     progress: bool = True
     max_size: int = 5 << 30
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 5
+    backoff: float = 1.0
+    max_wait: float = 60.0
+    lock_timeout: float = 120.0
 
 
 def settings(
@@ -62,6 +77,8 @@ def settings(
         token=env.get("GHOSTHUB_TOKEN") or None,
         progress=(not _flag(env, "GHOSTHUB_NO_PROGRESS")) if progress is None else bool(progress),
         max_size=_size(env.get("GHOSTHUB_MAX_SIZE")) or 5 << 30,
+        read_timeout=_number(env, "GHOSTHUB_TIMEOUT", float, 60.0),
+        retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
     )
 
 
@@ -112,6 +129,19 @@ def _mirrors(text: str) -> tuple[tuple[str, str], ...]:
             )
         pairs.append((original.strip(), mirror.strip()))
     return tuple(pairs)
+
+
+def _number(env, name: str, kind, default):
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ConfigError(f"{name}={text!r} is not understood; expected a positive {kind.__name__}")
+    return value
 
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
