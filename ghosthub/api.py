@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from . import config
 from .card import CardError, ModelCard
-from .registry import Registry
+from .registry import Registry, default_sources
 
 if TYPE_CHECKING:
     from .cache import Verification
@@ -18,8 +18,6 @@ __all__ = ["list_models", "get_card", "registry", "download", "verify", "prune_c
 
 def registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> Registry:
     """A registry over the default sources, with ``cards`` folders searched first."""
-    from .registry import default_sources
-
     settings = config.settings(**settings_kw)
     return Registry(default_sources(cards, settings), settings=settings)
 
@@ -90,10 +88,20 @@ def download(
     >>> path.name  # doctest: +SKIP
     'ghostnet_050-ae7771cb-910v2.ckpt'
     """
-    from .fetch import fetch_asset
+    from . import cache
 
     settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress)
-    card = registry(cards, cache_dir=cache_dir).get(name)
+    reg = Registry(default_sources(cards, settings), settings=settings)
+    if not force_download:
+        # A cache hit works from the registry's index: no YAML, no network stack.
+        entry = reg.entry(name)
+        indexed = ModelCard(title=None, fields=entry.fields, path=entry.path)
+        hit = cache.cached_path(indexed, indexed.weights_asset(file_format), settings)
+        if hit is not None:
+            return hit
+    from .fetch import fetch_asset
+
+    card = reg.get(name)
     return fetch_asset(card, card.weights_asset(file_format), settings=settings, force_download=force_download, progress=progress)
 
 

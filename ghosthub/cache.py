@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import json
 import os
 import re
-import secrets
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -188,7 +185,7 @@ def read_record(path: Path) -> dict[str, Any] | None:
 def write_record(path: Path, record: dict[str, Any]) -> None:
     """Write the record of ``path`` atomically (temporary file, then replace)."""
     target = record_path(path)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
     try:
         tmp.write_text(json.dumps({"version": RECORD_VERSION, **record}, indent=1), encoding="utf-8")
         os.replace(tmp, target)
@@ -289,6 +286,8 @@ def verify(card: ModelCard, asset: Asset | None = None, settings=None) -> Verifi
 
 def now() -> str:
     """The current UTC time as ISO 8601 text, as records keep it."""
+    import datetime
+
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -302,7 +301,7 @@ def _host() -> str:
 
 def new_part(path: Path) -> Path:
     """A process-unique temporary file name for downloading ``path``: no two writers share one."""
-    return path.with_name(f".{path.name}.{_host()}-{os.getpid()}-{secrets.token_hex(4)}.part")
+    return path.with_name(f".{path.name}.{_host()}-{os.getpid()}-{os.urandom(4).hex()}.part")
 
 
 def part_meta(part: Path) -> Path:
@@ -387,6 +386,8 @@ def remove(cache_dir: str | os.PathLike, name: str) -> list[Path]:
     """
     if not is_safe_name(name):
         raise LinkError(f"{name!r} is not a model name")
+    import shutil
+
     folder = assets_root(cache_dir) / name
     removed = _files_under(folder)
     shutil.rmtree(folder, ignore_errors=True)
@@ -430,6 +431,8 @@ def clear(cache_dir: str | os.PathLike) -> list[Path]:
     >>> clear("/nonexistent")
     []
     """
+    import shutil
+
     removed = []
     for name in OWN_FOLDERS:
         folder = Path(cache_dir) / name

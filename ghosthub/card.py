@@ -9,14 +9,16 @@ stays ``"1.10"``); ``<...>`` around a plain value is removed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
-
 from .errors import GhostHubError
+
+# PyYAML is imported on first use (see _loader_class/_dumper_class): a cache hit
+# reads cards from the registry's index and must not pay for importing it.
 
 __all__ = [
     "Asset",
@@ -24,6 +26,7 @@ __all__ = [
     "CardWarning",
     "ModelCard",
     "FILE_FORMATS",
+    "check_card_files",
     "REQUIRED_FIELDS",
     "load_card",
     "parse_card",
@@ -264,15 +267,57 @@ def parse_card(text: str | bytes, path: str | Path | None = None) -> ModelCard:
     >>> card.name, card.metrics
     ('ghostnet_050', {'top1': 65.84, 'top5': 86.6})
     """
-    path = Path(path) if path is not None else None
+    card = _read(text, Path(path) if path is not None else None)
+    validate(card)
+    for repair in card.warnings:
+        warnings.warn(f"{path or '<card text>'}: {repair}", CardWarning, stacklevel=2)
+    return card
+
+
+def check_card_files(folder: str | Path) -> list[CardError]:
+    """Every problem of every card (``*.md``, hidden folders skipped) under ``folder``.
+
+    Unlike :func:`load_card`, which stops at the first, this reports all the
+    rules each readable card breaks, and model names used by two cards.
+
+    Examples
+    --------
+    >>> check_card_files("cards")  # doctest: +SKIP
+    []
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [CardError("not a folder of cards", path=folder)]
+    problems: list[CardError] = []
+    owners: dict[str, Path] = {}
+    files = sorted(p for p in folder.rglob("*.md") if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                card = _read(f.read(MAX_CARD_BYTES + 1), path)
+        except OSError as exc:
+            problems.append(CardError(f"cannot read the card file ({exc.strerror or exc})", path=path))
+            continue
+        except CardError as exc:
+            problems.append(exc)
+            continue
+        problems += iter_errors(card)
+        name = card.fields.get("model-name")
+        if isinstance(name, str) and name in owners:
+            problems.append(
+                CardError("model-name is used by another card", path=path, line=card.lines.get("model-name"), field="model-name", found=f"{name!r}, also in {owners[name]}")
+            )
+        elif isinstance(name, str):
+            owners[name] = path
+    return problems
+
+
+def _read(text: str | bytes, path: Path | None) -> ModelCard:
+    """The card in ``text``, read but not validated; CardError if it cannot be read at all."""
     text = _decode(text, path)
     title, front, first_line, body = _split(text, path)
     fields, lines, repairs = _read_front_matter(front, first_line, path)
-    card = ModelCard(title=title, fields=fields, body=body, path=path, lines=lines, warnings=tuple(repairs))
-    validate(card)
-    for repair in repairs:
-        warnings.warn(f"{path or '<card text>'}: {repair}", CardWarning, stacklevel=2)
-    return card
+    return ModelCard(title=title, fields=fields, body=body, path=path, lines=lines, warnings=tuple(repairs))
 
 
 def _decode(text: str | bytes, path: Path | None) -> str:
@@ -334,17 +379,25 @@ def _read_front_matter(front: str, first_line: int, path: Path | None):
     return fields, lines, repairs
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """The safe loader with implicit typing off: every scalar stays the text written."""
+@functools.lru_cache(maxsize=None)
+def _loader_class():
+    import yaml
 
-    yaml_implicit_resolvers: dict = {}
+    class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        """The safe loader with implicit typing off: every scalar stays the text written."""
+
+        yaml_implicit_resolvers: dict = {}
+
+    return _Loader
 
 
 _STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map"))
 
 
 def _load_mapping(front: str, first_line: int, path: Path | None):
-    loader = _Loader(front)
+    import yaml
+
+    loader = _loader_class()(front)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -380,6 +433,8 @@ class _Builder:
         return self.first_line + node.start_mark.line
 
     def build(self, node, top=False, key=None):
+        import yaml
+
         if id(node) in self._seen:  # a shared node is an alias: no card needs one
             raise CardError("YAML aliases are not allowed in cards", path=self.path, line=self._line(node), field=key)
         self._seen.add(id(node))
@@ -548,13 +603,20 @@ def _shorten(value, limit=120) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
-class _Dumper(yaml.SafeDumper):
-    """Emit strings plain wherever the emitter allows, since nothing is typed on reading."""
+@functools.lru_cache(maxsize=None)
+def _dumper_class():
+    import yaml
 
-    yaml_implicit_resolvers: dict = {}
+    class _Dumper(yaml.SafeDumper):
+        """Emit strings plain wherever the emitter allows, since nothing is typed on reading."""
+
+        yaml_implicit_resolvers: dict = {}
+
+    _Dumper.add_representer(str, _represent_str)
+    return _Dumper
 
 
-def _represent_str(dumper: _Dumper, value: str):
+def _represent_str(dumper, value: str):
     if _URL.fullmatch(value):
         return dumper.represent_scalar(_STR, f"<{value}>", style=None)
     # A plain "<x>" would lose its brackets on reading; so would surrounding spaces.
@@ -562,11 +624,10 @@ def _represent_str(dumper: _Dumper, value: str):
     return dumper.represent_scalar(_STR, value, style='"' if quote else None)
 
 
-_Dumper.add_representer(str, _represent_str)
-
-
 def _dump(value) -> str:
-    return yaml.dump(value, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1 << 30, default_flow_style=False)
+    import yaml
+
+    return yaml.dump(value, Dumper=_dumper_class(), allow_unicode=True, sort_keys=False, width=1 << 30, default_flow_style=False)
 
 
 def render_card(card: ModelCard) -> str:

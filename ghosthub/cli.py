@@ -67,13 +67,56 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "show", _cmd_show, "show one model card", parents=[cards])
     p.add_argument("name", help="model name")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    cache_dir = argparse.ArgumentParser(add_help=False)
+    cache_dir.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: GHOSTHUB_CACHE, else the user cache folder)")
+
+    p = _command(sub, "download", _cmd_download, "download models' weights into the cache, verified", parents=[cards, cache_dir])
+    p.add_argument("names", nargs="+", metavar="NAME", help="model name")
+    p.add_argument("--force", action="store_true", help="download again even when a verified copy is cached")
+    p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
+    p.add_argument("--format", dest="file_format", help="the asset of this file-format (default: the first ckpt/safetensors)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(
+        sub,
+        "verify",
+        _cmd_verify,
+        "re-hash cached assets against their cards, check card files, or check one file",
+        parents=[cards, cache_dir],
+        epilog="With --cards DIR and no NAME or --all, every card in DIR is checked instead.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="model name")
+    p.add_argument("--all", action="store_true", help="every model of the registry (NOT CACHED is then no failure)")
+    p.add_argument("--file", metavar="PATH", help="check this file against --sha256")
+    p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of --file (8 to 64 hex digits, a prefix)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "cache", None, "list and clean the download cache")
+    p.set_defaults(func=lambda args: _usage(p))
+    actions = p.add_subparsers(title="actions", metavar="ACTION")
+    q = _command(actions, "ls", _cmd_cache_ls, "list cached assets: name, size, when verified", parents=[cache_dir])
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = _command(actions, "rm", _cmd_cache_rm, "remove everything cached for models", parents=[cache_dir])
+    q.add_argument("names", nargs="+", metavar="NAME", help="model name")
+    q = _command(
+        actions, "prune", _cmd_cache_prune, "remove leftover partial downloads and files no card refers to", parents=[cards, cache_dir]
+    )
+    q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
+    _command(actions, "clear", _cmd_cache_clear, "remove every cached asset, the card index and hub copies", parents=[cache_dir])
     return parser
 
 
-def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None], help: str, **kw) -> argparse.ArgumentParser:
+def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None] | None, help: str, **kw) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", **kw)
     parser.set_defaults(func=func)
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 # ---------------------------------------------------------------------------- list / show
@@ -148,6 +191,183 @@ def _cmd_show(args: argparse.Namespace) -> int:
     for i, asset in enumerate(card.assets, 1):
         print(f"  asset {i}: {asset.file_format}  sha256 {asset.sha256}\n    {asset.link}")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- download / verify / cache
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .api import download
+    from .errors import GhostHubError
+
+    rows, failed = [], 0
+    for name in args.names:
+        try:
+            path = download(
+                name,
+                cache_dir=args.cache_dir,
+                force_download=args.force,
+                offline=args.offline,
+                progress=args.progress,
+                file_format=args.file_format,
+                cards=args.cards,
+            )
+        except GhostHubError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            rows.append({"name": name, "path": None, "error": str(exc)})
+            continue
+        rows.append({"name": name, "path": str(path)})
+        if not args.json:
+            print(path)
+    if args.json:
+        _print_json(rows)
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.file or args.sha256:
+        if not (args.file and args.sha256) or args.names or args.all:
+            return _usage_error("verify: --file PATH and --sha256 HEX go together, without NAME or --all")
+        return _verify_file(args)
+    if args.names or args.all:
+        return _verify_assets(args)
+    if args.cards:
+        return _verify_cards(args)
+    return _usage_error("verify: give NAME..., --all, --cards DIR, or --file PATH --sha256 HEX")
+
+
+def _verify_file(args: argparse.Namespace) -> int:
+    from .hashes import file_hash, hash_matches, normalize_digest
+
+    try:
+        expected = normalize_digest(args.sha256)
+    except ValueError as exc:
+        return _usage_error(f"verify: --sha256: {exc}")
+    try:
+        actual = file_hash(args.file)
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAIL
+    status = "OK" if hash_matches(expected, actual) else "MISMATCH"
+    if args.json:
+        _print_json({"path": args.file, "status": status, "expected": expected, "actual": actual})
+    else:
+        print(f"{status:<10} {args.file}  expected {expected}  actual {actual}")
+    return EXIT_OK if status == "OK" else EXIT_FAIL
+
+
+def _verify_assets(args: argparse.Namespace) -> int:
+    from .api import registry, verify
+    from .errors import GhostHubError
+
+    names = args.names or registry(args.cards, cache_dir=args.cache_dir).list()
+    rows, failed = [], 0
+    for name in names:
+        try:
+            results = verify(name, cache_dir=args.cache_dir, cards=args.cards)
+        except GhostHubError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        for result in results:
+            if result.status == "MISMATCH" or (result.status == "NOT CACHED" and not args.all):
+                failed += 1
+            rows.append(
+                {"name": result.name, "status": result.status, "expected": result.expected, "actual": result.actual, "path": str(result.path)}
+            )
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            actual = f"  actual {row['actual']}" if row["actual"] else ""
+            print(f"{row['status']:<10} {row['name']}  {row['path']}  expected {row['expected']}{actual}")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _verify_cards(args: argparse.Namespace) -> int:
+    from .card import check_card_files
+
+    problems = []
+    for folder in args.cards:
+        problems += check_card_files(folder)
+    if args.json:
+        _print_json([{"path": p.path, "line": p.line, "field": p.field, "message": str(p)} for p in problems])
+    else:
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s) in {', '.join(args.cards)}", file=sys.stderr)
+    return EXIT_FAIL if problems else EXIT_OK
+
+
+def _cmd_cache_ls(args: argparse.Namespace) -> int:
+    from . import cache, config
+
+    found = cache.entries(config.settings(cache_dir=args.cache_dir).cache_dir)
+    rows = [
+        {"name": e.name, "file": e.path.name, "size": e.size, "verified_at": e.verified_at, "sha256": e.sha256, "url": e.url, "path": str(e.path)}
+        for e in found
+    ]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("the cache is empty", file=sys.stderr)
+        return EXIT_OK
+    table = [[r["name"], r["file"], _size(r["size"]), r["verified_at"] or "never"] for r in rows]
+    _print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
+    return EXIT_OK
+
+
+def _cmd_cache_rm(args: argparse.Namespace) -> int:
+    from . import cache, config
+
+    root = config.settings(cache_dir=args.cache_dir).cache_dir
+    failed = 0
+    for name in args.names:
+        removed = cache.remove(root, name)
+        if removed:
+            print(f"removed {name}: {len(removed)} file(s)")
+        else:
+            print(f"error: nothing cached for {name!r} in {root}", file=sys.stderr)
+            failed += 1
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _cmd_cache_prune(args: argparse.Namespace) -> int:
+    from .api import prune_cache
+
+    removed = prune_cache(cache_dir=args.cache_dir, cards=args.cards, dry_run=args.dry_run)
+    for path in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {path}")
+    if not removed:
+        print("nothing to prune", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_cache_clear(args: argparse.Namespace) -> int:
+    from . import cache, config
+
+    root = config.settings(cache_dir=args.cache_dir).cache_dir
+    removed = cache.clear(root)
+    for folder in removed:
+        print(f"removed {folder}")
+    if not removed:
+        print(f"nothing to clear in {root}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _usage_error(message: str) -> int:
+    print(f"ghosthub {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
 
 
 # ---------------------------------------------------------------------------- output helpers

@@ -10,11 +10,9 @@ imports nothing of the network stack.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import time
 import warnings
@@ -242,10 +240,8 @@ def _copy_local(source: Path, sink: "_PartFile") -> None:
         raise _Stop(f"cannot read {source}: {exc.strerror or exc}", "check the asset link in the card") from None
     with f:
         sink.begin(os.fstat(f.fileno()).st_size, url=str(source), etag=None, last_modified=None)
-        buffer = bytearray(CHUNK_SIZE)
-        view = memoryview(buffer)
-        while n := f.readinto(buffer):
-            sink.write(view[:n])
+        while chunk := f.read(CHUNK_SIZE):
+            sink.write(chunk)
 
 
 def _claim_part(target: Path, url: str, settings, progress) -> "_PartFile":
@@ -334,33 +330,95 @@ class _Stop(DownloadError):
         super().__init__(f"{reason}; {hint}")
 
 
+class _Stage:
+    """A worker thread applying ``work`` to chunks in order.
+
+    Receiving, hashing and writing each release the GIL, so running them on
+    three threads lets a download go at the speed of the slowest, not of their
+    sum. The first error is kept and raised to the owner by ``check``.
+    """
+
+    def __init__(self, work, name: str, depth: int = 16):
+        import queue
+        import threading
+
+        self.work = work
+        self.error: BaseException | None = None
+        self.queue: "queue.Queue" = queue.Queue(depth)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                if item is None:
+                    return
+                if self.error is None:  # after an error, drain without working so put() never blocks
+                    self.work(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the owner
+                self.error = exc
+            finally:
+                self.queue.task_done()
+
+    def put(self, item) -> None:
+        self.check()
+        self.queue.put(item)
+
+    def drain(self) -> None:
+        """Wait until every chunk put so far is done."""
+        self.queue.join()
+        self.check()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+
+
 class _PartFile:
-    """The temporary file of one download: written, hashed and measured in one pass."""
+    """The temporary file of one download: written, hashed and measured in one pass.
+
+    ``write`` keeps a reference to the chunk until it is hashed and written:
+    callers pass fresh ``bytes``, never a buffer they reuse.
+    """
+
+    # Flushing to disk as the download goes leaves little for the final fsync.
+    SYNC_EVERY = 32 << 20
 
     def __init__(self, path: Path, max_size: int, bar, resume: dict[str, Any] | None = None):
         self.path = path
         self.max_size = max_size
         self.size = 0
-        self.digest = hashlib.sha256()
+        self.digest = _sha256()
         self.etag = self.last_modified = self.validator = None
         self.expected_total: int | None = None
         self.resumed = False
         self._bar_factory = bar
         self._bar = None
         self._meta = cache.part_meta(path)
-        if resume is None:
-            self._file = open(path, "xb")
-            return
-        self._file = open(path, "r+b")
-        buffer = bytearray(CHUNK_SIZE)  # hash what the earlier process wrote
+        self._unsynced = 0
+        self._file = open(path, "xb" if resume is None else "r+b", buffering=0)
+        if resume is not None:
+            self._hash_existing()
+            self.etag, self.last_modified = resume.get("etag"), resume.get("last_modified")
+            self.validator = _validator(self.etag, self.last_modified)
+            self.expected_total = resume.get("total")
+            self.resumed = self.size > 0
+        self._hasher = _Stage(lambda chunk: self.digest.update(chunk), "ghosthub-hash")
+        self._writer = _Stage(self._write_chunk, "ghosthub-write")
+
+    def _hash_existing(self) -> None:
+        """Hash what an earlier process wrote, and continue after it."""
+        buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
         while n := self._file.readinto(buffer):
             self.digest.update(view[:n])
             self.size += n
-        self.etag, self.last_modified = resume.get("etag"), resume.get("last_modified")
-        self.validator = _validator(self.etag, self.last_modified)
-        self.expected_total = resume.get("total")
-        self.resumed = self.size > 0
 
     def begin(self, total: int | None, *, url: str, etag: str | None, last_modified: str | None) -> None:
         """The server answered: check the size against the limits, describe the part for a resume."""
@@ -370,7 +428,7 @@ class _PartFile:
                     f"the asset is {total} bytes, more than the size limit of {self.max_size}",
                     "set GHOSTHUB_MAX_SIZE higher (e.g. 10G) if the asset is meant to be this large",
                 )
-            free = shutil.disk_usage(self.path.parent).free
+            free = _free_space(self.path.parent)
             if total - self.size > free:
                 raise _Stop(
                     f"not enough disk space: {total - self.size} bytes to write, {free} free in {self.path.parent}",
@@ -390,26 +448,49 @@ class _PartFile:
             self._bar.reset(total)
             self._bar.update(self.size)
 
-    def write(self, data) -> None:
+    def write(self, data: bytes) -> None:
         n = len(data)
         if self.size + n > self.max_size:
             raise _Stop(
                 f"the asset is larger than the size limit of {self.max_size} bytes",
                 "set GHOSTHUB_MAX_SIZE higher (e.g. 10G) if the asset is meant to be this large",
             )
-        self.digest.update(data)
-        try:
-            self._file.write(data)
-        except OSError as exc:
-            raise _Stop(f"cannot write {self.path}: {exc.strerror or exc}", "free some disk space, or set GHOSTHUB_CACHE to another folder") from None
+        self._put(data)
         self.size += n
         if self._bar is not None:
             self._bar.update(n)
 
+    def _put(self, data: bytes) -> None:
+        try:
+            self._hasher.put(data)
+            self._writer.put(data)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+
+    def _write_chunk(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # an unbuffered write may take less than all
+            view = view[self._file.write(view) :]
+        self._unsynced += len(data)
+        if self._unsynced >= self.SYNC_EVERY:
+            self._unsynced = 0
+            _datasync(self._file.fileno())
+
+    def _write_error(self, exc: OSError) -> _Stop:
+        return _Stop(f"cannot write {self.path}: {exc.strerror or exc}", "free some disk space, or set GHOSTHUB_CACHE to another folder")
+
+    def _drain(self) -> None:
+        try:
+            self._hasher.drain()
+            self._writer.drain()
+        except OSError as exc:
+            raise self._write_error(exc) from None
+
     def restart(self) -> None:
+        self._drain()
         self._file.seek(0)
         self._file.truncate()
-        self.digest = hashlib.sha256()
+        self.digest = _sha256()
         self.size = 0
         self.resumed = False
         self.validator = None
@@ -417,11 +498,12 @@ class _PartFile:
             self._bar.reset()
 
     def hexdigest(self) -> str:
+        self._drain()
         return self.digest.hexdigest()
 
     def finish(self) -> None:
         """Flush to disk: the file must be whole before it is renamed into place."""
-        self._file.flush()
+        self._drain()
         os.fsync(self._file.fileno())
         self._close()
         self._meta.unlink(missing_ok=True)
@@ -435,6 +517,8 @@ class _PartFile:
         self._meta.unlink(missing_ok=True)
 
     def _close(self) -> None:
+        self._hasher.stop()
+        self._writer.stop()
         if self._bar is not None:
             self._bar.close()
             self._bar = None
@@ -460,6 +544,22 @@ def _bar_factory(label: str, settings, progress: bool | None):
         )  # fmt: skip
 
     return make
+
+
+def _sha256():
+    import hashlib
+
+    return hashlib.sha256()
+
+
+def _datasync(fd: int) -> None:
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+def _free_space(folder: Path) -> int:
+    import shutil
+
+    return shutil.disk_usage(folder).free
 
 
 def _stderr_is_terminal() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 
@@ -35,6 +34,7 @@ def hash_matches(expected: str, actual: str) -> bool:
 
     Examples
     --------
+    >>> import hashlib
     >>> full = hashlib.sha256(b"ghost").hexdigest()
     >>> hash_matches(full[:8].upper(), full), hash_matches("00000000", full)
     (True, False)
@@ -68,6 +68,8 @@ def file_hash(path: str | os.PathLike, *, chunk_size: int = CHUNK_SIZE) -> str:
     ...     file_hash(f.name)[:8]
     'ead6ef03'
     """
+    import hashlib  # here, not at the top: loading OpenSSL is a cost cache hits skip
+
     digest = hashlib.sha256()
     buffer = bytearray(chunk_size)
     view = memoryview(buffer)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import hashlib
 import json
@@ -136,6 +135,8 @@ class Registry:
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
         """Names close to ``name``, for 'did you mean' messages."""
+        import difflib  # only a miss pays for it
+
         by_lower = {k.lower(): k for k in self.entries}
         matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
         prefix = [k for k in self.entries if k.lower().startswith(name.lower()) and k.lower() not in matches]

@@ -1,0 +1,206 @@
+"""Figures for the fetch layer: download and verify throughput against curl and sha256sum, cache-hit cost.
+
+Serves one random file (256 MiB by default) on 127.0.0.1 from this process with
+``os.sendfile`` and Range support, then runs each command in a fresh process,
+several times, and prints medians and ratios:
+
+- ``curl -o`` vs ``ghosthub download`` (fresh cache each run): throughput;
+- ``sha256sum`` vs ``ghosthub verify``: throughput;
+- ``ghosthub download`` of a cached asset vs ``python -c pass``: work beyond
+  interpreter start-up.
+
+Child Pythons may write bytecode (to a private folder), as an installed package
+would have it. Usage::
+
+    python bench/bench_fetch.py [--size-mib 256] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.server
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CARD = """# bench_asset
+
+---
+
+model-name: bench_asset
+
+backbone-name: ghostnet
+
+module-type: cv
+
+fine-tunable: True
+
+model-version: 1.0
+
+author: bench
+
+update-time: 2026-01-01
+
+repo-link: <https://example.org/bench>
+
+user-id: bench
+
+used-for: inference
+
+mindspore-version: 2.5
+
+asset:
+
+- file-format: ckpt
+  asset-link: <{url}>
+  asset-sha256: {sha256}
+
+license: Apache2.0
+
+summary: a random file for the fetch benchmark
+
+---
+"""
+
+
+def make_handler(path: Path):
+    size = path.stat().st_size
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            start = 0
+            value = self.headers.get("Range", "")
+            if value.startswith("bytes=") and value[6:].split("-")[0].isdigit():
+                start = int(value[6:].split("-")[0])
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Length", str(size - start))
+            self.send_header("ETag", '"bench"')
+            self.end_headers()
+            self.wfile.flush()
+            with open(path, "rb") as f:
+                self.connection.sendfile(f, offset=start)
+
+    return Handler
+
+
+def timed(cmd: list[str], env: dict, runs: int, before=None) -> list[float]:
+    times = []
+    for _ in range(runs):
+        if before:
+            before()
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if not shutil.which("curl") or not shutil.which("sha256sum"):
+        print("needs curl and sha256sum", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="ghosthub-bench-"))
+    try:
+        data_file = work / "asset.ckpt"
+        digest = hashlib.sha256()
+        with open(data_file, "wb") as f:
+            for _ in range(args.size_mib):
+                block = os.urandom(1 << 20)
+                digest.update(block)
+                f.write(block)
+        size = data_file.stat().st_size
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(data_file))
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/asset.ckpt"
+        cards = work / "cards"
+        cards.mkdir()
+        (cards / "bench_asset.md").write_text(CARD.format(url=url, sha256=digest.hexdigest()))
+
+        env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(work / "pycache"), GHOSTHUB_NO_PROGRESS="1")
+        for name in ("GHOSTHUB_OFFLINE", "GHOSTHUB_MIRROR", "GHOSTHUB_TOKEN", "http_proxy", "HTTP_PROXY"):
+            env.pop(name, None)
+        py = sys.executable
+        cache = work / "cache"
+        # What the installed `ghosthub` console script runs.
+        ghosthub = [py, "-c", "import sys; from ghosthub.cli import main; sys.exit(main())"]
+        download = [*ghosthub, "download", "bench_asset", "--cards", str(cards), "--cache-dir", str(cache)]
+        verify = [*ghosthub, "verify", "bench_asset", "--cards", str(cards), "--cache-dir", str(cache)]
+        out = work / "curl.out"
+
+        def fresh_cache():
+            shutil.rmtree(cache, ignore_errors=True)
+
+        def fresh_out():
+            out.unlink(missing_ok=True)
+
+        # Warm up: bytecode, the page cache, the card index.
+        subprocess.run(download, env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        subprocess.run(["curl", "-s", "-o", str(out), url], check=True)
+        fresh_cache()
+
+        results = {}
+        n = args.runs
+        # Interleave curl and ghosthub so both see the same machine load.
+        curl_t, dl_t = [], []
+        for _ in range(n):
+            curl_t += timed(["curl", "-s", "-o", str(out), url], env, 1, fresh_out)
+            dl_t += timed(download, env, 1, fresh_cache)
+        results["curl -o"] = curl_t
+        results["ghosthub download"] = dl_t
+        sum_t, ver_t = [], []
+        for _ in range(n):
+            sum_t += timed(["sha256sum", str(cache / "assets/bench_asset" / digest.hexdigest() / "asset.ckpt")], env, 1)
+            ver_t += timed(verify, env, 1)
+        results["sha256sum"] = sum_t
+        results["ghosthub verify"] = ver_t
+        pass_t, hit_t = [], []
+        for _ in range(max(n, 15)):
+            pass_t += timed([py, "-c", "pass"], env, 1)
+            hit_t += timed(download, env, 1)
+        results["python -c pass"] = pass_t
+        results["ghosthub download (cached)"] = hit_t
+        server.shutdown()
+
+        med = {k: statistics.median(v) for k, v in results.items()}
+        mib = size / (1 << 20)
+        print(f"asset: {mib:.0f} MiB on 127.0.0.1; {n} runs each (cache hit: {len(hit_t)}); medians, wall time")
+        for key in ("curl -o", "ghosthub download", "sha256sum", "ghosthub verify"):
+            print(f"  {key:28s} {med[key]:7.3f} s  {mib / med[key]:8.1f} MiB/s")
+        print(f"  {'python -c pass':28s} {med['python -c pass'] * 1000:7.1f} ms")
+        print(f"  {'ghosthub download (cached)':28s} {med['ghosthub download (cached)'] * 1000:7.1f} ms")
+        print("ratios:")
+        print(f"  download throughput / curl      {med['curl -o'] / med['ghosthub download']:.2f}  (goal >= 0.9)")
+        print(f"  verify throughput / sha256sum   {med['sha256sum'] / med['ghosthub verify']:.2f}  (goal >= 0.9)")
+        extra = (med["ghosthub download (cached)"] - med["python -c pass"]) * 1000
+        print(f"  cache hit beyond start-up       {extra:.1f} ms  (goal <= 50)")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
