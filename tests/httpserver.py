@@ -197,14 +197,3 @@ def _handler(server: AssetServer):
             self.wfile.write(body)
 
     return Handler
-
-
-def serve_forever(path: str, data_file: str, port_file: str) -> None:
-    """Serve one file from a separate process (used by the kill test)."""
-    with open(data_file, "rb") as f:
-        data = f.read()
-    server = AssetServer()
-    server.add(path, data)
-    with open(port_file, "w") as f:
-        f.write(str(server.port))
-    server.httpd.serve_forever()
