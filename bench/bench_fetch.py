@@ -32,44 +32,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CARD = """# bench_asset
+sys.path.insert(0, str(ROOT))
+from ghosthub import ModelCard, render_card  # noqa: E402
 
----
 
-model-name: bench_asset
-
-backbone-name: ghostnet
-
-module-type: cv
-
-fine-tunable: True
-
-model-version: 1.0
-
-author: bench
-
-update-time: 2026-01-01
-
-repo-link: <https://example.org/bench>
-
-user-id: bench
-
-used-for: inference
-
-mindspore-version: 2.5
-
-asset:
-
-- file-format: ckpt
-  asset-link: <{url}>
-  asset-sha256: {sha256}
-
-license: Apache2.0
-
-summary: a random file for the fetch benchmark
-
----
-"""
+def bench_card(url: str, digest: str) -> str:
+    """The text of a card whose one asset is the served file."""
+    fields = {"model-name": "bench_asset", "backbone-name": "ghostnet", "module-type": "cv", "fine-tunable": "True"}
+    fields.update({"model-version": "1.0", "author": "bench", "update-time": "2026-01-01", "repo-link": "https://example.org"})
+    fields.update({"user-id": "bench", "used-for": "inference", "mindspore-version": "2.5", "license": "Apache2.0"})
+    fields.update(summary="a random file for the fetch benchmark", asset=[{"file-format": "ckpt", "asset-link": url, "asset-sha256": digest}])
+    return render_card(ModelCard(title="bench_asset", fields=fields))
 
 
 def make_handler(path: Path):
@@ -136,7 +109,7 @@ def main() -> int:
         url = f"http://127.0.0.1:{server.server_address[1]}/asset.ckpt"
         cards = work / "cards"
         cards.mkdir()
-        (cards / "bench_asset.md").write_text(CARD.format(url=url, sha256=digest.hexdigest()))
+        (cards / "bench_asset.md").write_text(bench_card(url, digest.hexdigest()))
 
         env = dict(os.environ)
         env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -183,45 +183,24 @@ def _download(card: ModelCard, asset: Asset, source: str | Path, target: Path, s
 
 
 def _download_from(url: str | Path, card, asset, target: Path, settings, progress, transport) -> Path:
-    sink = _claim_part(target, str(url), settings, progress)
+    """One source into the cache: claim a part file, transfer and verify it, then move it into place."""
+    try:
+        sink = _claim_part(target, str(url), settings, progress)
+    except _Stop as exc:
+        raise _failure(card, asset, url, target, exc) from None
     try:
         try:
-            for _ in range(2):
-                if transport is None:
-                    _copy_local(url, sink)
-                else:
-                    transport.download(url, sink, origin=asset.link)
-                actual = sink.hexdigest()
-                if hash_matches(asset.sha256, actual):
-                    break
-                if not sink.resumed:
-                    raise _mismatch(card, asset, url, target, actual)
-                # Bytes kept from an earlier try may belong to an older file: one clean try.
-                warnings.warn(f"{_card(card)}: a resumed download did not verify; downloading it again from the start", FetchWarning, stacklevel=4)
-                sink.restart()
-            else:
-                raise _mismatch(card, asset, url, target, actual)
+            actual = _transfer_verified(url, card, asset, target, sink, transport)
         except DownloadError as exc:
             if exc.card is None and hasattr(exc, "hint"):  # add the card and the cache path
                 raise _failure(card, asset, url, target, exc) from None
             raise
         sink.finish()
         stat = os.stat(sink.path)
-        cache.write_record(
-            target,
-            {
-                "name": card.name,
-                "card": str(card.path) if card.path else None,
-                "link": asset.link,
-                "url": _redact(str(url)),
-                "size": stat.st_size,
-                "sha256": actual,
-                "etag": sink.etag,
-                "last_modified": sink.last_modified,
-                "mtime_ns": stat.st_mtime_ns,
-                "verified_at": cache.now(),
-            },
-        )
+        record = {"name": card.name, "card": str(card.path) if card.path else None, "link": asset.link, "url": _redact(str(url))}
+        record.update(size=stat.st_size, sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
+        record.update(mtime_ns=stat.st_mtime_ns, verified_at=cache.now())
+        cache.write_record(target, record)  # before the file: a visible file is always vouched for
         os.replace(sink.path, target)
     except KeyboardInterrupt:
         sink.keep()  # an interrupted download is resumed by the next call
@@ -231,6 +210,24 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
         raise
     _fsync_folder(target.parent)
     return target
+
+
+def _transfer_verified(url: str | Path, card, asset, target: Path, sink: "_PartFile", transport) -> str:
+    """Fill ``sink`` from ``url`` and return its digest, which matches the card, or raise."""
+    for _ in range(2):
+        if transport is None:
+            _copy_local(url, sink)
+        else:
+            transport.download(url, sink, origin=asset.link)
+        actual = sink.hexdigest()
+        if hash_matches(asset.sha256, actual):
+            return actual
+        if not sink.resumed:
+            break
+        # Bytes kept from an earlier try may belong to an older file: one clean try.
+        warnings.warn(f"{_card(card)}: a resumed download did not verify; downloading it again from the start", FetchWarning, stacklevel=5)
+        sink.restart()
+    raise _mismatch(card, asset, url, target, actual)
 
 
 def _copy_local(source: Path, sink: "_PartFile") -> None:
@@ -264,7 +261,11 @@ def _claim_part(target: Path, url: str, settings, progress) -> "_PartFile":
         else:
             part.unlink(missing_ok=True)
         cache.part_meta(part).unlink(missing_ok=True)
-    return _PartFile(mine, settings.max_size, bar, resume=adopted)
+    try:
+        return _PartFile(mine, settings.max_size, bar, resume=adopted)
+    except OSError as exc:
+        mine.unlink(missing_ok=True)
+        raise _Stop(f"cannot write {mine}: {exc.strerror or exc}", "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write") from None
 
 
 @contextlib.contextmanager

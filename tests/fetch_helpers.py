@@ -7,54 +7,31 @@ import hashlib
 import os
 from pathlib import Path
 
-from ghosthub import config, load_card
+from ghosthub import ModelCard, config, load_card, render_card
 from ghosthub.hashes import file_hash
 
-CARD = """# {name}
-
----
-
-model-name: {name}
-
-backbone-name: ghostnet
-
-module-type: cv
-
-fine-tunable: True
-
-model-version: 1.0
-
-author: tests
-
-update-time: 2026-01-01
-
-repo-link: <https://example.org/tests>
-
-user-id: tests
-
-used-for: inference
-
-mindspore-version: 2.5
-
-asset:
-
-- file-format: ckpt
-  asset-link: {link}
-  asset-sha256: {sha256}
-
-license: Apache2.0
-
-summary: a test card
-
----
-"""
+FIELDS = {
+    "backbone-name": "ghostnet",
+    "module-type": "cv",
+    "fine-tunable": "True",
+    "model-version": "1.0",
+    "author": "tests",
+    "update-time": "2026-01-01",
+    "repo-link": "https://example.org/tests",
+    "user-id": "tests",
+    "used-for": "inference",
+    "mindspore-version": "2.5",
+    "license": "Apache2.0",
+    "summary": "a test card",
+}
 
 
 def write_card(folder: Path, name: str, link: str, sha256: str):
     """Write ``<folder>/<name>.md`` with one ckpt asset and return the parsed card."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.md"
-    path.write_text(CARD.format(name=name, link=f"<{link}>" if "://" in link else link, sha256=sha256), encoding="utf-8")
+    fields = {"model-name": name, **FIELDS, "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": sha256}]}
+    path.write_text(render_card(ModelCard(title=name, fields=fields)), encoding="utf-8")
     return load_card(path)
 
 
