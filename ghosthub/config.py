@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 from .errors import GhostHubError
@@ -84,9 +85,7 @@ def settings(
 
 def user_cards_dir() -> Path:
     """The user's own cards folder (platformdirs user data dir)."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP, appauthor=False)) / "cards"
+    return Path(_user_dir("data")) / "cards"
 
 
 def bundled_cards_dir() -> Path:
@@ -105,9 +104,19 @@ def _bundled(name: str) -> Path:
 
 
 def _user_cache_dir() -> str:
+    return _user_dir("cache")
+
+
+def _user_dir(kind: str) -> str:
+    """platformdirs' user data/cache dir; on Linux the XDG rule itself, since importing
+    platformdirs costs a fifth of a cache hit's time budget."""
+    if sys.platform == "linux":
+        variable, default = {"data": ("XDG_DATA_HOME", "~/.local/share"), "cache": ("XDG_CACHE_HOME", "~/.cache")}[kind]
+        base = os.environ.get(variable, "").strip() or os.path.expanduser(default)
+        return os.path.join(base, APP)
     import platformdirs
 
-    return platformdirs.user_cache_dir(APP, appauthor=False)
+    return getattr(platformdirs, f"user_{kind}_dir")(APP, appauthor=False)
 
 
 def _flag(env, name: str) -> bool:

@@ -201,6 +201,8 @@ class Transport:
                 _stream_body(response, sink)
             except _NETWORK_ERRORS as exc:
                 raise _Retry(f"connection lost after {sink.size} bytes: {_describe(exc)}") from None
+            except requests.RequestException as exc:  # e.g. a body that fails to decompress
+                raise TransferError(f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url) from None
             if total is not None and sink.size != total:
                 raise _Retry(f"connection closed after {sink.size} of {total} bytes")
 

@@ -226,3 +226,20 @@ def test_prune_through_the_api_keeps_what_cards_refer_to(tmp_path):
     orphan.write_bytes(b"o")
     removed = ghosthub.prune_cache(cards=[tmp_path / "cards"])
     assert removed == [orphan] and path.exists()
+
+
+def test_default_cache_folder_is_platformdirs(monkeypatch, tmp_path):
+    import platformdirs
+
+    from ghosthub import config
+
+    monkeypatch.delenv("GHOSTHUB_CACHE")
+    for xdg in (None, str(tmp_path / "xdg")):
+        for name in ("XDG_CACHE_HOME", "XDG_DATA_HOME"):
+            if xdg is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, xdg)
+        assert config.settings().cache_dir == Path(platformdirs.user_cache_dir("ghosthub", appauthor=False))
+        assert config.user_cards_dir() == Path(platformdirs.user_data_dir("ghosthub", appauthor=False)) / "cards"
+    assert config.settings(cache_dir=tmp_path / "arg").cache_dir == tmp_path / "arg"
