@@ -291,8 +291,14 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) < 300 else text[:297] + "..."
+    """The useful part of a network error: requests wraps urllib3's, which names the pool first."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    inner = getattr(inner, "reason", None) or inner  # MaxRetryError -> what actually failed
+    text = str(inner) or type(inner).__name__
+    head, sep, tail = text.partition("): ")
+    if sep and "(host=" in head:
+        text = tail
+    return text if len(text) < 200 else text[:197] + "..."
 
 
 # Worth another try: the network, not the request, failed. TLS errors are not
@@ -316,5 +322,5 @@ _HINTS = {
     "http": "check the asset link in the card",
     "tls": "ghosthub never turns TLS verification off; behind a proxy that re-signs traffic, "
     "point REQUESTS_CA_BUNDLE at its CA certificate",
-    "network": "check the network or proxy (HTTPS_PROXY), or try again later; what was downloaded is resumed",
+    "network": "check the network or proxy (HTTPS_PROXY, NO_PROXY), or try again later",
 }

@@ -243,3 +243,15 @@ def test_default_cache_folder_is_platformdirs(monkeypatch, tmp_path):
         assert config.settings().cache_dir == Path(platformdirs.user_cache_dir("ghosthub", appauthor=False))
         assert config.user_cards_dir() == Path(platformdirs.user_data_dir("ghosthub", appauthor=False)) / "cards"
     assert config.settings(cache_dir=tmp_path / "arg").cache_dir == tmp_path / "arg"
+
+
+def test_network_settings_from_the_environment():
+    from ghosthub import config
+    from ghosthub.config import ConfigError
+
+    env = {"GHOSTHUB_TIMEOUT": "2.5", "GHOSTHUB_RETRIES": "2", "GHOSTHUB_MAX_SIZE": "10M", "GHOSTHUB_CACHE": "/c"}
+    settings = config.settings(env=env)
+    assert (settings.read_timeout, settings.retries, settings.max_size) == (2.5, 2, 10 << 20)
+    for bad in ({"GHOSTHUB_RETRIES": "0"}, {"GHOSTHUB_TIMEOUT": "soon"}):
+        with pytest.raises(ConfigError):
+            config.settings(env={**env, **bad})
