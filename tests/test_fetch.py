@@ -551,3 +551,29 @@ def test_no_progress_bar_when_disabled_or_not_a_terminal(card, settings, server,
     monkeypatch.setattr("ghosthub.fetch._stderr_is_terminal", lambda: True)
     fetch(card, fast_settings(progress=False), force_download=True)
     assert FakeBar.made == []
+
+
+def test_ctrl_c_keeps_the_part_and_the_next_call_resumes(card, settings, server, monkeypatch):
+    from ghosthub.fetch import _PartFile
+
+    original = _PartFile.write
+
+    def interrupted(self, data):
+        if self.size >= 100_000:
+            raise KeyboardInterrupt
+        original(self, data)
+
+    server.trickle_piece = 16384
+    server.always(PATH, "trickle")  # small reads, so the interruption lands mid-body
+    monkeypatch.setattr(_PartFile, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fetch(card, settings)
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    (part,) = cache.parts_of(target)
+    kept = part.stat().st_size
+    assert kept >= 100_000 and not target.exists()
+    monkeypatch.setattr(_PartFile, "write", original)
+    # Same process, so the part's owner looks alive: a new process (pid) would take it at once.
+    monkeypatch.setattr(cache, "_alive", lambda pid: False)
+    assert fetch(card, settings).read_bytes() == DATA
+    assert server.requests_for(PATH)[-1].range == f"bytes={kept}-"
