@@ -13,10 +13,10 @@ from .registry import Registry, default_sources
 if TYPE_CHECKING:
     from .cache import Verification
 
-__all__ = ["list_models", "get_card", "registry", "download", "verify", "prune_cache"]
+__all__ = ["list_models", "get_card", "default_registry", "download", "verify", "prune_cache"]
 
 
-def registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> Registry:
+def default_registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> Registry:
     """A registry over the default sources, with ``cards`` folders searched first."""
     settings = config.settings(**settings_kw)
     return Registry(default_sources(cards, settings), settings=settings)
@@ -38,7 +38,7 @@ def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), 
     >>> ghosthub.list_models("ghostnet_1*")
     ['ghostnet_100', 'ghostnet_130']
     """
-    return registry(cards).list(pattern, **filters)
+    return default_registry(cards).list(pattern, **filters)
 
 
 def get_card(name: str, *, cards: Iterable[str | os.PathLike] = ()) -> ModelCard:
@@ -50,7 +50,7 @@ def get_card(name: str, *, cards: Iterable[str | os.PathLike] = ()) -> ModelCard
     >>> ghosthub.get_card("ghostnet_050").metrics
     {'top1': 65.84, 'top5': 86.6}
     """
-    return registry(cards).get(name)
+    return default_registry(cards).get(name)
 
 
 def download(
@@ -125,7 +125,7 @@ def verify(
     from . import cache
 
     settings = config.settings(cache_dir=cache_dir)
-    card = registry(cards, cache_dir=cache_dir).get(name)
+    card = default_registry(cards, cache_dir=cache_dir).get(name)
     try:
         chosen = card.weights_asset()
     except CardError:
@@ -158,7 +158,7 @@ def prune_cache(
     from . import cache
     from .errors import LinkError
 
-    reg = registry(cards, cache_dir=cache_dir)
+    reg = default_registry(cards, cache_dir=cache_dir)
     keep = set()
     for entry in reg:
         card = ModelCard(title=None, fields=entry.fields, path=entry.path)

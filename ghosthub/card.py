@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping
 
 from .errors import GhostHubError
 
-# PyYAML is imported on first use (see _loader_class/_dumper_class): a cache hit
-# reads cards from the registry's index and must not pay for importing it.
+# PyYAML is imported on first use (_yaml_types, _loader_class, _dumper_class): a cache
+# hit reads cards from the registry's index and must not pay for importing it.
 
 __all__ = [
     "Asset",
@@ -340,7 +340,12 @@ def _decode(text: str | bytes, path: Path | None) -> str:
 def _split(text: str, path: Path | None) -> tuple[str | None, str, int, str]:
     """Split card text into title, front-matter text, its first line number and body."""
     lines = text.splitlines(keepends=True)
-    delimiters = [i for i, line in enumerate(lines) if _DELIMITER.fullmatch(line.rstrip("\r\n"))][:2]
+    delimiters = []
+    for i, line in enumerate(lines):
+        if line.startswith("---") and _DELIMITER.fullmatch(line.rstrip("\r\n")):
+            delimiters.append(i)
+            if len(delimiters) == 2:
+                break
     if not delimiters:
         raise CardError("no front-matter", path=path, expected="a YAML block between two '---' lines", found="no '---' line")
     if len(delimiters) < 2:
@@ -363,7 +368,8 @@ def _split(text: str, path: Path | None) -> tuple[str | None, str, int, str]:
             expected="only a '# title' line before the first '---'",
             found=stripped,
         )
-    return title, "".join(lines[start + 1 : end]), start + 2, "".join(lines[end + 1 :])
+    body_offset = sum(map(len, lines[: end + 1]))
+    return title, "".join(lines[start + 1 : end]), start + 2, text[body_offset:]
 
 
 def _read_front_matter(front: str, first_line: int, path: Path | None):
@@ -379,19 +385,39 @@ def _read_front_matter(front: str, first_line: int, path: Path | None):
     return fields, lines, repairs
 
 
+_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map"))
+
+
+@functools.lru_cache(maxsize=None)
+def _default_tags() -> dict:
+    """Node kind -> the tag a node without an explicit one gets."""
+    import yaml
+
+    return {yaml.ScalarNode: _STR, yaml.SequenceNode: _SEQ, yaml.MappingNode: _MAP}
+
+
 @functools.lru_cache(maxsize=None)
 def _loader_class():
     import yaml
+
+    default_tags = _default_tags()
 
     class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         """The safe loader with implicit typing off: every scalar stays the text written."""
 
         yaml_implicit_resolvers: dict = {}
 
+        # With no implicit or path resolvers, a node without an explicit tag gets its kind's default tag.
+        def resolve(self, kind, value, implicit):
+            return default_tags[kind]
+
+        def descend_resolver(self, current_node, current_index):
+            pass
+
+        def ascend_resolver(self):
+            pass
+
     return _Loader
-
-
-_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map"))
 
 
 def _load_mapping(front: str, first_line: int, path: Path | None):
@@ -435,30 +461,30 @@ class _Builder:
     def build(self, node, top=False, key=None):
         import yaml
 
-        if id(node) in self._seen:  # a shared node is an alias: no card needs one
-            raise CardError("YAML aliases are not allowed in cards", path=self.path, line=self._line(node), field=key)
+        seen = len(self._seen)
         self._seen.add(id(node))
-        if node.tag not in (_STR, _SEQ, _MAP):
+        if len(self._seen) == seen:  # a node met twice is an alias: no card needs one
+            raise CardError("YAML aliases are not allowed in cards", path=self.path, line=self._line(node), field=key)
+        kind = type(node)
+        if node.tag != _default_tags().get(kind):
             raise CardError(
                 "YAML tags are not allowed in cards", path=self.path, line=self._line(node), field=key, found=node.tag
             )
-        if isinstance(node, yaml.ScalarNode):
+        if kind is yaml.ScalarNode:
             value = node.value
             # MindSpore Hub writes URLs as <https://...>; only plain scalars are unwrapped,
             # so a quoted "<x>" keeps its brackets.
             if not node.style and len(value) > 1 and value[0] == "<" and value[-1] == ">":
                 value = value[1:-1]
             return value
-        if isinstance(node, yaml.SequenceNode):
-            items = []
-            for i, child in enumerate(node.value):
-                if top or key == "asset":
-                    self.lines.setdefault(f"{key}[{i}]", self._line(child))
-                items.append(self.build(child, key=key))
-            return items
+        if kind is yaml.SequenceNode:
+            if key == "asset":
+                for i, child in enumerate(node.value):
+                    self.lines.setdefault(f"asset[{i}]", self._line(child))
+            return [self.build(child, key=key) for child in node.value]
         mapping: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+            if type(key_node) is not yaml.ScalarNode or key_node.tag != _STR:
                 raise CardError("keys must be plain text", path=self.path, line=self._line(key_node), field=key)
             name = key_node.value
             if name in mapping:
@@ -619,8 +645,9 @@ def _dumper_class():
 def _represent_str(dumper, value: str):
     if _URL.fullmatch(value):
         return dumper.represent_scalar(_STR, f"<{value}>", style=None)
-    # A plain "<x>" would lose its brackets on reading; so would surrounding spaces.
-    quote = (value.startswith("<") and value.endswith(">")) or value != value.strip() or not value
+    # A plain "<x>" would lose its brackets on reading, and line breaks or surrounding
+    # spaces would be folded; double quotes escape all of these.
+    quote = (value.startswith("<") and value.endswith(">")) or value != value.strip() or not value.isprintable()
     return dumper.represent_scalar(_STR, value, style='"' if quote else None)
 
 

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
     _command(actions, "clear", _cmd_cache_clear, "remove every cached asset, the card index and hub copies", parents=[cache_dir])
+
+    p = _command(sub, "serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
+    p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     return parser
 
 
@@ -123,9 +128,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .api import registry
+    from .api import default_registry
 
-    entries = registry(args.cards).select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
+    entries = default_registry(args.cards).select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
     if args.sort != "name":
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
     rows = [_entry_summary(e) for e in entries]
@@ -161,14 +166,14 @@ def _entry_summary(entry) -> dict[str, Any]:
         "top5": metrics.get("top5"),
         "format": ",".join(entry.file_formats) or None,
         "sha256": first.get("asset-sha256"),
-        "path": str(entry.path),
+        "path": entry.file,
     }
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .api import registry
+    from .api import default_registry
 
-    card = registry(args.cards).get(args.name)
+    card = default_registry(args.cards).get(args.name)
     data = {
         "name": card.name,
         "title": card.title,
@@ -258,10 +263,10 @@ def _verify_file(args: argparse.Namespace) -> int:
 
 
 def _verify_assets(args: argparse.Namespace) -> int:
-    from .api import registry, verify
+    from .api import default_registry, verify
     from .errors import GhostHubError
 
-    names = args.names or registry(args.cards, cache_dir=args.cache_dir).list()
+    names = args.names or default_registry(args.cards, cache_dir=args.cache_dir).list()
     rows, failed = [], 0
     for name in names:
         try:
@@ -368,6 +373,23 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+# ---------------------------------------------------------------------------- serve
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    server = serve(args.directory, port=args.port, host=args.host, quiet=False)
+    print(f"serving {server.root} at {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------- output helpers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import hashlib
@@ -40,9 +41,13 @@ class CardEntry:
     """What the registry knows of a card without reading its body."""
 
     name: str
-    path: Path
+    file: str
     fields: Mapping[str, Any]
     source: Path
+
+    @property
+    def path(self) -> Path:
+        return Path(self.file)
 
     @property
     def backbone(self) -> str | None:
@@ -180,7 +185,7 @@ class Registry:
         return entries
 
     def _scan_source(self, source: Path) -> list[CardEntry]:
-        files = sorted(_card_files(source))
+        files = sorted(_card_files(str(source)), key=lambda item: item[0])
         if not files:
             return []
         index = _ParseIndex(self.settings.cache_dir, source)
@@ -212,7 +217,7 @@ def _values(entry: CardEntry, key: str) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _card_files(source: Path) -> Iterator[tuple[Path, os.stat_result]]:
+def _card_files(source: str) -> Iterator[tuple[str, os.stat_result]]:
     """Every ``*.md`` file under ``source`` (hidden folders skipped) with its stat."""
     try:
         scan = os.scandir(source)
@@ -226,12 +231,12 @@ def _card_files(source: Path) -> Iterator[tuple[Path, os.stat_result]]:
             if item.name.startswith("."):
                 continue
             if item.is_dir():
-                yield from _card_files(Path(item.path))
+                yield from _card_files(item.path)
             elif item.name.endswith(".md") and item.is_file():
-                yield Path(item.path), item.stat()
+                yield item.path, item.stat()
 
 
-def _parse_record(path: Path) -> dict[str, Any]:
+def _parse_record(path: str) -> dict[str, Any]:
     """What the index keeps of one card file: its front-matter, or why it was skipped."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CardWarning)
@@ -270,16 +275,15 @@ class _ParseIndex:
     def _stamp(stat: os.stat_result) -> list[int]:
         return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
-    def get(self, path: Path, stat: os.stat_result) -> dict[str, Any] | None:
-        key = str(path)
-        self.seen.add(key)
-        cached = self.records.get(key)
+    def get(self, path: str, stat: os.stat_result) -> dict[str, Any] | None:
+        self.seen.add(path)
+        cached = self.records.get(path)
         if cached and cached.get("stamp") == self._stamp(stat):
             return cached["record"]
         return None
 
-    def put(self, path: Path, stat: os.stat_result, record: dict[str, Any]) -> None:
-        self.records[str(path)] = {"stamp": self._stamp(stat), "record": record}
+    def put(self, path: str, stat: os.stat_result, record: dict[str, Any]) -> None:
+        self.records[path] = {"stamp": self._stamp(stat), "record": record}
         self.changed = True
 
     def save(self) -> None:
@@ -295,4 +299,5 @@ class _ParseIndex:
             tmp.write_text(data, encoding="utf-8")
             os.replace(tmp, self.file)
         except OSError:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink()

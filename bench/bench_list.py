@@ -1,0 +1,73 @@
+"""Benchmark `ghosthub list`: a fresh process vs mindcv.list_models, and a folder of 10,000 cards.
+
+Targets (issue 2): median `ghosthub list` <= 0.25 s and >= 8x faster than
+`python -c "import mindcv; mindcv.list_models('ghost*')"` in the same run;
+`ghosthub list --cards DIR` over 10,000 cards <= 1.5 s median, second run included.
+
+    python bench/bench_list.py [--runs 15] [--cards 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+
+from _util import ghosthub_cmd, median, report, time_process
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_cards(folder: Path, count: int) -> None:
+    """Write ``count`` valid cards shaped like the seed card, each with its own name and digest."""
+    sys.path.insert(0, str(REPO))
+    from ghosthub.card import load_card, render_card
+
+    seed = load_card(REPO / "cards" / "ghostnet_050.md")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        name = f"bench_net_{i:05d}"
+        asset = [{"file-format": "ckpt", "asset-link": f"https://example.org/{name}.ckpt", "asset-sha256": f"{i:08x}"}]
+        card = seed.replace(title=name, **{"model-name": name, "asset": asset, "evaluation": f"top1acc{i % 100}.5 | top5acc90.1"})
+        (folder / f"{name}.md").write_text(render_card(card), encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--cards", type=int, default=10_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = {"GHOSTHUB_CACHE": str(tmp / "cache"), "XDG_DATA_HOME": str(tmp / "data"), "PYTHONPATH": str(REPO)}
+
+        print(f"python {sys.version.split()[0]}, {args.runs} runs each, medians\n")
+        small = time_process(ghosthub_cmd("list"), runs=args.runs, env=env, cwd=tmp)
+        report("ghosthub list (fresh process)", small)
+        if importlib.util.find_spec("mindcv"):
+            mindcv = time_process(
+                [sys.executable, "-c", "import mindcv; mindcv.list_models('ghost*')"], runs=max(3, args.runs // 3), env=env, cwd=tmp
+            )
+            report("python -c 'import mindcv; mindcv.list_models(\"ghost*\")'", mindcv)
+            print(f"{'speed-up over mindcv':<58} {median(mindcv) / median(small):8.1f} x   (target >= 8x)")
+        else:
+            print("mindcv is not installed: `pip install mindcv==0.3.0` for the baseline")
+        print(f"{'target: ghosthub list <= 0.25 s':<58} {'met' if median(small) <= 0.25 else 'NOT MET'}\n")
+
+        folder = tmp / "many"
+        make_cards(folder, args.cards)
+        cold = time_process(ghosthub_cmd("list", "--cards", str(folder)), runs=1, warmup=0, env=env, cwd=tmp)
+        report(f"ghosthub list --cards DIR ({args.cards} cards), first run", cold)
+        warm = time_process(ghosthub_cmd("list", "--cards", str(folder)), runs=max(3, args.runs // 3), warmup=0, env=env, cwd=tmp)
+        report(f"ghosthub list --cards DIR ({args.cards} cards), later runs", warm)
+        every = cold + warm
+        report("  all runs, first included", every)
+        print(f"{'target: <= 1.5 s median, second run included':<58} {'met' if median(every) <= 1.5 else 'NOT MET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The registry: sources and precedence, skipping bad cards, filters, lookup, the parse cache."""
+
+import os
+import shutil
+import warnings
+
+import pytest
+
+import ghosthub
+from conftest import SEED
+from ghosthub import registry as registry_module
+from ghosthub.api import default_registry
+from ghosthub.card import CardWarning, load_card, render_card
+from ghosthub.registry import ModelNotFoundError, Registry
+
+BUNDLED = ["ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_130"]
+
+
+def write_card(folder, name, **fields):
+    card = load_card(SEED)
+    card = card.replace(**{"model-name": name, **fields}, title=name)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.md"
+    path.write_text(render_card(card), encoding="utf-8")
+    return path
+
+
+def test_bundled_cards_list_both_ghostnet_050_weights():
+    assert ghosthub.list_models() == BUNDLED
+    old = ghosthub.get_card("ghostnet_050.85b91860")
+    assert old.metrics == {"top1": 66.03, "top5": 86.64}
+    assert old.assets[0].sha256 == "85b91860"
+    assert ghosthub.get_card("ghostnet_050").assets[0].sha256 == "ae7771cb"
+    assert ghosthub.get_card("ghostnet_100").assets[0].sha256 == "bef8025a"
+    assert ghosthub.get_card("ghostnet_130").assets[0].sha256 == "cf4c235c"
+
+
+def test_precedence_explicit_env_user_bundled(tmp_path, monkeypatch, isolated_env):
+    explicit, env_dir = tmp_path / "explicit", tmp_path / "env"
+    user = isolated_env / "data" / "ghosthub" / "cards"
+    write_card(explicit, "ghostnet_100", summary="explicit")
+    write_card(env_dir, "ghostnet_100", summary="env")
+    write_card(env_dir, "ghostnet_130", summary="env")
+    write_card(user, "ghostnet_130", summary="user")
+    write_card(user, "ghostnet_050", summary="user")
+    monkeypatch.setenv("GHOSTHUB_CARDS", str(env_dir))
+    with pytest.warns(CardWarning, match="shadowed") as caught:
+        reg = default_registry([explicit])
+        names = reg.list()
+    assert names == BUNDLED
+    assert reg.get("ghostnet_100").fields["summary"] == "explicit"
+    assert reg.get("ghostnet_130").fields["summary"] == "env"
+    assert reg.get("ghostnet_050").fields["summary"] == "user"
+    assert reg.get("ghostnet_050.85b91860").path.parent.name == "cards"
+    shadow = [str(w.message) for w in caught if "shadowed" in str(w.message)]
+    assert len(shadow) == 5  # env's 100, user's 130, bundled 050/100/130
+    assert any(str(env_dir / "ghostnet_100.md") in m and str(explicit / "ghostnet_100.md") in m for m in shadow)
+
+
+def test_env_cards_is_a_path_list(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_card(a, "net_a")
+    write_card(b, "net_b")
+    monkeypatch.setenv("GHOSTHUB_CARDS", f"{a}{os.pathsep}{b}")
+    assert {"net_a", "net_b"} <= set(ghosthub.list_models())
+
+
+def test_broken_card_is_skipped_with_one_warning(tmp_path):
+    write_card(tmp_path, "good_net")
+    (tmp_path / "broken.md").write_text("# broken\n---\nmodel-name: [\n---\n")
+    (tmp_path / "notes.txt").write_text("not a card")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = ghosthub.list_models(cards=[tmp_path])
+    assert "good_net" in names and set(BUNDLED) <= set(names)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1
+    assert str(tmp_path / "broken.md") in messages[0] and "not valid YAML" in messages[0]
+
+
+def test_nested_folders_and_hidden_ones(tmp_path):
+    write_card(tmp_path / "deep" / "er", "deep_net")
+    write_card(tmp_path / ".hidden", "hidden_net")
+    names = ghosthub.list_models(cards=[tmp_path])
+    assert "deep_net" in names and "hidden_net" not in names
+
+
+def test_missing_source_folder_is_fine(tmp_path):
+    assert ghosthub.list_models(cards=[tmp_path / "nope"]) == BUNDLED
+
+
+def test_patterns_and_filters(tmp_path):
+    write_card(tmp_path, "other_net", **{"backbone-name": "resnet", "train-dataset": "CIFAR10", "module-type": "cv"})
+    mindir = load_card(SEED).replace(
+        **{"model-name": "exported", "asset": [{"file-format": "mindir", "asset-link": "x.mindir", "asset-sha256": "0" * 8}]}
+    )
+    (tmp_path / "exported.md").write_text(render_card(mindir))
+    reg = default_registry([tmp_path])
+    assert reg.list("GHOSTNET_1*") == ["ghostnet_100", "ghostnet_130"]
+    assert reg.list("*.*") == ["ghostnet_050.85b91860"]
+    assert reg.list(backbone="resnet") == ["other_net"]
+    assert reg.list(dataset="cifar*") == ["other_net"]
+    assert reg.list(file_format="mindir") == ["exported"]
+    assert "exported" not in reg.list(file_format="ckpt")
+    assert reg.list("ghost*", backbone="resnet") == []
+    assert reg.list(module_type="cv", backbone="res*") == ["other_net"]
+    assert ghosthub.list_models("*130", cards=[tmp_path]) == ["ghostnet_130"]
+
+
+def test_unknown_name_suggests_closest():
+    with pytest.raises(ModelNotFoundError) as info:
+        ghosthub.get_card("ghostnet50")
+    assert "ghostnet_050" in info.value.suggestions
+    assert "did you mean ghostnet_050" in str(info.value)
+    assert isinstance(info.value, ghosthub.GhostHubError) and isinstance(info.value, LookupError)
+    with pytest.raises(ModelNotFoundError, match="GHOSTNET_100|ghostnet_100"):
+        ghosthub.get_card("GHOSTNET_100")
+
+
+def test_parse_cache_is_used_and_never_stale(tmp_path, monkeypatch):
+    folder = tmp_path / "cards"
+    path = write_card(folder, "cached_net", summary="first")
+    calls = []
+    real = registry_module.load_card
+
+    def counting_load(p):
+        calls.append(p)
+        return real(p)
+
+    monkeypatch.setattr(registry_module, "load_card", counting_load)
+    assert Registry([folder]).entry("cached_net").fields["summary"] == "first"
+    assert len(calls) == 1
+    assert Registry([folder]).entry("cached_net").fields["summary"] == "first"
+    assert len(calls) == 1  # served from the parse cache
+
+    # Same size, mtime put back: the ctime still changes, so the card is read again.
+    stat = path.stat()
+    path.write_text(path.read_text().replace("summary: first", "summary: fresh"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert Registry([folder]).entry("cached_net").fields["summary"] == "fresh"
+    assert len(calls) == 2
+
+    # A removed card disappears; a replaced file (new inode) is read again.
+    shutil.copy(path, tmp_path / "tmp.md")
+    path.unlink()
+    assert "cached_net" not in Registry([folder])
+    os.replace(tmp_path / "tmp.md", path)
+    assert Registry([folder]).entry("cached_net").fields["summary"] == "fresh"
+
+
+def test_cached_skip_still_warns(tmp_path):
+    (tmp_path / "bad.md").write_text("no front matter")
+    for _ in range(2):
+        with pytest.warns(CardWarning, match="skipped card"):
+            Registry([tmp_path]).list()
+
+
+def test_unwritable_cache_does_not_break_listing(tmp_path, monkeypatch):
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("GHOSTHUB_CACHE", str(blocker))
+    assert ghosthub.list_models() == BUNDLED
+
+
+def test_corrupt_parse_cache_is_ignored(tmp_path, isolated_env):
+    folder = tmp_path / "cards"
+    write_card(folder, "net_x")
+    Registry([folder]).list()
+    for index in (isolated_env / "cache" / "registry").glob("*.json"):
+        index.write_text("{not json")
+    assert Registry([folder]).list() == ["net_x"]

@@ -1,0 +1,122 @@
+"""`ghosthub serve`: a static hub server with Range, If-Range, ETag, and no way out of its folder."""
+
+import http.client
+import os
+
+import pytest
+
+from ghosthub.errors import GhostHubError
+from ghosthub.serve import serve
+
+DATA = bytes(range(256)) * 64  # 16 KiB
+
+
+@pytest.fixture
+def hub(tmp_path):
+    root = tmp_path / "hub"
+    (root / "assets").mkdir(parents=True)
+    (root / "assets" / "w.ckpt").write_bytes(DATA)
+    (root / "index.json").write_text('{"models": []}')
+    (tmp_path / "secret.txt").write_text("outside")
+    os.symlink(tmp_path / "secret.txt", root / "link.txt")
+    with serve(root) as server:
+        yield server
+
+
+def get(server, path, method="GET", **headers):
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request(method, path, headers=headers)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response, body
+
+
+def test_full_get_and_head(hub):
+    response, body = get(hub, "/assets/w.ckpt")
+    assert response.status == 200 and body == DATA
+    assert response.getheader("Content-Length") == str(len(DATA))
+    assert response.getheader("Accept-Ranges") == "bytes"
+    assert response.getheader("ETag") and response.getheader("Last-Modified")
+    response, body = get(hub, "/assets/w.ckpt", method="HEAD")
+    assert response.status == 200 and body == b"" and response.getheader("Content-Length") == str(len(DATA))
+
+
+def test_root_is_the_index(hub):
+    response, body = get(hub, "/")
+    assert response.status == 200 and body == b'{"models": []}'
+    assert response.getheader("Content-Type") == "application/json"
+
+
+@pytest.mark.parametrize(
+    "header, start, end",
+    [("bytes=100-199", 100, 199), ("bytes=16000-", 16000, 16383), ("bytes=-10", 16374, 16383), ("bytes=0-99999", 0, 16383)],
+)
+def test_ranges(hub, header, start, end):
+    response, body = get(hub, "/assets/w.ckpt", Range=header)
+    assert response.status == 206
+    assert body == DATA[start : end + 1]
+    assert response.getheader("Content-Range") == f"bytes {start}-{end}/{len(DATA)}"
+
+
+@pytest.mark.parametrize("header", ["bytes=16384-", "bytes=500-100", "bytes=-0", "items=0-1", "bytes=-"])
+def test_unsatisfiable_range(hub, header):
+    response, body = get(hub, "/assets/w.ckpt", Range=header)
+    assert response.status == 416 and body == b""
+    assert response.getheader("Content-Range") == f"bytes */{len(DATA)}"
+
+
+def test_if_range(hub):
+    first, _ = get(hub, "/assets/w.ckpt")
+    etag, modified = first.getheader("ETag"), first.getheader("Last-Modified")
+    response, body = get(hub, "/assets/w.ckpt", Range="bytes=10-", **{"If-Range": etag})
+    assert response.status == 206 and body == DATA[10:]
+    response, body = get(hub, "/assets/w.ckpt", Range="bytes=10-", **{"If-Range": modified})
+    assert response.status == 206
+    response, body = get(hub, "/assets/w.ckpt", Range="bytes=10-", **{"If-Range": '"stale"'})
+    assert response.status == 200 and body == DATA
+    response, body = get(hub, "/assets/w.ckpt", **{"If-None-Match": etag})
+    assert response.status == 304 and body == b""
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/../secret.txt", "/assets/../../secret.txt", "/%2e%2e/secret.txt", "/assets%2f..%2f..%2fsecret.txt", "/link.txt", "/assets", "/nope", "/%00"],
+)
+def test_nothing_outside_the_folder(hub, path):
+    response, body = get(hub, path)
+    assert response.status == 404 and b"outside" not in body
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(GhostHubError, match="not a folder"):
+        serve(tmp_path / "missing")
+
+
+def test_serve_command(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "index.json").write_text("{}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ghosthub", "serve", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"serving {tmp_path.resolve()} at http://127.0.0.1:")
+        url = line.split(" at ")[1].split()[0]
+        host, port = url.removeprefix("http://").strip("/").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", "/index.json")
+        assert conn.getresponse().read() == b"{}"
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    assert "GET /index.json" in proc.stderr.read()
