@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from typing import Mapping, NamedTuple
 
@@ -56,14 +57,30 @@ class LoadResult(NamedTuple):
     ignored: list
 
 
-def _sniff_format(path: str, size: int) -> str:
+def _sniff_format(path: str) -> str:
     """'safetensors' when the file starts with a safetensors header, else 'ckpt' (protobuf)."""
     with open(path, "rb") as f:
         head = f.read(9)
-    # safetensors: an 8-byte little-endian header length, then a JSON object.
-    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+    # safetensors: an 8-byte little-endian header length (at most 100 MiB by its spec), then a
+    # JSON object. A protobuf .ckpt starts with a field tag and a parameter name instead.
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= 100 * 2**20:
         return "safetensors"
     return "ckpt"
+
+
+def _load(path: str, fmt: str) -> dict:
+    """mindspore.load_checkpoint, which insists the file name ends in .ckpt / .safetensors."""
+    import mindspore as ms
+
+    if path.endswith("." + fmt):
+        return ms.load_checkpoint(path, format=fmt)
+    with tempfile.TemporaryDirectory(prefix="ghosthub-ckpt-") as tmp:
+        alias = os.path.join(tmp, "checkpoint." + fmt)
+        try:
+            os.symlink(os.path.abspath(path), alias)
+        except OSError:  # no symlinks (e.g. Windows without the privilege)
+            shutil.copyfile(path, alias)
+        return ms.load_checkpoint(alias, format=fmt)
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -113,20 +130,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     size = os.path.getsize(path)
     if size == 0:
         raise WeightsError(f"checkpoint {path!r} is empty (0 bytes), expected a MindSpore checkpoint. {advice}")
-    fmt = _sniff_format(path, size)
-
-    import mindspore as ms
-
+    fmt = _sniff_format(path)
     try:
-        with tempfile.TemporaryDirectory(prefix="ghosthub-ckpt-") as tmp:
-            # mindspore.load_checkpoint insists the name ends in .ckpt / .safetensors.
-            target = path
-            if not path.endswith("." + fmt):
-                target = os.path.join(tmp, "checkpoint." + fmt)
-                os.symlink(os.path.abspath(path), target)
-            raw = ms.load_checkpoint(target, format=fmt)
+        raw = _load(path, fmt)
     except Exception as e:  # MindSpore raises ValueError/TypeError/RuntimeError with long texts
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        logger.debug("mindspore.load_checkpoint(%r) failed", path, exc_info=True)
+        reason = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
         raise WeightsError(
             f"cannot read checkpoint {path!r} ({size} bytes, read as {fmt}): {reason}. "
             f"The file is truncated, corrupt or not a MindSpore checkpoint. {advice}"

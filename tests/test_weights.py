@@ -40,6 +40,11 @@ def ckpt(weights, tmp_path_factory):
     return _save(weights, tmp_path_factory.mktemp("ckpt") / "ghostnet_050-00000000.ckpt")
 
 
+@pytest.fixture(scope="module")
+def safetensors_file(weights, tmp_path_factory):
+    return _save(weights, tmp_path_factory.mktemp("st") / "w.safetensors", fmt="safetensors")
+
+
 def _values(net):
     return {k: p.asnumpy() for k, p in net.parameters_dict().items()}
 
@@ -61,8 +66,8 @@ def test_read_checkpoint_roundtrip(weights, ckpt):
     assert all(np.array_equal(params[k], weights[k]) for k in weights)
 
 
-def test_safetensors_roundtrip(weights, tmp_path):
-    path = _save(weights, tmp_path / "w.safetensors", fmt="safetensors")
+def test_safetensors_roundtrip(weights, safetensors_file):
+    path = safetensors_file
     params = read_checkpoint(path)
     assert set(params) == set(weights)
     assert all(np.array_equal(params[k], weights[k]) for k in weights)
@@ -93,9 +98,14 @@ def _bad_file(tmp_path, kind, ckpt):
     return path
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "random", "corrupt_safetensors"])
-def test_bad_files_raise_weights_error_naming_the_file(tmp_path, ckpt, kind):
-    path = _bad_file(tmp_path, kind, ckpt)
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "random", "corrupt_safetensors",
+                                  "truncated_safetensors"])
+def test_bad_files_raise_weights_error_naming_the_file(tmp_path, ckpt, safetensors_file, kind):
+    if kind == "truncated_safetensors":
+        path = tmp_path / "w.safetensors"
+        path.write_bytes(safetensors_file.read_bytes()[:-1000])
+    else:
+        path = _bad_file(tmp_path, kind, ckpt)
     with pytest.raises(WeightsError) as info:
         read_checkpoint(path)
     message = str(info.value)
