@@ -176,7 +176,7 @@ def _describe(net) -> str:
 
 
 def _listing(kind: str, items: list[str]) -> str:
-    """'\n  3 missing keys: a, b, c' with at most _SHOW names, or '' when there are none."""
+    """One indented message line, "3 missing keys: a, b, c", at most _SHOW names; '' for none."""
     if not items:
         return ""
     more = f", ... and {len(items) - _SHOW} more" if len(items) > _SHOW else ""
@@ -190,7 +190,7 @@ def _classifier_name(net) -> str:
 def _adapt_stem(params: dict, name: str, net_shape: tuple, source: str) -> None:
     """Sum an RGB stem over its input channels for a 1-channel network (as MindCV does)."""
     weight = params.get(name)
-    if weight is None or weight.ndim != 4 or tuple(weight.shape) == net_shape:
+    if weight is None or weight.ndim != 4 or len(net_shape) != 4 or weight.shape == net_shape:
         return
     ckpt_in, net_in = weight.shape[1], net_shape[1]
     if weight.shape[0] != net_shape[0] or weight.shape[2:] != net_shape[2:]:
