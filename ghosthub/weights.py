@@ -126,7 +126,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not os.path.exists(path):
         raise WeightsError(f"checkpoint {path!r} does not exist: check the path, or download the model first.")
     if not os.path.isfile(path):
-        raise WeightsError(f"checkpoint {path!r} is not a regular file (a directory?): pass the checkpoint file itself.")
+        raise WeightsError(f"checkpoint {path!r} is not a regular file (a directory?): pass the file itself.")
     size = os.path.getsize(path)
     if size == 0:
         raise WeightsError(f"checkpoint {path!r} is empty (0 bytes), expected a MindSpore checkpoint. {advice}")
