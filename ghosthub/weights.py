@@ -199,10 +199,12 @@ def _adapt_stem(params: dict, name: str, net_shape: tuple, source: str) -> None:
         logger.info("Summing %s over its %d input channels for in_channels=1 (checkpoint %s)", name, ckpt_in, source)
         params[name] = weight.sum(axis=1, keepdims=True)
         return
+    usable = f"in_channels={ckpt_in} or 1 (the stem summed over its input channels)" if ckpt_in > 1 \
+        else "in_channels=1"
     raise WeightsError(
         f"checkpoint {source!r} has a {ckpt_in}-channel stem ({name} {tuple(weight.shape)}) but the network "
-        f"expects in_channels={net_in}: only in_channels={ckpt_in} or 1 (the stem summed over its input "
-        f"channels) can use these weights. Pass in_channels={ckpt_in} or 1, or train without pretrained weights."
+        f"expects in_channels={net_in}: only {usable} can use these weights. Pass that in_channels, "
+        "or build the network without pretrained weights."
     )
 
 

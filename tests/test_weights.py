@@ -253,6 +253,15 @@ def test_in_channels_2_is_refused(ckpt):
     assert not isinstance(info.value, CheckpointMismatchError)
 
 
+def test_one_channel_checkpoint_refuses_three_channels(weights, tmp_path):
+    gray = {**weights, "conv_stem.weight": weights["conv_stem.weight"][:, :1]}
+    path = _save(gray, tmp_path / "gray.ckpt")
+    with pytest.raises(WeightsError, match="only in_channels=1 can use"):
+        build_network("ghostnet", 0.5, checkpoint_path=path)
+    net = build_network("ghostnet", 0.5, checkpoint_path=path, in_channels=1)
+    _assert_loaded(net, gray)
+
+
 def test_without_checkpoint_just_builds():
     net = build_network("ghostnet_050", num_classes=4)
     assert net.training is False and net.num_classes == 4
