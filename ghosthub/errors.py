@@ -15,3 +15,7 @@ class WeightsError(GhostHubError):
 
 class CheckpointMismatchError(WeightsError):
     """A checkpoint does not fit the network: missing or unexpected keys, or wrong shapes."""
+
+
+class ImageError(GhostHubError):
+    """An input image cannot be read, or has an unusable shape or type."""
