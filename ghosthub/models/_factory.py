@@ -1,0 +1,176 @@
+"""Backbone registry: backbone name (from a model card) + width -> network."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+_BACKBONES: dict[str, Callable] = {}
+_VARIANTS: dict[str, Callable] = {}
+
+# "ghostnet_050" -> 0.5: three digits after the last underscore are the width in hundredths
+# (timm's and MindCV's naming). Three digits exactly, so "resnet_50" is not read as a width.
+_WIDTH_SUFFIX = re.compile(r"_(\d{3})$")
+
+
+def register_backbone(name: str) -> Callable[[Callable], Callable]:
+    """Register a network builder under a backbone name.
+
+    The builder is called as ``builder(width, num_classes=..., in_channels=..., drop_rate=...,
+    **kwargs)`` and returns an ``nn.Cell``.
+
+    Parameters
+    ----------
+    name : str
+        The backbone name as written in a model card's ``backbone-name`` (lower case).
+
+    Returns
+    -------
+    callable
+        A decorator that registers the builder and returns it unchanged.
+
+    Examples
+    --------
+    >>> @register_backbone("ghostnet")                        # doctest: +SKIP
+    ... def _create_ghostnet(width, **kwargs): ...
+    """
+
+    def decorator(builder: Callable) -> Callable:
+        key = name.lower()
+        if key in _BACKBONES and _BACKBONES[key] is not builder:
+            raise ValueError(f"backbone {name!r} is already registered by {_BACKBONES[key]!r}")
+        _BACKBONES[key] = builder
+        return builder
+
+    return decorator
+
+
+def register_model(constructor: Callable) -> Callable:
+    """Register a named variant constructor (``ghostnet_050``) under its function name.
+
+    Parameters
+    ----------
+    constructor : callable
+        ``constructor(**kwargs) -> nn.Cell``; its ``__name__`` is the variant name.
+
+    Returns
+    -------
+    callable
+        The constructor, unchanged.
+    """
+    _VARIANTS[constructor.__name__] = constructor
+    return constructor
+
+
+def supported_backbones() -> list[str]:
+    """Names of the backbones ghosthub can build, sorted.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> from ghosthub.models import supported_backbones
+    >>> "ghostnet" in supported_backbones()
+    True
+    """
+    return sorted(_BACKBONES)
+
+
+def list_variants() -> list[str]:
+    """Names of the registered variant constructors (``ghostnet_050``, ...), sorted."""
+    return sorted(_VARIANTS)
+
+
+def parse_width(model_name: str) -> float | None:
+    """Read the width multiplier from a model name.
+
+    Parameters
+    ----------
+    model_name : str
+        A name like ``ghostnet_050``; anything after the first ``.`` is a weights tag and ignored.
+
+    Returns
+    -------
+    float or None
+        The width (``0.5`` for ``_050``), or None when the name carries no width suffix.
+
+    Examples
+    --------
+    >>> parse_width("ghostnet_050")
+    0.5
+    >>> parse_width("ghostnet_130.85b91860")
+    1.3
+    >>> parse_width("resnet50") is None
+    True
+    """
+    base = model_name.split(".", 1)[0]
+    match = _WIDTH_SUFFIX.search(base)
+    return int(match.group(1)) / 100 if match else None
+
+
+def create_model(
+    backbone: str,
+    width: float | None = None,
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    drop_rate: float = 0.2,
+    **kwargs,
+):
+    """Build an untrained network for a backbone name and width.
+
+    Parameters
+    ----------
+    backbone : str
+        A backbone name (``"ghostnet"``, case-insensitive) or a registered variant name
+        (``"ghostnet_050"``, which fixes the width); a ``.tag`` suffix is ignored.
+    width : float, optional
+        Channel width multiplier. Required for a bare backbone name; with a variant name it
+        must be None or equal to the variant's.
+    num_classes : int
+        Classifier outputs; 0 gives a network that returns pooled features.
+    in_channels : int
+        Channels of the input image.
+    drop_rate : float
+        Dropout probability before the classifier (training only).
+    **kwargs
+        Passed on to the architecture's builder.
+
+    Returns
+    -------
+    mindspore.nn.Cell
+
+    Raises
+    ------
+    UnsupportedBackboneError
+        The name is neither a registered backbone nor a variant, or a backbone came without a width.
+
+    Examples
+    --------
+    >>> net = create_model("ghostnet", 0.5, num_classes=10)       # doctest: +SKIP
+    """
+    from ..errors import UnsupportedBackboneError
+
+    name = backbone.lower().split(".", 1)[0]
+    options = dict(num_classes=num_classes, in_channels=in_channels, drop_rate=drop_rate, **kwargs)
+    if name in _VARIANTS:
+        if width is not None and width != parse_width(name):
+            raise UnsupportedBackboneError(
+                f"{backbone!r} is the width-{parse_width(name)} variant, but width={width} was asked: "
+                "pass the bare backbone name (e.g. 'ghostnet') to choose another width."
+            )
+        return _VARIANTS[name](**options)
+    if name not in _BACKBONES:
+        raise UnsupportedBackboneError(
+            f"Unsupported backbone {backbone!r}: ghosthub can build {', '.join(supported_backbones())} "
+            f"(variants: {', '.join(list_variants())}). Check the card's backbone-name, or add an "
+            "architecture module under ghosthub/models/."
+        )
+    if width is None:
+        raise UnsupportedBackboneError(
+            f"No width given for backbone {backbone!r}: pass width= (e.g. 0.5, 1.0, 1.3) or use a "
+            f"variant name ({', '.join(list_variants())})."
+        )
+    return _BACKBONES[name](width, **options)

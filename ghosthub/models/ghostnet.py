@@ -1,0 +1,276 @@
+"""GhostNet (Han et al., CVPR 2020) for MindSpore, parameter-compatible with MindCV's checkpoints.
+
+Paper: "GhostNet: More Features from Cheap Operations", https://arxiv.org/abs/1911.11907
+
+Parameter names and shapes equal those of MindCV's ``GhostNet`` (432 tensors), so every
+published MindCV GhostNet checkpoint (ghostnet_050, ghostnet_100, ghostnet_130) loads strictly.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mindspore import Tensor, nn, ops
+
+from ..preprocess import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ._factory import register_backbone, register_model
+
+__all__ = ["DEFAULT_CFG", "GhostNet", "ghostnet_050", "ghostnet_100", "ghostnet_130", "make_divisible"]
+
+
+# Preprocessing and head of the published ImageNet-1k weights (MindCV's eval pipeline);
+# preprocess.transform_from_cfg(net.default_cfg) builds the matching transform.
+DEFAULT_CFG = {
+    "num_classes": 1000,
+    "input_size": (3, 224, 224),
+    "crop_pct": 0.875,
+    "interpolation": "bilinear",
+    "mean": IMAGENET_DEFAULT_MEAN,
+    "std": IMAGENET_DEFAULT_STD,
+    "first_conv": "conv_stem",
+    "classifier": "classifier",
+}
+
+
+def make_divisible(v: float, divisor: int = 4) -> int:
+    """Round ``v`` to a multiple of ``divisor``, never going down by more than 10%."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def _conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, group: int = 1,
+          has_bias: bool = False) -> nn.Conv2d:
+    """A k x k convolution with 'same' zero padding for odd k, He-uniform initialised."""
+    return nn.Conv2d(in_chs, out_chs, kernel_size, stride, pad_mode="pad", padding=(kernel_size - 1) // 2,
+                     group=group, has_bias=has_bias, weight_init="he_uniform",
+                     bias_init="zeros" if has_bias else None)
+
+
+class ConvBnAct(nn.Cell):
+    """Convolution, batch norm, ReLU; the cells live in ``features`` (checkpoint names)."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1) -> None:
+        super().__init__()
+        self.features = nn.SequentialCell([_conv(in_chs, out_chs, kernel_size), nn.BatchNorm2d(out_chs), nn.ReLU()])
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+
+class SqueezeExcite(nn.Cell):
+    """Squeeze-and-excitation: gate each channel by a function of its global average."""
+
+    def __init__(self, channels: int, ratio: float = 0.25, divisor: int = 4) -> None:
+        super().__init__()
+        reduced = make_divisible(channels * ratio, divisor)
+        self.conv_reduce = _conv(channels, reduced, 1, has_bias=True)
+        self.conv_expand = _conv(reduced, channels, 1, has_bias=True)
+
+    def construct(self, x: Tensor) -> Tensor:
+        s = ops.mean(x, (2, 3), True)
+        s = self.conv_expand(ops.relu(self.conv_reduce(s)))
+        # Hard sigmoid gate, relu6(s + 3) / 6 as in the paper's code, in one kernel.
+        return x * ops.hardsigmoid(s)
+
+
+class GhostModule(nn.Cell):
+    """Ghost module: half the outputs from a 1x1 conv, the other half "cheaply" from them."""
+
+    def __init__(self, in_chs: int, out_chs: int, relu: bool = True) -> None:
+        super().__init__()
+        self.out_chs = out_chs
+        init_chs = math.ceil(out_chs / 2)
+        act = [nn.ReLU()] if relu else []
+        # Primary convolution: the intrinsic feature maps.
+        self.primary_conv = nn.SequentialCell([_conv(in_chs, init_chs, 1), nn.BatchNorm2d(init_chs)] + act)
+        # Cheap operation: a depth-wise 3x3 conv makes one "ghost" map per intrinsic map.
+        self.cheap_operation = nn.SequentialCell(
+            [_conv(init_chs, init_chs, 3, group=init_chs), nn.BatchNorm2d(init_chs)] + act
+        )
+        # Only an odd out_chs needs the extra ghost map cut off (make_divisible widths never do).
+        # Skipping the no-op slice matters: on CPU it made graph mode 2-4x slower (MindCV slices).
+        self.trim = 2 * init_chs != out_chs
+
+    def construct(self, x: Tensor) -> Tensor:
+        x1 = self.primary_conv(x)
+        out = ops.concat((x1, self.cheap_operation(x1)), 1)
+        if self.trim:
+            out = out[:, : self.out_chs]
+        return out
+
+
+class GhostBottleneck(nn.Cell):
+    """Ghost bottleneck: ghost expansion, optional strided depth-wise conv and SE, ghost projection."""
+
+    def __init__(self, in_chs: int, mid_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
+                 se_ratio: float = 0.0) -> None:
+        super().__init__()
+        self.stride = stride
+        self.has_se = se_ratio > 0
+        # Point-wise expansion.
+        self.ghost1 = GhostModule(in_chs, mid_chs, relu=True)
+        # Depth-wise convolution (down-sampling blocks only).
+        if stride > 1:
+            self.conv_dw = _conv(mid_chs, mid_chs, kernel_size, stride, group=mid_chs)
+            self.bn_dw = nn.BatchNorm2d(mid_chs)
+        # Squeeze-and-excitation.
+        if self.has_se:
+            self.se = SqueezeExcite(mid_chs, se_ratio)
+        # Point-wise linear projection.
+        self.ghost2 = GhostModule(mid_chs, out_chs, relu=False)
+        # Shortcut: identity, or depth-wise + point-wise conv where the shape changes.
+        self.identity = in_chs == out_chs and stride == 1
+        if not self.identity:
+            self.shortcut = nn.SequentialCell([
+                _conv(in_chs, in_chs, kernel_size, stride, group=in_chs),
+                nn.BatchNorm2d(in_chs),
+                _conv(in_chs, out_chs, 1),
+                nn.BatchNorm2d(out_chs),
+            ])
+
+    def construct(self, x: Tensor) -> Tensor:
+        y = self.ghost1(x)
+        if self.stride > 1:
+            y = self.bn_dw(self.conv_dw(y))
+        if self.has_se:
+            y = self.se(y)
+        y = self.ghost2(y)
+        if self.identity:
+            return y + x
+        return y + self.shortcut(x)
+
+
+# One row per bottleneck, one inner list per stage (the blocks.{stage}.{block} names).
+# Columns: kernel, expansion (mid) channels, output channels, SE ratio, stride.
+_STAGES = [
+    # k, exp, c, se, s
+    [[3, 16, 16, 0, 1]],
+    [[3, 48, 24, 0, 2]],
+    [[3, 72, 24, 0, 1]],
+    [[5, 72, 40, 0.25, 2]],
+    [[5, 120, 40, 0.25, 1]],
+    [[3, 240, 80, 0, 2]],
+    [[3, 200, 80, 0, 1],
+     [3, 184, 80, 0, 1],
+     [3, 184, 80, 0, 1],
+     [3, 480, 112, 0.25, 1],
+     [3, 672, 112, 0.25, 1]],
+    [[5, 672, 160, 0.25, 2]],
+    [[5, 960, 160, 0, 1],
+     [5, 960, 160, 0.25, 1],
+     [5, 960, 160, 0, 1],
+     [5, 960, 160, 0.25, 1]],
+]
+
+
+class GhostNet(nn.Cell):
+    """GhostNet image classifier.
+
+    Parameters
+    ----------
+    stages : list of list of [k, exp, c, se, s]
+        The bottleneck table (see ``_STAGES``).
+    width : float
+        Channel width multiplier (0.5, 1.0, 1.3 for the published weights).
+    num_classes : int
+        Classifier outputs; 0 replaces the classifier by an identity (pooled features out).
+    in_channels : int
+        Channels of the input image.
+    drop_rate : float
+        Dropout probability before the classifier, active in training mode only.
+    num_features : int
+        Channels of the head's 1x1 conv, the classifier's input.
+    """
+
+    def __init__(self, stages: list, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
+                 drop_rate: float = 0.2, num_features: int = 1280) -> None:
+        super().__init__()
+        self.width = width
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.drop_rate = drop_rate
+        self.num_features = num_features
+
+        # Stem: 3x3 stride-2 convolution.
+        stem_chs = make_divisible(16 * width)
+        self.conv_stem = _conv(in_channels, stem_chs, 3, 2)
+        self.bn1 = nn.BatchNorm2d(stem_chs)
+        self.act1 = nn.ReLU()
+
+        # Ghost bottlenecks, then a 1x1 conv to the last expansion width.
+        blocks = []
+        prev_chs = stem_chs
+        for stage in stages:
+            layers = []
+            for k, exp, c, se, s in stage:
+                out_chs = make_divisible(c * width)
+                layers.append(GhostBottleneck(prev_chs, make_divisible(exp * width), out_chs, k, s, se))
+                prev_chs = out_chs
+            blocks.append(nn.SequentialCell(layers))
+        last_chs = make_divisible(stages[-1][-1][1] * width)
+        blocks.append(ConvBnAct(prev_chs, last_chs, 1))
+        self.blocks = nn.SequentialCell(blocks)
+
+        # Head: global average pool, 1x1 conv with bias (no BN), ReLU, dropout, linear classifier.
+        self.conv_head = _conv(last_chs, num_features, 1, has_bias=True)
+        self.act2 = nn.ReLU()
+        self.flatten = nn.Flatten()
+        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
+        self.classifier = self._make_classifier(num_classes)
+
+    def _make_classifier(self, num_classes: int) -> nn.Cell:
+        if num_classes <= 0:
+            return nn.Identity()
+        return nn.Dense(self.num_features, num_classes, weight_init="he_uniform", bias_init="zeros")
+
+    def get_classifier(self) -> nn.Cell:
+        """The final linear layer (an identity when ``num_classes`` is 0)."""
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier by a freshly initialised one with ``num_classes`` outputs."""
+        self.num_classes = num_classes
+        self.classifier = self._make_classifier(num_classes)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Stem and bottlenecks: (N, C, H, W) image -> (N, C', H/32, W/32) feature map."""
+        x = self.act1(self.bn1(self.conv_stem(x)))
+        return self.blocks(x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Feature map -> logits (or the pooled ``num_features`` vector when ``pre_logits``)."""
+        x = ops.mean(x, (2, 3), True)
+        x = self.flatten(self.act2(self.conv_head(x)))
+        x = self.dropout(x)
+        return x if pre_logits else self.classifier(x)
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+@register_backbone("ghostnet")
+def _create_ghostnet(width: float, **kwargs) -> GhostNet:
+    """Build a GhostNet of any width; ``kwargs`` go to :class:`GhostNet`."""
+    model = GhostNet(_STAGES, width=width, **kwargs)
+    model.default_cfg = dict(DEFAULT_CFG)
+    return model
+
+
+@register_model
+def ghostnet_050(**kwargs) -> GhostNet:
+    """GhostNet-0.5x (2.60 M parameters)."""
+    return _create_ghostnet(0.5, **kwargs)
+
+
+@register_model
+def ghostnet_100(**kwargs) -> GhostNet:
+    """GhostNet-1.0x (5.20 M parameters)."""
+    return _create_ghostnet(1.0, **kwargs)
+
+
+@register_model
+def ghostnet_130(**kwargs) -> GhostNet:
+    """GhostNet-1.3x (7.39 M parameters)."""
+    return _create_ghostnet(1.3, **kwargs)
