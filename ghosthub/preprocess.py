@@ -187,7 +187,7 @@ def transform_from_cfg(cfg: Mapping, **overrides) -> Callable[[ImageLike], np.nd
 
 @functools.lru_cache(maxsize=1)
 def _imagenet_classes() -> tuple[str, ...]:
-    text = resources.files("ghosthub").joinpath("data/imagenet_classes.txt").read_text(encoding="utf-8")
+    text = resources.files("ghosthub").joinpath("resources/imagenet_classes.txt").read_text(encoding="utf-8")
     return tuple(text.splitlines())
 
 
