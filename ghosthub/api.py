@@ -1,4 +1,4 @@
-"""The top-level verbs users type: list_models, get_card, download, verify (and, further on, load)."""
+"""The top-level verbs users type: list_models, get_card, download, verify, load, transforms."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Iterable
 
 from . import config
 from .card import CardError, ModelCard
+from .errors import LoadError
 from .registry import Registry, default_sources
 
 if TYPE_CHECKING:
     from .cache import Verification
 
-__all__ = ["list_models", "get_card", "default_registry", "download", "verify", "prune_cache"]
+__all__ = ["list_models", "get_card", "default_registry", "download", "verify", "prune_cache", "load", "transforms"]
 
 
 def default_registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> Registry:
@@ -168,3 +169,147 @@ def prune_cache(
             except LinkError:
                 continue
     return cache.prune(reg.settings.cache_dir, keep, stale_after=reg.settings.lock_timeout, dry_run=dry_run)
+
+
+def load(
+    name: str,
+    pretrained: bool = True,
+    *,
+    num_classes: int | None = None,
+    in_channels: int = 3,
+    checkpoint_path: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    force_download: bool = False,
+    offline: bool | None = None,
+    progress: bool | None = None,
+    cards: Iterable[str | os.PathLike] = (),
+    **model_kwargs,
+):
+    """A MindSpore network for a model card, holding the card's weights, in inference mode.
+
+    Parameters
+    ----------
+    name : model name, as ``ghosthub list`` shows it.
+    pretrained : download (or take from the cache) the card's weights, verify
+        them against the card's SHA-256 and load them strictly. False builds
+        the network without any download.
+    num_classes : classifier outputs; default the checkpoint's. Another value
+        re-initialises the classifier only.
+    in_channels : image channels; 1 sums the RGB stem weights, other values
+        than the checkpoint's are refused.
+    checkpoint_path : load this local ``.ckpt``/``.safetensors`` instead of the
+        card's asset (not together with ``pretrained=True``).
+    cache_dir, force_download, offline, progress : as for :func:`download`.
+    cards : extra card folders, searched first.
+    **model_kwargs : passed to the architecture (e.g. ``drop_rate``).
+
+    Returns
+    -------
+    mindspore.nn.Cell in inference mode (``set_train(False)``).
+
+    Raises
+    ------
+    ModelNotFoundError, DownloadError, HashMismatchError, WeightsError,
+    CheckpointMismatchError, UnsupportedBackboneError
+
+    Examples
+    --------
+    >>> import ghosthub
+    >>> net = ghosthub.load("ghostnet_050", pretrained=True)  # doctest: +SKIP
+    >>> net = ghosthub.load("ghostnet_050", pretrained=False, num_classes=10)  # doctest: +SKIP
+    """
+    if pretrained and checkpoint_path is not None:
+        raise LoadError(
+            f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
+            "(a local file), not both"
+        )
+    settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress)
+    card = Registry(default_sources(cards, settings), settings=settings).get(name)
+    backbone, width = architecture(card)
+    if pretrained:
+        from .fetch import fetch_asset
+
+        checkpoint_path = fetch_asset(
+            card, card.weights_asset(), settings=settings, force_download=force_download, progress=progress
+        )
+    elif checkpoint_path is None and num_classes is None:
+        num_classes = _int_field(card, "num-classes") or 1000
+
+    from .weights import build_network
+
+    return build_network(
+        backbone, width, checkpoint_path=checkpoint_path, num_classes=num_classes, in_channels=in_channels, **model_kwargs
+    )
+
+
+def transforms(name: str, *, cards: Iterable[str | os.PathLike] = (), batch: bool = False):
+    """The eval preprocessing of a model: a callable from a PIL image, array or path to its input array.
+
+    Sizes and statistics come from the card (``input-size``, ``crop-pct``,
+    ``interpolation``, ``mean``, ``std``), else MindCV's ImageNet defaults:
+    224, resize 256 bilinear, centre crop, ImageNet mean/std on the 0-255 scale.
+
+    Examples
+    --------
+    >>> import ghosthub, numpy as np
+    >>> t = ghosthub.transforms("ghostnet_050")
+    >>> t(np.zeros((300, 400, 3), np.uint8)).shape
+    (3, 224, 224)
+    """
+    from .preprocess import make_transform
+
+    return make_transform(**preprocessing(get_card(name, cards=cards)), batch=batch)
+
+
+def architecture(card: ModelCard) -> tuple[str, float | None]:
+    """The backbone name and width of a card: ``width`` from the card, else from the model name."""
+    from .models import parse_width
+
+    width = card.get("width")
+    try:
+        width = float(width) if width is not None else parse_width(card.name)
+    except ValueError:
+        raise CardError(
+            "width is not a number", path=card.path, line=card.lines.get("width"), field="width", found=width
+        ) from None
+    return (card.backbone or "").strip().lower(), width
+
+
+def preprocessing(card: ModelCard) -> dict:
+    """Arguments of preprocess.make_transform from a card's fields (missing ones keep their defaults)."""
+    cfg: dict = {}
+    try:
+        if card.get("input-size"):
+            cfg["input_size"] = int(card.get("input-size"))
+        if card.get("crop-pct"):
+            cfg["crop_pct"] = float(card.get("crop-pct"))
+        if card.get("interpolation"):
+            cfg["interpolation"] = card.get("interpolation")
+        for key in ("mean", "std"):
+            if card.get(key):
+                cfg[key] = tuple(float(v) for v in str(card.get(key)).split(","))
+    except ValueError as exc:
+        raise CardError(f"preprocessing field is not a number ({exc})", path=card.path) from None
+    return cfg
+
+
+def class_names(card: ModelCard, num_classes: int) -> list[str]:
+    """Names of the classes a model predicts: the card's ``class-names``, ImageNet-1k, or indices."""
+    names = card.get("class-names")
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    if isinstance(names, list) and len(names) == num_classes:
+        return [str(n) for n in names]
+    if num_classes == 1000:
+        from .preprocess import imagenet_classes
+
+        return imagenet_classes()
+    return [str(i) for i in range(num_classes)]
+
+
+def _int_field(card: ModelCard, key: str) -> int | None:
+    value = card.get(key)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        raise CardError(f"{key} is not a whole number", path=card.path, line=card.lines.get(key), field=key, found=value) from None

@@ -106,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
     _command(actions, "clear", _cmd_cache_clear, "remove every cached asset, the card index and hub copies", parents=[cache_dir])
 
+    load_opts = argparse.ArgumentParser(add_help=False)
+    load_opts.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
+    load_opts.add_argument("--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights")
+    load_opts.add_argument("--mode", choices=("pynative", "graph"), default="pynative", help="MindSpore execution mode (default pynative: no compile step)")
+
+    p = _command(sub, "predict", _cmd_predict, "print the top-k classes of images", parents=[cards, cache_dir, load_opts])
+    p.add_argument("name", metavar="NAME", help="model name")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "export", _cmd_export, "export a model with MindSpore (MINDIR, ONNX, AIR)", parents=[cards, cache_dir, load_opts])
+    p.add_argument("name", metavar="NAME", help="model name")
+    p.add_argument("--format", dest="file_format", default="MINDIR", type=str.upper, choices=("MINDIR", "ONNX", "AIR"), help="file format (default MINDIR)")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file")
+    p.add_argument("--batch-size", type=int, default=1, help="batch dimension of the exported input (default 1)")
+
     p = _command(sub, "serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
     p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
@@ -130,10 +148,15 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from .api import default_registry
 
-    entries = default_registry(args.cards).select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
+    reg = default_registry(args.cards)
+    entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
     if args.sort != "name":
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
     rows = [_entry_summary(e) for e in entries]
+    assets_dir = reg.settings.cache_dir / "assets"
+    if assets_dir.is_dir():  # only a cache that exists can say what it holds
+        for row, entry in zip(rows, entries):
+            row["cached"] = _is_cached(entry, reg.settings)
     if args.json:
         _print_json(rows)
         return EXIT_OK
@@ -149,10 +172,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ("FORMAT", "format"),
         ("SHA256", "sha8"),
     ]
+    if rows and "cached" in rows[0]:
+        columns.append(("CACHED", "cached"))
     for row in rows:
         row["sha8"] = (row["sha256"] or "")[:8] or None
+        if "cached" in row:
+            row["cached"] = "yes" if row["cached"] else "no"
     _print_table([[_cell(row[key]) for _, key in columns] for row in rows], [title for title, _ in columns])
     return EXIT_OK
+
+
+def _is_cached(entry, settings) -> bool:
+    from .cache import cached_path
+    from .card import CardError, ModelCard
+
+    try:
+        return cached_path(ModelCard(title=None, fields=entry.fields, path=entry.path), settings=settings) is not None
+    except CardError:  # no weights asset
+        return False
 
 
 def _entry_summary(entry) -> dict[str, Any]:
@@ -373,6 +410,58 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+# ---------------------------------------------------------------------------- predict / export
+
+
+def _load_for(args: argparse.Namespace):
+    """The card and network a predict/export command names, in the requested mode."""
+    from . import api
+    from .inference import set_mode
+
+    set_mode(args.mode)
+    card = api.default_registry(args.cards, cache_dir=args.cache_dir).get(args.name)
+    net = api.load(
+        args.name,
+        pretrained=args.checkpoint is None,
+        checkpoint_path=args.checkpoint,
+        cache_dir=args.cache_dir,
+        offline=args.offline,
+        cards=args.cards,
+    )
+    return card, net
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from . import api
+    from .inference import predict_images
+    from .preprocess import make_transform
+
+    card, net = _load_for(args)
+    names = api.class_names(card, net.num_classes)
+    transform = make_transform(**api.preprocessing(card))
+    results = predict_images(net, args.images, transform, names, topk=args.topk, batch_size=args.batch_size)
+    if args.json:
+        _print_json([{"image": r.image, "top": [{"index": i, "label": n, "probability": p} for i, n, p in r.top]} for r in results])
+        return EXIT_OK
+    for r in results:
+        print(r.image)
+        for rank, (index, label, prob) in enumerate(r.top, 1):
+            print(f"  {rank}. {prob:7.2%}  {label} ({index})")
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from . import api
+    from .inference import export_network
+
+    card, net = _load_for(args)
+    size = api.preprocessing(card).get("input_size", 224)
+    shape = (args.batch_size, net.in_channels, size, size)
+    out = export_network(net, args.out, file_format=args.file_format, input_shape=shape)
+    print(f"exported {args.name} ({args.file_format}, input {'x'.join(map(str, shape))}) to {out}")
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------- serve

@@ -50,3 +50,7 @@ class CheckpointMismatchError(WeightsError):
 
 class ImageError(GhostHubError):
     """An input image cannot be read, or has an unusable shape or type."""
+
+
+class LoadError(GhostHubError, ValueError):
+    """A call to load() whose arguments contradict each other."""
