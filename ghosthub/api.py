@@ -23,13 +23,14 @@ def default_registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> 
     return Registry(default_sources(cards, settings), settings=settings)
 
 
-def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), **filters: str) -> list[str]:
+def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, **filters: str) -> list[str]:
     """Names of the cards matching a fnmatch ``pattern`` and every filter, sorted.
 
     Parameters
     ----------
     pattern : fnmatch pattern on the model name, case-insensitive ("ghostnet_*").
     cards : extra card folders, searched before ``GHOSTHUB_CARDS`` and the rest.
+    hub : URL or folder of a published hub (default ``GHOSTHUB_HUB``).
     **filters : ``backbone``, ``dataset``, ``file_format`` or any front-matter
         key (``_`` for ``-``), each a fnmatch pattern.
 
@@ -39,10 +40,10 @@ def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), 
     >>> ghosthub.list_models("ghostnet_1*")
     ['ghostnet_100', 'ghostnet_130']
     """
-    return default_registry(cards).list(pattern, **filters)
+    return default_registry(cards, hub=hub).list(pattern, **filters)
 
 
-def get_card(name: str, *, cards: Iterable[str | os.PathLike] = ()) -> ModelCard:
+def get_card(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None) -> ModelCard:
     """The model card called ``name``; an unknown name raises ModelNotFoundError with suggestions.
 
     Examples
@@ -51,7 +52,7 @@ def get_card(name: str, *, cards: Iterable[str | os.PathLike] = ()) -> ModelCard
     >>> ghosthub.get_card("ghostnet_050").metrics
     {'top1': 65.84, 'top5': 86.6}
     """
-    return default_registry(cards).get(name)
+    return default_registry(cards, hub=hub).get(name)
 
 
 def download(
@@ -63,6 +64,7 @@ def download(
     progress: bool | None = None,
     file_format: str | None = None,
     cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
 ) -> Path:
     """The verified local file of a model's weights, downloaded into the cache if needed.
 
@@ -76,6 +78,7 @@ def download(
     file_format : the asset to fetch (``ckpt``, ``safetensors``, ...); default the
         first ckpt or safetensors asset of the card.
     cards : extra card folders, searched first.
+    hub : URL or folder of a published hub (default ``GHOSTHUB_HUB``).
 
     Returns
     -------
@@ -91,7 +94,7 @@ def download(
     """
     from . import cache
 
-    settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress)
+    settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress, hub=hub)
     reg = Registry(default_sources(cards, settings), settings=settings)
     if not force_download:
         # A cache hit works from the registry's index: no YAML, no network stack.
@@ -111,6 +114,7 @@ def verify(
     *,
     cache_dir: str | os.PathLike | None = None,
     cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
 ) -> list["Verification"]:
     """Re-hash the cached files of a model against its card: the weights asset and any other cached one.
 
@@ -126,7 +130,7 @@ def verify(
     from . import cache
 
     settings = config.settings(cache_dir=cache_dir)
-    card = default_registry(cards, cache_dir=cache_dir).get(name)
+    card = default_registry(cards, cache_dir=cache_dir, hub=hub).get(name)
     try:
         chosen = card.weights_asset()
     except CardError:
@@ -142,6 +146,7 @@ def prune_cache(
     *,
     cache_dir: str | os.PathLike | None = None,
     cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
     dry_run: bool = False,
 ) -> list[Path]:
     """Remove abandoned partial downloads and cached files that no known card refers to.
@@ -159,7 +164,7 @@ def prune_cache(
     from . import cache
     from .errors import LinkError
 
-    reg = default_registry(cards, cache_dir=cache_dir)
+    reg = default_registry(cards, cache_dir=cache_dir, hub=hub)
     keep = set()
     for entry in reg:
         card = ModelCard(title=None, fields=entry.fields, path=entry.path)
@@ -183,6 +188,7 @@ def load(
     offline: bool | None = None,
     progress: bool | None = None,
     cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
     **model_kwargs,
 ):
     """A MindSpore network for a model card, holding the card's weights, in inference mode.
@@ -201,6 +207,7 @@ def load(
         card's asset (not together with ``pretrained=True``).
     cache_dir, force_download, offline, progress : as for :func:`download`.
     cards : extra card folders, searched first.
+    hub : URL or folder of a published hub (default ``GHOSTHUB_HUB``).
     **model_kwargs : passed to the architecture (e.g. ``drop_rate``).
 
     Returns
@@ -223,7 +230,7 @@ def load(
             f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
             "(a local file), not both"
         )
-    settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress)
+    settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress, hub=hub)
     card = Registry(default_sources(cards, settings), settings=settings).get(name)
     backbone, width = architecture(card)
     if pretrained:
@@ -242,7 +249,7 @@ def load(
     )
 
 
-def transforms(name: str, *, cards: Iterable[str | os.PathLike] = (), batch: bool = False):
+def transforms(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, batch: bool = False):
     """The eval preprocessing of a model: a callable from a PIL image, array or path to its input array.
 
     Sizes and statistics come from the card (``input-size``, ``crop-pct``,
@@ -258,7 +265,7 @@ def transforms(name: str, *, cards: Iterable[str | os.PathLike] = (), batch: boo
     """
     from .preprocess import make_transform
 
-    return make_transform(**preprocessing(get_card(name, cards=cards)), batch=batch)
+    return make_transform(**preprocessing(get_card(name, cards=cards, hub=hub)), batch=batch)
 
 
 def architecture(card: ModelCard) -> tuple[str, float | None]:

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="card folder searched before GHOSTHUB_CARDS and the bundled cards (repeatable)",
     )
+    cards.add_argument("--hub", metavar="URL|DIR", help="a published hub whose cards are searched too (default GHOSTHUB_HUB)")
 
     p = _command(sub, "list", _cmd_list, "list the models of the registry", parents=[cards])
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on the name, e.g. 'ghostnet_*'")
@@ -148,7 +149,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from .api import default_registry
 
-    reg = default_registry(args.cards)
+    reg = default_registry(args.cards, hub=args.hub)
     entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
     if args.sort != "name":
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
@@ -210,7 +211,7 @@ def _entry_summary(entry) -> dict[str, Any]:
 def _cmd_show(args: argparse.Namespace) -> int:
     from .api import default_registry
 
-    card = default_registry(args.cards).get(args.name)
+    card = default_registry(args.cards, hub=args.hub).get(args.name)
     data = {
         "name": card.name,
         "title": card.title,
@@ -253,6 +254,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
                 progress=args.progress,
                 file_format=args.file_format,
                 cards=args.cards,
+                hub=args.hub,
             )
         except GhostHubError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -303,11 +305,11 @@ def _verify_assets(args: argparse.Namespace) -> int:
     from .api import default_registry, verify
     from .errors import GhostHubError
 
-    names = args.names or default_registry(args.cards, cache_dir=args.cache_dir).list()
+    names = args.names or default_registry(args.cards, cache_dir=args.cache_dir, hub=args.hub).list()
     rows, failed = [], 0
     for name in names:
         try:
-            results = verify(name, cache_dir=args.cache_dir, cards=args.cards)
+            results = verify(name, cache_dir=args.cache_dir, cards=args.cards, hub=args.hub)
         except GhostHubError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -379,7 +381,7 @@ def _cmd_cache_rm(args: argparse.Namespace) -> int:
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
     from .api import prune_cache
 
-    removed = prune_cache(cache_dir=args.cache_dir, cards=args.cards, dry_run=args.dry_run)
+    removed = prune_cache(cache_dir=args.cache_dir, cards=args.cards, hub=args.hub, dry_run=args.dry_run)
     for path in removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {path}")
     if not removed:
@@ -421,7 +423,7 @@ def _load_for(args: argparse.Namespace):
     from .inference import set_mode
 
     set_mode(args.mode)
-    card = api.default_registry(args.cards, cache_dir=args.cache_dir).get(args.name)
+    card = api.default_registry(args.cards, cache_dir=args.cache_dir, hub=args.hub).get(args.name)
     net = api.load(
         args.name,
         pretrained=args.checkpoint is None,
@@ -429,6 +431,7 @@ def _load_for(args: argparse.Namespace):
         cache_dir=args.cache_dir,
         offline=args.offline,
         cards=args.cards,
+        hub=args.hub,
     )
     return card, net
 

@@ -73,10 +73,17 @@ class CardEntry:
 
 
 def default_sources(card_dirs: Iterable[str | os.PathLike] = (), settings: config.Settings | None = None) -> list[Path]:
-    """Card folders in order of precedence: explicit, GHOSTHUB_CARDS, the user's own, bundled."""
+    """Card folders in order of precedence: explicit, GHOSTHUB_CARDS, the hub, the user's own, bundled."""
     settings = settings or config.settings()
     sources = [Path(d).expanduser() for d in card_dirs]
     sources += list(settings.card_dirs)
+    if settings.hub:
+        from .hub import cards_dir
+
+        try:
+            sources.append(cards_dir(settings.hub, settings))
+        except GhostHubError as exc:
+            warnings.warn(f"the cards of hub {settings.hub} are left out: {exc}", CardWarning, stacklevel=3)
     sources += [config.user_cards_dir(), config.bundled_cards_dir()]
     unique: list[Path] = []
     for source in sources:

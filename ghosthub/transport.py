@@ -163,6 +163,51 @@ class Transport:
                     raise TransferError(f"gave up after {failures} tries: {exc}", hint, url=url, status=exc.status) from None
                 time.sleep(self._delay(failures, exc.retry_after))
 
+    def fetch_small(self, url: str, *, etag: str | None = None, limit: int = 16 << 20) -> tuple[bytes | None, str | None]:
+        """GET a small file (a hub's index.json or a card) into memory, retried like downloads.
+
+        With ``etag``, a ``304 Not Modified`` answer returns ``(None, etag)``;
+        otherwise ``(body, the response's ETag)``. A body over ``limit`` bytes is an error.
+        """
+        failures = 0
+        while True:
+            try:
+                return self._fetch_small_once(url, etag, limit)
+            except _Retry as exc:
+                failures += 1
+                if failures >= self.settings.retries:
+                    hint = _HINTS.get(exc.status, _HINTS["network"])
+                    raise TransferError(f"gave up after {failures} tries: {exc}", hint, url=url, status=exc.status) from None
+                time.sleep(self._delay(failures, exc.retry_after))
+
+    def _fetch_small_once(self, url: str, etag: str | None, limit: int) -> tuple[bytes | None, str | None]:
+        try:
+            response = self._get(url, {"If-None-Match": etag} if etag else {}, url)
+        except requests.exceptions.SSLError as exc:
+            raise TransferError(f"TLS verification failed: {_describe(exc)}", _HINTS["tls"], url=url) from None
+        except _NETWORK_ERRORS as exc:
+            raise _Retry(_describe(exc)) from None
+        with response:
+            status = response.status_code
+            if status == 304 and etag:
+                return None, etag
+            if status == 429 or status >= 500:
+                raise _Retry(f"HTTP {status} {response.reason}", _retry_after(response.headers.get("Retry-After")), status)
+            if status != 200:
+                raise TransferError(f"HTTP {status} {response.reason}", _HINTS.get(status, _HINTS["http"]), url=url, status=status)
+            body = bytearray()
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    body += chunk
+                    if len(body) > limit:
+                        raise TransferError(f"more than {limit} bytes", "this is not a hub file; check the hub URL", url=url)
+            except _NETWORK_ERRORS as exc:
+                raise _Retry(f"connection lost: {_describe(exc)}") from None
+            total = _content_length(response.headers.get("Content-Length"))
+            if total is not None and len(body) != total:
+                raise _Retry(f"connection closed after {len(body)} of {total} bytes")
+            return bytes(body), response.headers.get("ETag")
+
     def _attempt(self, url: str, sink: Sink, origin: str) -> None:
         offset = sink.size
         headers = {}
