@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
 
 from . import config
 from .card import CardError, ModelCard
 from .errors import LoadError
 from .registry import Registry, default_sources
 
+TYPE_CHECKING = False  # typing stays out of a cache hit's imports
 if TYPE_CHECKING:
+    from typing import Iterable
+
     from .cache import Verification
 
 __all__ = ["list_models", "get_card", "default_registry", "download", "verify", "prune_cache", "load", "transforms"]

@@ -17,13 +17,16 @@ other parts of ghosthub and are never taken for assets.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
 import time
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, Iterable
+
+TYPE_CHECKING = False  # typing stays out of a cache hit's imports
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 from .card import Asset, ModelCard, is_safe_name
 from .errors import LinkError
@@ -54,15 +57,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _PART = re.compile(r"\.(?P<file>.+)\.(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)-(?P<nonce>[0-9a-f]{8})\.part")
 
 
-@dataclasses.dataclass(frozen=True)
-class CachedAsset:
+class CachedAsset(namedtuple("CachedAsset", "name digest path size record")):
     """One file of the cache, as ``ghosthub cache ls`` shows it."""
 
-    name: str
-    digest: str
-    path: Path
-    size: int
-    record: dict[str, Any] | None
+    __slots__ = ()
 
     @property
     def verified_at(self) -> str | None:
@@ -77,15 +75,10 @@ class CachedAsset:
         return (self.record or {}).get("url")
 
 
-@dataclasses.dataclass(frozen=True)
-class Verification:
-    """The outcome of re-hashing one cached asset against its card."""
+class Verification(namedtuple("Verification", "name path status expected actual", defaults=(None,))):
+    """The outcome of re-hashing one cached asset against its card; status is OK, MISMATCH or NOT CACHED."""
 
-    name: str
-    path: Path
-    status: str  # "OK", "MISMATCH" or "NOT CACHED"
-    expected: str
-    actual: str | None = None
+    __slots__ = ()
 
     @property
     def ok(self) -> bool:

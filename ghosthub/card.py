@@ -8,12 +8,16 @@ stays ``"1.10"``); ``<...>`` around a plain value is removed.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 import warnings
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from types import MappingProxyType
+
+TYPE_CHECKING = False  # typing is imported only by type checkers: it costs a cache hit time
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping
 
 from .errors import GhostHubError
 
@@ -126,18 +130,12 @@ class CardWarning(UserWarning):
     """A card was readable only after a repair, or a registry skipped a card."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Asset:
-    """One downloadable file of a card."""
+class Asset(namedtuple("Asset", "file_format link sha256 extra line", defaults=(MappingProxyType({}), None))):
+    """One downloadable file of a card: file-format, asset-link, asset-sha256, other keys, its line."""
 
-    file_format: str
-    link: str
-    sha256: str
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    line: int | None = dataclasses.field(default=None, compare=False)
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
 class ModelCard:
     """A parsed model card.
 
@@ -145,15 +143,37 @@ class ModelCard:
     mappings of strings), in file order. ``body`` is the Markdown after the
     front-matter, byte for byte. ``path``, ``lines`` (field -> line number
     in the file) and ``warnings`` (repairs made while reading) describe where
-    the card came from and take no part in equality.
+    the card came from and take no part in equality. Cards are immutable:
+    :meth:`replace` makes a changed copy.
     """
 
-    title: str | None
-    fields: Mapping[str, Any]
-    body: str = ""
-    path: Path | None = dataclasses.field(default=None, compare=False)
-    lines: Mapping[str, int] = dataclasses.field(default_factory=dict, compare=False, repr=False)
-    warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+    # A plain class rather than a dataclass: importing dataclasses (and inspect
+    # with it) would cost a cache hit more time than the hit itself.
+    __slots__ = ("title", "fields", "body", "path", "lines", "warnings")
+    __hash__ = None  # fields is a dict
+
+    def __init__(
+        self,
+        title: str | None,
+        fields: Mapping[str, Any],
+        body: str = "",
+        path: Path | None = None,
+        lines: Mapping[str, int] | None = None,
+        warnings: tuple[str, ...] = (),
+    ):
+        for name, value in zip(self.__slots__, (title, fields, body, path, {} if lines is None else lines, tuple(warnings))):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"a ModelCard is immutable: use card.replace({name}=...)")
+
+    def __eq__(self, other):
+        if not isinstance(other, ModelCard):
+            return NotImplemented
+        return (self.title, self.fields, self.body) == (other.title, other.fields, other.body)
+
+    def __repr__(self) -> str:
+        return f"ModelCard(title={self.title!r}, fields={self.fields!r}, body={_shorten(self.body, 60)!r}, path={self.path!r})"
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
@@ -205,12 +225,12 @@ class ModelCard:
 
         Front-matter keys use their card spelling: ``card.replace(**{"model-name": "x"})``.
         """
-        own = {f.name for f in dataclasses.fields(self)}
-        attrs = {k: v for k, v in changes.items() if k in own}
-        fields = {k: v for k, v in changes.items() if k not in own}
+        attrs = {name: getattr(self, name) for name in self.__slots__}
+        attrs.update((k, v) for k, v in changes.items() if k in attrs)
+        fields = {k: v for k, v in changes.items() if k not in attrs}
         if fields:
-            attrs["fields"] = {**attrs.get("fields", self.fields), **fields}
-        return dataclasses.replace(self, **attrs)
+            attrs["fields"] = {**attrs["fields"], **fields}
+        return ModelCard(**attrs)
 
 
 def parse_metrics(evaluation: str) -> dict[str, float]:

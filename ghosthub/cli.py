@@ -7,9 +7,12 @@ import json
 import os
 import sys
 import warnings
-from typing import Any, Callable, Sequence
 
 from ._version import __version__
+
+TYPE_CHECKING = False  # typing stays out of the command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence
 
 # Exit codes: 0 success, 1 a check or operation failed, 2 usage error.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -39,15 +42,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter without its `import shutil` (and bz2, lzma) on every command's start-up."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            try:
+                columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (ValueError, OSError, AttributeError):
+                columns = 80
+            width = max(columns, 40) - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ghosthub",
+        formatter_class=_Formatter,
         description="A model-zoo hub for MindSpore: model cards in, verified weights and ready networks out.",
     )
     parser.add_argument("--version", action="version", version=f"ghosthub {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    cards = argparse.ArgumentParser(add_help=False)
+    cards = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     cards.add_argument(
         "--cards",
         metavar="DIR",
@@ -69,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="model name")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    cache_dir = argparse.ArgumentParser(add_help=False)
+    cache_dir = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     cache_dir.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: GHOSTHUB_CACHE, else the user cache folder)")
 
     p = _command(sub, "download", _cmd_download, "download models' weights into the cache, verified", parents=[cards, cache_dir])
@@ -107,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
     _command(actions, "clear", _cmd_cache_clear, "remove every cached asset, the card index and hub copies", parents=[cache_dir])
 
-    load_opts = argparse.ArgumentParser(add_help=False)
+    load_opts = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     load_opts.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
     load_opts.add_argument("--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights")
     load_opts.add_argument("--mode", choices=("pynative", "graph"), default="pynative", help="MindSpore execution mode (default pynative: no compile step)")
@@ -133,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None] | None, help: str, **kw) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", **kw)
+    parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=_Formatter, **kw)
     parser.set_defaults(func=func)
     return parser
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
+from collections import namedtuple
 from pathlib import Path
 
 from .errors import GhostHubError
@@ -17,8 +17,14 @@ class ConfigError(GhostHubError, ValueError):
     """An environment variable or argument that ghosthub cannot use."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(
+    namedtuple(
+        "Settings",
+        "cache_dir card_dirs hub offline mirrors token progress max_size "
+        "connect_timeout read_timeout retries backoff max_wait lock_timeout",
+        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0),
+    )
+):
     """Everything ghosthub reads from the environment, resolved once per call.
 
     Attributes
@@ -42,20 +48,17 @@ class Settings:
         the same asset to make progress before going on without the lock.
     """
 
-    cache_dir: Path
-    card_dirs: tuple[Path, ...] = ()
-    hub: str | None = None
-    offline: bool = False
-    mirrors: tuple[tuple[str, str], ...] = ()
-    token: str | None = dataclasses.field(default=None, repr=False)
-    progress: bool = True
-    max_size: int = 5 << 30
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    retries: int = 5
-    backoff: float = 1.0
-    max_wait: float = 60.0
-    lock_timeout: float = 120.0
+    # A named tuple rather than a dataclass: importing dataclasses costs a cache hit
+    # more time than the hit itself.
+    __slots__ = ()
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some settings changed."""
+        return self._replace(**changes)
+
+    def __repr__(self) -> str:  # the token never appears
+        shown = ", ".join(f"{k}={'<set>' if k == 'token' and v else v!r}" for k, v in zip(self._fields, self))
+        return f"Settings({shown})"
 
 
 def settings(

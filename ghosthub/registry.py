@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fnmatch
-import hashlib
 import json
 import os
 import warnings
+import zlib
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+TYPE_CHECKING = False  # typing and hashlib stay out of a cache hit's imports
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from . import config
 from ._version import __version__
@@ -36,14 +39,10 @@ class ModelNotFoundError(GhostHubError, LookupError):
         return self.args[0]
 
 
-@dataclasses.dataclass(frozen=True)
-class CardEntry:
-    """What the registry knows of a card without reading its body."""
+class CardEntry(namedtuple("CardEntry", "name file fields source")):
+    """What the registry knows of a card without reading its body: name, file, front-matter, source folder."""
 
-    name: str
-    file: str
-    fields: Mapping[str, Any]
-    source: Path
+    __slots__ = ()
 
     @property
     def path(self) -> Path:
@@ -266,7 +265,8 @@ class _ParseIndex:
     """
 
     def __init__(self, cache_dir: Path, source: Path):
-        key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:24]
+        folder = str(source.resolve()).encode()
+        key = f"{zlib.crc32(folder):08x}{zlib.adler32(folder):08x}"  # records are keyed by full path anyway
         self.file = cache_dir / "registry" / f"{key}.json"
         self.changed = False
         self.records: dict[str, Any] = {}

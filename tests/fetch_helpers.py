@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -42,7 +41,7 @@ def sha256(data: bytes) -> str:
 def fast_settings(**changes) -> config.Settings:
     """The environment's settings with short waits, so fault tests take milliseconds."""
     base = dict(backoff=0.01, max_wait=3.0, connect_timeout=2.0, read_timeout=1.0, lock_timeout=10.0, progress=False)
-    return dataclasses.replace(config.settings(), **{**base, **changes})
+    return config.settings().replace(**{**base, **changes})
 
 
 def assert_cache_sound(cache_dir: Path) -> None:

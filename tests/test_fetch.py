@@ -407,13 +407,13 @@ def test_a_live_process_part_is_left_alone(card, settings, server):
 def _download_script(cards: Path, **env) -> str:
     return textwrap.dedent(
         f"""
-        import dataclasses, sys, warnings
+        import sys, warnings
         warnings.simplefilter("ignore")
         import ghosthub
         from ghosthub import config
         from ghosthub.fetch import fetch_asset
         card = ghosthub.get_card("tiny", cards=[{str(cards)!r}])
-        settings = dataclasses.replace(config.settings(), backoff=0.05, progress=False)
+        settings = config.settings().replace(backoff=0.05, progress=False)
         print(fetch_asset(card, settings=settings))
         """
     )
