@@ -139,7 +139,8 @@ def main() -> int:
         out = work / "curl.out"
 
         def fresh_cache():
-            shutil.rmtree(cache, ignore_errors=True)
+            # The asset is gone; the card index stays, as on a machine that has run ghosthub before.
+            shutil.rmtree(cache / "assets", ignore_errors=True)
 
         def fresh_out():
             out.unlink(missing_ok=True)

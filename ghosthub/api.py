@@ -97,18 +97,17 @@ def download(
     from . import cache
 
     settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress, hub=hub)
-    reg = Registry(default_sources(cards, settings), settings=settings)
+    entry = Registry(default_sources(cards, settings), settings=settings).entry(name)
+    # The registry's index holds the validated front-matter: no YAML to parse again.
+    card = ModelCard(title=None, fields=entry.fields, path=entry.path)
+    asset = card.weights_asset(file_format)
     if not force_download:
-        # A cache hit works from the registry's index: no YAML, no network stack.
-        entry = reg.entry(name)
-        indexed = ModelCard(title=None, fields=entry.fields, path=entry.path)
-        hit = cache.cached_path(indexed, indexed.weights_asset(file_format), settings)
+        hit = cache.cached_path(card, asset, settings)  # no network stack imported
         if hit is not None:
             return hit
     from .fetch import fetch_asset
 
-    card = reg.get(name)
-    return fetch_asset(card, card.weights_asset(file_format), settings=settings, force_download=force_download, progress=progress)
+    return fetch_asset(card, asset, settings=settings, force_download=force_download, progress=progress)
 
 
 def verify(

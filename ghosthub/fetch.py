@@ -17,7 +17,10 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+
+TYPE_CHECKING = False  # typing stays out of a download's start-up
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 from . import cache
 from .card import Asset, ModelCard
@@ -277,9 +280,9 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
     (a kill on a file system where locks outlive their process, e.g. NFS) is
     not waited for any longer: the private temporary file keeps both safe.
     """
-    import filelock
+    from .lock import FileLock, LockTimeout
 
-    lock = filelock.FileLock(str(cache.lock_path(target)))
+    lock = FileLock(cache.lock_path(target))
     held = False
     activity, quiet_since = _activity(target), time.monotonic()
     while True:
@@ -287,7 +290,7 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
             lock.acquire(timeout=0.25)
             held = True
             break
-        except filelock.Timeout:
+        except LockTimeout:
             pass
         except (OSError, NotImplementedError) as exc:
             warnings.warn(f"cannot lock {cache.lock_path(target)} ({exc}); downloading without the lock", FetchWarning, stacklevel=4)

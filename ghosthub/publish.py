@@ -106,9 +106,9 @@ def publish(
         summary=summary, today=today,
     )
 
-    from filelock import FileLock
+    from .lock import FileLock
 
-    with FileLock(str(root / ".publish.lock")):
+    with FileLock(root / ".publish.lock"):
         hubs.recover(root)
         # One pass over the checkpoint: copy it into the hub while hashing.
         staged, sha256 = _stage_copy(checkpoint, root / "assets" / f".{name}.{os.getpid()}.incoming")

@@ -119,7 +119,7 @@ def test_cached_path_imports_no_network_stack(tmp_path):
         "import sys, ghosthub; from ghosthub import cache;"
         "card = ghosthub.get_card('ghostnet_050');"
         "assert cache.cached_path(card) is None;"
-        "print(sorted(m for m in ('requests', 'urllib3', 'tqdm', 'filelock', 'yaml', 'mindspore') if m in sys.modules))"
+        "print(sorted(m for m in ('requests', 'urllib3', 'tqdm', 'filelock', 'yaml', 'mindspore', 'dataclasses', 'typing', 'hashlib') if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)

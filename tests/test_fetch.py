@@ -494,7 +494,7 @@ def test_a_stuck_lock_holder_is_not_waited_for_forever(card, server):
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     target.parent.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import filelock, time; l = filelock.FileLock({str(cache.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
+        [sys.executable, "-c", f"import time; from ghosthub.lock import FileLock; l = FileLock({str(cache.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE,
         text=True,
     )
