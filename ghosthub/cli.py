@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from ._version import __version__
 
@@ -141,6 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", dest="file_format", default="MINDIR", type=str.upper, choices=("MINDIR", "ONNX", "AIR"), help="file format (default MINDIR)")
     p.add_argument("--out", required=True, metavar="FILE", help="output file")
     p.add_argument("--batch-size", type=int, default=1, help="batch dimension of the exported input (default 1)")
+
+    p = _command(sub, "train", _cmd_train, "train a model from a recipe on an ImageFolder")
+    p.add_argument("--recipe", required=True, metavar="FILE|NAME",
+                   help="recipe file, or a bundled recipe: digits_demo, ghostnet_050_imagenet, ...")
+    p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/train/<class>/<image>, optionally DIR/val/...")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<recipe name>)")
+    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's epoch_size")
+    p.add_argument("--resume", metavar="CKPT", help="continue from an epoch-NNNN.ckpt of an interrupted run")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="data-parallel processes, started with MindSpore's msrun (default 1)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--expect-dataset-digest", help=argparse.SUPPRESS)
+
+    p = _command(sub, "eval", _cmd_eval, "evaluate a model on a labelled ImageFolder: top-1, top-5, loss, images/s", parents=[cards, cache_dir])
+    p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
+    p.add_argument("model", metavar="NAME|CHECKPOINT", help="a model name, or a checkpoint file")
+    p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/val/<class>/<image> if DIR has val/, else DIR/<class>/<image>")
+    p.add_argument("--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = _command(sub, "serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
     p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
@@ -481,6 +502,59 @@ def _cmd_export(args: argparse.Namespace) -> int:
     shape = (args.batch_size, net.in_channels, size, size)
     out = export_network(net, args.out, file_format=args.file_format, input_shape=shape)
     print(f"exported {args.name} ({args.file_format}, input {'x'.join(map(str, shape))}) to {out}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- train / eval
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import gc
+
+    from .recipe import load_recipe
+    from .train import train
+
+    if args.workers < 1 or (args.epochs is not None and args.epochs < 1):
+        print("error: --workers and --epochs must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    recipe = load_recipe(args.recipe)
+    out = args.out or os.path.join("runs", Path(recipe.source).stem)
+
+    def report(e) -> None:
+        val = f"  val top-1 {e.val_top1:6.2f}  top-5 {e.val_top5:6.2f}" if e.val_top1 is not None else ""
+        print(f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  lr {e.lr:.4g}{val}  "
+              f"{e.images_per_second:.0f} img/s  {e.seconds:.1f} s{'  best' if e.best else ''}", file=sys.stderr, flush=True)
+
+    result = train(recipe, args.data_dir, out, epochs=args.epochs, resume=args.resume, workers=args.workers,
+                   callback=report, expect_dataset_digest=args.expect_dataset_digest)
+    gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
+    if result.rank != 0 or os.environ.get("GHOSTHUB_RANK_DIR"):
+        return EXIT_OK  # other ranks stay quiet; under `--workers N` the launching process reports
+    if args.json:
+        _print_json(result.to_dict())
+        return EXIT_OK
+    best = result.best
+    metric = f", val top-1 {best.val_top1:.2f}%" if best and best.val_top1 is not None else ""
+    print(f"best checkpoint: {result.best_checkpoint} (epoch {best.epoch if best else '?'}{metric})")
+    print(f"  sha256 {result.checkpoint_sha256}")
+    print(f"last checkpoint: {result.last_checkpoint}")
+    print(f"provenance: {os.path.join(result.out_dir, 'provenance.json')}  ({result.images_per_second:.0f} img/s)")
+    return EXIT_OK
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import gc
+
+    from .evaluate import evaluate
+
+    load = {"cards": args.cards, "hub": args.hub, "cache_dir": args.cache_dir, "offline": args.offline}
+    result = evaluate(args.model, args.data_dir, arch=args.arch, batch_size=args.batch_size, **load)
+    gc.collect()
+    if args.json:
+        _print_json({"model": args.model, "data_dir": args.data_dir, **result.to_dict()})
+        return EXIT_OK
+    print(f"{args.model} on {args.data_dir}: top-1 {result.top1:.2f}%  top-5 {result.top5:.2f}%  "
+          f"loss {result.loss:.4f}  {result.images} images  {result.images_per_second:.0f} img/s")
     return EXIT_OK
 
 

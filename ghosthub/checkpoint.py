@@ -1,0 +1,112 @@
+"""Trainer checkpoints: atomic writes, and the architecture record they carry inside.
+
+A checkpoint written by ghosthub holds one extra entry, ``"ghosthub"``: a JSON string naming the
+architecture (backbone, width, num_classes), the preprocessing (input size, crop_pct,
+interpolation, mean, std), the class names and where in training it was taken. MindSpore stores
+it as a string, which :func:`ghosthub.weights.read_checkpoint` leaves out, so these files load
+anywhere a MindCV checkpoint does, and ``ghosthub eval CHECKPOINT`` needs no other flag.
+The record holds nothing that changes between runs (no time, path or host), so equal training
+gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import WeightsError
+
+__all__ = ["INFO_KEY", "INFO_FORMAT", "save_checkpoint", "read_info", "file_sha256"]
+
+INFO_KEY = "ghosthub"
+INFO_FORMAT = "ghosthub-checkpoint/1"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(source: Any, path: str | os.PathLike, info: dict, *,
+                    choice: Callable[[str], bool] | None = None) -> str:
+    """Write a MindSpore checkpoint with ghosthub's record, atomically.
+
+    The file is written under a process-unique temporary name in the same folder and moved into
+    place with ``os.replace``, so a crash never leaves a truncated checkpoint under ``path``.
+
+    Parameters
+    ----------
+    source : mindspore.nn.Cell or list
+        What ``mindspore.save_checkpoint`` accepts: a cell (its parameters) or a list of
+        ``{"name": ..., "data": ...}``.
+    path : str or os.PathLike
+        Destination; should end in ``.ckpt``.
+    info : dict
+        JSON-serialisable record stored under :data:`INFO_KEY` (``format`` is added).
+    choice : callable, optional
+        ``choice(name) -> bool``: keep only the parameters it accepts.
+
+    Returns
+    -------
+    str
+        SHA-256 of the written file.
+    """
+    import mindspore as ms
+
+    path = Path(path)
+    record = json.dumps({"format": INFO_FORMAT, **info}, sort_keys=True, separators=(",", ":"))
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.ckpt")
+    try:
+        ms.save_checkpoint(source, os.fspath(tmp), append_dict={INFO_KEY: record}, choice_func=choice)
+        digest = file_sha256(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return digest
+
+
+def read_info(path: str | os.PathLike) -> dict | None:
+    """The record a ghosthub checkpoint carries, or None for any other checkpoint (e.g. MindCV's).
+
+    Raises
+    ------
+    WeightsError
+        The file is missing or not a MindSpore checkpoint.
+
+    Examples
+    --------
+    >>> read_info("out/best.ckpt")["backbone"]              # doctest: +SKIP
+    'ghostnet'
+    """
+    import mindspore as ms
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightsError(f"checkpoint {path!r} does not exist or is not a file: check the path.")
+    try:
+        with tempfile.TemporaryDirectory(prefix="ghosthub-info-") as tmp:
+            target = path
+            if not path.endswith(".ckpt"):  # mindspore.load_checkpoint insists on the suffix
+                target = os.path.join(tmp, "checkpoint.ckpt")
+                os.symlink(os.path.abspath(path), target)
+            raw = ms.load_checkpoint(target)
+    except Exception as exc:  # MindSpore raises ValueError/RuntimeError with long texts
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsError(f"cannot read checkpoint {path!r}: {reason}. Is it a MindSpore .ckpt file?") from None
+    text = raw.get(INFO_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) and info.get("format") == INFO_FORMAT else None

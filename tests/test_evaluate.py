@@ -1,0 +1,92 @@
+"""Evaluation: metric arithmetic, labels and padding end to end, checkpoints with and without a record, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from _images import make_image_folder
+from ghosthub.checkpoint import save_checkpoint
+from ghosthub.cli import main
+from ghosthub.errors import GhostHubError
+from ghosthub.evaluate import _Accumulator, evaluate, evaluate_folder, preprocessing_of
+from ghosthub.imagefolder import scan_image_folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("data") / "tiny", val=3)
+
+
+def test_accumulator_top1_top5_and_loss():
+    acc = _Accumulator()
+    logits = np.log(np.array([[0.7, 0.1, 0.1, 0.05, 0.03, 0.02],
+                              [0.1, 0.2, 0.3, 0.15, 0.15, 0.1],
+                              [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]]))
+    acc.add(logits, np.array([0, 5, 1]))
+    assert (acc.n, acc.correct1, acc.correct5) == (3, 1, 2)  # row 1: class 5 ties class 0, which takes 5th place
+    assert acc.loss / acc.n == pytest.approx(-(np.log(0.7) + np.log(0.1) + np.log(0.1)) / 3)
+
+
+class ChannelOracle:
+    """Not a network: predicts the class whose colour channel is brightest (how _images draws them)."""
+
+    default_cfg = {"input_size": (3, 16, 16), "crop_pct": 1.0, "mean": (0, 0, 0), "std": (1, 1, 1)}
+
+    def set_train(self, mode):
+        pass
+
+    def __call__(self, x):
+        import mindspore as ms
+
+        return ms.Tensor(x.asnumpy().mean(axis=(2, 3)))
+
+
+def test_perfect_predictions_score_100_with_a_padded_last_batch(data):
+    folder = scan_image_folder(data / "val")
+    result = evaluate_folder(ChannelOracle(), folder, batch_size=4, **preprocessing_of(ChannelOracle()))
+    assert (result.top1, result.top5, result.images) == (100.0, 100.0, 9)
+    assert result.images_per_second > 0 and 0 <= result.loss < 1e-3
+
+
+def tiny_checkpoint(tmp_path, info=True):
+    from ghosthub.models import create_model
+
+    net = create_model("ghostnet", 0.1, num_classes=3)
+    record = {"backbone": "ghostnet", "width": 0.1, "num_classes": 3, "input_size": [3, 16, 16], "crop_pct": 1.0,
+              "interpolation": "bilinear", "mean": [127.5] * 3, "std": [127.5] * 3, "classes": ["a", "b", "c"]}
+    path = tmp_path / ("with.ckpt" if info else "plain.ckpt")
+    if info:
+        save_checkpoint(net, path, record)
+    else:
+        import mindspore as ms
+
+        ms.save_checkpoint(net, str(path))
+    return net, path
+
+
+def test_checkpoint_evaluates_like_its_network(data, tmp_path):
+    net, path = tiny_checkpoint(tmp_path)
+    from_path = evaluate(path, data, batch_size=4, progress=False)
+    folder = scan_image_folder(data / "val")
+    direct = evaluate_folder(net, folder, batch_size=4, image_size=16, crop_pct=1.0, mean=[127.5] * 3, std=[127.5] * 3)
+    assert (from_path.top1, from_path.top5, from_path.images) == (direct.top1, direct.top5, 9)
+    assert from_path.loss == pytest.approx(direct.loss, rel=1e-6)
+
+
+def test_checkpoint_without_record_needs_arch(data, tmp_path):
+    _, path = tiny_checkpoint(tmp_path, info=False)
+    with pytest.raises(GhostHubError, match="does not say which architecture.*--arch ghostnet_050"):
+        evaluate(path, data)
+    with pytest.raises(GhostHubError):  # 0.1 is not 0.5: the strict load says so
+        evaluate(path, data, arch="ghostnet_050")
+
+
+def test_cli_eval_json_and_text(data, tmp_path, capsys):
+    _, path = tiny_checkpoint(tmp_path)
+    assert main(["eval", str(path), "--data-dir", str(data), "--json", "--batch-size", "4"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] == 9 and 0 <= out["top1"] <= 100 and set(out) >= {"top1", "top5", "loss", "images_per_second"}
+    assert main(["eval", str(path), "--data-dir", str(data / "val")]) == 0  # a folder of classes works too
+    assert "top-1" in capsys.readouterr().out
+    assert main(["eval", str(tmp_path / "nope"), "--data-dir", str(data)]) == 1
