@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from .cache import Verification
 
-__all__ = ["list_models", "get_card", "default_registry", "download", "verify", "prune_cache", "load", "transforms"]
+__all__ = ["list_models", "get_card", "default_registry", "download", "verify", "prune_cache", "load", "transforms", "rebuild"]
 
 
 def default_registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> Registry:
@@ -45,7 +45,9 @@ def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), 
     return default_registry(cards, hub=hub).list(pattern, **filters)
 
 
-def get_card(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None) -> ModelCard:
+def get_card(
+    name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, cache_dir: str | os.PathLike | None = None
+) -> ModelCard:
     """The model card called ``name``; an unknown name raises ModelNotFoundError with suggestions.
 
     Examples
@@ -54,7 +56,7 @@ def get_card(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | N
     >>> ghosthub.get_card("ghostnet_050").metrics
     {'top1': 65.84, 'top5': 86.6}
     """
-    return default_registry(cards, hub=hub).get(name)
+    return default_registry(cards, hub=hub, cache_dir=cache_dir).get(name)
 
 
 def download(
@@ -321,3 +323,46 @@ def _int_field(card: ModelCard, key: str) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         raise CardError(f"{key} is not a whole number", path=card.path, line=card.lines.get(key), field=key, found=value) from None
+
+
+def rebuild(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    workdir: str | os.PathLike | None = None,
+    cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
+
+    The card must carry the training record ``ghosthub publish`` writes (its
+    recipe, seed, thread count, dataset digest). ``data_dir`` is the training
+    data, checked against the recorded digest; scikit-learn's digits are
+    regenerated when it is omitted. Run it in a fresh process: MindSpore fixes
+    its kernel thread count once per process.
+
+    Returns
+    -------
+    dict with ``name``, ``expected`` (the card's asset-sha256), ``actual`` (the
+    rebuilt checkpoint's) and ``matches``.
+
+    Examples
+    --------
+    >>> ghosthub.api.rebuild("digits_ghostnet_050")["matches"]  # doctest: +SKIP
+    True
+    """
+    import tempfile
+
+    from .publish import read_provenance
+    from .train import TrainError, rebuild as retrain
+
+    card = get_card(name, cards=cards, hub=hub, cache_dir=cache_dir)
+    provenance = read_provenance(card)
+    if provenance is None:
+        raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
+    expected = card.weights_asset().sha256.lower()
+    with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
+        result = retrain(provenance, data_dir, Path(workdir) if workdir else Path(tmp))
+    actual = result.actual_sha256
+    return {"name": name, "expected": expected, "actual": actual, "matches": actual.startswith(expected)}

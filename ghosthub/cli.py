@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every model of the registry (NOT CACHED is then no failure)")
     p.add_argument("--file", metavar="PATH", help="check this file against --sha256")
     p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of --file (8 to 64 hex digits, a prefix)")
+    p.add_argument("--rebuild", action="store_true", help="retrain NAME from the recipe its card records and compare digests")
+    p.add_argument("--data-dir", metavar="DIR", help="with --rebuild: the training data (the digits are regenerated)")
+    p.add_argument("--workdir", metavar="DIR", help="with --rebuild: where the rebuild trains (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = _command(sub, "cache", None, "list and clean the download cache")
@@ -162,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "publish", _cmd_publish, "publish a checkpoint into a hub folder: verified asset, card, index.json")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt or .safetensors file")
+    p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '+', '-')")
+    p.add_argument("--hub", required=True, metavar="DIR", help="the hub folder (created if missing)")
+    p.add_argument("--backbone", help="architecture (default: the checkpoint's record, else ghostnet)")
+    p.add_argument("--width", type=float, help="width multiplier, e.g. 0.5 (default: the checkpoint's record)")
+    p.add_argument("--dataset", help="train-dataset of the card (default: the checkpoint's record)")
+    p.add_argument("--eval-dir", metavar="DIR", help="labelled ImageFolder whose top-1/top-5 become the card's evaluation")
+    p.add_argument("--provenance", metavar="FILE", help="training record (default: provenance.json beside the checkpoint)")
+    p.add_argument("--base-url", metavar="URL", help="where the hub will be served: asset links become absolute")
+    p.add_argument("--force", action="store_true", help="replace a different card or asset of the same name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "demo", _cmd_demo, "the main job, offline: train on scikit-learn's digits, publish, serve, load, eval, predict")
+    p.add_argument("--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)")
+    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's")
 
     p = _command(sub, "serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
     p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
@@ -308,6 +328,10 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.rebuild:
+        if len(args.names) != 1 or args.all or args.file:
+            return _usage_error("verify --rebuild: give exactly one NAME")
+        return _verify_rebuild(args)
     if args.file or args.sha256:
         if not (args.file and args.sha256) or args.names or args.all:
             return _usage_error("verify: --file PATH and --sha256 HEX go together, without NAME or --all")
@@ -317,6 +341,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.cards:
         return _verify_cards(args)
     return _usage_error("verify: give NAME..., --all, --cards DIR, or --file PATH --sha256 HEX")
+
+
+def _verify_rebuild(args: argparse.Namespace) -> int:
+    import gc
+
+    from .api import rebuild
+
+    report = rebuild(args.names[0], data_dir=args.data_dir, workdir=args.workdir, cards=args.cards, hub=args.hub, cache_dir=args.cache_dir)
+    gc.collect()
+    status = "OK" if report["matches"] else "MISMATCH"
+    if args.json:
+        _print_json({**report, "status": status})
+    else:
+        print(f"{status:<10} {report['name']} rebuilt from its recorded recipe  expected {report['expected']}  actual {report['actual']}")
+    return EXIT_OK if report["matches"] else EXIT_FAIL
 
 
 def _verify_file(args: argparse.Namespace) -> int:
@@ -556,6 +595,71 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"{args.model} on {args.data_dir}: top-1 {result.top1:.2f}%  top-5 {result.top5:.2f}%  "
           f"loss {result.loss:.4f}  {result.images} images  {result.images_per_second:.0f} img/s")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- publish / demo
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from .publish import publish
+
+    provenance = _read_provenance_file(args)
+    metrics = None
+    if args.eval_dir:
+        from .evaluate import evaluate
+
+        scores = evaluate(args.checkpoint, args.eval_dir, arch=_arch(args))
+        metrics = {"top1": scores.top1, "top5": scores.top5}
+        print(f"evaluated on {args.eval_dir}: top-1 {scores.top1:.2f}%  top-5 {scores.top5:.2f}%", file=sys.stderr)
+    result = publish(
+        args.checkpoint,
+        name=args.name,
+        hub=args.hub,
+        backbone=args.backbone,
+        width=args.width,
+        dataset=args.dataset,
+        metrics=metrics,
+        provenance=provenance,
+        base_url=args.base_url,
+        force=args.force,
+    )
+    if args.json:
+        _print_json({"name": result.name, "card": str(result.card_path), "asset": str(result.asset_path), "sha256": result.sha256, "changed": result.changed})
+        return EXIT_OK
+    state = "published" if result.changed else "already published (nothing changed)"
+    print(f"{state}: {result.name}\n  card  {result.card_path}\n  asset {result.asset_path}\n  sha256 {result.sha256}")
+    return EXIT_OK
+
+
+def _arch(args: argparse.Namespace) -> str | None:
+    """An architecture name for evaluate() when the command line gives one (ghostnet_050 for width 0.5)."""
+    if args.width is None:
+        return None
+    return f"{args.backbone or 'ghostnet'}_{round(args.width * 100):03d}"
+
+
+def _read_provenance_file(args: argparse.Namespace) -> dict | None:
+    from .errors import GhostHubError
+
+    path = Path(args.provenance) if args.provenance else Path(args.checkpoint).with_name("provenance.json")
+    if not path.is_file():
+        if args.provenance:
+            raise GhostHubError(f"--provenance {path}: no such file")
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GhostHubError(f"cannot read the training record {path}: {exc}") from None
+    if not isinstance(record, dict):
+        raise GhostHubError(f"{path} is not a training record (expected a JSON object)")
+    return record
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(args.workdir, epochs=args.epochs)
+    return EXIT_OK if summary["top1"] >= 95 or args.epochs else EXIT_FAIL
 
 
 # ---------------------------------------------------------------------------- serve

@@ -86,6 +86,12 @@ def settings(
     )
 
 
+def show_progress(progress: bool | None = None, settings: Settings | None = None) -> bool:
+    """Whether to draw a progress bar: asked for (``progress``, else not GHOSTHUB_NO_PROGRESS) and stderr is a terminal."""
+    wanted = (settings or globals()["settings"]()).progress if progress is None else progress
+    return bool(wanted) and bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
+
+
 def user_cards_dir() -> Path:
     """The user's own cards folder (platformdirs user data dir)."""
     return Path(_user_dir("data")) / "cards"

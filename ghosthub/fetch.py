@@ -535,8 +535,9 @@ class _PartFile:
 
 def _bar_factory(label: str, settings, progress: bool | None):
     """A function (total, initial) -> progress bar, or None when no bar is wanted."""
-    enabled = settings.progress if progress is None else progress
-    if not enabled or not _stderr_is_terminal():
+    from .config import show_progress
+
+    if not show_progress(progress, settings):
         return None
 
     def make(total: int | None, initial: int):
@@ -564,10 +565,6 @@ def _free_space(folder: Path) -> int:
     import shutil
 
     return shutil.disk_usage(folder).free
-
-
-def _stderr_is_terminal() -> bool:
-    return bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
 
 
 def _validator(etag: str | None, last_modified: str | None) -> str | None:

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as _dt
 import getpass
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,7 +15,7 @@ from . import hub as hubs
 from ._version import __version__
 from .card import ModelCard, is_safe_name, parse_card, render_card
 
-__all__ = ["publish", "PublishResult", "PublishError"]
+__all__ = ["publish", "read_provenance", "PublishResult", "PublishError", "PROVENANCE_FIELDS"]
 
 _FORMATS = {".ckpt": "ckpt", ".safetensors": "safetensors"}
 _CHUNK = 1 << 20
@@ -41,10 +42,11 @@ def publish(
     *,
     name: str,
     hub: str | os.PathLike,
-    backbone: str = "ghostnet",
+    backbone: str | None = None,
     width: float | None = None,
-    dataset: str = "-",
+    dataset: str | None = None,
     metrics: Mapping[str, float] | None = None,
+    provenance: Mapping[str, Any] | None = None,
     base_url: str | None = None,
     force: bool = False,
     extra_fields: Mapping[str, Any] | None = None,
@@ -70,9 +72,13 @@ def publish(
     checkpoint : a ``.ckpt`` or ``.safetensors`` file.
     name : the model name (a safe name; ``<model>.<tag>`` for extra weights).
     hub : the hub folder (created if missing).
-    backbone, width : the architecture the checkpoint must load into strictly.
-    dataset : the card's train-dataset.
+    backbone, width : the architecture the checkpoint must load into strictly;
+        by default what a checkpoint written by ``ghosthub train`` records.
+    dataset : the card's train-dataset (default: the checkpoint's record, else "-").
     metrics : figures for ``evaluation`` (``{"top1": 97.5, "top5": 99.9}``).
+    provenance : what ``ghosthub train`` recorded (``provenance.json``): its digests,
+        seed and versions go into the front-matter and the whole record into the
+        body, so ``ghosthub verify --rebuild`` can retrain and compare.
     base_url : where the hub will be served; asset links become absolute
         (``<base_url>/assets/...``) instead of relative to the card.
     extra_fields : more front-matter (provenance, preprocessing), kept as written.
@@ -97,12 +103,22 @@ def publish(
         raise PublishError(f"cannot publish {checkpoint}: expected a .ckpt or .safetensors file")
     if not checkpoint.is_file():
         raise PublishError(f"cannot publish {checkpoint}: no such file")
+    info = _checkpoint_info(checkpoint) if fmt == "ckpt" else {}
+    backbone = backbone or info.get("backbone") or "ghostnet"
+    width = width if width is not None else info.get("width")
+    if width is None:
+        raise PublishError(
+            f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
+            "name its width, e.g. --backbone ghostnet --width 0.5"
+        )
+    fields = {**_preprocessing_fields(info), **_provenance_fields(provenance), **(extra_fields or {})}
     root = Path(hub)
     (root / "assets").mkdir(parents=True, exist_ok=True)
     (root / "cards").mkdir(parents=True, exist_ok=True)
     meta = dict(
-        name=name, backbone=backbone, width=width, dataset=dataset, metrics=dict(metrics or {}), base_url=base_url,
-        extra_fields=dict(extra_fields or {}), notes=notes, author=author, user_id=user_id, license=license,
+        name=name, backbone=backbone, width=width, dataset=dataset or info.get("dataset") or "-",
+        metrics=dict(metrics or {}), base_url=base_url, extra_fields=fields,
+        notes=notes + _provenance_block(name, provenance), author=author, user_id=user_id, license=license,
         summary=summary, today=today,
     )
 
@@ -200,6 +216,85 @@ def _check_loads(checkpoint: Path, backbone: str, width: float | None) -> None:
     gc.collect()
 
 
+def _checkpoint_info(checkpoint: Path) -> dict:
+    from .checkpoint import read_info
+
+    return read_info(checkpoint) or {}
+
+
+def _preprocessing_fields(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Card fields for what predict, eval and transforms() need, from a ghosthub checkpoint's record."""
+    fields: dict[str, Any] = {}
+    if info.get("num_classes"):
+        fields["num-classes"] = str(info["num_classes"])
+    if info.get("input_size"):
+        fields["input-size"] = str(info["input_size"][-1])
+    if info.get("crop_pct"):
+        fields["crop-pct"] = f"{info['crop_pct']:g}"
+    if info.get("interpolation"):
+        fields["interpolation"] = info["interpolation"]
+    for key in ("mean", "std"):
+        if info.get(key):
+            fields[key] = ", ".join(f"{v:g}" for v in info[key])
+    if info.get("classes"):
+        fields["class-names"] = [str(c) for c in info["classes"]]
+    return fields
+
+
+# Provenance recorded in the front-matter: card field -> provenance key.
+PROVENANCE_FIELDS = {
+    "train-recipe-sha256": "recipe_digest",
+    "train-data-sha256": "dataset_digest",
+    "train-seed": "seed",
+    "train-threads": "threads",
+    "ghosthub-version": "ghosthub_version",
+    "mindspore-build": "mindspore_version",
+}
+_PROVENANCE_HEADING = "## Provenance"
+
+
+def _provenance_fields(provenance: Mapping[str, Any] | None) -> dict[str, str]:
+    return {field: str(provenance[key]) for field, key in PROVENANCE_FIELDS.items() if provenance and provenance.get(key) is not None}
+
+
+def _provenance_block(name: str, provenance: Mapping[str, Any] | None) -> str:
+    if not provenance:
+        return ""
+    record = json.dumps(dict(provenance), indent=2, sort_keys=True, ensure_ascii=False)
+    return (
+        f"\n{_PROVENANCE_HEADING}\n\nTrained with `ghosthub train`; the record below lets anyone retrain it and "
+        f"compare digests: `ghosthub verify --rebuild {name}`.\n\n```json\n{record}\n```\n"
+    )
+
+
+def read_provenance(card: ModelCard) -> dict | None:
+    """The training record a published card carries, or None; checked against its front-matter digests.
+
+    Raises
+    ------
+    PublishError
+        The record is unreadable, or its digests differ from the card's front-matter.
+    """
+    _, found, rest = card.body.partition(f"\n{_PROVENANCE_HEADING}\n")
+    if not found:
+        return None
+    start = rest.find("```json\n")
+    end = rest.find("\n```", start + 8)
+    try:
+        record = json.loads(rest[start + 8 : end]) if start >= 0 and end > start else None
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise PublishError(f"{card.path or card.name}: the provenance section does not hold a JSON record")
+    for field, key in PROVENANCE_FIELDS.items():
+        if card.get(field) is not None and str(record.get(key)) != card.get(field):
+            raise PublishError(
+                f"{card.path or card.name}: the provenance record says {key}={record.get(key)!r}, "
+                f"but the front-matter says {field}: {card.get(field)}; the card was altered"
+            )
+    return record
+
+
 def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
     name = args["name"]
     metrics = args["metrics"] or {}
@@ -224,7 +319,7 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
     }
     if args["width"] is not None:
         fields["width"] = f"{args['width']:g}"
-    fields.update({k: str(v) for k, v in args["extra_fields"].items()})
+    fields.update({k: [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) for k, v in args["extra_fields"].items()})
     return ModelCard(title=name, fields=fields, body=_body(name, fields, metrics, args["notes"]))
 
 

@@ -665,9 +665,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
         (out_dir / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
         (out_dir / "metrics.jsonl").write_text("".join(json.dumps(dataclasses.asdict(e)) + "\n" for e in history),
                                                encoding="utf-8")
-    if progress is None:
-        progress = config.settings().progress
-    progress = progress and rank == 0
+    progress = config.show_progress(progress) and rank == 0
     eval_cfg = {"image_size": recipe.image_resize, "crop_pct": recipe.crop_pct, "interpolation": recipe.interpolation,
                 "mean": recipe.mean, "std": recipe.std, "batch_size": recipe.batch_size,
                 "workers": recipe.num_parallel_workers}

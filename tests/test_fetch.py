@@ -535,7 +535,7 @@ def test_progress_bar_starts_at_the_resumed_size(card, settings, server, monkeyp
 
     FakeBar.made = []
     monkeypatch.setattr("tqdm.tqdm", FakeBar)
-    monkeypatch.setattr("ghosthub.fetch._stderr_is_terminal", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     leave_dead_part(target, DATA[:100_000], {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)})
     fetch(card, fast_settings(progress=True))
@@ -548,7 +548,7 @@ def test_no_progress_bar_when_disabled_or_not_a_terminal(card, settings, server,
     FakeBar.made = []
     monkeypatch.setattr("tqdm.tqdm", FakeBar)
     fetch(card, fast_settings(progress=True))  # stderr is not a terminal under pytest
-    monkeypatch.setattr("ghosthub.fetch._stderr_is_terminal", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     fetch(card, fast_settings(progress=False), force_download=True)
     assert FakeBar.made == []
 
