@@ -136,7 +136,38 @@ class Asset(namedtuple("Asset", "file_format link sha256 extra line", defaults=(
     __slots__ = ()
 
 
-class ModelCard:
+class FrontMatterView:
+    """Readings of a card's front-matter (``self.fields``), shared by ModelCard and the registry's entries."""
+
+    __slots__ = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    @property
+    def name(self) -> str:
+        return self.fields["model-name"]
+
+    @property
+    def backbone(self) -> str | None:
+        return self.fields.get("backbone-name")
+
+    @property
+    def dataset(self) -> str | None:
+        return self.fields.get("train-dataset")
+
+    @property
+    def fine_tunable(self) -> bool:
+        return _bool(self.fields.get("fine-tunable", "false"))
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Figures from ``evaluation``: ``top1acc65.84 | top5acc86.60`` -> top1, top5."""
+        value = self.fields.get("evaluation")
+        return parse_metrics(value) if isinstance(value, str) else {}
+
+
+class ModelCard(FrontMatterView):
     """A parsed model card.
 
     ``fields`` holds the front-matter as written (strings, lists and
@@ -174,31 +205,6 @@ class ModelCard:
 
     def __repr__(self) -> str:
         return f"ModelCard(title={self.title!r}, fields={self.fields!r}, body={_shorten(self.body, 60)!r}, path={self.path!r})"
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
-
-    @property
-    def name(self) -> str:
-        return self.fields["model-name"]
-
-    @property
-    def backbone(self) -> str | None:
-        return self.fields.get("backbone-name")
-
-    @property
-    def dataset(self) -> str | None:
-        return self.fields.get("train-dataset")
-
-    @property
-    def fine_tunable(self) -> bool:
-        return _bool(self.fields.get("fine-tunable", "false"))
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        """Figures from ``evaluation``: ``top1acc65.84 | top5acc86.60`` -> top1, top5."""
-        value = self.fields.get("evaluation")
-        return parse_metrics(value) if isinstance(value, str) else {}
 
     @property
     def assets(self) -> tuple[Asset, ...]:

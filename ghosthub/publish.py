@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from . import hub as hubs
 from ._version import __version__
 from .card import ModelCard, is_safe_name, parse_card, render_card
+from .hashes import file_hash
 
 __all__ = ["publish", "read_provenance", "PublishResult", "PublishError", "PROVENANCE_FIELDS"]
 
@@ -127,7 +128,7 @@ def publish(
     with FileLock(root / ".publish.lock"):
         hubs.recover(root)
         # One pass over the checkpoint: copy it into the hub while hashing.
-        staged, sha256 = _stage_copy(checkpoint, root / "assets" / f".{name}.{os.getpid()}.incoming")
+        staged, sha256 = _stage_copy(checkpoint, root / "assets" / f"{name}.incoming")
         try:
             return _commit(root, staged, sha256, fmt, meta, force)
         finally:
@@ -147,7 +148,7 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
     card = parse_card(text, path=card_path)  # what readers will see must be a valid card
 
     asset_there = asset_path.exists()
-    if asset_there and _sha256(asset_path) != sha256 and not force:
+    if asset_there and file_hash(asset_path) != sha256 and not force:
         raise PublishError(f"{asset_path} exists with other content; pass --force to overwrite it")
     if card_path.exists() and not force:
         old = _read_card(card_path)
@@ -189,19 +190,13 @@ def _read_card(path: Path) -> ModelCard | None:
         return None
 
 
-def _stage_copy(src: Path, tmp: Path) -> tuple[Path, str]:
+def _stage_copy(src: Path, final: Path) -> tuple[Path, str]:
+    """Copy ``src`` to a temporary file beside ``final`` while hashing it: (temporary file, SHA-256)."""
     digest = hashlib.sha256()
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(_CHUNK):
-                digest.update(chunk)
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.chmod(tmp, 0o644)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with open(src, "rb") as fin, hubs.staged_file(final) as (tmp, fout):
+        while chunk := fin.read(_CHUNK):
+            digest.update(chunk)
+            fout.write(chunk)
     return tmp, digest.hexdigest()
 
 
@@ -352,14 +347,6 @@ ghosthub predict {name} image.png --topk 5
 ```
 """
     return text + (f"\n{notes.strip()}\n" if notes.strip() else "")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _mindspore_version() -> str:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 from . import config
 from ._version import __version__
-from .card import CardError, CardWarning, ModelCard, load_card, parse_metrics
+from .card import CardError, CardWarning, FrontMatterView, ModelCard, load_card
 from .errors import GhostHubError
 
 __all__ = ["Registry", "CardEntry", "ModelNotFoundError", "default_sources"]
@@ -39,7 +39,7 @@ class ModelNotFoundError(GhostHubError, LookupError):
         return self.args[0]
 
 
-class CardEntry(namedtuple("CardEntry", "name file fields source")):
+class CardEntry(namedtuple("CardEntry", "name file fields source"), FrontMatterView):
     """What the registry knows of a card without reading its body: name, file, front-matter, source folder."""
 
     __slots__ = ()
@@ -47,19 +47,6 @@ class CardEntry(namedtuple("CardEntry", "name file fields source")):
     @property
     def path(self) -> Path:
         return Path(self.file)
-
-    @property
-    def backbone(self) -> str | None:
-        return self.fields.get("backbone-name")
-
-    @property
-    def dataset(self) -> str | None:
-        return self.fields.get("train-dataset")
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        value = self.fields.get("evaluation")
-        return parse_metrics(value) if isinstance(value, str) else {}
 
     @property
     def assets(self) -> list[Mapping[str, Any]]:

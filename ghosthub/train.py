@@ -42,7 +42,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import file_sha256, read_info, save_checkpoint
+from .checkpoint import read_info, save_checkpoint
+from .hashes import file_hash
 from .errors import GhostHubError
 from .recipe import Recipe, load_recipe
 
@@ -726,7 +727,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
 
     weights = _weights_sha256(net)
     best_path = out_dir / BEST
-    sha = file_sha256(best_path) if rank == 0 and best_path.is_file() else ""
+    sha = file_hash(best_path) if rank == 0 and best_path.is_file() else ""
     provenance = _provenance(recipe, source, train_folder, val_folder, data_digest, best, history, sha, world,
                              device_target)
     result = TrainResult(out_dir=str(out_dir), best_checkpoint=str(best_path), last_checkpoint=last_checkpoint,
