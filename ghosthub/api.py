@@ -99,9 +99,7 @@ def download(
     from . import cache
 
     settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress, hub=hub)
-    entry = Registry(default_sources(cards, settings), settings=settings).entry(name)
-    # The registry's index holds the validated front-matter: no YAML to parse again.
-    card = ModelCard(title=None, fields=entry.fields, path=entry.path)
+    card = _indexed_card(name, cards, settings)
     asset = card.weights_asset(file_format)
     if not force_download:
         hit = cache.cached_path(card, asset, settings)  # no network stack imported
@@ -234,7 +232,7 @@ def load(
             "(a local file), not both"
         )
     settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress, hub=hub)
-    card = Registry(default_sources(cards, settings), settings=settings).get(name)
+    card = _indexed_card(name, cards, settings)
     backbone, width = architecture(card)
     if pretrained:
         from .fetch import fetch_asset
@@ -315,6 +313,12 @@ def class_names(card: ModelCard, num_classes: int) -> list[str]:
 
         return imagenet_classes()
     return [str(i) for i in range(num_classes)]
+
+
+def _indexed_card(name: str, cards, settings) -> ModelCard:
+    """The card of ``name`` as the registry's index holds it: validated front-matter, no YAML parsed again."""
+    entry = Registry(default_sources(cards, settings), settings=settings).entry(name)
+    return ModelCard(title=None, fields=entry.fields, path=entry.path)
 
 
 def _int_field(card: ModelCard, key: str) -> int | None:
