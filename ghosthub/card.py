@@ -8,15 +8,21 @@ stays ``"1.10"``); ``<...>`` around a plain value is removed.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import re
 import warnings
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from types import MappingProxyType
 
-import yaml
+TYPE_CHECKING = False  # typing is imported only by type checkers: it costs a cache hit time
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping
 
 from .errors import GhostHubError
+
+# PyYAML is imported on first use (_yaml_types, _loader_class, _dumper_class): a cache
+# hit reads cards from the registry's index and must not pay for importing it.
 
 __all__ = [
     "Asset",
@@ -24,6 +30,7 @@ __all__ = [
     "CardWarning",
     "ModelCard",
     "FILE_FORMATS",
+    "check_card_files",
     "REQUIRED_FIELDS",
     "load_card",
     "parse_card",
@@ -123,34 +130,16 @@ class CardWarning(UserWarning):
     """A card was readable only after a repair, or a registry skipped a card."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Asset:
-    """One downloadable file of a card."""
+class Asset(namedtuple("Asset", "file_format link sha256 extra line", defaults=(MappingProxyType({}), None))):
+    """One downloadable file of a card: file-format, asset-link, asset-sha256, other keys, its line."""
 
-    file_format: str
-    link: str
-    sha256: str
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    line: int | None = dataclasses.field(default=None, compare=False)
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelCard:
-    """A parsed model card.
+class FrontMatterView:
+    """Readings of a card's front-matter (``self.fields``), shared by ModelCard and the registry's entries."""
 
-    ``fields`` holds the front-matter as written (strings, lists and
-    mappings of strings), in file order. ``body`` is the Markdown after the
-    front-matter, byte for byte. ``path``, ``lines`` (field -> line number
-    in the file) and ``warnings`` (repairs made while reading) describe where
-    the card came from and take no part in equality.
-    """
-
-    title: str | None
-    fields: Mapping[str, Any]
-    body: str = ""
-    path: Path | None = dataclasses.field(default=None, compare=False)
-    lines: Mapping[str, int] = dataclasses.field(default_factory=dict, compare=False, repr=False)
-    warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+    __slots__ = ()
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
@@ -177,6 +166,46 @@ class ModelCard:
         value = self.fields.get("evaluation")
         return parse_metrics(value) if isinstance(value, str) else {}
 
+
+class ModelCard(FrontMatterView):
+    """A parsed model card.
+
+    ``fields`` holds the front-matter as written (strings, lists and
+    mappings of strings), in file order. ``body`` is the Markdown after the
+    front-matter, byte for byte. ``path``, ``lines`` (field -> line number
+    in the file) and ``warnings`` (repairs made while reading) describe where
+    the card came from and take no part in equality. Cards are immutable:
+    :meth:`replace` makes a changed copy.
+    """
+
+    # A plain class rather than a dataclass: importing dataclasses (and inspect
+    # with it) would cost a cache hit more time than the hit itself.
+    __slots__ = ("title", "fields", "body", "path", "lines", "warnings")
+    __hash__ = None  # fields is a dict
+
+    def __init__(
+        self,
+        title: str | None,
+        fields: Mapping[str, Any],
+        body: str = "",
+        path: Path | None = None,
+        lines: Mapping[str, int] | None = None,
+        warnings: tuple[str, ...] = (),
+    ):
+        for name, value in zip(self.__slots__, (title, fields, body, path, {} if lines is None else lines, tuple(warnings))):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"a ModelCard is immutable: use card.replace({name}=...)")
+
+    def __eq__(self, other):
+        if not isinstance(other, ModelCard):
+            return NotImplemented
+        return (self.title, self.fields, self.body) == (other.title, other.fields, other.body)
+
+    def __repr__(self) -> str:
+        return f"ModelCard(title={self.title!r}, fields={self.fields!r}, body={_shorten(self.body, 60)!r}, path={self.path!r})"
+
     @property
     def assets(self) -> tuple[Asset, ...]:
         return tuple(_asset(item, self.lines.get(f"asset[{i}]")) for i, item in enumerate(self.fields.get("asset") or ()))
@@ -202,12 +231,12 @@ class ModelCard:
 
         Front-matter keys use their card spelling: ``card.replace(**{"model-name": "x"})``.
         """
-        own = {f.name for f in dataclasses.fields(self)}
-        attrs = {k: v for k, v in changes.items() if k in own}
-        fields = {k: v for k, v in changes.items() if k not in own}
+        attrs = {name: getattr(self, name) for name in self.__slots__}
+        attrs.update((k, v) for k, v in changes.items() if k in attrs)
+        fields = {k: v for k, v in changes.items() if k not in attrs}
         if fields:
-            attrs["fields"] = {**attrs.get("fields", self.fields), **fields}
-        return dataclasses.replace(self, **attrs)
+            attrs["fields"] = {**attrs["fields"], **fields}
+        return ModelCard(**attrs)
 
 
 def parse_metrics(evaluation: str) -> dict[str, float]:
@@ -264,15 +293,57 @@ def parse_card(text: str | bytes, path: str | Path | None = None) -> ModelCard:
     >>> card.name, card.metrics
     ('ghostnet_050', {'top1': 65.84, 'top5': 86.6})
     """
-    path = Path(path) if path is not None else None
+    card = _read(text, Path(path) if path is not None else None)
+    validate(card)
+    for repair in card.warnings:
+        warnings.warn(f"{path or '<card text>'}: {repair}", CardWarning, stacklevel=2)
+    return card
+
+
+def check_card_files(folder: str | Path) -> list[CardError]:
+    """Every problem of every card (``*.md``, hidden folders skipped) under ``folder``.
+
+    Unlike :func:`load_card`, which stops at the first, this reports all the
+    rules each readable card breaks, and model names used by two cards.
+
+    Examples
+    --------
+    >>> check_card_files("cards")  # doctest: +SKIP
+    []
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [CardError("not a folder of cards", path=folder)]
+    problems: list[CardError] = []
+    owners: dict[str, Path] = {}
+    files = sorted(p for p in folder.rglob("*.md") if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                card = _read(f.read(MAX_CARD_BYTES + 1), path)
+        except OSError as exc:
+            problems.append(CardError(f"cannot read the card file ({exc.strerror or exc})", path=path))
+            continue
+        except CardError as exc:
+            problems.append(exc)
+            continue
+        problems += iter_errors(card)
+        name = card.fields.get("model-name")
+        if isinstance(name, str) and name in owners:
+            problems.append(
+                CardError("model-name is used by another card", path=path, line=card.lines.get("model-name"), field="model-name", found=f"{name!r}, also in {owners[name]}")
+            )
+        elif isinstance(name, str):
+            owners[name] = path
+    return problems
+
+
+def _read(text: str | bytes, path: Path | None) -> ModelCard:
+    """The card in ``text``, read but not validated; CardError if it cannot be read at all."""
     text = _decode(text, path)
     title, front, first_line, body = _split(text, path)
     fields, lines, repairs = _read_front_matter(front, first_line, path)
-    card = ModelCard(title=title, fields=fields, body=body, path=path, lines=lines, warnings=tuple(repairs))
-    validate(card)
-    for repair in repairs:
-        warnings.warn(f"{path or '<card text>'}: {repair}", CardWarning, stacklevel=2)
-    return card
+    return ModelCard(title=title, fields=fields, body=body, path=path, lines=lines, warnings=tuple(repairs))
 
 
 def _decode(text: str | bytes, path: Path | None) -> str:
@@ -340,28 +411,45 @@ def _read_front_matter(front: str, first_line: int, path: Path | None):
     return fields, lines, repairs
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """The safe loader with implicit typing off: every scalar stays the text written."""
-
-    yaml_implicit_resolvers: dict = {}
-
-    # With no implicit or path resolvers, a node without an explicit tag gets its kind's default tag.
-    def resolve(self, kind, value, implicit):
-        return _DEFAULT_TAGS[kind]
-
-    def descend_resolver(self, current_node, current_index):
-        pass
-
-    def ascend_resolver(self):
-        pass
-
-
 _STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map"))
-_DEFAULT_TAGS = {yaml.ScalarNode: _STR, yaml.SequenceNode: _SEQ, yaml.MappingNode: _MAP}
+
+
+@functools.lru_cache(maxsize=None)
+def _default_tags() -> dict:
+    """Node kind -> the tag a node without an explicit one gets."""
+    import yaml
+
+    return {yaml.ScalarNode: _STR, yaml.SequenceNode: _SEQ, yaml.MappingNode: _MAP}
+
+
+@functools.lru_cache(maxsize=None)
+def _loader_class():
+    import yaml
+
+    default_tags = _default_tags()
+
+    class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        """The safe loader with implicit typing off: every scalar stays the text written."""
+
+        yaml_implicit_resolvers: dict = {}
+
+        # With no implicit or path resolvers, a node without an explicit tag gets its kind's default tag.
+        def resolve(self, kind, value, implicit):
+            return default_tags[kind]
+
+        def descend_resolver(self, current_node, current_index):
+            pass
+
+        def ascend_resolver(self):
+            pass
+
+    return _Loader
 
 
 def _load_mapping(front: str, first_line: int, path: Path | None):
-    loader = _Loader(front)
+    import yaml
+
+    loader = _loader_class()(front)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -397,12 +485,14 @@ class _Builder:
         return self.first_line + node.start_mark.line
 
     def build(self, node, top=False, key=None):
+        import yaml
+
         seen = len(self._seen)
         self._seen.add(id(node))
         if len(self._seen) == seen:  # a node met twice is an alias: no card needs one
             raise CardError("YAML aliases are not allowed in cards", path=self.path, line=self._line(node), field=key)
         kind = type(node)
-        if node.tag != _DEFAULT_TAGS.get(kind):
+        if node.tag != _default_tags().get(kind):
             raise CardError(
                 "YAML tags are not allowed in cards", path=self.path, line=self._line(node), field=key, found=node.tag
             )
@@ -565,13 +655,20 @@ def _shorten(value, limit=120) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
-class _Dumper(yaml.SafeDumper):
-    """Emit strings plain wherever the emitter allows, since nothing is typed on reading."""
+@functools.lru_cache(maxsize=None)
+def _dumper_class():
+    import yaml
 
-    yaml_implicit_resolvers: dict = {}
+    class _Dumper(yaml.SafeDumper):
+        """Emit strings plain wherever the emitter allows, since nothing is typed on reading."""
+
+        yaml_implicit_resolvers: dict = {}
+
+    _Dumper.add_representer(str, _represent_str)
+    return _Dumper
 
 
-def _represent_str(dumper: _Dumper, value: str):
+def _represent_str(dumper, value: str):
     if _URL.fullmatch(value):
         return dumper.represent_scalar(_STR, f"<{value}>", style=None)
     # A plain "<x>" would lose its brackets on reading, and line breaks or surrounding
@@ -580,11 +677,10 @@ def _represent_str(dumper: _Dumper, value: str):
     return dumper.represent_scalar(_STR, value, style='"' if quote else None)
 
 
-_Dumper.add_representer(str, _represent_str)
-
-
 def _dump(value) -> str:
-    return yaml.dump(value, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1 << 30, default_flow_style=False)
+    import yaml
+
+    return yaml.dump(value, Dumper=_dumper_class(), allow_unicode=True, sort_keys=False, width=1 << 30, default_flow_style=False)
 
 
 def render_card(card: ModelCard) -> str:

@@ -11,7 +11,6 @@ gives byte-identical files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -19,20 +18,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import WeightsError
+from .hashes import file_hash
 
-__all__ = ["INFO_KEY", "INFO_FORMAT", "save_checkpoint", "read_info", "file_sha256"]
+__all__ = ["INFO_KEY", "INFO_FORMAT", "save_checkpoint", "read_info"]
 
 INFO_KEY = "ghosthub"
 INFO_FORMAT = "ghosthub-checkpoint/1"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_checkpoint(source: Any, path: str | os.PathLike, info: dict, *,
@@ -66,7 +57,7 @@ def save_checkpoint(source: Any, path: str | os.PathLike, info: dict, *,
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.ckpt")
     try:
         ms.save_checkpoint(source, os.fspath(tmp), append_dict={INFO_KEY: record}, choice_func=choice)
-        digest = file_sha256(tmp)
+        digest = file_hash(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

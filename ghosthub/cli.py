@@ -8,9 +8,12 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
 
 from ._version import __version__
+
+TYPE_CHECKING = False  # typing stays out of the command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence
 
 # Exit codes: 0 success, 1 a check or operation failed, 2 usage error.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -40,15 +43,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter without its `import shutil` (and bz2, lzma) on every command's start-up."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            try:
+                columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (ValueError, OSError, AttributeError):
+                columns = 80
+            width = max(columns, 40) - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ghosthub",
+        formatter_class=_Formatter,
         description="A model-zoo hub for MindSpore: model cards in, verified weights and ready networks out.",
     )
     parser.add_argument("--version", action="version", version=f"ghosthub {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    cards = argparse.ArgumentParser(add_help=False)
+    cards = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     cards.add_argument(
         "--cards",
         metavar="DIR",
@@ -56,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="card folder searched before GHOSTHUB_CARDS and the bundled cards (repeatable)",
     )
+    cards.add_argument("--hub", metavar="URL|DIR", help="a published hub whose cards are searched too (default GHOSTHUB_HUB)")
 
     p = _command(sub, "list", _cmd_list, "list the models of the registry", parents=[cards])
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on the name, e.g. 'ghostnet_*'")
@@ -69,6 +87,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="model name")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    cache_dir = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
+    cache_dir.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: GHOSTHUB_CACHE, else the user cache folder)")
+
+    p = _command(sub, "download", _cmd_download, "download models' weights into the cache, verified", parents=[cards, cache_dir])
+    p.add_argument("names", nargs="+", metavar="NAME", help="model name")
+    p.add_argument("--force", action="store_true", help="download again even when a verified copy is cached")
+    p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
+    p.add_argument("--format", dest="file_format", help="the asset of this file-format (default: the first ckpt/safetensors)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(
+        sub,
+        "verify",
+        _cmd_verify,
+        "re-hash cached assets against their cards, check card files, or check one file",
+        parents=[cards, cache_dir],
+        epilog="With --cards DIR and no NAME or --all, every card in DIR is checked instead.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="model name")
+    p.add_argument("--all", action="store_true", help="every model of the registry (NOT CACHED is then no failure)")
+    p.add_argument("--file", metavar="PATH", help="check this file against --sha256")
+    p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of --file (8 to 64 hex digits, a prefix)")
+    p.add_argument("--rebuild", action="store_true", help="retrain NAME from the recipe its card records and compare digests")
+    p.add_argument("--data-dir", metavar="DIR", help="with --rebuild: the training data (the digits are regenerated)")
+    p.add_argument("--workdir", metavar="DIR", help="with --rebuild: where the rebuild trains (default: a temporary folder)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "cache", None, "list and clean the download cache")
+    p.set_defaults(func=lambda args: _usage(p))
+    actions = p.add_subparsers(title="actions", metavar="ACTION")
+    q = _command(actions, "ls", _cmd_cache_ls, "list cached assets: name, size, when verified", parents=[cache_dir])
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = _command(actions, "rm", _cmd_cache_rm, "remove everything cached for models", parents=[cache_dir])
+    q.add_argument("names", nargs="+", metavar="NAME", help="model name")
+    q = _command(
+        actions, "prune", _cmd_cache_prune, "remove leftover partial downloads and files no card refers to", parents=[cards, cache_dir]
+    )
+    q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
+    _command(actions, "clear", _cmd_cache_clear, "remove every cached asset, the card index and hub copies", parents=[cache_dir])
+
+    load_opts = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
+    load_opts.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
+    load_opts.add_argument("--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights")
+    load_opts.add_argument("--mode", choices=("pynative", "graph"), default="pynative", help="MindSpore execution mode (default pynative: no compile step)")
+
+    p = _command(sub, "predict", _cmd_predict, "print the top-k classes of images", parents=[cards, cache_dir, load_opts])
+    p.add_argument("name", metavar="NAME", help="model name")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "export", _cmd_export, "export a model with MindSpore (MINDIR, ONNX, AIR)", parents=[cards, cache_dir, load_opts])
+    p.add_argument("name", metavar="NAME", help="model name")
+    p.add_argument("--format", dest="file_format", default="MINDIR", type=str.upper, choices=("MINDIR", "ONNX", "AIR"), help="file format (default MINDIR)")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file")
+    p.add_argument("--batch-size", type=int, default=1, help="batch dimension of the exported input (default 1)")
+
     p = _command(sub, "train", _cmd_train, "train a model from a recipe on an ImageFolder")
     p.add_argument("--recipe", required=True, metavar="FILE|NAME",
                    help="recipe file, or a bundled recipe: digits_demo, ghostnet_050_imagenet, ...")
@@ -81,12 +158,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--expect-dataset-digest", help=argparse.SUPPRESS)
 
-    p = _command(sub, "eval", _cmd_eval, "evaluate a model on a labelled ImageFolder: top-1, top-5, loss, images/s")
+    p = _command(sub, "eval", _cmd_eval, "evaluate a model on a labelled ImageFolder: top-1, top-5, loss, images/s", parents=[cards, cache_dir])
+    p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
     p.add_argument("model", metavar="NAME|CHECKPOINT", help="a model name, or a checkpoint file")
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/val/<class>/<image> if DIR has val/, else DIR/<class>/<image>")
     p.add_argument("--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "publish", _cmd_publish, "publish a checkpoint into a hub folder: verified asset, card, index.json")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt or .safetensors file")
+    p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '+', '-')")
+    p.add_argument("--hub", required=True, metavar="DIR", help="the hub folder (created if missing)")
+    p.add_argument("--backbone", help="architecture (default: the checkpoint's record, else ghostnet)")
+    p.add_argument("--width", type=float, help="width multiplier, e.g. 0.5 (default: the checkpoint's record)")
+    p.add_argument("--dataset", help="train-dataset of the card (default: the checkpoint's record)")
+    p.add_argument("--eval-dir", metavar="DIR", help="labelled ImageFolder whose top-1/top-5 become the card's evaluation")
+    p.add_argument("--provenance", metavar="FILE", help="training record (default: provenance.json beside the checkpoint)")
+    p.add_argument("--base-url", metavar="URL", help="where the hub will be served: asset links become absolute")
+    p.add_argument("--force", action="store_true", help="replace a different card or asset of the same name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = _command(sub, "demo", _cmd_demo, "the main job, offline: train on scikit-learn's digits, publish, serve, load, eval, predict")
+    p.add_argument("--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)")
+    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's")
 
     p = _command(sub, "serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
     p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
@@ -95,10 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None], help: str, **kw) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", **kw)
+def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None] | None, help: str, **kw) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=_Formatter, **kw)
     parser.set_defaults(func=func)
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 # ---------------------------------------------------------------------------- list / show
@@ -107,10 +207,15 @@ def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None], h
 def _cmd_list(args: argparse.Namespace) -> int:
     from .api import default_registry
 
-    entries = default_registry(args.cards).select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
+    reg = default_registry(args.cards, hub=args.hub)
+    entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
     if args.sort != "name":
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
     rows = [_entry_summary(e) for e in entries]
+    assets_dir = reg.settings.cache_dir / "assets"
+    if assets_dir.is_dir():  # only a cache that exists can say what it holds
+        for row, entry in zip(rows, entries):
+            row["cached"] = _is_cached(entry, reg.settings)
     if args.json:
         _print_json(rows)
         return EXIT_OK
@@ -126,10 +231,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ("FORMAT", "format"),
         ("SHA256", "sha8"),
     ]
+    if rows and "cached" in rows[0]:
+        columns.append(("CACHED", "cached"))
     for row in rows:
         row["sha8"] = (row["sha256"] or "")[:8] or None
+        if "cached" in row:
+            row["cached"] = "yes" if row["cached"] else "no"
     _print_table([[_cell(row[key]) for _, key in columns] for row in rows], [title for title, _ in columns])
     return EXIT_OK
+
+
+def _is_cached(entry, settings) -> bool:
+    from .cache import cached_path
+    from .card import CardError, ModelCard
+
+    try:
+        return cached_path(ModelCard(title=None, fields=entry.fields, path=entry.path), settings=settings) is not None
+    except CardError:  # no weights asset
+        return False
 
 
 def _entry_summary(entry) -> dict[str, Any]:
@@ -150,7 +269,7 @@ def _entry_summary(entry) -> dict[str, Any]:
 def _cmd_show(args: argparse.Namespace) -> int:
     from .api import default_registry
 
-    card = default_registry(args.cards).get(args.name)
+    card = default_registry(args.cards, hub=args.hub).get(args.name)
     data = {
         "name": card.name,
         "title": card.title,
@@ -172,6 +291,256 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print("  metrics:" + "".join(f" {k}={v:g}" for k, v in card.metrics.items()))
     for i, asset in enumerate(card.assets, 1):
         print(f"  asset {i}: {asset.file_format}  sha256 {asset.sha256}\n    {asset.link}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- download / verify / cache
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .api import download
+    from .errors import GhostHubError
+
+    rows, failed = [], 0
+    for name in args.names:
+        try:
+            path = download(
+                name,
+                cache_dir=args.cache_dir,
+                force_download=args.force,
+                offline=args.offline,
+                progress=args.progress,
+                file_format=args.file_format,
+                cards=args.cards,
+                hub=args.hub,
+            )
+        except GhostHubError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            rows.append({"name": name, "path": None, "error": str(exc)})
+            continue
+        rows.append({"name": name, "path": str(path)})
+        if not args.json:
+            print(path)
+    if args.json:
+        _print_json(rows)
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.rebuild:
+        if len(args.names) != 1 or args.all or args.file:
+            return _usage_error("verify --rebuild: give exactly one NAME")
+        return _verify_rebuild(args)
+    if args.file or args.sha256:
+        if not (args.file and args.sha256) or args.names or args.all:
+            return _usage_error("verify: --file PATH and --sha256 HEX go together, without NAME or --all")
+        return _verify_file(args)
+    if args.names or args.all:
+        return _verify_assets(args)
+    if args.cards:
+        return _verify_cards(args)
+    return _usage_error("verify: give NAME..., --all, --cards DIR, or --file PATH --sha256 HEX")
+
+
+def _verify_rebuild(args: argparse.Namespace) -> int:
+    import gc
+
+    from .api import rebuild
+
+    report = rebuild(args.names[0], data_dir=args.data_dir, workdir=args.workdir, cards=args.cards, hub=args.hub, cache_dir=args.cache_dir)
+    gc.collect()
+    status = "OK" if report["matches"] else "MISMATCH"
+    if args.json:
+        _print_json({**report, "status": status})
+    else:
+        print(f"{status:<10} {report['name']} rebuilt from its recorded recipe  expected {report['expected']}  actual {report['actual']}")
+    return EXIT_OK if report["matches"] else EXIT_FAIL
+
+
+def _verify_file(args: argparse.Namespace) -> int:
+    from .hashes import file_hash, hash_matches, normalize_digest
+
+    try:
+        expected = normalize_digest(args.sha256)
+    except ValueError as exc:
+        return _usage_error(f"verify: --sha256: {exc}")
+    try:
+        actual = file_hash(args.file)
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAIL
+    status = "OK" if hash_matches(expected, actual) else "MISMATCH"
+    if args.json:
+        _print_json({"path": args.file, "status": status, "expected": expected, "actual": actual})
+    else:
+        print(f"{status:<10} {args.file}  expected {expected}  actual {actual}")
+    return EXIT_OK if status == "OK" else EXIT_FAIL
+
+
+def _verify_assets(args: argparse.Namespace) -> int:
+    from .api import default_registry, verify
+    from .errors import GhostHubError
+
+    names = args.names or default_registry(args.cards, cache_dir=args.cache_dir, hub=args.hub).list()
+    rows, failed = [], 0
+    for name in names:
+        try:
+            results = verify(name, cache_dir=args.cache_dir, cards=args.cards, hub=args.hub)
+        except GhostHubError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        for result in results:
+            if result.status == "MISMATCH" or (result.status == "NOT CACHED" and not args.all):
+                failed += 1
+            rows.append(
+                {"name": result.name, "status": result.status, "expected": result.expected, "actual": result.actual, "path": str(result.path)}
+            )
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            actual = f"  actual {row['actual']}" if row["actual"] else ""
+            print(f"{row['status']:<10} {row['name']}  {row['path']}  expected {row['expected']}{actual}")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _verify_cards(args: argparse.Namespace) -> int:
+    from .card import check_card_files
+
+    problems = []
+    for folder in args.cards:
+        problems += check_card_files(folder)
+    if args.json:
+        _print_json([{"path": p.path, "line": p.line, "field": p.field, "message": str(p)} for p in problems])
+    else:
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s) in {', '.join(args.cards)}", file=sys.stderr)
+    return EXIT_FAIL if problems else EXIT_OK
+
+
+def _cmd_cache_ls(args: argparse.Namespace) -> int:
+    from . import cache, config
+
+    found = cache.entries(config.settings(cache_dir=args.cache_dir).cache_dir)
+    rows = [
+        {"name": e.name, "file": e.path.name, "size": e.size, "verified_at": e.verified_at, "sha256": e.sha256, "url": e.url, "path": str(e.path)}
+        for e in found
+    ]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("the cache is empty", file=sys.stderr)
+        return EXIT_OK
+    table = [[r["name"], r["file"], _size(r["size"]), r["verified_at"] or "never"] for r in rows]
+    _print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
+    return EXIT_OK
+
+
+def _cmd_cache_rm(args: argparse.Namespace) -> int:
+    from . import cache, config
+
+    root = config.settings(cache_dir=args.cache_dir).cache_dir
+    failed = 0
+    for name in args.names:
+        removed = cache.remove(root, name)
+        if removed:
+            print(f"removed {name}: {len(removed)} file(s)")
+        else:
+            print(f"error: nothing cached for {name!r} in {root}", file=sys.stderr)
+            failed += 1
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _cmd_cache_prune(args: argparse.Namespace) -> int:
+    from .api import prune_cache
+
+    removed = prune_cache(cache_dir=args.cache_dir, cards=args.cards, hub=args.hub, dry_run=args.dry_run)
+    for path in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {path}")
+    if not removed:
+        print("nothing to prune", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_cache_clear(args: argparse.Namespace) -> int:
+    from . import cache, config
+
+    root = config.settings(cache_dir=args.cache_dir).cache_dir
+    removed = cache.clear(root)
+    for folder in removed:
+        print(f"removed {folder}")
+    if not removed:
+        print(f"nothing to clear in {root}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _usage_error(message: str) -> int:
+    print(f"ghosthub {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+# ---------------------------------------------------------------------------- predict / export
+
+
+def _load_for(args: argparse.Namespace):
+    """The card and network a predict/export command names, in the requested mode."""
+    from . import api
+    from .inference import set_mode
+
+    set_mode(args.mode)
+    card = api.default_registry(args.cards, cache_dir=args.cache_dir, hub=args.hub).get(args.name)
+    net = api.load(
+        args.name,
+        pretrained=args.checkpoint is None,
+        checkpoint_path=args.checkpoint,
+        cache_dir=args.cache_dir,
+        offline=args.offline,
+        cards=args.cards,
+        hub=args.hub,
+    )
+    return card, net
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from . import api
+    from .inference import predict_images
+    from .preprocess import make_transform
+
+    card, net = _load_for(args)
+    names = api.class_names(card, net.num_classes)
+    transform = make_transform(**api.preprocessing(card))
+    results = predict_images(net, args.images, transform, names, topk=args.topk, batch_size=args.batch_size)
+    if args.json:
+        _print_json([{"image": r.image, "top": [{"index": i, "label": n, "probability": p} for i, n, p in r.top]} for r in results])
+        return EXIT_OK
+    for r in results:
+        print(r.image)
+        for rank, (index, label, prob) in enumerate(r.top, 1):
+            print(f"  {rank}. {prob:7.2%}  {label} ({index})")
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from . import api
+    from .inference import export_network
+
+    card, net = _load_for(args)
+    size = api.preprocessing(card).get("input_size", 224)
+    shape = (args.batch_size, net.in_channels, size, size)
+    out = export_network(net, args.out, file_format=args.file_format, input_shape=shape)
+    print(f"exported {args.name} ({args.file_format}, input {'x'.join(map(str, shape))}) to {out}")
     return EXIT_OK
 
 
@@ -217,7 +586,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from .evaluate import evaluate
 
-    result = evaluate(args.model, args.data_dir, arch=args.arch, batch_size=args.batch_size)
+    load = {"cards": args.cards, "hub": args.hub, "cache_dir": args.cache_dir, "offline": args.offline}
+    result = evaluate(args.model, args.data_dir, arch=args.arch, batch_size=args.batch_size, **load)
     gc.collect()
     if args.json:
         _print_json({"model": args.model, "data_dir": args.data_dir, **result.to_dict()})
@@ -225,6 +595,71 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"{args.model} on {args.data_dir}: top-1 {result.top1:.2f}%  top-5 {result.top5:.2f}%  "
           f"loss {result.loss:.4f}  {result.images} images  {result.images_per_second:.0f} img/s")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- publish / demo
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from .publish import publish
+
+    provenance = _read_provenance_file(args)
+    metrics = None
+    if args.eval_dir:
+        from .evaluate import evaluate
+
+        scores = evaluate(args.checkpoint, args.eval_dir, arch=_arch(args))
+        metrics = {"top1": scores.top1, "top5": scores.top5}
+        print(f"evaluated on {args.eval_dir}: top-1 {scores.top1:.2f}%  top-5 {scores.top5:.2f}%", file=sys.stderr)
+    result = publish(
+        args.checkpoint,
+        name=args.name,
+        hub=args.hub,
+        backbone=args.backbone,
+        width=args.width,
+        dataset=args.dataset,
+        metrics=metrics,
+        provenance=provenance,
+        base_url=args.base_url,
+        force=args.force,
+    )
+    if args.json:
+        _print_json({"name": result.name, "card": str(result.card_path), "asset": str(result.asset_path), "sha256": result.sha256, "changed": result.changed})
+        return EXIT_OK
+    state = "published" if result.changed else "already published (nothing changed)"
+    print(f"{state}: {result.name}\n  card  {result.card_path}\n  asset {result.asset_path}\n  sha256 {result.sha256}")
+    return EXIT_OK
+
+
+def _arch(args: argparse.Namespace) -> str | None:
+    """An architecture name for evaluate() when the command line gives one (ghostnet_050 for width 0.5)."""
+    if args.width is None:
+        return None
+    return f"{args.backbone or 'ghostnet'}_{round(args.width * 100):03d}"
+
+
+def _read_provenance_file(args: argparse.Namespace) -> dict | None:
+    from .errors import GhostHubError
+
+    path = Path(args.provenance) if args.provenance else Path(args.checkpoint).with_name("provenance.json")
+    if not path.is_file():
+        if args.provenance:
+            raise GhostHubError(f"--provenance {path}: no such file")
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GhostHubError(f"cannot read the training record {path}: {exc}") from None
+    if not isinstance(record, dict):
+        raise GhostHubError(f"{path} is not a training record (expected a JSON object)")
+    return record
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(args.workdir, epochs=args.epochs)
+    return EXIT_OK if summary["top1"] >= 95 or args.epochs else EXIT_FAIL
 
 
 # ---------------------------------------------------------------------------- serve

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import sys
+from collections import namedtuple
 from pathlib import Path
 
 from .errors import GhostHubError
@@ -16,8 +17,14 @@ class ConfigError(GhostHubError, ValueError):
     """An environment variable or argument that ghosthub cannot use."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(
+    namedtuple(
+        "Settings",
+        "cache_dir card_dirs hub offline mirrors token progress max_size "
+        "connect_timeout read_timeout retries backoff max_wait lock_timeout",
+        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0),
+    )
+):
     """Everything ghosthub reads from the environment, resolved once per call.
 
     Attributes
@@ -30,16 +37,28 @@ class Settings:
     mirrors : ``(original_prefix, mirror_prefix)`` pairs (``GHOSTHUB_MIRROR``).
     token : bearer token for the asset's own host (``GHOSTHUB_TOKEN``); never shown.
     progress : show progress bars (off with ``GHOSTHUB_NO_PROGRESS=1``).
+    max_size : largest asset ghosthub downloads, in bytes (``GHOSTHUB_MAX_SIZE``, e.g. ``5G``).
+    connect_timeout, read_timeout : seconds to wait for a connection and for
+        each read (``GHOSTHUB_TIMEOUT`` sets the read timeout).
+    retries : tries per URL for connection errors, timeouts, 5xx and 429
+        (``GHOSTHUB_RETRIES``).
+    backoff : first wait between tries, in seconds; doubled each try, with jitter.
+    max_wait : cap on one wait between tries, a server's Retry-After included.
+    lock_timeout : seconds a download waits for another process's download of
+        the same asset to make progress before going on without the lock.
     """
 
-    cache_dir: Path
-    card_dirs: tuple[Path, ...] = ()
-    hub: str | None = None
-    offline: bool = False
-    mirrors: tuple[tuple[str, str], ...] = ()
-    token: str | None = dataclasses.field(default=None, repr=False)
-    progress: bool = True
-    max_size: int = 5 << 30
+    # A named tuple rather than a dataclass: importing dataclasses costs a cache hit
+    # more time than the hit itself.
+    __slots__ = ()
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some settings changed."""
+        return self._replace(**changes)
+
+    def __repr__(self) -> str:  # the token never appears
+        shown = ", ".join(f"{k}={'<set>' if k == 'token' and v else v!r}" for k, v in zip(self._fields, self))
+        return f"Settings({shown})"
 
 
 def settings(
@@ -62,14 +81,20 @@ def settings(
         token=env.get("GHOSTHUB_TOKEN") or None,
         progress=(not _flag(env, "GHOSTHUB_NO_PROGRESS")) if progress is None else bool(progress),
         max_size=_size(env.get("GHOSTHUB_MAX_SIZE")) or 5 << 30,
+        read_timeout=_number(env, "GHOSTHUB_TIMEOUT", float, 60.0),
+        retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
     )
+
+
+def show_progress(progress: bool | None = None, settings: Settings | None = None) -> bool:
+    """Whether to draw a progress bar: asked for (``progress``, else not GHOSTHUB_NO_PROGRESS) and stderr is a terminal."""
+    wanted = (settings or globals()["settings"]()).progress if progress is None else progress
+    return bool(wanted) and bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
 
 
 def user_cards_dir() -> Path:
     """The user's own cards folder (platformdirs user data dir)."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP, appauthor=False)) / "cards"
+    return Path(_user_dir("data")) / "cards"
 
 
 def bundled_cards_dir() -> Path:
@@ -88,9 +113,19 @@ def _bundled(name: str) -> Path:
 
 
 def _user_cache_dir() -> str:
+    return _user_dir("cache")
+
+
+def _user_dir(kind: str) -> str:
+    """platformdirs' user data/cache dir; on Linux the XDG rule itself, since importing
+    platformdirs costs a fifth of a cache hit's time budget."""
+    if sys.platform == "linux":
+        variable, default = {"data": ("XDG_DATA_HOME", "~/.local/share"), "cache": ("XDG_CACHE_HOME", "~/.cache")}[kind]
+        base = os.environ.get(variable, "").strip() or os.path.expanduser(default)
+        return os.path.join(base, APP)
     import platformdirs
 
-    return platformdirs.user_cache_dir(APP, appauthor=False)
+    return getattr(platformdirs, f"user_{kind}_dir")(APP, appauthor=False)
 
 
 def _flag(env, name: str) -> bool:
@@ -112,6 +147,19 @@ def _mirrors(text: str) -> tuple[tuple[str, str], ...]:
             )
         pairs.append((original.strip(), mirror.strip()))
     return tuple(pairs)
+
+
+def _number(env, name: str, kind, default):
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ConfigError(f"{name}={text!r} is not understood; expected a positive {kind.__name__}")
+    return value
 
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

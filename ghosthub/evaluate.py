@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import GhostHubError
 
-__all__ = ["EvalResult", "evaluate", "evaluate_folder", "load_for_eval", "preprocessing_of"]
+__all__ = ["EvalResult", "card_info", "evaluate", "evaluate_folder", "load_for_eval", "preprocessing_of"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,12 +185,22 @@ def load_for_eval(model: Any, *, arch: str | None = None, **load_kwargs: Any) ->
             )
         backbone, width = split_model_name(arch) if arch else (info["backbone"], info["width"])
         return build_network(backbone, width, checkpoint_path=path), info
-    import ghosthub
+    from . import api
 
-    if not hasattr(ghosthub, "load"):
-        raise GhostHubError(f"{os.fspath(model)!r} is not a checkpoint file, and this ghosthub cannot load models "
-                            "by name yet: pass a checkpoint path.")
-    return ghosthub.load(os.fspath(model), **load_kwargs), None
+    name = os.fspath(model)
+    card = api.get_card(name, cards=load_kwargs.get("cards", ()), hub=load_kwargs.get("hub"))
+    return api.load(name, **load_kwargs), card_info(card)
+
+
+def card_info(card) -> dict[str, Any]:
+    """What a model card says of preprocessing and classes, in the checkpoint record's terms."""
+    from .api import preprocessing
+
+    info: dict[str, Any] = dict(preprocessing(card))
+    names = card.get("class-names")
+    if isinstance(names, list):
+        info["classes"] = [str(n) for n in names]
+    return info
 
 
 def evaluate(model: Any, data_dir: str | os.PathLike, *, arch: str | None = None, batch_size: int = 64,
@@ -236,8 +246,7 @@ def evaluate(model: Any, data_dir: str | os.PathLike, *, arch: str | None = None
                         "to evaluate on the training images, or add a val/ split.")
     split = val if val is not None else Path(data_dir)
     folder = scan_image_folder(split, classes=(info or {}).get("classes"))
-    if progress is None:
-        progress = config.settings().progress
+    progress = config.show_progress(progress)
     try:
         return evaluate_folder(net, folder, batch_size=batch_size, workers=workers, progress=progress,
                                **preprocessing_of(net, info))

@@ -11,7 +11,7 @@ from typing import Callable, Mapping, Sequence, Union
 import numpy as np
 from PIL import Image
 
-from .errors import GhostHubError
+from .errors import ImageError
 
 # ImageNet channel statistics on the 0-255 scale, as MindCV's eval pipeline normalises.
 IMAGENET_DEFAULT_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -28,10 +28,6 @@ _RESAMPLE = {
 TRANSFORM_KEYS = ("input_size", "crop_pct", "interpolation", "mean", "std")
 
 ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
-
-
-class ImageError(GhostHubError):
-    """An input image cannot be read or has an unusable shape or type."""
 
 
 def _size_hw(input_size: int | Sequence[int]) -> tuple[int, int]:
@@ -191,7 +187,7 @@ def transform_from_cfg(cfg: Mapping, **overrides) -> Callable[[ImageLike], np.nd
 
 @functools.lru_cache(maxsize=1)
 def _imagenet_classes() -> tuple[str, ...]:
-    text = resources.files("ghosthub").joinpath("data/imagenet_classes.txt").read_text(encoding="utf-8")
+    text = resources.files("ghosthub").joinpath("resources/imagenet_classes.txt").read_text(encoding="utf-8")
     return tuple(text.splitlines())
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import difflib
 import fnmatch
-import hashlib
 import json
 import os
 import warnings
+import zlib
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+TYPE_CHECKING = False  # typing and hashlib stay out of a cache hit's imports
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from . import config
 from ._version import __version__
-from .card import CardError, CardWarning, ModelCard, load_card, parse_metrics
+from .card import CardError, CardWarning, FrontMatterView, ModelCard, load_card
 from .errors import GhostHubError
 
 __all__ = ["Registry", "CardEntry", "ModelNotFoundError", "default_sources"]
@@ -37,31 +39,14 @@ class ModelNotFoundError(GhostHubError, LookupError):
         return self.args[0]
 
 
-@dataclasses.dataclass(frozen=True)
-class CardEntry:
-    """What the registry knows of a card without reading its body."""
+class CardEntry(namedtuple("CardEntry", "name file fields source"), FrontMatterView):
+    """What the registry knows of a card without reading its body: name, file, front-matter, source folder."""
 
-    name: str
-    file: str
-    fields: Mapping[str, Any]
-    source: Path
+    __slots__ = ()
 
     @property
     def path(self) -> Path:
         return Path(self.file)
-
-    @property
-    def backbone(self) -> str | None:
-        return self.fields.get("backbone-name")
-
-    @property
-    def dataset(self) -> str | None:
-        return self.fields.get("train-dataset")
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        value = self.fields.get("evaluation")
-        return parse_metrics(value) if isinstance(value, str) else {}
 
     @property
     def assets(self) -> list[Mapping[str, Any]]:
@@ -74,10 +59,17 @@ class CardEntry:
 
 
 def default_sources(card_dirs: Iterable[str | os.PathLike] = (), settings: config.Settings | None = None) -> list[Path]:
-    """Card folders in order of precedence: explicit, GHOSTHUB_CARDS, the user's own, bundled."""
+    """Card folders in order of precedence: explicit, GHOSTHUB_CARDS, the hub, the user's own, bundled."""
     settings = settings or config.settings()
     sources = [Path(d).expanduser() for d in card_dirs]
     sources += list(settings.card_dirs)
+    if settings.hub:
+        from .hub import cards_dir
+
+        try:
+            sources.append(cards_dir(settings.hub, settings))
+        except GhostHubError as exc:
+            warnings.warn(f"the cards of hub {settings.hub} are left out: {exc}", CardWarning, stacklevel=3)
     sources += [config.user_cards_dir(), config.bundled_cards_dir()]
     unique: list[Path] = []
     for source in sources:
@@ -141,6 +133,8 @@ class Registry:
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
         """Names close to ``name``, for 'did you mean' messages."""
+        import difflib  # only a miss pays for it
+
         by_lower = {k.lower(): k for k in self.entries}
         matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
         prefix = [k for k in self.entries if k.lower().startswith(name.lower()) and k.lower() not in matches]
@@ -258,7 +252,8 @@ class _ParseIndex:
     """
 
     def __init__(self, cache_dir: Path, source: Path):
-        key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:24]
+        folder = str(source.resolve()).encode()
+        key = f"{zlib.crc32(folder):08x}{zlib.adler32(folder):08x}"  # records are keyed by full path anyway
         self.file = cache_dir / "registry" / f"{key}.json"
         self.changed = False
         self.records: dict[str, Any] = {}

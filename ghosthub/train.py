@@ -42,7 +42,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import file_sha256, read_info, save_checkpoint
+from .checkpoint import read_info, save_checkpoint
+from .hashes import file_hash
 from .errors import GhostHubError
 from .recipe import Recipe, load_recipe
 
@@ -666,9 +667,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
         (out_dir / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
         (out_dir / "metrics.jsonl").write_text("".join(json.dumps(dataclasses.asdict(e)) + "\n" for e in history),
                                                encoding="utf-8")
-    if progress is None:
-        progress = config.settings().progress
-    progress = progress and rank == 0
+    progress = config.show_progress(progress) and rank == 0
     eval_cfg = {"image_size": recipe.image_resize, "crop_pct": recipe.crop_pct, "interpolation": recipe.interpolation,
                 "mean": recipe.mean, "std": recipe.std, "batch_size": recipe.batch_size,
                 "workers": recipe.num_parallel_workers}
@@ -729,7 +728,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
 
     weights = _weights_sha256(net)
     best_path = out_dir / BEST
-    sha = file_sha256(best_path) if rank == 0 and best_path.is_file() else ""
+    sha = file_hash(best_path) if rank == 0 and best_path.is_file() else ""
     provenance = _provenance(recipe, source, train_folder, val_folder, data_digest, best, history, sha, world,
                              device_target)
     result = TrainResult(out_dir=str(out_dir), best_checkpoint=str(best_path), last_checkpoint=last_checkpoint,

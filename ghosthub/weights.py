@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from typing import Mapping, NamedTuple
 
@@ -56,14 +57,30 @@ class LoadResult(NamedTuple):
     ignored: list
 
 
-def _sniff_format(path: str, size: int) -> str:
+def _sniff_format(path: str) -> str:
     """'safetensors' when the file starts with a safetensors header, else 'ckpt' (protobuf)."""
     with open(path, "rb") as f:
         head = f.read(9)
-    # safetensors: an 8-byte little-endian header length, then a JSON object.
-    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+    # safetensors: an 8-byte little-endian header length (at most 100 MiB by its spec), then a
+    # JSON object. A protobuf .ckpt starts with a field tag and a parameter name instead.
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= 100 * 2**20:
         return "safetensors"
     return "ckpt"
+
+
+def _load(path: str, fmt: str) -> dict:
+    """mindspore.load_checkpoint, which insists the file name ends in .ckpt / .safetensors."""
+    import mindspore as ms
+
+    if path.endswith("." + fmt):
+        return ms.load_checkpoint(path, format=fmt)
+    with tempfile.TemporaryDirectory(prefix="ghosthub-ckpt-") as tmp:
+        alias = os.path.join(tmp, "checkpoint." + fmt)
+        try:
+            os.symlink(os.path.abspath(path), alias)
+        except OSError:  # no symlinks (e.g. Windows without the privilege)
+            shutil.copyfile(path, alias)
+        return ms.load_checkpoint(alias, format=fmt)
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -109,24 +126,16 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not os.path.exists(path):
         raise WeightsError(f"checkpoint {path!r} does not exist: check the path, or download the model first.")
     if not os.path.isfile(path):
-        raise WeightsError(f"checkpoint {path!r} is not a regular file (a directory?): pass the checkpoint file itself.")
+        raise WeightsError(f"checkpoint {path!r} is not a regular file (a directory?): pass the file itself.")
     size = os.path.getsize(path)
     if size == 0:
         raise WeightsError(f"checkpoint {path!r} is empty (0 bytes), expected a MindSpore checkpoint. {advice}")
-    fmt = _sniff_format(path, size)
-
-    import mindspore as ms
-
+    fmt = _sniff_format(path)
     try:
-        with tempfile.TemporaryDirectory(prefix="ghosthub-ckpt-") as tmp:
-            # mindspore.load_checkpoint insists the name ends in .ckpt / .safetensors.
-            target = path
-            if not path.endswith("." + fmt):
-                target = os.path.join(tmp, "checkpoint." + fmt)
-                os.symlink(os.path.abspath(path), target)
-            raw = ms.load_checkpoint(target, format=fmt)
+        raw = _load(path, fmt)
     except Exception as e:  # MindSpore raises ValueError/TypeError/RuntimeError with long texts
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        logger.debug("mindspore.load_checkpoint(%r) failed", path, exc_info=True)
+        reason = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
         raise WeightsError(
             f"cannot read checkpoint {path!r} ({size} bytes, read as {fmt}): {reason}. "
             f"The file is truncated, corrupt or not a MindSpore checkpoint. {advice}"
@@ -167,7 +176,7 @@ def _describe(net) -> str:
 
 
 def _listing(kind: str, items: list[str]) -> str:
-    """'\n  3 missing keys: a, b, c' with at most _SHOW names, or '' when there are none."""
+    """One indented message line, "3 missing keys: a, b, c", at most _SHOW names; '' for none."""
     if not items:
         return ""
     more = f", ... and {len(items) - _SHOW} more" if len(items) > _SHOW else ""
@@ -181,7 +190,7 @@ def _classifier_name(net) -> str:
 def _adapt_stem(params: dict, name: str, net_shape: tuple, source: str) -> None:
     """Sum an RGB stem over its input channels for a 1-channel network (as MindCV does)."""
     weight = params.get(name)
-    if weight is None or weight.ndim != 4 or tuple(weight.shape) == net_shape:
+    if weight is None or weight.ndim != 4 or len(net_shape) != 4 or weight.shape == net_shape:
         return
     ckpt_in, net_in = weight.shape[1], net_shape[1]
     if weight.shape[0] != net_shape[0] or weight.shape[2:] != net_shape[2:]:
@@ -190,10 +199,12 @@ def _adapt_stem(params: dict, name: str, net_shape: tuple, source: str) -> None:
         logger.info("Summing %s over its %d input channels for in_channels=1 (checkpoint %s)", name, ckpt_in, source)
         params[name] = weight.sum(axis=1, keepdims=True)
         return
+    usable = f"in_channels={ckpt_in} or 1 (the stem summed over its input channels)" if ckpt_in > 1 \
+        else "in_channels=1"
     raise WeightsError(
         f"checkpoint {source!r} has a {ckpt_in}-channel stem ({name} {tuple(weight.shape)}) but the network "
-        f"expects in_channels={net_in}: only in_channels={ckpt_in} or 1 (the stem summed over its input "
-        f"channels) can use these weights. Pass in_channels={ckpt_in} or 1, or train without pretrained weights."
+        f"expects in_channels={net_in}: only {usable} can use these weights. Pass that in_channels, "
+        "or build the network without pretrained weights."
     )
 
 

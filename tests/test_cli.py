@@ -120,3 +120,25 @@ def test_list_and_show_do_not_import_mindspore(argv):
 def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "ghosthub", "list", "ghostnet_130"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "ghostnet_130" in proc.stdout
+
+
+def test_list_shows_what_is_cached(capsys, tmp_path, isolated_env):
+    import hashlib
+
+    from conftest import SEED
+    from ghosthub.card import load_card, render_card
+
+    weights = tmp_path / "w.ckpt"
+    weights.write_bytes(b"weights" * 100)
+    card = load_card(SEED).replace(
+        **{"model-name": "local_net", "asset": [{"file-format": "ckpt", "asset-link": "w.ckpt", "asset-sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}]}
+    )
+    (tmp_path / "local_net.md").write_text(render_card(card))
+    _, out, _ = run(capsys, "list", "--cards", str(tmp_path))
+    assert "CACHED" not in out  # no cache yet: no column
+    assert run(capsys, "download", "local_net", "--cards", str(tmp_path))[0] == 0
+    _, out, _ = run(capsys, "list", "--cards", str(tmp_path))
+    lines = {line.split()[0]: line.split() for line in out.splitlines()}
+    assert lines["NAME"][-1] == "CACHED" and lines["local_net"][-1] == "yes" and lines["ghostnet_050"][-1] == "no"
+    _, out, _ = run(capsys, "list", "local*", "--cards", str(tmp_path), "--json")
+    assert json.loads(out)[0]["cached"] is True

@@ -12,7 +12,8 @@ import pytest
 
 from _images import make_image_folder
 from conftest import REPO
-from ghosthub.checkpoint import file_sha256, read_info
+from ghosthub.checkpoint import read_info
+from ghosthub.hashes import file_hash as file_sha256
 from ghosthub.recipe import Recipe, load_recipe
 from ghosthub.train import PROVENANCE_KEYS, TrainError, _prune, lr_schedule, train
 from ghosthub.weights import build_network, read_checkpoint

@@ -40,6 +40,11 @@ def ckpt(weights, tmp_path_factory):
     return _save(weights, tmp_path_factory.mktemp("ckpt") / "ghostnet_050-00000000.ckpt")
 
 
+@pytest.fixture(scope="module")
+def safetensors_file(weights, tmp_path_factory):
+    return _save(weights, tmp_path_factory.mktemp("st") / "w.safetensors", fmt="safetensors")
+
+
 def _values(net):
     return {k: p.asnumpy() for k, p in net.parameters_dict().items()}
 
@@ -61,8 +66,8 @@ def test_read_checkpoint_roundtrip(weights, ckpt):
     assert all(np.array_equal(params[k], weights[k]) for k in weights)
 
 
-def test_safetensors_roundtrip(weights, tmp_path):
-    path = _save(weights, tmp_path / "w.safetensors", fmt="safetensors")
+def test_safetensors_roundtrip(weights, safetensors_file):
+    path = safetensors_file
     params = read_checkpoint(path)
     assert set(params) == set(weights)
     assert all(np.array_equal(params[k], weights[k]) for k in weights)
@@ -93,9 +98,14 @@ def _bad_file(tmp_path, kind, ckpt):
     return path
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "random", "corrupt_safetensors"])
-def test_bad_files_raise_weights_error_naming_the_file(tmp_path, ckpt, kind):
-    path = _bad_file(tmp_path, kind, ckpt)
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "random", "corrupt_safetensors",
+                                  "truncated_safetensors"])
+def test_bad_files_raise_weights_error_naming_the_file(tmp_path, ckpt, safetensors_file, kind):
+    if kind == "truncated_safetensors":
+        path = tmp_path / "w.safetensors"
+        path.write_bytes(safetensors_file.read_bytes()[:-1000])
+    else:
+        path = _bad_file(tmp_path, kind, ckpt)
     with pytest.raises(WeightsError) as info:
         read_checkpoint(path)
     message = str(info.value)
@@ -241,6 +251,15 @@ def test_in_channels_2_is_refused(ckpt):
     message = str(info.value)
     assert str(ckpt) in message and "in_channels=2" in message and "3-channel" in message
     assert not isinstance(info.value, CheckpointMismatchError)
+
+
+def test_one_channel_checkpoint_refuses_three_channels(weights, tmp_path):
+    gray = {**weights, "conv_stem.weight": weights["conv_stem.weight"][:, :1]}
+    path = _save(gray, tmp_path / "gray.ckpt")
+    with pytest.raises(WeightsError, match="only in_channels=1 can use"):
+        build_network("ghostnet", 0.5, checkpoint_path=path)
+    net = build_network("ghostnet", 0.5, checkpoint_path=path, in_channels=1)
+    _assert_loaded(net, gray)
 
 
 def test_without_checkpoint_just_builds():

@@ -125,9 +125,10 @@ def create_model(
     ----------
     backbone : str
         A backbone name (``"ghostnet"``, case-insensitive) or a registered variant name
-        (``"ghostnet_050"``, which fixes the width unless ``width`` is given).
+        (``"ghostnet_050"``, which fixes the width); a ``.tag`` suffix is ignored.
     width : float, optional
-        Channel width multiplier. Required for a bare backbone name.
+        Channel width multiplier. Required for a bare backbone name; with a variant name it
+        must be None or equal to the variant's.
     num_classes : int
         Classifier outputs; 0 gives a network that returns pooled features.
     in_channels : int

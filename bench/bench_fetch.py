@@ -1,0 +1,206 @@
+"""Figures for the fetch layer: download and verify throughput against curl and sha256sum, cache-hit cost.
+
+Serves one random file (256 MiB by default) on 127.0.0.1 from this process with
+``os.sendfile`` and Range support, then runs each command in a fresh process,
+several times, and prints medians and ratios:
+
+- ``curl -o`` vs ``ghosthub download`` (fresh cache each run): throughput;
+- ``sha256sum`` vs ``ghosthub verify``: throughput;
+- ``ghosthub download`` of a cached asset vs ``python -c pass``: work beyond
+  interpreter start-up.
+
+Child Pythons may write bytecode (to a private folder), as an installed package
+would have it. Usage::
+
+    python bench/bench_fetch.py [--size-mib 256] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.server
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+sys.path.insert(0, str(ROOT))
+from ghosthub import ModelCard, render_card  # noqa: E402
+
+
+def bench_card(url: str, digest: str, name: str = "bench_asset") -> str:
+    """The text of a card whose one asset is the served file."""
+    fields = {"model-name": name, "backbone-name": "ghostnet", "module-type": "cv", "fine-tunable": "True"}
+    fields.update({"model-version": "1.0", "author": "bench", "update-time": "2026-01-01", "repo-link": "https://example.org"})
+    fields.update({"user-id": "bench", "used-for": "inference", "mindspore-version": "2.5", "license": "Apache2.0"})
+    fields.update(summary="a random file for the fetch benchmark", asset=[{"file-format": "ckpt", "asset-link": url, "asset-sha256": digest}])
+    return render_card(ModelCard(title=name, fields=fields))
+
+
+def make_handler(folder: Path):
+    """Serve the files of ``folder`` with Range support, through sendfile."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            path = folder / Path(self.path).name
+            size = path.stat().st_size
+            start = 0
+            value = self.headers.get("Range", "")
+            if value.startswith("bytes=") and value[6:].split("-")[0].isdigit():
+                start = int(value[6:].split("-")[0])
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Length", str(size - start))
+            self.send_header("ETag", '"bench"')
+            self.end_headers()
+            self.wfile.flush()
+            with open(path, "rb") as f:
+                self.connection.sendfile(f, offset=start)
+
+    return Handler
+
+
+def timed(cmd: list[str], env: dict, runs: int, before=None) -> list[tuple[float, float]]:
+    """(wall, cpu) seconds of each run; cpu is the child's user + system time, less moved by other load."""
+    times = []
+    for _ in range(runs):
+        if before:
+            before()
+        # Start clean: curl leaves hundreds of MiB unflushed, and on ext4 the next fsync
+        # (ghosthub's) would pay for writing them out.
+        os.sync()
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        wall = time.perf_counter() - t
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append((wall, r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime))
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if not shutil.which("curl") or not shutil.which("sha256sum"):
+        print("needs curl and sha256sum", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="ghosthub-bench-"))
+    try:
+        data_file = work / "asset.ckpt"
+        digest = hashlib.sha256()
+        with open(data_file, "wb") as f:
+            for _ in range(args.size_mib):
+                block = os.urandom(1 << 20)
+                digest.update(block)
+                f.write(block)
+        size = data_file.stat().st_size
+
+        small = os.urandom(4096)
+        (work / "small.ckpt").write_bytes(small)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(work))
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/asset.ckpt"
+        cards = work / "cards"
+        cards.mkdir()
+        (cards / "bench_asset.md").write_text(bench_card(url, digest.hexdigest()))
+        small_url = url.replace("asset.ckpt", "small.ckpt")
+        (cards / "bench_small.md").write_text(bench_card(small_url, hashlib.sha256(small).hexdigest(), "bench_small"))
+
+        env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(work / "pycache"), GHOSTHUB_NO_PROGRESS="1")
+        for name in ("GHOSTHUB_OFFLINE", "GHOSTHUB_MIRROR", "GHOSTHUB_TOKEN", "http_proxy", "HTTP_PROXY"):
+            env.pop(name, None)
+        py = sys.executable
+        cache = work / "cache"
+        # What the installed `ghosthub` console script runs.
+        ghosthub = [py, "-c", "import sys; from ghosthub.cli import main; sys.exit(main())"]
+        download = [*ghosthub, "download", "bench_asset", "--cards", str(cards), "--cache-dir", str(cache)]
+        verify = [*ghosthub, "verify", "bench_asset", "--cards", str(cards), "--cache-dir", str(cache)]
+        out = work / "curl.out"
+
+        def fresh_cache():
+            # The asset is gone; the card index stays, as on a machine that has run ghosthub before.
+            shutil.rmtree(cache / "assets", ignore_errors=True)
+
+        def fresh_out():
+            out.unlink(missing_ok=True)
+
+        # Warm up: bytecode, the page cache, the card index.
+        subprocess.run(download, env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        subprocess.run(["curl", "-s", "-o", str(out), url], check=True)
+        fresh_cache()
+
+        results: dict[str, list] = {}
+        n = args.runs
+        load_before = f"{os.getloadavg()[0]:.2f}"
+
+        def pair(name_a, cmd_a, before_a, name_b, cmd_b, before_b, runs=n):
+            """Alternate two commands, so both see the same machine load."""
+            results[name_a], results[name_b] = [], []
+            for _ in range(runs):
+                results[name_a] += timed(cmd_a, env, 1, before_a)
+                results[name_b] += timed(cmd_b, env, 1, before_b)
+
+        small_download = [*ghosthub, "download", "bench_small", "--cards", str(cards), "--cache-dir", str(cache)]
+        cached_file = cache / "assets/bench_asset" / digest.hexdigest() / "asset.ckpt"
+        # A 4 KiB asset shows what each costs before the first byte (start-up, imports).
+        pair("curl -o (4 KiB)", ["curl", "-s", "-o", str(out), small_url], fresh_out, "ghosthub download (4 KiB)", small_download, fresh_cache)
+        pair("curl -o", ["curl", "-s", "-o", str(out), url], fresh_out, "ghosthub download", download, fresh_cache)
+        pair("sha256sum", ["sha256sum", str(cached_file)], None, "ghosthub verify", verify, None)
+        pair("python -c pass", [py, "-c", "pass"], None, "ghosthub download (cached)", download, None, runs=max(n, 15))
+        hit_t = results["ghosthub download (cached)"]
+        server.shutdown()
+
+        # In-process cost of a cache hit, imports excluded: the fetch layer's own work.
+        probe = (
+            "import time, ghosthub; t = time.perf_counter(); "
+            f"ghosthub.download('bench_asset', cards=[{str(cards)!r}], cache_dir={str(cache)!r}); "
+            "print((time.perf_counter() - t) * 1000)"
+        )
+        own = statistics.median(float(subprocess.run([py, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout) for _ in range(5))
+
+        wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in results.items()}
+        mib = size / (1 << 20)
+        print(f"asset: {mib:.0f} MiB on 127.0.0.1; {n} runs each (cache hit: {len(hit_t)}); medians")
+        print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        for key in ("curl -o", "ghosthub download", "curl -o (4 KiB)", "ghosthub download (4 KiB)", "sha256sum", "ghosthub verify"):
+            print(f"  {key:28s} {wall[key]:7.3f} s wall {mib / wall[key]:8.1f} MiB/s   cpu {cpu[key]:6.3f} s")
+        for key in ("python -c pass", "ghosthub download (cached)"):
+            print(f"  {key:28s} {wall[key] * 1000:7.1f} ms wall   cpu {cpu[key] * 1000:6.1f} ms")
+        print(f"  {'ghosthub.download() hit':28s} {own:7.1f} ms in-process, after imports")
+        print("ratios:")
+        print(f"  download throughput / curl      {wall['curl -o'] / wall['ghosthub download']:.2f}  (goal >= 0.9)")
+        per_byte = (wall["curl -o"] - wall["curl -o (4 KiB)"]) / (wall["ghosthub download"] - wall["ghosthub download (4 KiB)"])
+        print(f"  the same, start-up of each left out {per_byte:.2f}  (time for 256 MiB less time for 4 KiB)")
+        print(f"  verify throughput / sha256sum   {wall['sha256sum'] / wall['ghosthub verify']:.2f}  (goal >= 0.9)")
+        extra_wall = (wall["ghosthub download (cached)"] - wall["python -c pass"]) * 1000
+        extra_cpu = (cpu["ghosthub download (cached)"] - cpu["python -c pass"]) * 1000
+        print(f"  cache hit beyond start-up       {extra_wall:.1f} ms wall, {extra_cpu:.1f} ms cpu  (goal <= 50)")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Helpers for the fetch tests: cards pointing at the test server, fast settings, cache invariants."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from ghosthub import ModelCard, config, load_card, render_card
+from ghosthub.hashes import file_hash
+
+FIELDS = {
+    "backbone-name": "ghostnet",
+    "module-type": "cv",
+    "fine-tunable": "True",
+    "model-version": "1.0",
+    "author": "tests",
+    "update-time": "2026-01-01",
+    "repo-link": "https://example.org/tests",
+    "user-id": "tests",
+    "used-for": "inference",
+    "mindspore-version": "2.5",
+    "license": "Apache2.0",
+    "summary": "a test card",
+}
+
+
+def write_card(folder: Path, name: str, link: str, sha256: str):
+    """Write ``<folder>/<name>.md`` with one ckpt asset and return the parsed card."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.md"
+    fields = {"model-name": name, **FIELDS, "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": sha256}]}
+    path.write_text(render_card(ModelCard(title=name, fields=fields)), encoding="utf-8")
+    return load_card(path)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fast_settings(**changes) -> config.Settings:
+    """The environment's settings with short waits, so fault tests take milliseconds."""
+    base = dict(backoff=0.01, max_wait=3.0, connect_timeout=2.0, read_timeout=1.0, lock_timeout=10.0, progress=False)
+    return config.settings().replace(**{**base, **changes})
+
+
+def assert_cache_sound(cache_dir: Path) -> None:
+    """The invariants every test ends with: no temporary file left, every cached file matches its digest."""
+    assets = Path(cache_dir) / "assets"
+    if not assets.exists():
+        return
+    for root, _, files in os.walk(assets):
+        for name in files:
+            path = Path(root) / name
+            assert not name.endswith((".part", ".part.json", ".tmp")), f"temporary file left: {path}"
+            if not name.startswith("."):
+                digest = path.parent.name
+                assert file_hash(path).startswith(digest), f"cached file does not match its digest: {path}"

@@ -1,0 +1,101 @@
+"""`ghosthub predict` and `ghosthub export` on a real checkpoint."""
+
+import gc
+import json
+
+import mindspore as ms
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SEED
+from ghosthub.card import load_card, render_card
+from ghosthub.cli import main
+from ghosthub.models import create_model
+from ghosthub.preprocess import make_transform
+
+CLASSES = ["zero", "one", "two", "three", "four"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("model")
+    ms.set_seed(3)
+    net = create_model("ghostnet", 0.5, num_classes=len(CLASSES))
+    ckpt = root / "five.ckpt"
+    ms.save_checkpoint(net, str(ckpt))
+    del net
+    gc.collect()
+    card = load_card(SEED).replace(
+        title="five_050",
+        **{
+            "model-name": "five_050",
+            "asset": [{"file-format": "ckpt", "asset-link": "five.ckpt", "asset-sha256": "0" * 64}],
+            "input-size": "64",
+            "crop-pct": "1.0",
+            "class-names": CLASSES,
+        },
+    )
+    (root / "five_050.md").write_text(render_card(card))
+    images = []
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        path = root / f"img{i}.png"
+        Image.fromarray((rng.random((80, 100, 3)) * 255).astype(np.uint8)).save(path)
+        images.append(str(path))
+    return {"root": root, "ckpt": str(ckpt), "images": images}
+
+
+def reference_probs(model, image):
+    net = create_model("ghostnet", 0.5, num_classes=len(CLASSES))
+    ms.load_checkpoint(model["ckpt"], net)
+    net.set_train(False)
+    x = make_transform(64, crop_pct=1.0, batch=True)(image)
+    logits = net(ms.Tensor(x)).asnumpy()[0].astype(np.float64)
+    del net
+    gc.collect()
+    p = np.exp(logits - logits.max())
+    return p / p.sum()
+
+
+def test_predict_json(model, capsys):
+    code = main(["predict", "five_050", *model["images"], "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--topk", "3", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and [r["image"] for r in out] == model["images"]
+    for result in out:
+        probs = [t["probability"] for t in result["top"]]
+        assert len(probs) == 3 and probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-9
+        assert all(t["label"] == CLASSES[t["index"]] for t in result["top"])
+    expected = reference_probs(model, model["images"][0])
+    first = out[0]["top"][0]
+    assert first["index"] == int(np.argmax(expected))
+    assert first["probability"] == pytest.approx(float(expected.max()), abs=1e-5)
+
+
+def test_predict_text_and_missing_image(model, capsys):
+    code = main(["predict", "five_050", model["images"][0], "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--topk", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and lines[0] == model["images"][0] and lines[1].lstrip().startswith("1.") and len(lines) == 3
+    code = main(["predict", "five_050", "/nonexistent.png", "--cards", str(model["root"]), "--checkpoint", model["ckpt"]])
+    assert code == 1 and "nonexistent.png" in capsys.readouterr().err
+
+
+def test_export_mindir_runs_the_same(model, tmp_path, capsys):
+    out = tmp_path / "sub" / "five.mindir"
+    code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(out)])
+    assert code == 0 and out.is_file() and "1x3x64x64" in capsys.readouterr().out
+    assert [p.name for p in out.parent.iterdir()] == ["five.mindir"]  # nothing left beside it
+    graph = ms.nn.GraphCell(ms.load(str(out)))
+    x = make_transform(64, crop_pct=1.0, batch=True)(model["images"][1])
+    logits = graph(ms.Tensor(x)).asnumpy()[0].astype(np.float64)
+    p = np.exp(logits - logits.max())
+    np.testing.assert_allclose(p / p.sum(), reference_probs(model, model["images"][1]), atol=1e-5)
+    del graph
+    gc.collect()
+
+
+def test_export_unsupported_format_is_clear(model, tmp_path, capsys):
+    code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(tmp_path / "x.air"), "--format", "air"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: MindSpore could not export to AIR")
+    assert list(tmp_path.iterdir()) == []

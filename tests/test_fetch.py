@@ -1,0 +1,579 @@
+"""fetch_asset against a real, fault-injecting HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
+from httpserver import AssetServer
+
+import ghosthub
+from ghosthub import cache
+from ghosthub.errors import DownloadError, HashMismatchError, LinkError, OfflineError
+from ghosthub.fetch import FetchWarning, WeakHashWarning, fetch_asset
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = os.urandom(300_000)
+PATH = "/weights/tiny-3a.ckpt"
+
+
+@pytest.fixture
+def server():
+    with AssetServer() as srv:
+        srv.add(PATH, DATA)
+        yield srv
+
+
+@pytest.fixture
+def card(tmp_path, server):
+    return write_card(tmp_path / "cards", "tiny", server.url(PATH), sha256(DATA)[:8])
+
+
+@pytest.fixture
+def settings():
+    return fast_settings()
+
+
+@pytest.fixture(autouse=True)
+def sound_cache(settings):
+    yield
+    assert_cache_sound(settings.cache_dir)
+
+
+def fetch(card, settings, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakHashWarning)
+        return fetch_asset(card, settings=settings, **kw)
+
+
+# --------------------------------------------------------------------------- the happy path
+
+
+def test_download_verifies_records_and_hits_without_a_request(card, settings, server):
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert path == settings.cache_dir / "assets" / "tiny" / sha256(DATA)[:8] / "tiny-3a.ckpt"
+    record = cache.read_record(path)
+    assert record["url"] == server.url(PATH)
+    assert record["size"] == len(DATA)
+    assert record["sha256"] == sha256(DATA)
+    assert record["etag"] and record["last_modified"] and record["verified_at"].endswith("Z")
+    assert len(server.seen) == 1
+    assert fetch(card, settings) == path
+    assert len(server.seen) == 1, "a cache hit must not touch the network"
+    headers = server.seen[0].headers
+    assert headers["user-agent"] == f"ghosthub/{ghosthub.__version__}"
+    assert headers["accept-encoding"] == "identity"
+
+
+def test_force_download_fetches_again(card, settings, server):
+    fetch(card, settings)
+    fetch(card, settings, force_download=True)
+    assert server.full_transfers[PATH] == 2
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@pytest.mark.parametrize(
+    "modes, expect_range",
+    [
+        (["drop"], True),  # connection reset mid-body: resume within the call
+        (["truncate"], True),  # clean close before Content-Length was reached
+        (["500"], False),
+        (["500", "500", "500"], False),
+        (["chunked"], False),  # no Content-Length at all
+        (["drop", "norange"], True),  # the server ignores Range: start over cleanly
+        (["drop", "416"], True),  # the server refuses the range: start over cleanly
+        (["trickle"], False),  # a very slow body, each piece within the read timeout
+        (["stall"], False),  # a read timeout, then success
+    ],
+)
+def test_faults_that_recover(card, settings, server, modes, expect_range):
+    server.stall_s = 1.5  # beyond the 1 s read timeout
+    server.trickle_piece = 16384
+    server.fault(PATH, *modes)
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    ranges = [s.range for s in server.requests_for(PATH)]
+    assert any(ranges) == expect_range, ranges
+    if expect_range:
+        assert ranges[1] == f"bytes={len(DATA) // 2}-", "the resume starts right after what was received"
+
+
+def test_429_honours_retry_after(card, settings, server):
+    server.fault(PATH, "429")
+    server.retry_after = "1"
+    start = time.monotonic()
+    fetch(card, settings)
+    assert time.monotonic() - start >= 0.9
+    assert len(server.requests_for(PATH)) == 2
+
+
+def test_retry_after_is_capped(card, settings, server):
+    server.fault(PATH, "429")
+    server.retry_after = "3600"
+    start = time.monotonic()
+    fetch(card, fast_settings(max_wait=0.2))
+    assert time.monotonic() - start < 5
+
+
+def test_persistent_5xx_gives_up_after_the_configured_tries(card, server):
+    server.always(PATH, "500")
+    with pytest.raises(DownloadError) as info:
+        fetch(card, fast_settings(retries=3))
+    assert len(server.requests_for(PATH)) == 3
+    message = str(info.value)
+    assert "HTTP 500" in message and server.url(PATH) in message and "tiny" in message
+    assert "3 tries" in message
+
+
+def test_404_fails_at_once_with_what_to_do(card, settings, server):
+    server.always(PATH, "404")
+    with pytest.raises(DownloadError) as info:
+        fetch(card, settings)
+    assert len(server.requests_for(PATH)) == 1
+    message = str(info.value)
+    assert "HTTP 404" in message and server.url(PATH) in message
+    assert str(cache.asset_path(settings.cache_dir, card, card.weights_asset())) in message
+    assert "GHOSTHUB_MIRROR" in message
+    assert info.value.card == "tiny" and info.value.url == server.url(PATH)
+
+
+def test_wrong_bytes_raise_a_full_report_and_cache_nothing(card, settings, server):
+    server.always(PATH, "wrong")
+    with pytest.raises(HashMismatchError) as info:
+        fetch(card, settings)
+    error = info.value
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    for fact in ("tiny", str(card.path), server.url(PATH), str(target), sha256(DATA)[:8], error.actual, "--force"):
+        assert fact in str(error)
+    assert error.expected == sha256(DATA)[:8] and len(error.actual) == 64
+    assert not target.exists()
+
+
+def test_a_resumed_download_that_does_not_verify_starts_over_once(card, settings, server):
+    # Another file at the same URL while a part from a killed process waits: no validator matches
+    # (the leftover has none), so the resume glues old and new bytes; the digest catches it.
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    leave_dead_part(target, os.urandom(1000), {"url": server.url(PATH), "etag": None, "last_modified": None, "total": None})
+    with pytest.warns(FetchWarning, match="start"):
+        path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert [s.range for s in server.requests_for(PATH)] == ["bytes=1000-", None]
+
+
+def test_size_limit_from_content_length(card, server):
+    with pytest.raises(DownloadError, match="size limit"):
+        fetch(card, fast_settings(max_size=1000))
+    assert len(server.seen) == 1, "a size over the limit is not retried"
+
+
+def test_size_limit_is_enforced_while_streaming(card, server):
+    server.always(PATH, "chunked")  # no Content-Length to check beforehand
+    with pytest.raises(DownloadError, match="GHOSTHUB_MAX_SIZE"):
+        fetch(card, fast_settings(max_size=100_000))
+
+
+def test_not_enough_disk_space_is_found_before_downloading(card, settings, server, monkeypatch):
+    monkeypatch.setattr("ghosthub.fetch._free_space", lambda folder: 10)
+    with pytest.raises(DownloadError, match="disk space"):
+        fetch(card, settings)
+
+
+# --------------------------------------------------------------------------- token, redirects, mirrors
+
+
+def test_token_goes_to_the_asset_host_only_never_after_a_redirect(tmp_path, server):
+    with AssetServer() as other:
+        other.add("/elsewhere.ckpt", DATA)
+        server.redirect_to = other.url("/elsewhere.ckpt", host="localhost")
+        server.always(PATH, "redirect")
+        card = write_card(tmp_path / "cards", "tiny", server.url(PATH), sha256(DATA))
+        path = fetch_asset(card, settings=fast_settings(token="s3cret-token"))
+        assert path.read_bytes() == DATA
+        assert server.seen[0].headers.get("authorization") == "Bearer s3cret-token"
+        assert other.seen and all("authorization" not in s.headers for s in other.seen)
+
+
+def test_the_token_never_appears_in_errors(card, server):
+    server.always(PATH, "404")
+    settings = fast_settings(token="s3cret-token")
+    with pytest.raises(DownloadError) as info:
+        fetch(card, settings)
+    assert "s3cret" not in str(info.value) and "s3cret" not in repr(info.value)
+    assert "s3cret" not in repr(settings)
+    from ghosthub.transport import Transport
+
+    assert "s3cret" not in repr(Transport(settings))
+
+
+def test_a_redirect_from_https_to_http_is_refused():
+    from ghosthub.transport import Transport
+
+    with AssetServer() as srv:
+        srv.add("/x", DATA)
+        srv.always("/x", "redirect")
+        srv.redirect_to = "ftp://example.org/x"
+        with pytest.raises(DownloadError, match="refusing a redirect"):
+            Transport(fast_settings())._get(srv.url("/x"), {}, srv.url("/x"))
+
+
+def test_a_mirror_serves_and_the_origin_is_never_asked(card, server):
+    with AssetServer() as mirror:
+        mirror.add("/m" + PATH, DATA)
+        settings = fast_settings(mirrors=((server.url("/"), mirror.url("/m/")),), token="s3cret-token")
+        assert fetch(card, settings).read_bytes() == DATA
+        assert len(mirror.seen) == 1 and not server.seen
+        assert "authorization" not in mirror.seen[0].headers, "the token is for the asset's own host"
+
+
+def test_a_failing_mirror_falls_back_to_the_origin(card, server):
+    with AssetServer() as mirror:
+        mirror.add("/m" + PATH, DATA)
+        mirror.always("/m" + PATH, "wrong")
+        settings = fast_settings(mirrors=((server.url("/"), mirror.url("/m/")),))
+        with pytest.warns(FetchWarning, match="mirror failed"):
+            assert fetch(card, settings).read_bytes() == DATA
+        assert len(server.seen) == 1
+
+
+def test_unreachable_mirror_falls_back(card, server):
+    settings = fast_settings(mirrors=((server.url("/"), "http://127.0.0.1:9/m/"),), retries=2)
+    with pytest.warns(FetchWarning, match="mirror failed"):
+        assert fetch(card, settings).read_bytes() == DATA
+
+
+# --------------------------------------------------------------------------- cache hits and corruption
+
+
+def test_a_corrupt_cached_file_is_fetched_again_once_with_a_warning(card, settings, server):
+    path = fetch(card, settings)
+    path.write_bytes(b"x" * len(DATA))  # same size, new mtime
+    with pytest.warns(FetchWarning, match="corrupt"):
+        assert fetch(card, settings).read_bytes() == DATA
+    assert server.full_transfers[PATH] == 2
+
+
+def test_a_touched_but_intact_file_is_rehashed_not_downloaded(card, settings, server):
+    path = fetch(card, settings)
+    os.utime(path, ns=(0, 0))
+    assert fetch(card, settings) == path
+    assert len(server.seen) == 1
+    assert cache.read_record(path)["mtime_ns"] == 0
+
+
+def test_a_file_without_a_record_is_adopted_after_hashing(card, settings, server):
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target.parent.mkdir(parents=True)
+    target.write_bytes(DATA)  # e.g. copied in by hand for an offline machine
+    assert fetch(card, fast_settings(offline=True)) == target
+    assert cache.read_record(target)["sha256"] == sha256(DATA)
+
+
+def test_weak_hash_warns_once_per_asset(tmp_path, server):
+    card = write_card(tmp_path / "c1", "weakling", server.url(PATH), sha256(DATA)[:8])
+    with pytest.warns(WeakHashWarning, match="8 of 64"):
+        fetch_asset(card, settings=fast_settings())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeakHashWarning)
+        fetch_asset(card, settings=fast_settings(), force_download=True)
+        full = write_card(tmp_path / "c2", "strong", server.url(PATH), sha256(DATA))
+        fetch_asset(full, settings=fast_settings())
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def test_offline_serves_the_cache(card, settings, server):
+    path = fetch(card, settings)
+    assert fetch(card, fast_settings(offline=True)) == path
+    assert len(server.seen) == 1
+
+
+def test_offline_miss_names_card_url_and_path(card, server):
+    settings = fast_settings(offline=True)
+    with pytest.raises(OfflineError) as info:
+        fetch(card, settings)
+    message = str(info.value)
+    assert "tiny" in message and server.url(PATH) in message
+    assert str(cache.asset_path(settings.cache_dir, card, card.weights_asset())) in message
+    assert not server.seen
+
+
+def test_offline_opens_no_socket(tmp_path, card, server):
+    """In a fresh process: an audit hook counts every socket connection; requests is never imported."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        connects = []
+        sys.addaudithook(lambda event, args: connects.append(args) if event == "socket.connect" else None)
+        import ghosthub
+        from ghosthub.errors import OfflineError
+        try:
+            ghosthub.download("tiny", cards=[{str(card.path.parent)!r}])
+        except OfflineError:
+            pass
+        else:
+            raise SystemExit("expected OfflineError")
+        print(len(connects), "requests" in sys.modules)
+        """
+    )
+    env = {**os.environ, "GHOSTHUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "False"]
+    assert not server.seen
+
+
+# --------------------------------------------------------------------------- local links
+
+
+def test_file_and_relative_links_are_copied_and_verified(tmp_path, settings):
+    source = tmp_path / "cards" / "weights" / "local.ckpt"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(DATA)
+    relative = write_card(tmp_path / "cards", "rel", "weights/local.ckpt", sha256(DATA))
+    assert fetch(relative, settings).read_bytes() == DATA
+    absolute = write_card(tmp_path / "cards", "abs", source.as_uri(), sha256(DATA))
+    assert fetch(absolute, settings).read_bytes() == DATA
+    # local files need no network: offline mode still copies them
+    other = write_card(tmp_path / "cards", "rel2", "weights/local.ckpt", sha256(DATA))
+    assert fetch(other, fast_settings(offline=True)).read_bytes() == DATA
+
+
+@pytest.mark.parametrize("link", ["ftp://example.org/x.ckpt", "/abs/path/x.ckpt", "s3://bucket/x.ckpt", "file://otherhost/x.ckpt"])
+def test_other_links_are_refused(tmp_path, settings, link):
+    card = write_card(tmp_path / "cards", "refused", link, "0" * 64)
+    with pytest.raises(LinkError):
+        fetch(card, settings)
+
+
+# --------------------------------------------------------------------------- resume across processes
+
+
+def leave_dead_part(target: Path, data: bytes, meta: dict) -> Path:
+    """A partial download as a process killed mid-transfer leaves it (its pid no longer exists)."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = cache.new_part(target)
+    part = part.with_name(part.name.replace(f"-{os.getpid()}-", f"-{dead}-"))
+    part.write_bytes(data)
+    cache.part_meta(part).write_text(json.dumps(meta))
+    return part
+
+
+def test_a_dead_process_part_is_resumed(card, settings, server):
+    from httpserver import etag_of
+
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    part = leave_dead_part(target, DATA[:123_456], {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)})
+    assert fetch(card, settings).read_bytes() == DATA
+    seen = server.requests_for(PATH)
+    assert [s.range for s in seen] == ["bytes=123456-"]
+    assert seen[0].headers["if-range"] == etag_of(DATA)
+    assert not part.exists()
+
+
+def test_a_part_of_another_url_is_not_resumed(card, settings, server):
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    leave_dead_part(target, b"junk", {"url": "http://elsewhere/x", "etag": None, "last_modified": None, "total": None})
+    assert fetch(card, settings).read_bytes() == DATA
+    assert [s.range for s in server.requests_for(PATH)] == [None]
+
+
+def test_a_live_process_part_is_left_alone(card, settings, server):
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target.parent.mkdir(parents=True)
+    live = cache.new_part(target)  # ours: this process is alive
+    live.write_bytes(b"in progress")
+    try:
+        assert fetch(card, settings).read_bytes() == DATA
+        assert live.exists() and [s.range for s in server.requests_for(PATH)] == [None]
+    finally:
+        live.unlink()
+
+
+def _download_script(cards: Path, **env) -> str:
+    return textwrap.dedent(
+        f"""
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        import ghosthub
+        from ghosthub import config
+        from ghosthub.fetch import fetch_asset
+        card = ghosthub.get_card("tiny", cards=[{str(cards)!r}])
+        settings = config.settings().replace(backoff=0.05, progress=False)
+        print(fetch_asset(card, settings=settings))
+        """
+    )
+
+
+def test_sigkill_mid_download_then_rerun_resumes(tmp_path, card, settings, server):
+    server.trickle_piece = 8192
+    server.trickle_s = 0.02  # about 400 KiB/s: the kill lands mid-body
+    server.always(PATH, "trickle")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", _download_script(card.path.parent)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        parts = cache.parts_of(target)
+        if parts and parts[0].exists() and parts[0].stat().st_size >= 64 * 1024:
+            break
+        time.sleep(0.01)
+    else:
+        proc.kill()
+        pytest.fail(f"the download never started: {proc.communicate()}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert cache.parts_of(target) and not target.exists(), "a killed download leaves its part, never the asset"
+    server.always(PATH, None)
+    rerun = subprocess.run([sys.executable, "-c", _download_script(card.path.parent)], env=env, capture_output=True, text=True, timeout=60)
+    assert rerun.returncode == 0, rerun.stderr
+    assert Path(rerun.stdout.strip()) == target and target.read_bytes() == DATA
+    ranges = [s.range for s in server.requests_for(PATH)]
+    assert ranges[0] is None and ranges[-1] and ranges[-1].startswith("bytes=") and ranges[-1] != "bytes=0-"
+    assert server.full_transfers[PATH] == 0, "nothing was sent twice in full"
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def test_eight_processes_cause_one_transfer(tmp_path, card, settings, server):
+    server.trickle_piece = 4096
+    server.trickle_s = 0.025  # about 2 s: the others start while the first downloads, and wait
+    server.always(PATH, "trickle")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _download_script(card.path.parent)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(8)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    assert {Path(out.strip()) for out, _ in outputs} == {target}
+    assert server.full_transfers[PATH] == 1
+    assert len(server.requests_for(PATH)) == 1
+    assert target.read_bytes() == DATA
+
+
+def test_eight_threads_cause_one_transfer(card, settings, server):
+    server.trickle_piece = 32768
+    server.always(PATH, "trickle")
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(fetch(card, settings))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(results)) == 1
+    assert len(server.requests_for(PATH)) == 1
+
+
+def test_a_stuck_lock_holder_is_not_waited_for_forever(card, server):
+    """A lock whose holder makes no progress (as after a kill on NFS) is given up after lock_timeout."""
+    settings = fast_settings(lock_timeout=0.5)
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import time; from ghosthub.lock import FileLock; l = FileLock({str(cache.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        with pytest.warns(FetchWarning, match="going on without it"):
+            assert fetch(card, settings).read_bytes() == DATA
+        assert time.monotonic() - start < 10
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class FakeBar:
+    made: list = []
+
+    def __init__(self, **kw):
+        self.kw = kw
+        self.n = kw.get("initial", 0)
+        FakeBar.made.append(self)
+
+    def update(self, n):
+        self.n += n
+
+    def reset(self, total=None):
+        self.n = 0
+
+    def close(self):
+        pass
+
+
+def test_progress_bar_starts_at_the_resumed_size(card, settings, server, monkeypatch):
+    from httpserver import etag_of
+
+    FakeBar.made = []
+    monkeypatch.setattr("tqdm.tqdm", FakeBar)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    leave_dead_part(target, DATA[:100_000], {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)})
+    fetch(card, fast_settings(progress=True))
+    (bar,) = FakeBar.made
+    assert bar.kw["initial"] == 100_000 and bar.kw["total"] == len(DATA) and bar.kw["unit"] == "B"
+    assert bar.n == len(DATA)
+
+
+def test_no_progress_bar_when_disabled_or_not_a_terminal(card, settings, server, monkeypatch):
+    FakeBar.made = []
+    monkeypatch.setattr("tqdm.tqdm", FakeBar)
+    fetch(card, fast_settings(progress=True))  # stderr is not a terminal under pytest
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    fetch(card, fast_settings(progress=False), force_download=True)
+    assert FakeBar.made == []
+
+
+def test_ctrl_c_keeps_the_part_and_the_next_call_resumes(card, settings, server, monkeypatch):
+    from ghosthub.fetch import _PartFile
+
+    original = _PartFile.write
+
+    def interrupted(self, data):
+        if self.size >= 100_000:
+            raise KeyboardInterrupt
+        original(self, data)
+
+    server.trickle_piece = 16384
+    server.always(PATH, "trickle")  # small reads, so the interruption lands mid-body
+    monkeypatch.setattr(_PartFile, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fetch(card, settings)
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    (part,) = cache.parts_of(target)
+    kept = part.stat().st_size
+    assert kept >= 100_000 and not target.exists()
+    monkeypatch.setattr(_PartFile, "write", original)
+    # Same process, so the part's owner looks alive: a new process (pid) would take it at once.
+    monkeypatch.setattr(cache, "_alive", lambda pid: False)
+    assert fetch(card, settings).read_bytes() == DATA
+    assert server.requests_for(PATH)[-1].range == f"bytes={kept}-"

@@ -1,0 +1,176 @@
+"""Publishing: checkpoint -> verified asset + card + index.json, never overwriting without force."""
+
+import datetime
+import gc
+import hashlib
+import json
+import os
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+import ghosthub
+from ghosthub import hub as hubs
+from ghosthub.card import load_card
+from ghosthub.models import create_model
+from ghosthub.publish import PublishError, publish
+from ghosthub.serve import serve
+
+TODAY = datetime.date(2026, 11, 27)
+
+
+def tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".publish.lock"}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    paths = {}
+    for seed in (1, 2):
+        ms.set_seed(seed)
+        net = create_model("ghostnet", 0.5, num_classes=4)
+        paths[seed] = root / f"run{seed}.ckpt"
+        ms.save_checkpoint(net, str(paths[seed]))
+        del net
+    net = create_model("ghostnet", 1.0, num_classes=4)
+    paths["wide"] = root / "wide.ckpt"
+    ms.save_checkpoint(net, str(paths["wide"]))
+    del net
+    gc.collect()
+    return paths
+
+
+def test_publish_writes_asset_card_and_index(checkpoints, tmp_path):
+    hub = tmp_path / "hub"
+    ckpt = checkpoints[1]
+    sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    result = publish(ckpt, name="tiny_050", hub=hub, width=0.5, dataset="toy", metrics={"top1": 97.5, "top5": 100.0}, today=TODAY)
+    assert result.changed and result.sha256 == sha
+    assert result.asset_path == hub / "assets" / f"tiny_050-{sha[:8]}.ckpt"
+    assert result.asset_path.read_bytes() == ckpt.read_bytes()
+    card = load_card(hub / "cards" / "tiny_050.md")
+    assert card == result.card
+    assert card.assets[0].sha256 == sha and len(card.assets[0].sha256) == 64
+    assert card.assets[0].link == f"../assets/tiny_050-{sha[:8]}.ckpt"
+    assert card.fields["update-time"] == "2026-11-27"
+    assert card.fields["evaluation"] == "top1acc97.50 | top5acc100.00"
+    assert card.metrics == {"top1": 97.5, "top5": 100.0}
+    assert card.fields["width"] == "0.5" and card.backbone == "ghostnet"
+    assert "| tiny_050 | ghostnet | 0.5 | toy | 97.50 | 100.00 |" in card.body and 'ghosthub.load("tiny_050"' in card.body
+    index = json.loads((hub / "index.json").read_text())
+    entry = index["models"]["tiny_050"]
+    assert index["format"] == hubs.FORMAT
+    assert entry["card"] == "cards/tiny_050.md"
+    assert entry["card-sha256"] == hashlib.sha256((hub / "cards" / "tiny_050.md").read_bytes()).hexdigest()
+    assert entry["assets"] == [{"path": f"assets/tiny_050-{sha[:8]}.ckpt", "file-format": "ckpt", "sha256": sha, "size": ckpt.stat().st_size}]
+    assert not [p for p in hub.rglob(".*") if p.name != ".publish.lock"]  # no temporaries, no journal
+
+
+def test_published_model_loads_from_the_folder_and_over_http(checkpoints, tmp_path):
+    hub = tmp_path / "hub"
+    publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, dataset="toy", today=TODAY)
+    x = ms.Tensor(np.ones((1, 3, 32, 32), np.float32))
+    net = ghosthub.load("tiny_050", cards=[hub / "cards"])
+    local = net(x).asnumpy()
+    del net
+    with serve(hub) as server:
+        other = tmp_path / "remote-cards"
+        other.mkdir()
+        card = load_card(hub / "cards" / "tiny_050.md")
+        (other / "tiny_050.md").write_text((hub / "cards" / "tiny_050.md").read_text().replace("../assets/", server.url + "assets/"))
+        net = ghosthub.load("tiny_050", cards=[other], cache_dir=tmp_path / "other-cache")
+        remote = net(x).asnumpy()
+        del net
+    gc.collect()
+    np.testing.assert_array_equal(local, remote)
+    assert card.fields["model-name"] == "tiny_050"
+
+
+def test_base_url_makes_absolute_links(checkpoints, tmp_path):
+    result = publish(checkpoints[1], name="tiny_050", hub=tmp_path / "hub", width=0.5, base_url="https://hub.example.org/zoo/")
+    assert result.card.assets[0].link == f"https://hub.example.org/zoo/assets/tiny_050-{result.sha256[:8]}.ckpt"
+
+
+def test_same_publication_twice_is_a_no_op(checkpoints, tmp_path):
+    hub = tmp_path / "hub"
+    publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY)
+    before = tree(hub)
+    again = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY + datetime.timedelta(days=3))
+    assert not again.changed and tree(hub) == before
+
+
+def test_never_overwrites_a_different_card_without_force(checkpoints, tmp_path):
+    hub = tmp_path / "hub"
+    first = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY)
+    before = tree(hub)
+    with pytest.raises(PublishError, match="already describes other weights") as info:
+        publish(checkpoints[2], name="tiny_050", hub=hub, width=0.5)
+    assert "--force" in str(info.value)
+    assert tree(hub) == before
+    second = publish(checkpoints[2], name="tiny_050", hub=hub, width=0.5, force=True)
+    assert second.changed and second.sha256 != first.sha256
+    assert load_card(hub / "cards" / "tiny_050.md").assets[0].sha256 == second.sha256
+    index = json.loads((hub / "index.json").read_text())
+    assert index["models"]["tiny_050"]["assets"][0]["sha256"] == second.sha256
+    # Both assets stay: the old one may be referenced by copies of the old card.
+    assert {p.name for p in (hub / "assets").iterdir() if not p.name.startswith(".")} == {
+        f"tiny_050-{first.sha256[:8]}.ckpt",
+        f"tiny_050-{second.sha256[:8]}.ckpt",
+    }
+
+
+def test_never_overwrites_a_different_asset_without_force(checkpoints, tmp_path):
+    hub = tmp_path / "hub"
+    sha = hashlib.sha256(checkpoints[1].read_bytes()).hexdigest()
+    (hub / "assets").mkdir(parents=True)
+    squatter = hub / "assets" / f"tiny_050-{sha[:8]}.ckpt"
+    squatter.write_bytes(b"something else")
+    with pytest.raises(PublishError, match="other content"):
+        publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5)
+    assert squatter.read_bytes() == b"something else"
+    assert not (hub / "cards" / "tiny_050.md").exists() and not (hub / "index.json").exists()
+
+
+def test_architecture_mismatch_is_refused(checkpoints, tmp_path):
+    hub = tmp_path / "hub"
+    with pytest.raises(ghosthub.CheckpointMismatchError, match="shape mismatches"):
+        publish(checkpoints["wide"], name="wrong_050", hub=hub, width=0.5)
+    assert [p for p in hub.rglob("*") if p.is_file() and p.name != ".publish.lock"] == []
+
+
+def test_interrupted_publish_leaves_the_hub_as_it_was(checkpoints, tmp_path, monkeypatch):
+    hub = tmp_path / "hub"
+    publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY)
+    before = tree(hub)
+    real_replace, calls = os.replace, []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if str(dst).endswith(".md"):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        publish(checkpoints[2], name="other_050", hub=hub, width=0.5)
+    monkeypatch.undo()
+    assert tree(hub) == before
+    assert any(str(c).endswith(".ckpt") for c in calls)  # the asset had been moved in, then rolled back
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "with space", ""])
+def test_unsafe_names(checkpoints, tmp_path, name):
+    with pytest.raises(PublishError, match="safe model name"):
+        publish(checkpoints[1], name=name, hub=tmp_path / "hub", width=0.5)
+    assert not (tmp_path / "hub").exists()
+
+
+def test_bad_inputs(checkpoints, tmp_path):
+    with pytest.raises(PublishError, match="not a URL"):
+        publish(checkpoints[1], name="x_050", hub="https://example.org/hub", width=0.5)
+    with pytest.raises(PublishError, match=".ckpt or .safetensors"):
+        publish(tmp_path / "weights.bin", name="x_050", hub=tmp_path / "hub", width=0.5)
+    with pytest.raises(PublishError, match="no such file"):
+        publish(tmp_path / "missing.ckpt", name="x_050", hub=tmp_path / "hub", width=0.5)
