@@ -22,7 +22,9 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     # MindSpore's INFO/WARNING log lines would bury our output; users can still override.
     os.environ.setdefault("GLOG_v", "3")
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=first if first in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
@@ -56,7 +58,26 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Every command, in the order --help lists them; build_parser adds the one a run needs.
+COMMANDS = ("list", "show", "download", "verify", "cache", "predict", "export", "train", "eval", "publish", "demo", "serve")
+
+
+class _Skipped:
+    """Stands in for the parser of a command this run does not use: argparse makes every parser
+    look up its translations, and building all of them would cost each command start-up time."""
+
+    def __getattr__(self, name):
+        return self._ignore
+
+    def _ignore(self, *args, **kwargs):
+        return self
+
+
+_SKIPPED = _Skipped()
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; with ``only``, just that command's sub-parser is built."""
     parser = argparse.ArgumentParser(
         prog="ghosthub",
         formatter_class=_Formatter,
@@ -64,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ghosthub {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, *args, **kwargs):
+        return _command(sub, name, *args, **kwargs) if only in (None, name) else _SKIPPED
 
     cards = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     cards.add_argument(
@@ -75,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cards.add_argument("--hub", metavar="URL|DIR", help="a published hub whose cards are searched too (default GHOSTHUB_HUB)")
 
-    p = _command(sub, "list", _cmd_list, "list the models of the registry", parents=[cards])
+    p = command("list", _cmd_list, "list the models of the registry", parents=[cards])
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on the name, e.g. 'ghostnet_*'")
     p.add_argument("--backbone", help="only this backbone-name (pattern)")
     p.add_argument("--dataset", help="only this train-dataset (pattern)")
@@ -83,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sort", default="name", help="sort by 'name' or a metric such as top1 or top5 (best first)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = _command(sub, "show", _cmd_show, "show one model card", parents=[cards])
+    p = command("show", _cmd_show, "show one model card", parents=[cards])
     p.add_argument("name", help="model name")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     cache_dir = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     cache_dir.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: GHOSTHUB_CACHE, else the user cache folder)")
 
-    p = _command(sub, "download", _cmd_download, "download models' weights into the cache, verified", parents=[cards, cache_dir])
+    p = command("download", _cmd_download, "download models' weights into the cache, verified", parents=[cards, cache_dir])
     p.add_argument("names", nargs="+", metavar="NAME", help="model name")
     p.add_argument("--force", action="store_true", help="download again even when a verified copy is cached")
     p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
@@ -98,8 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = _command(
-        sub,
+    p = command(
         "verify",
         _cmd_verify,
         "re-hash cached assets against their cards, check card files, or check one file",
@@ -115,9 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", metavar="DIR", help="with --rebuild: where the rebuild trains (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = _command(sub, "cache", None, "list and clean the download cache")
-    p.set_defaults(func=lambda args: _usage(p))
-    actions = p.add_subparsers(title="actions", metavar="ACTION")
+    cache_cmd = command("cache", None, "list and clean the download cache")
+    cache_cmd.set_defaults(func=lambda args: _usage(cache_cmd))
+    actions = cache_cmd.add_subparsers(title="actions", metavar="ACTION")
     q = _command(actions, "ls", _cmd_cache_ls, "list cached assets: name, size, when verified", parents=[cache_dir])
     q.add_argument("--json", action="store_true", help="print JSON")
     q = _command(actions, "rm", _cmd_cache_rm, "remove everything cached for models", parents=[cache_dir])
@@ -133,20 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     load_opts.add_argument("--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights")
     load_opts.add_argument("--mode", choices=("pynative", "graph"), default="pynative", help="MindSpore execution mode (default pynative: no compile step)")
 
-    p = _command(sub, "predict", _cmd_predict, "print the top-k classes of images", parents=[cards, cache_dir, load_opts])
+    p = command("predict", _cmd_predict, "print the top-k classes of images", parents=[cards, cache_dir, load_opts])
     p.add_argument("name", metavar="NAME", help="model name")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     p.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = _command(sub, "export", _cmd_export, "export a model with MindSpore (MINDIR, ONNX, AIR)", parents=[cards, cache_dir, load_opts])
+    p = command("export", _cmd_export, "export a model with MindSpore (MINDIR, ONNX, AIR)", parents=[cards, cache_dir, load_opts])
     p.add_argument("name", metavar="NAME", help="model name")
     p.add_argument("--format", dest="file_format", default="MINDIR", type=str.upper, choices=("MINDIR", "ONNX", "AIR"), help="file format (default MINDIR)")
     p.add_argument("--out", required=True, metavar="FILE", help="output file")
     p.add_argument("--batch-size", type=int, default=1, help="batch dimension of the exported input (default 1)")
 
-    p = _command(sub, "train", _cmd_train, "train a model from a recipe on an ImageFolder")
+    p = command("train", _cmd_train, "train a model from a recipe on an ImageFolder")
     p.add_argument("--recipe", required=True, metavar="FILE|NAME",
                    help="recipe file, or a bundled recipe: digits_demo, ghostnet_050_imagenet, ...")
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/train/<class>/<image>, optionally DIR/val/...")
@@ -158,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--expect-dataset-digest", help=argparse.SUPPRESS)
 
-    p = _command(sub, "eval", _cmd_eval, "evaluate a model on a labelled ImageFolder: top-1, top-5, loss, images/s", parents=[cards, cache_dir])
+    p = command("eval", _cmd_eval, "evaluate a model on a labelled ImageFolder: top-1, top-5, loss, images/s", parents=[cards, cache_dir])
     p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
     p.add_argument("model", metavar="NAME|CHECKPOINT", help="a model name, or a checkpoint file")
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/val/<class>/<image> if DIR has val/, else DIR/<class>/<image>")
@@ -166,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = _command(sub, "publish", _cmd_publish, "publish a checkpoint into a hub folder: verified asset, card, index.json")
+    p = command("publish", _cmd_publish, "publish a checkpoint into a hub folder: verified asset, card, index.json")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt or .safetensors file")
     p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '+', '-')")
     p.add_argument("--hub", required=True, metavar="DIR", help="the hub folder (created if missing)")
@@ -179,11 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace a different card or asset of the same name")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = _command(sub, "demo", _cmd_demo, "the main job, offline: train on scikit-learn's digits, publish, serve, load, eval, predict")
+    p = command("demo", _cmd_demo, "the main job, offline: train on scikit-learn's digits, publish, serve, load, eval, predict")
     p.add_argument("--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)")
     p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's")
 
-    p = _command(sub, "serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
+    p = command("serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
     p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -191,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None] | None, help: str, **kw) -> argparse.ArgumentParser:
+    if sub is _SKIPPED:
+        return _SKIPPED
     parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=_Formatter, **kw)
     parser.set_defaults(func=func)
     return parser

@@ -142,3 +142,20 @@ def test_list_shows_what_is_cached(capsys, tmp_path, isolated_env):
     assert lines["NAME"][-1] == "CACHED" and lines["local_net"][-1] == "yes" and lines["ghostnet_050"][-1] == "no"
     _, out, _ = run(capsys, "list", "local*", "--cards", str(tmp_path), "--json")
     assert json.loads(out)[0]["cached"] is True
+
+
+def test_commands_table_matches_the_parser(capsys):
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    from ghosthub.cli import COMMANDS
+
+    assert tuple(commands) == COMMANDS
+    code = main(["cache"])  # an action is required: the cache command's own help, not another's
+    err = capsys.readouterr().err
+    assert code == 2 and "usage: ghosthub cache" in err
+
+
+def test_unknown_command_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["lst"])
+    assert info.value.code == 2 and "invalid choice: 'lst'" in capsys.readouterr().err
