@@ -154,7 +154,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     load_opts = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     load_opts.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
     load_opts.add_argument("--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights")
-    load_opts.add_argument("--mode", choices=("pynative", "graph"), default="pynative", help="MindSpore execution mode (default pynative: no compile step)")
+    load_opts.add_argument(
+        "--mode",
+        choices=("auto", "pynative", "graph"),
+        default="auto",
+        help="MindSpore execution mode; auto (default): graph mode for many images, where its compile step pays off",
+    )
 
     p = command("predict", _cmd_predict, "print the top-k classes of images", parents=[cards, cache_dir, load_opts])
     p.add_argument("name", metavar="NAME", help="model name")
@@ -522,9 +527,9 @@ def _size(n: int) -> str:
 def _load_for(args: argparse.Namespace):
     """The card and network a predict/export command names, in the requested mode."""
     from . import api
-    from .inference import set_mode
+    from .inference import choose_mode, set_mode
 
-    set_mode(args.mode)
+    set_mode(choose_mode(args.mode, len(getattr(args, "images", ()))))
     card = api.default_registry(args.cards, cache_dir=args.cache_dir, hub=args.hub).get(args.name)
     net = api.load(
         args.name,

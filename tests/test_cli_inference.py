@@ -99,3 +99,26 @@ def test_export_unsupported_format_is_clear(model, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: MindSpore could not export to AIR")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_mode_picks_graph_only_for_many_images():
+    from ghosthub.inference import GRAPH_FROM_IMAGES, choose_mode
+
+    assert choose_mode("auto", 3) == "pynative"
+    assert choose_mode("auto", GRAPH_FROM_IMAGES) == "graph"
+    assert choose_mode("pynative", 10_000) == "pynative" and choose_mode("graph", 1) == "graph"
+
+
+def test_predict_in_graph_mode_gives_the_same_answer(model, capsys):
+    import mindspore as ms
+
+    args = ["predict", "five_050", model["images"][0], "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--json"]
+    try:
+        assert main([*args, "--mode", "graph"]) == 0
+        graph = json.loads(capsys.readouterr().out)
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    assert main([*args, "--mode", "pynative"]) == 0
+    pynative = json.loads(capsys.readouterr().out)
+    assert [t["index"] for t in graph[0]["top"]] == [t["index"] for t in pynative[0]["top"]]
+    assert graph[0]["top"][0]["probability"] == pytest.approx(pynative[0]["top"][0]["probability"], abs=1e-5)
