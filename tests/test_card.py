@@ -422,3 +422,80 @@ def test_round_trip(title, required, extra, assets, body):
         fields["asset"] = assets
     card = ModelCard(title=title.strip("# ").strip() if title else None, fields=fields, body=body)
     assert parse_card(render_card(card)) == card
+
+
+# ----------------------------------------------------------------------------- the YAML-free fast path
+
+from ghosthub.card import _load_mapping, _read_simple, _split  # noqa: E402
+
+_value = st.text(st.sampled_from(list("ab1 .:-<>#[]{}\"'|&*!%@`,?/é中\\")), min_size=0, max_size=12)
+_fast_key = st.sampled_from(["a", "b", "asset", "model-name", "x.y", "k_1", "-a", "a b", "?a"])
+_row = st.one_of(
+    st.builds(lambda k, sp, v: f"{k}:{sp}{v}", _fast_key, st.sampled_from(["", " ", "  "]), _value),
+    st.builds(lambda k, v: f"- {k}: {v}", _fast_key, _value),
+    st.builds(lambda n, k, v: f"{' ' * n}{k}: {v}", st.integers(1, 5), _fast_key, _value),
+    st.sampled_from(["-", "- ", "", "   ", "  - a: b", "...", "---x"]),
+)
+
+
+def _both(front):
+    simple = _read_simple(front, 1)
+    if simple is None:
+        return None, None
+    return simple, tuple(_load_mapping(front, 1, None))
+
+
+_mostly_plain = st.one_of(
+    st.text(st.sampled_from(list("abcXYZ019 .-_/<>é中")), min_size=1, max_size=16),
+    st.text(st.sampled_from(list("abcXYZ019 .-_/<>:é中#'\"[&|")), min_size=1, max_size=16),
+)
+_card_key = st.one_of(st.sampled_from(["a", "b", "c", "asset", "model-name", "x.y", "k_1", "m+n"]), _fast_key)
+_item = st.lists(st.tuples(_card_key, _mostly_plain), min_size=1, max_size=3, unique_by=lambda kv: kv[0])
+_entry = st.tuples(_card_key, st.one_of(_mostly_plain, st.lists(_item, min_size=1, max_size=3)))
+
+
+def _render_front(entries, bare_dash, indent, blank_lines):
+    rows = []
+    for key, value in entries:
+        rows.append(f"{key}: {value}" if isinstance(value, str) else f"{key}:")
+        if blank_lines:
+            rows.append("")
+        for item in value if not isinstance(value, str) else ():
+            for i, (k, v) in enumerate(item):
+                if bare_dash:
+                    rows += (["-"] if i == 0 else []) + [f"{' ' * indent}{k}: {v}"]
+                else:
+                    rows.append(f"{'- ' if i == 0 else '  '}{k}: {v}")
+    return "\n".join(rows) + "\n"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_row, min_size=1, max_size=10))
+def test_fast_path_reads_what_yaml_reads_from_odd_lines(rows):
+    """Whenever the fast path accepts a front-matter, YAML reads the same fields and lines from it."""
+    simple, yaml_reading = _both("\n".join(rows) + "\n")
+    assert simple == yaml_reading
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_entry, min_size=1, max_size=6, unique_by=lambda kv: kv[0]), st.booleans(), st.integers(1, 4), st.booleans())
+def test_fast_path_reads_what_yaml_reads_from_card_shapes(entries, bare_dash, indent, blank_lines):
+    simple, yaml_reading = _both(_render_front(entries, bare_dash, indent, blank_lines))
+    assert simple == yaml_reading
+
+
+@pytest.mark.skipif(CORPUS is None, reason="the MindSpore Hub corpus (../shared/corpus) is not beside the checkout")
+def test_fast_path_on_the_corpus():
+    fast = 0
+    for path in sorted(CORPUS.rglob("*.md")):
+        _, front, first, _ = _split(path.read_text(encoding="utf-8"), path)
+        simple = _read_simple(front, first)
+        if simple is not None:
+            fast += 1
+            assert simple == tuple(_load_mapping(front, first, path)), path
+    assert fast >= 550  # the common shapes: seed-style and bare "-" asset lists
+
+
+def test_fast_path_reads_the_seed(seed_text):
+    _, front, first, _ = _split(seed_text, None)
+    assert _read_simple(front, first) is not None
