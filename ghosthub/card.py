@@ -295,8 +295,9 @@ def parse_card(text: str | bytes, path: str | Path | None = None) -> ModelCard:
     """
     card = _read(text, Path(path) if path is not None else None)
     validate(card)
-    for repair in card.warnings:
-        warnings.warn(f"{path or '<card text>'}: {repair}", CardWarning, stacklevel=2)
+    if card.warnings:  # one warning per card; card.warnings lists every repair
+        shown = "; ".join(card.warnings[:3]) + (f"; and {len(card.warnings) - 3} more" if len(card.warnings) > 3 else "")
+        warnings.warn(f"{path or '<card text>'}: read after repairing {len(card.warnings)} line(s): {shown}", CardWarning, stacklevel=2)
     return card
 
 

@@ -22,7 +22,7 @@ from .errors import GhostHubError
 
 __all__ = ["Registry", "CardEntry", "ModelNotFoundError", "default_sources"]
 
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2
 
 
 class ModelNotFoundError(GhostHubError, LookupError):

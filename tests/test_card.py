@@ -269,7 +269,7 @@ def test_whole_corpus():
                 continue
         parsed += 1
         repaired += bool(card.warnings)
-        assert len([w for w in caught if w.category is CardWarning]) == len(card.warnings)
+        assert len([w for w in caught if w.category is CardWarning]) == (1 if card.warnings else 0)
         assert parse_card(render_card(card)) == card, path
     assert (parsed, repaired) == (618, 34)
     assert failed == {
