@@ -429,7 +429,7 @@ _ITEM_LINE = re.compile(rf"(- | +)({_SIMPLE_KEY}): +(.*)")
 # Characters YAML reads other than as plain text somewhere (the complement of YAML's printable set,
 # plus tab and `#`); a front-matter holding any is left to YAML. Listed rather than negated: compiling
 # the negated form costs 4 ms, a tenth of a cache hit.
-_NOT_SIMPLE = re.compile(r"[\x00-\x09\x0b-\x1f#\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
+_NOT_SIMPLE = re.compile(r"[\x00-\x09\x0b-\x1f#\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 _PLAIN_START = "-?:,[]{}#&*!|>'\"%@`"
 
 

@@ -428,7 +428,8 @@ def test_round_trip(title, required, extra, assets, body):
 
 from ghosthub.card import _load_mapping, _read_simple, _split  # noqa: E402
 
-_value = st.text(st.sampled_from(list("ab1 .:-<>#[]{}\"'|&*!%@`,?/é中\\")), min_size=0, max_size=12)
+# Also YAML's other line breaks (NEL, LS, PS) and the BOM: the fast path must leave them to YAML.
+_value = st.text(st.sampled_from(list("ab1 .:-<>#[]{}\"'|&*!%@`,?/é中\\\x85\u2028\u2029\ufeff")), min_size=0, max_size=12)
 _fast_key = st.sampled_from(["a", "b", "asset", "model-name", "x.y", "k_1", "-a", "a b", "?a"])
 _row = st.one_of(
     st.builds(lambda k, sp, v: f"{k}:{sp}{v}", _fast_key, st.sampled_from(["", " ", "  "]), _value),
@@ -499,3 +500,9 @@ def test_fast_path_on_the_corpus():
 def test_fast_path_reads_the_seed(seed_text):
     _, front, first, _ = _split(seed_text, None)
     assert _read_simple(front, first) is not None
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85"])
+def test_fast_path_leaves_yaml_line_breaks_to_yaml(char):
+    """YAML reads LS, PS and NEL as line breaks: a value holding one is not plain text."""
+    assert _read_simple(f"a: x{char}y\n", 1) is None
