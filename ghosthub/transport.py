@@ -269,8 +269,7 @@ class Transport:
                 return response
             target = urljoin(url, response.headers["Location"])
             response.close()
-            scheme = urlsplit(target).scheme.lower()
-            if scheme not in ("http", "https") or (scheme == "http" and urlsplit(url).scheme.lower() == "https"):
+            if not redirect_allowed(url, target):
                 raise TransferError(
                     f"refusing a redirect from {redact(url)} to {redact(target)}",
                     "a download never leaves HTTPS for HTTP or another scheme; ask the host to fix the redirect or set GHOSTHUB_MIRROR",
@@ -285,6 +284,12 @@ class Transport:
             return min(retry_after, settings.max_wait)
         # Exponential backoff with jitter, so clients that failed together retry apart.
         return min(settings.backoff * 2 ** (failures - 1), settings.max_wait) * random.uniform(0.5, 1.0)
+
+
+def redirect_allowed(source: str, target: str) -> bool:
+    """A redirect stays on HTTP(S) and never goes from HTTPS down to plain HTTP."""
+    scheme = urlsplit(target).scheme.lower()
+    return scheme == "https" or (scheme == "http" and urlsplit(source).scheme.lower() == "http")
 
 
 def _stream_body(response: requests.Response, sink: Sink) -> None:

@@ -218,7 +218,25 @@ def test_the_token_never_appears_in_errors(card, server):
     assert "s3cret" not in repr(Transport(settings))
 
 
-def test_a_redirect_from_https_to_http_is_refused():
+@pytest.mark.parametrize(
+    ("source", "target", "allowed"),
+    [
+        ("https://a.example/x", "http://a.example/x", False),  # down from TLS: refused
+        ("HTTPS://a.example/x", "HTTP://b.example/x", False),
+        ("https://a.example/x", "https://b.example/x", True),
+        ("http://a.example/x", "https://b.example/x", True),
+        ("http://a.example/x", "http://b.example/x", True),
+        ("http://a.example/x", "ftp://b.example/x", False),
+        ("https://a.example/x", "file:///etc/passwd", False),
+    ],
+)
+def test_which_redirects_are_followed(source, target, allowed):
+    from ghosthub.transport import redirect_allowed
+
+    assert redirect_allowed(source, target) is allowed
+
+
+def test_a_redirect_to_another_scheme_is_refused():
     from ghosthub.transport import Transport
 
     with AssetServer() as srv:
