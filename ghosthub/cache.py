@@ -22,6 +22,7 @@ import os
 import re
 import time
 from collections import namedtuple
+from stat import S_ISREG
 from pathlib import Path
 
 TYPE_CHECKING = False  # typing stays out of a cache hit's imports
@@ -198,11 +199,13 @@ def is_vouched(path: Path, expected: str) -> bool | None:
     True when the file's size and mtime are those recorded when it was last
     hashed and the recorded digest matches ``expected``; False when the file
     exists but its record does not vouch for it (it needs a full re-hash);
-    None when there is no file.
+    None when there is no file (or something else than a file).
     """
     try:
         stat = os.stat(path)
-    except FileNotFoundError:
+    except OSError:  # missing, or a path through something that is not a folder
+        return None
+    if not S_ISREG(stat.st_mode):  # e.g. a folder where the asset should be
         return None
     record = read_record(path)
     return bool(
@@ -312,24 +315,34 @@ def parts_of(path: Path) -> list[Path]:
 
 
 def is_abandoned(part: Path, stale_after: float) -> bool:
-    """True when no live process writes ``part``: its owner on this host is gone, or it went stale.
+    """True when no live process writes ``part``.
 
-    Another host's process cannot be asked, so its part counts as abandoned
-    once it has not grown for ``stale_after`` seconds.
+    On this host that means its owner is gone: a live owner is never called
+    abandoned however long it stalls, since whoever took its file over would
+    share it with a writer. Another host's process cannot be asked, so its part
+    counts as abandoned once it has not grown for ``stale_after`` seconds; such
+    a part is only ever copied, never taken over (see fetch._claim_part).
     """
     match = _PART.fullmatch(part.name)
     if not match:
         return False
     try:
-        age = time.time() - part.stat().st_mtime
+        mtime = part.stat().st_mtime
     except FileNotFoundError:
         return False
-    if age > stale_after:
-        return True
-    return match["host"] == _host() and not _alive(int(match["pid"]))
+    if match["host"] == _host():
+        return not _alive(int(match["pid"]), since=mtime)
+    return time.time() - mtime > stale_after
 
 
-def _alive(pid: int) -> bool:
+def is_foreign(part: Path) -> bool:
+    """True when ``part`` was written by a process on another host (a cache on a shared file system)."""
+    match = _PART.fullmatch(part.name)
+    return bool(match) and match["host"] != _host()
+
+
+def _alive(pid: int, since: float) -> bool:
+    """Whether process ``pid`` is running and could have written a file at time ``since``."""
     if pid == os.getpid():
         return True
     if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
@@ -340,11 +353,24 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a killed child that is not reaped yet is a zombie: gone for our purpose
+    try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+            fields = f.read().rsplit(b")", 1)[-1].split()
+    except OSError:
+        return True  # no /proc (macOS): the pid answering is all we know
+    if fields[0] == b"Z":  # a killed child that is not reaped yet is gone for our purpose
+        return False
+    # A process that started after the part was last written is not its owner: the pid was reused.
+    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return started <= since + 1.0
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    return 0.0
 
 
 # --------------------------------------------------------------------------- ls / rm / prune / clear

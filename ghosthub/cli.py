@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `ghosthub list | head`
         sys.stderr.close()
         return EXIT_OK
+    except OSError as exc:  # a file system problem no command foresaw: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -240,6 +243,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     reg = default_registry(args.cards, hub=args.hub)
     entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
     if args.sort != "name":
+        known = sorted({m for e in entries for m in e.metrics})
+        if entries and args.sort not in known:
+            print(f"error: --sort {args.sort!r}: no listed card has that metric; use 'name' or one of: {', '.join(known) or 'none'}", file=sys.stderr)
+            return EXIT_USAGE
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
     rows = [_entry_summary(e) for e in entries]
     assets_dir = reg.settings.cache_dir / "assets"

@@ -199,12 +199,21 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
                 raise _failure(card, asset, url, target, exc) from None
             raise
         sink.finish()
-        stat = os.stat(sink.path)
-        record = {"name": card.name, "card": str(card.path) if card.path else None, "link": asset.link, "url": _redact(str(url))}
-        record.update(size=stat.st_size, sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
-        record.update(mtime_ns=stat.st_mtime_ns, verified_at=cache.now())
-        cache.write_record(target, record)  # before the file: a visible file is always vouched for
-        os.replace(sink.path, target)
+        try:
+            stat = os.stat(sink.path)
+            record = {"name": card.name, "card": str(card.path) if card.path else None, "link": asset.link, "url": _redact(str(url))}
+            record.update(size=stat.st_size, sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
+            record.update(mtime_ns=stat.st_mtime_ns, verified_at=cache.now())
+            cache.write_record(target, record)  # before the file: a visible file is always vouched for
+            os.replace(sink.path, target)
+        except FileNotFoundError:
+            raise DownloadError(
+                f"{_card(card)}: the temporary file {sink.path} was removed while downloading "
+                "(by `ghosthub cache prune` or `cache clear` elsewhere?); run the command again",
+                card=card.name,
+                url=_redact(str(url)),
+                path=target,
+            ) from None
     except KeyboardInterrupt:
         sink.keep()  # an interrupted download is resumed by the next call
         raise
@@ -247,8 +256,11 @@ def _copy_local(source: Path, sink: "_PartFile") -> None:
 def _claim_part(target: Path, url: str, settings, progress) -> "_PartFile":
     """A temporary file of this process's own, continuing an abandoned download of ``url`` if any.
 
-    A part is taken over by renaming it, which only one process can do; parts of
-    other URLs, or without a readable description, are abandoned for good.
+    A dead process's part on this host is taken over by renaming it, which only
+    one process can do. Another host's stale part is copied instead: its owner
+    may still be alive and write to it, and must never share a file with us.
+    Parts of other URLs, or without a readable description, are removed when
+    their owner is dead, and left to ``cache prune`` when it is elsewhere.
     """
     mine = cache.new_part(target)
     bar = _bar_factory(target.name, settings, progress)
@@ -257,7 +269,12 @@ def _claim_part(target: Path, url: str, settings, progress) -> "_PartFile":
     adopted = None
     for part in parts:
         meta = _read_json(cache.part_meta(part))
-        if adopted is None and meta and meta.get("url") == _redact(url):
+        wanted = adopted is None and meta and meta.get("url") == _redact(url)
+        if cache.is_foreign(part):
+            if wanted and _copy_part(part, mine):
+                adopted = meta
+            continue
+        if wanted:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(part, mine)
                 adopted = meta
@@ -269,6 +286,18 @@ def _claim_part(target: Path, url: str, settings, progress) -> "_PartFile":
     except OSError as exc:
         mine.unlink(missing_ok=True)
         raise _Stop(f"cannot write {mine}: {exc.strerror or exc}", "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write") from None
+
+
+def _copy_part(part: Path, mine: Path) -> bool:
+    """Copy another host's partial download to start ours from; what we copy is hashed from our copy."""
+    import shutil
+
+    try:
+        shutil.copyfile(part, mine)
+        return True
+    except OSError:
+        mine.unlink(missing_ok=True)
+        return False
 
 
 @contextlib.contextmanager

@@ -44,6 +44,12 @@ def test_list_pattern_filters_sort_and_json(capsys):
     assert len(json.loads(out)) == 4
 
 
+def test_list_sort_by_an_unknown_metric_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "list", "--sort", "top7")
+    assert code == 2 and out == ""
+    assert "top7" in err and "top1, top5" in err
+
+
 def test_list_nothing_matches(capsys):
     code, out, err = run(capsys, "list", "resnet*")
     assert code == 0 and out == "" and "no models match" in err

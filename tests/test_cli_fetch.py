@@ -61,6 +61,15 @@ def test_download_failures_exit_1_and_the_rest_still_run(capsys, cards, server):
     assert code == 1 and "nosuch" in err and out.strip().endswith("a.ckpt")
 
 
+def test_a_cache_folder_that_is_a_file_is_a_clear_error(capsys, cards, server, tmp_path):
+    not_a_folder = tmp_path / "cache-file"
+    not_a_folder.write_text("a file")
+    code, out, err = run(capsys, "download", "tiny", "--cards", cards, "--cache-dir", not_a_folder)
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and "cannot create the cache folder" in err and "Traceback" not in err
+    assert not_a_folder.read_text() == "a file" and not server.seen
+
+
 def test_download_offline_miss(capsys, cards, server):
     code, _, err = run(capsys, "download", "tiny", "--cards", cards, "--offline")
     assert code == 1 and "offline" in err and server.url("/a.ckpt") in err

@@ -422,6 +422,98 @@ def test_a_live_process_part_is_left_alone(card, settings, server):
         live.unlink()
 
 
+def _part_of(target: Path, host: str, pid: int, data: bytes, meta: dict) -> Path:
+    """A partial download named as process ``pid`` on ``host`` names its own."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.{host}-{pid}-0badc0de.part")
+    part.write_bytes(data)
+    cache.part_meta(part).write_text(json.dumps(meta))
+    return part
+
+
+def test_a_stalled_live_process_part_is_never_taken_over(card, settings, server):
+    """Its owner could write on into it: a stalled part on this host is left alone, however old."""
+    settings = settings.replace(lock_timeout=0.1)
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.2)  # the part is written after its owner started, as a real one is
+        meta = {"url": server.url(PATH), "etag": None, "last_modified": None, "total": len(DATA)}
+        part = _part_of(target, cache._host(), owner.pid, DATA[:1000], meta)
+        time.sleep(0.3)  # older than lock_timeout: stale by age alone
+        assert not cache.is_abandoned(part, settings.lock_timeout)
+        assert fetch(card, settings).read_bytes() == DATA
+        assert [s.range for s in server.requests_for(PATH)] == [None], "the live part must not be resumed"
+        assert part.read_bytes() == DATA[:1000] and cache.part_meta(part).exists()
+    finally:
+        owner.kill()
+        owner.wait()
+    assert cache.is_abandoned(part, 3600), "its owner is gone now"
+    cache.prune(settings.cache_dir, [target])
+    assert not part.exists() and not cache.part_meta(part).exists()
+
+
+def test_a_part_whose_pid_was_reused_is_abandoned(tmp_path):
+    """A live process that started after the part was last written cannot be its owner."""
+    target = tmp_path / "assets" / "x" / "abc" / "x.ckpt"
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        part = _part_of(target, cache._host(), stranger.pid, b"old", {})
+        old = time.time() - 600
+        os.utime(part, (old, old))
+        assert cache.is_abandoned(part, 1e9)
+        os.utime(part)  # written now: the running process could be the owner
+        assert not cache.is_abandoned(part, 1e9)
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_another_hosts_stale_part_is_copied_not_taken(card, settings, server):
+    """Its owner may be alive on the other host: resume from a copy and leave its file as it was."""
+    from httpserver import etag_of
+
+    settings = settings.replace(lock_timeout=0.1)
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    meta = {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)}
+    part = _part_of(target, "otherhost", 4242, DATA[:100_000], meta)
+    assert not cache.is_abandoned(part, 3600), "fresh: the other host's process may be writing"
+    old = time.time() - 60
+    os.utime(part, (old, old))
+    assert cache.is_abandoned(part, settings.lock_timeout)
+    assert fetch(card, settings).read_bytes() == DATA
+    assert [s.range for s in server.requests_for(PATH)] == ["bytes=100000-"]
+    assert part.read_bytes() == DATA[:100_000] and cache.part_meta(part).exists(), "never taken over"
+    cache.prune(settings.cache_dir, [target], stale_after=settings.lock_timeout)
+    assert not part.exists() and not cache.part_meta(part).exists()
+
+
+def test_a_part_removed_mid_download_is_a_clear_error(card, settings, server):
+    server.trickle_piece = 16384
+    server.trickle_s = 0.02
+    server.always(PATH, "trickle")
+    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    outcome = {}
+
+    def run():
+        try:
+            fetch(card, settings)
+        except BaseException as exc:  # noqa: BLE001 - examined below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(p.stat().st_size for p in cache.parts_of(target) if p.exists()):
+        time.sleep(0.01)
+    for part in cache.parts_of(target):
+        part.unlink()  # what `cache prune` on another host, or a person, might do
+    thread.join(30)
+    error = outcome.get("error")
+    assert isinstance(error, DownloadError) and "was removed while downloading" in str(error)
+    assert not target.exists()
+
+
 def _download_script(cards: Path, **env) -> str:
     return textwrap.dedent(
         f"""
@@ -592,6 +684,6 @@ def test_ctrl_c_keeps_the_part_and_the_next_call_resumes(card, settings, server,
     assert kept >= 100_000 and not target.exists()
     monkeypatch.setattr(_PartFile, "write", original)
     # Same process, so the part's owner looks alive: a new process (pid) would take it at once.
-    monkeypatch.setattr(cache, "_alive", lambda pid: False)
+    monkeypatch.setattr(cache, "_alive", lambda pid, since: False)
     assert fetch(card, settings).read_bytes() == DATA
     assert server.requests_for(PATH)[-1].range == f"bytes={kept}-"
