@@ -234,6 +234,13 @@ def load(
     settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress, hub=hub)
     card = _indexed_card(name, cards, settings)
     backbone, width = architecture(card)
+    from .models import check_model
+
+    # Before any download: a card or an argument that cannot work fails now, not after the transfer.
+    try:
+        check_model(backbone, width, num_classes=1000 if num_classes is None else num_classes, in_channels=in_channels, **model_kwargs)
+    except LoadError as exc:
+        raise LoadError(f"load({name!r}): {exc}") from None
     if pretrained:
         from .fetch import fetch_asset
 

@@ -80,9 +80,13 @@ def read_info(path: str | os.PathLike) -> dict | None:
     """
     import mindspore as ms
 
+    from .weights import sniff_format
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"checkpoint {path!r} does not exist or is not a file: check the path.")
+    if sniff_format(path) == "safetensors":
+        return None  # ghosthub train writes .ckpt files; a safetensors file carries no info of ours
     try:
         with tempfile.TemporaryDirectory(prefix="ghosthub-info-") as tmp:
             target = path

@@ -169,7 +169,6 @@ def load_for_eval(model: Any, *, arch: str | None = None, **load_kwargs: Any) ->
         Passed on to ``ghosthub.load`` for a model name.
     """
     from .checkpoint import read_info
-    from .recipe import split_model_name
 
     if not isinstance(model, (str, os.PathLike)):
         return model, None
@@ -183,13 +182,29 @@ def load_for_eval(model: Any, *, arch: str | None = None, **load_kwargs: Any) ->
                 f"checkpoint {str(path)!r} does not say which architecture it is (ghosthub train did not write "
                 "it): name it with arch= (command line: --arch), e.g. --arch ghostnet_050."
             )
-        backbone, width = split_model_name(arch) if arch else (info["backbone"], info["width"])
+        backbone, width = _split_arch(arch) if arch else (info["backbone"], info["width"])
         return build_network(backbone, width, checkpoint_path=path), info
     from . import api
 
     name = os.fspath(model)
     card = api.get_card(name, cards=load_kwargs.get("cards", ()), hub=load_kwargs.get("hub"))
     return api.load(name, **load_kwargs), card_info(card)
+
+
+def _split_arch(arch: str) -> tuple[str, float]:
+    """Backbone and width from an architecture name such as ``ghostnet_050``, or a clear error."""
+    from .recipe import split_model_name
+
+    try:
+        backbone, width = split_model_name(arch)
+    except ValueError:
+        backbone, width = None, None
+    if width is None:
+        raise GhostHubError(
+            f"arch {arch!r} is not an architecture name with a width, such as ghostnet_050 "
+            "(the backbone, then the width multiplier times 100 in three digits)."
+        )
+    return backbone, width
 
 
 def card_info(card) -> dict[str, Any]:

@@ -57,7 +57,7 @@ class LoadResult(NamedTuple):
     ignored: list
 
 
-def _sniff_format(path: str) -> str:
+def sniff_format(path: str) -> str:
     """'safetensors' when the file starts with a safetensors header, else 'ckpt' (protobuf)."""
     with open(path, "rb") as f:
         head = f.read(9)
@@ -130,7 +130,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     size = os.path.getsize(path)
     if size == 0:
         raise WeightsError(f"checkpoint {path!r} is empty (0 bytes), expected a MindSpore checkpoint. {advice}")
-    fmt = _sniff_format(path)
+    fmt = sniff_format(path)
     try:
         raw = _load(path, fmt)
     except Exception as e:  # MindSpore raises ValueError/TypeError/RuntimeError with long texts

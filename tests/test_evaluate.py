@@ -94,3 +94,23 @@ def test_cli_eval_json_and_text(data, tmp_path, capsys):
     (train_only / "train").mkdir(parents=True)
     assert main(["eval", str(path), "--data-dir", str(train_only)]) == 1
     assert "has a train/ folder but no val/" in capsys.readouterr().err
+
+
+def test_a_safetensors_checkpoint_evaluates_with_arch(data, tmp_path):
+    import mindspore as ms
+
+    net, path = tiny_checkpoint(tmp_path, info=False)
+    st = tmp_path / "plain.safetensors"
+    ms.save_checkpoint(net, str(st), format="safetensors")
+    from_ckpt = evaluate(path, data, arch="ghostnet_010", batch_size=4, progress=False)
+    from_st = evaluate(st, data, arch="ghostnet_010", batch_size=4, progress=False)
+    assert (from_st.top1, from_st.top5, from_st.images) == (from_ckpt.top1, from_ckpt.top5, 9)
+    with pytest.raises(GhostHubError, match="does not say which architecture"):
+        evaluate(st, data)
+
+
+@pytest.mark.parametrize("arch", ["Bad Name", "ghostnet", "ghostnet_5"])
+def test_an_arch_without_a_width_is_a_clear_error(data, tmp_path, arch):
+    _, path = tiny_checkpoint(tmp_path, info=False)
+    with pytest.raises(GhostHubError, match="not an architecture name with a width, such as ghostnet_050"):
+        evaluate(path, data, arch=arch)

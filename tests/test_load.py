@@ -146,6 +146,19 @@ def test_unsupported_backbone(tmp_path):
     assert "ghostnet" in str(info.value)
 
 
+def test_what_cannot_be_built_fails_before_any_download(reference, tmp_path, isolated_env):
+    link = reference["url"] + "assets/tiny-weights.ckpt"
+    write_card(tmp_path, "resnet_050", link, sha256(reference["ckpt"]), **{"backbone-name": "resnet"})
+    write_card(tmp_path, "tiny_net_050", link, sha256(reference["ckpt"]))
+    with pytest.raises(ghosthub.UnsupportedBackboneError, match="resnet"):
+        ghosthub.load("resnet_050", pretrained=True, cards=[tmp_path])
+    bad = [dict(in_channels=0), dict(in_channels=-1), dict(num_classes=-3), dict(drop_rate=1.5), dict(bogus=1)]
+    for kwargs in bad:
+        with pytest.raises(ghosthub.LoadError, match=f"load\\('tiny_net_050'\\).*{next(iter(kwargs))}"):
+            ghosthub.load("tiny_net_050", pretrained=True, cards=[tmp_path], **kwargs)
+    assert not (isolated_env / "cache" / "assets").exists(), "nothing may be downloaded for a load that cannot work"
+
+
 def test_transforms_from_the_card(tmp_path):
     t = ghosthub.transforms("ghostnet_050")
     assert t(np.zeros((300, 400, 3), np.uint8)).shape == (3, 224, 224)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from typing import Callable
 
 _BACKBONES: dict[str, Callable] = {}
 _VARIANTS: dict[str, Callable] = {}
+_OPTIONS: dict[str, tuple[str, ...]] = {}  # keyword arguments a builder takes beyond the common ones
+_COMMON = ("num_classes", "in_channels", "drop_rate")
 
 # "ghostnet_050" -> 0.5: three digits after the last underscore are the width in hundredths
 # (timm's and MindCV's naming). Three digits exactly, so "resnet_50" is not read as a width.
 _WIDTH_SUFFIX = re.compile(r"_(\d{3})$")
 
 
-def register_backbone(name: str) -> Callable[[Callable], Callable]:
+def register_backbone(name: str, *, options: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
     """Register a network builder under a backbone name.
 
     The builder is called as ``builder(width, num_classes=..., in_channels=..., drop_rate=...,
@@ -23,6 +26,8 @@ def register_backbone(name: str) -> Callable[[Callable], Callable]:
     ----------
     name : str
         The backbone name as written in a model card's ``backbone-name`` (lower case).
+    options : tuple of str
+        The other keyword arguments the builder takes; anything else is refused before building.
 
     Returns
     -------
@@ -40,6 +45,7 @@ def register_backbone(name: str) -> Callable[[Callable], Callable]:
         if key in _BACKBONES and _BACKBONES[key] is not builder:
             raise ValueError(f"backbone {name!r} is already registered by {_BACKBONES[key]!r}")
         _BACKBONES[key] = builder
+        _OPTIONS[key] = tuple(options)
         return builder
 
     return decorator
@@ -146,22 +152,45 @@ def create_model(
     ------
     UnsupportedBackboneError
         The name is neither a registered backbone nor a variant, or a backbone came without a width.
+    LoadError
+        An argument out of range or one the architecture does not take (see :func:`check_model`).
 
     Examples
     --------
     >>> net = create_model("ghostnet", 0.5, num_classes=10)       # doctest: +SKIP
     """
-    from ..errors import UnsupportedBackboneError
-
+    check_model(backbone, width, num_classes=num_classes, in_channels=in_channels, drop_rate=drop_rate, **kwargs)
     name = backbone.lower().split(".", 1)[0]
     options = dict(num_classes=num_classes, in_channels=in_channels, drop_rate=drop_rate, **kwargs)
+    if name in _VARIANTS:
+        return _VARIANTS[name](**options)
+    return _BACKBONES[name](width, **options)
+
+
+def check_model(backbone: str, width: float | None = None, *, num_classes: int = 1000, in_channels: int = 3,
+                drop_rate: float = 0.2, **kwargs) -> None:
+    """Raise what :func:`create_model` would raise for these arguments, without building anything.
+
+    ``ghosthub.load`` calls it before downloading, so a card or an argument that cannot work
+    fails in a second, not after the transfer.
+
+    Raises
+    ------
+    UnsupportedBackboneError
+        Not a registered backbone or variant, a backbone without a width, or a variant with another width.
+    LoadError
+        A value out of range, or a keyword argument the architecture does not take.
+    """
+    from ..errors import LoadError, UnsupportedBackboneError
+
+    name = backbone.lower().split(".", 1)[0]
     if name in _VARIANTS:
         if width is not None and width != parse_width(name):
             raise UnsupportedBackboneError(
                 f"{backbone!r} is the width-{parse_width(name)} variant, but width={width} was asked: "
                 "pass the bare backbone name (e.g. 'ghostnet') to choose another width."
             )
-        return _VARIANTS[name](**options)
+        width, name = parse_width(name), _WIDTH_SUFFIX.sub("", name)
     if name not in _BACKBONES:
         raise UnsupportedBackboneError(
             f"Unsupported backbone {backbone!r}: ghosthub can build {', '.join(supported_backbones())} "
@@ -173,4 +202,26 @@ def create_model(
             f"No width given for backbone {backbone!r}: pass width= (e.g. 0.5, 1.0, 1.3) or use a "
             f"variant name ({', '.join(list_variants())})."
         )
-    return _BACKBONES[name](width, **options)
+    problems = []
+    if not _is_number(width) or not 0 < width <= 10:
+        problems.append(f"width={width!r} (a positive multiplier such as 0.5, 1.0 or 1.3)")
+    if not _is_int(num_classes) or num_classes < 0:
+        problems.append(f"num_classes={num_classes!r} (a whole number >= 1, or 0 for pooled features)")
+    if not _is_int(in_channels) or in_channels < 1:
+        problems.append(f"in_channels={in_channels!r} (a whole number >= 1)")
+    if not _is_number(drop_rate) or not 0 <= drop_rate < 1:
+        problems.append(f"drop_rate={drop_rate!r} (a probability in [0, 1))")
+    unknown = sorted(set(kwargs) - set(_OPTIONS.get(name, ())))
+    if unknown:
+        takes = ", ".join((*_COMMON, *_OPTIONS.get(name, ())))
+        problems.append(f"unknown argument{'s' * (len(unknown) > 1)} {', '.join(unknown)} ({name} takes {takes})")
+    if problems:
+        raise LoadError(f"cannot build {backbone!r}: " + "; ".join(problems))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -250,7 +250,7 @@ class GhostNet(nn.Cell):
         return self.forward_head(self.forward_features(x))
 
 
-@register_backbone("ghostnet")
+@register_backbone("ghostnet", options=("num_features",))
 def _create_ghostnet(width: float, **kwargs) -> GhostNet:
     """Build a GhostNet of any width; ``kwargs`` go to :class:`GhostNet`."""
     model = GhostNet(_STAGES, width=width, **kwargs)
