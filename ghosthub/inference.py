@@ -96,13 +96,20 @@ def export_network(net, out: str | os.PathLike, *, file_format: str = "MINDIR", 
         raise GhostHubError(f"cannot export to {file_format!r}; expected one of {', '.join(EXPORT_FORMATS)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Cells with operators ONNX lacks switch to equivalent ones for the export (see SqueezeExcite).
+    adapt = [c for _, c in net.cells_and_names() if hasattr(c, "set_onnx_compatible")] if fmt == "ONNX" else []
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         stem = Path(tmp) / "model"
+        for cell in adapt:
+            cell.set_onnx_compatible(True)
         try:
             ms.export(net, ms.Tensor(np.zeros(tuple(input_shape), np.float32)), file_name=str(stem), file_format=fmt)
         except Exception as exc:  # MindSpore raises RuntimeError/ValueError/TypeError by backend
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise GhostHubError(f"MindSpore could not export to {fmt} on this machine: {first}") from exc
+        finally:
+            for cell in adapt:
+                cell.set_onnx_compatible(False)
         produced = [p for p in Path(tmp).iterdir() if p.name.startswith("model")]
         if len(produced) != 1:
             raise GhostHubError(f"MindSpore wrote {len(produced)} files for {fmt}; expected one")

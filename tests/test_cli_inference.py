@@ -94,6 +94,40 @@ def test_export_mindir_runs_the_same(model, tmp_path, capsys):
     gc.collect()
 
 
+def test_export_onnx(model, tmp_path, capsys):
+    """ONNX has no HSigmoid: the export spells the gate out, and the network is as it was afterwards."""
+    out = tmp_path / "five.onnx"
+    code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(out), "--format", "onnx"])
+    assert code == 0 and out.is_file(), capsys.readouterr().err
+    data = out.read_bytes()
+    assert data[:1] == b"\x08" and b"Conv" in data and b"HSigmoid" not in data  # ModelProto: ir_version first
+    x = make_transform(64, crop_pct=1.0, batch=True)(model["images"][2])
+    expected = reference_probs(model, model["images"][2])
+    try:
+        import onnxruntime
+    except ImportError:
+        return  # the numbers are checked where onnxruntime is installed
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {session.get_inputs()[0].name: x})[0][0].astype(np.float64)
+    p = np.exp(logits - logits.max())
+    np.testing.assert_allclose(p / p.sum(), expected, atol=1e-5)
+
+
+def test_export_leaves_the_network_as_it_was(model, tmp_path):
+    from ghosthub.inference import export_network
+
+    net = create_model("ghostnet", 0.5, num_classes=len(CLASSES))
+    net.set_train(False)
+    x = ms.Tensor(make_transform(64, crop_pct=1.0, batch=True)(model["images"][0]))
+    before = net(x).asnumpy()
+    export_network(net, tmp_path / "n.onnx", file_format="ONNX", input_shape=(1, 3, 64, 64))
+    gates = [c for _, c in net.cells_and_names() if hasattr(c, "fused_gate")]
+    assert gates and all(c.fused_gate for c in gates)
+    np.testing.assert_array_equal(net(x).asnumpy(), before)
+    del net
+    gc.collect()
+
+
 def test_export_unsupported_format_is_clear(model, tmp_path, capsys):
     code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(tmp_path / "x.air"), "--format", "air"])
     err = capsys.readouterr().err

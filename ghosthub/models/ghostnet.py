@@ -67,12 +67,19 @@ class SqueezeExcite(nn.Cell):
         reduced = make_divisible(channels * ratio, divisor)
         self.conv_reduce = _conv(channels, reduced, 1, has_bias=True)
         self.conv_expand = _conv(reduced, channels, 1, has_bias=True)
+        self.fused_gate = True
+
+    def set_onnx_compatible(self, on: bool) -> None:
+        """ONNX has no HSigmoid: spell the gate out as relu6(s + 3) / 6 (the same numbers) while exporting."""
+        self.fused_gate = not on
 
     def construct(self, x: Tensor) -> Tensor:
         s = ops.mean(x, (2, 3), True)
         s = self.conv_expand(ops.relu(self.conv_reduce(s)))
         # Hard sigmoid gate, relu6(s + 3) / 6 as in the paper's code, in one kernel.
-        return x * ops.hardsigmoid(s)
+        if self.fused_gate:
+            return x * ops.hardsigmoid(s)
+        return x * (ops.relu6(s + 3.0) / 6.0)
 
 
 class GhostModule(nn.Cell):
