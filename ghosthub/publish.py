@@ -16,7 +16,7 @@ from ._version import __version__
 from .card import ModelCard, is_safe_name, parse_card, render_card
 from .hashes import file_hash
 
-__all__ = ["publish", "read_provenance", "PublishResult", "PublishError", "PROVENANCE_FIELDS"]
+__all__ = ["publish", "read_provenance", "PublishResult", "PublishError", "PublishWarning", "PROVENANCE_FIELDS"]
 
 _FORMATS = {".ckpt": "ckpt", ".safetensors": "safetensors"}
 _CHUNK = 1 << 20
@@ -24,6 +24,10 @@ _CHUNK = 1 << 20
 
 class PublishError(hubs.HubError):
     """A publish refused: unsafe name, unknown format, or an existing different card or asset."""
+
+
+class PublishWarning(UserWarning):
+    """Something publish left out, such as a training record of another checkpoint."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +52,7 @@ def publish(
     dataset: str | None = None,
     metrics: Mapping[str, float] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    provenance_strict: bool = True,
     base_url: str | None = None,
     force: bool = False,
     extra_fields: Mapping[str, Any] | None = None,
@@ -79,7 +84,11 @@ def publish(
     metrics : figures for ``evaluation`` (``{"top1": 97.5, "top5": 99.9}``).
     provenance : what ``ghosthub train`` recorded (``provenance.json``): its digests,
         seed and versions go into the front-matter and the whole record into the
-        body, so ``ghosthub verify --rebuild`` can retrain and compare.
+        body, so ``ghosthub verify --rebuild`` can retrain and compare. A record of
+        another checkpoint (its ``checkpoint_sha256`` differs) is refused.
+    provenance_strict : False drops a record of another checkpoint with a warning
+        instead (the command line's default ``provenance.json`` found beside an
+        epoch checkpoint describes ``best.ckpt``).
     base_url : where the hub will be served; asset links become absolute
         (``<base_url>/assets/...``) instead of relative to the card.
     extra_fields : more front-matter (provenance, preprocessing), kept as written.
@@ -112,14 +121,13 @@ def publish(
             f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
             "name its width, e.g. --backbone ghostnet --width 0.5"
         )
-    fields = {**_preprocessing_fields(info), **_provenance_fields(provenance), **(extra_fields or {})}
     root = Path(hub)
     (root / "assets").mkdir(parents=True, exist_ok=True)
     (root / "cards").mkdir(parents=True, exist_ok=True)
     meta = dict(
         name=name, backbone=backbone, width=width, dataset=dataset or info.get("dataset") or "-",
-        metrics=dict(metrics or {}), base_url=base_url, extra_fields=fields,
-        notes=notes + _provenance_block(name, provenance), author=author, user_id=user_id, license=license,
+        metrics=dict(metrics or {}), base_url=base_url, preprocessing=_preprocessing_fields(info),
+        extra_fields=dict(extra_fields or {}), notes=notes, author=author, user_id=user_id, license=license,
         summary=summary, today=today,
     )
 
@@ -130,9 +138,27 @@ def publish(
         # One pass over the checkpoint: copy it into the hub while hashing.
         staged, sha256 = _stage_copy(checkpoint, root / "assets" / f"{name}.incoming")
         try:
+            _check_loads(staged, checkpoint, backbone, width)
+            meta["provenance"] = _matching_provenance(provenance, sha256, checkpoint, provenance_strict)
             return _commit(root, staged, sha256, fmt, meta, force)
         finally:
             staged.unlink(missing_ok=True)
+
+
+def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool) -> Mapping[str, Any] | None:
+    """The training record if it describes this very checkpoint (or does not say which it describes)."""
+    recorded = str((provenance or {}).get("checkpoint_sha256") or "").lower()
+    if not recorded or sha256.startswith(recorded):
+        return provenance
+    message = (f"the training record describes another checkpoint (SHA-256 {recorded[:16]}...) than "
+               f"{checkpoint} ({sha256[:16]}...)")
+    if strict:
+        raise PublishError(f"{message}: publish the checkpoint it describes, or pass the record of this one")
+    import warnings
+
+    warnings.warn(f"{message}; publishing without provenance, so `verify --rebuild` cannot check this asset",
+                  PublishWarning, stacklevel=3)
+    return None
 
 
 def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: bool) -> PublishResult:
@@ -140,7 +166,6 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
     asset_name = f"{name}-{sha256[:8]}.{fmt}"
     asset_path = root / "assets" / asset_name
     card_path = root / "cards" / f"{name}.md"
-    _check_loads(staged, meta["backbone"], meta["width"])
 
     base_url = meta["base_url"]
     link = f"{base_url.rstrip('/')}/assets/{asset_name}" if base_url else f"../assets/{asset_name}"
@@ -152,12 +177,15 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
         raise PublishError(f"{asset_path} exists with other content; pass --force to overwrite it")
     if card_path.exists() and not force:
         old = _read_card(card_path)
-        if old is not None and [(a.sha256.lower(), a.file_format) for a in old.assets] == [(sha256, fmt)]:
+        if old is None or [(a.sha256.lower(), a.file_format) for a in old.assets] != [(sha256, fmt)]:
+            raise PublishError(
+                f"{card_path} already describes other weights; pass --force to replace it, "
+                f"or publish under another name such as {name}.{sha256[:8]}"
+            )
+        # This very publication is there: done, unless its asset or index entry went missing.
+        text, card = card_path.read_text(encoding="utf-8"), old
+        if asset_there and _indexed(root, name, text, sha256):
             return PublishResult(name, card_path, asset_path, sha256, old, changed=False)
-        raise PublishError(
-            f"{card_path} already describes other weights; pass --force to replace it, "
-            f"or publish under another name such as {name}.{sha256[:8]}"
-        )
 
     index = hubs.read_index(root / hubs.INDEX)
     index["updated"] = hubs.now()
@@ -181,6 +209,13 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
     return PublishResult(name, card_path, asset_path, sha256, card, changed=True)
 
 
+def _indexed(root: Path, name: str, text: str, sha256: str) -> bool:
+    """Whether index.json lists ``name`` with this card text and asset."""
+    entry = hubs.read_index(root / hubs.INDEX)["models"].get(name) or {}
+    assets = entry.get("assets") or [{}]
+    return entry.get("card-sha256") == hashlib.sha256(text.encode()).hexdigest() and assets[0].get("sha256") == sha256
+
+
 def _read_card(path: Path) -> ModelCard | None:
     from .card import CardError
 
@@ -200,13 +235,24 @@ def _stage_copy(src: Path, final: Path) -> tuple[Path, str]:
     return tmp, digest.hexdigest()
 
 
-def _check_loads(checkpoint: Path, backbone: str, width: float | None) -> None:
-    """Strict-load the checkpoint into the architecture: a mismatch raises before anything is written."""
+def _check_loads(staged: Path, checkpoint: Path, backbone: str, width: float | None) -> None:
+    """Strict-load the staged copy into the architecture: a mismatch raises before anything is written.
+
+    Errors name the user's ``checkpoint``, not the temporary copy, and say what publish accepts.
+    """
     import gc
 
+    from .errors import GhostHubError
     from .weights import build_network
 
-    net = build_network(backbone, width, checkpoint_path=checkpoint)
+    try:
+        net = build_network(backbone, width, checkpoint_path=staged)
+    except GhostHubError as exc:  # same error type, told in the user's terms
+        message = str(exc).replace(str(staged), str(checkpoint))
+        message = message.replace(", or pass strict=False to load only the matching part.", ".")
+        exc.args = (f"{message}\npublish needs a checkpoint that loads strictly into the named "
+                    "architecture (command line: --backbone and --width).",)
+        raise exc from None
     del net
     gc.collect()
 
@@ -314,8 +360,11 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
     }
     if args["width"] is not None:
         fields["width"] = f"{args['width']:g}"
-    fields.update({k: [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) for k, v in args["extra_fields"].items()})
-    return ModelCard(title=name, fields=fields, body=_body(name, fields, metrics, args["notes"]))
+    provenance = args.get("provenance")
+    extra = {**args["preprocessing"], **_provenance_fields(provenance), **args["extra_fields"]}
+    fields.update({k: [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) for k, v in extra.items()})
+    notes = args["notes"] + _provenance_block(name, provenance)
+    return ModelCard(title=name, fields=fields, body=_body(name, fields, metrics, notes))
 
 
 def _body(name: str, fields: Mapping[str, Any], metrics: Mapping[str, float], notes: str) -> str:

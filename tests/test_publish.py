@@ -101,6 +101,38 @@ def test_same_publication_twice_is_a_no_op(checkpoints, tmp_path):
     assert not again.changed and tree(hub) == before
 
 
+def test_republishing_restores_a_missing_asset_or_index_entry(checkpoints, tmp_path):
+    hub = tmp_path / "hub"
+    first = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY)
+    complete = tree(hub)
+    first.asset_path.unlink()
+    again = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY + datetime.timedelta(days=3))
+    assert again.changed and first.asset_path.read_bytes() == checkpoints[1].read_bytes()
+    assert {k: v for k, v in tree(hub).items() if k != "index.json"} == {k: v for k, v in complete.items() if k != "index.json"}
+    (hub / "index.json").unlink()
+    again = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5)
+    assert again.changed
+    entry = json.loads((hub / "index.json").read_text())["models"]["tiny_050"]
+    assert entry["card-sha256"] == hashlib.sha256((hub / "cards" / "tiny_050.md").read_bytes()).hexdigest()
+    assert not publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5).changed
+
+
+def test_a_training_record_of_another_checkpoint_is_not_published(checkpoints, tmp_path):
+    from ghosthub.publish import PublishWarning
+
+    record = {"checkpoint_sha256": hashlib.sha256(checkpoints[2].read_bytes()).hexdigest(), "seed": 2,
+              "recipe_digest": "ab" * 32, "dataset_digest": "cd" * 32}
+    hub = tmp_path / "hub"
+    with pytest.raises(PublishError, match="describes another checkpoint"):
+        publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, provenance=record)
+    assert not (hub / "cards" / "tiny_050.md").exists()
+    with pytest.warns(PublishWarning, match="publishing without provenance"):
+        result = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, provenance=record, provenance_strict=False)
+    assert "Provenance" not in result.card.body and "ab" * 32 not in (hub / "cards" / "tiny_050.md").read_text()
+    matching = publish(checkpoints[2], name="tiny2_050", hub=hub, width=0.5, provenance=record)
+    assert "ab" * 32 in matching.card_path.read_text()
+
+
 def test_never_overwrites_a_different_card_without_force(checkpoints, tmp_path):
     hub = tmp_path / "hub"
     first = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY)
@@ -135,8 +167,11 @@ def test_never_overwrites_a_different_asset_without_force(checkpoints, tmp_path)
 
 def test_architecture_mismatch_is_refused(checkpoints, tmp_path):
     hub = tmp_path / "hub"
-    with pytest.raises(ghosthub.CheckpointMismatchError, match="shape mismatches"):
+    with pytest.raises(ghosthub.CheckpointMismatchError, match="shape mismatches") as info:
         publish(checkpoints["wide"], name="wrong_050", hub=hub, width=0.5)
+    message = str(info.value)
+    assert str(checkpoints["wide"]) in message and ".tmp" not in message, "name the user's file, not the staged copy"
+    assert "strict=False" not in message and "--width" in message
     assert [p for p in hub.rglob("*") if p.is_file() and p.name != ".publish.lock"] == []
 
 
