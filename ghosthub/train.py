@@ -504,6 +504,37 @@ def _resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
     return info
 
 
+def _carry_best(resume: Path, out_dir: Path, best_epoch: int, start_epoch: int, save_restored: Callable) -> None:
+    """Make sure a resumed run has the best network so far in ``out_dir``, so it still ends with one.
+
+    It is there already when resuming in place; it is the restored network when the
+    resume epoch was the best (``save_restored`` writes the bytes the first run wrote);
+    else it is copied from beside the resume checkpoint.
+    """
+    target, source = out_dir / BEST, resume.parent / BEST
+    if _best_epoch(target) == best_epoch:
+        return
+    if best_epoch == start_epoch:
+        save_restored()
+    elif _best_epoch(source) == best_epoch:
+        tmp = target.with_name(f".{BEST}.{os.getpid()}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    elif not target.exists():
+        raise TrainError(
+            f"cannot resume into {out_dir}: the best network so far (epoch {best_epoch}) should be {source}, "
+            "which is missing or of another epoch. Resume into the folder of the resume checkpoint, or copy "
+            f"that run's best.ckpt into {out_dir}."
+        )
+
+
+def _best_epoch(path: Path) -> int | None:
+    if not path.is_file():
+        return None
+    info = read_info(path) or {}
+    return info.get("epoch")
+
+
 def _resume_view(recipe: Recipe) -> dict:
     view = recipe.to_dict()
     view["decay_epochs"] = recipe.effective_decay_epochs
@@ -662,6 +693,10 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
     if resume is not None:
         info = _resume_state(resume, recipe, train_step)
         start_epoch, best = int(info["epoch"]), info.get("best")
+        if rank == 0 and best:
+            metrics = None if best.get("top1") is None else {k: best[k] for k in ("top1", "top5", "loss")}
+            _carry_best(Path(resume), out_dir, best["epoch"], start_epoch, lambda: save_checkpoint(
+                net, out_dir / BEST, {**arch, "kind": "network", "epoch": start_epoch, "metrics": metrics}))
     history = _read_history(out_dir, start_epoch) if resume is not None and rank == 0 else []
     if rank == 0:  # recipe.yaml: what ran; metrics.jsonl: the epochs before a resume point, then one line per epoch
         (out_dir / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")

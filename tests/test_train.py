@@ -126,8 +126,9 @@ def test_interrupted_and_resumed_run_ends_byte_identical(full_run, data, recipe_
     assert [e.epoch for e in resumed.epochs] == [2]
     assert resumed.weights_sha256 == full_run.weights_sha256
     assert file_sha256(tmp_path / "resumed" / "epoch-0002.ckpt") == file_sha256(os.path.join(full_run.out_dir, "epoch-0002.ckpt"))
-    if full_run.best.epoch == 2:
-        assert resumed.checkpoint_sha256 == full_run.checkpoint_sha256
+    # The best network so far comes along into the new folder: the run ends with the same best.ckpt.
+    assert resumed.checkpoint_sha256 == full_run.checkpoint_sha256
+    assert file_sha256(tmp_path / "resumed" / "best.ckpt") == file_sha256(full_run.best_checkpoint)
 
 
 def test_resume_and_output_folder_refusals(full_run, data, recipe_file, tmp_path):
@@ -179,3 +180,30 @@ def test_rebuild_from_provenance_matches(full_run, data, tmp_path):
     other = make_image_folder(tmp_path / "other", seed=1)
     with pytest.raises(DataError, match="not what the model was trained on"):
         rebuild(provenance, other, tmp_path / "c")
+
+
+def test_a_resume_into_another_folder_brings_the_best_network(tmp_path):
+    from ghosthub.checkpoint import save_checkpoint
+    from ghosthub.models import create_model
+    from ghosthub.train import _carry_best
+
+    net = create_model("ghostnet", 0.1, num_classes=3)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    save_checkpoint(net, first / "best.ckpt", {"kind": "network", "epoch": 1})
+    resume = first / "epoch-0002.ckpt"
+    saved = []
+    _carry_best(resume, second, 1, 2, lambda: saved.append(True))  # copied: epoch 1 was the best
+    assert file_sha256(second / "best.ckpt") == file_sha256(first / "best.ckpt") and not saved
+    _carry_best(resume, second, 1, 2, lambda: saved.append(True))  # already there: nothing to do
+    assert not saved and not list(second.glob(".*tmp"))
+    _carry_best(resume, tmp_path / "third", 2, 2, lambda: saved.append(True))  # the resume epoch is the best
+    assert saved == [True]
+    (tmp_path / "fourth").mkdir()
+    with pytest.raises(TrainError, match=r"best network so far \(epoch 2\) should be .*first/best.ckpt"):
+        _carry_best(first / "epoch-0003.ckpt", tmp_path / "fourth", 2, 3, lambda: None)  # it holds epoch 1
+    (first / "best.ckpt").unlink()
+    with pytest.raises(TrainError, match="missing or of another epoch"):
+        _carry_best(resume, tmp_path / "fourth", 1, 2, lambda: None)
+    assert not list((tmp_path / "fourth").iterdir())
