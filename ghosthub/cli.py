@@ -216,7 +216,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     p = command("serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests")
     p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     return parser
 
@@ -227,6 +227,16 @@ def _command(sub, name: str, func: Callable[[argparse.Namespace], int | None] | 
     parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=_Formatter, **kw)
     parser.set_defaults(func=func)
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535; 0 picks a free one)")
+    return port
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -714,7 +724,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    server = serve(args.directory, port=args.port, host=args.host, quiet=False)
+    try:
+        server = serve(args.directory, port=args.port, host=args.host, quiet=False)
+    except OSError as exc:  # e.g. the port is taken
+        from .errors import GhostHubError
+
+        raise GhostHubError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port (0 picks a free one)"
+        ) from None
     print(f"serving {server.root} at {server.url} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

@@ -53,8 +53,12 @@ def write_digits(directory: str | os.PathLike, *, val_fraction: float = 0.2, see
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     try:
         from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise ImportError("the digits demo needs scikit-learn, which ships the data: pip install scikit-learn") from exc
+    except ImportError:
+        from .errors import GhostHubError
+
+        raise GhostHubError(
+            "the digits demo needs scikit-learn, which ships the data: pip install 'ghosthub[demo]' (or scikit-learn)"
+        ) from None
     from PIL import Image
 
     digits = load_digits()

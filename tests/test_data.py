@@ -151,3 +151,14 @@ def test_write_digits_is_an_image_folder_with_stable_bytes(tmp_path):
         assert (img.size, img.mode) == ((8, 8), "L")
     write_digits(tmp_path / "d2")
     assert dataset_digest(tmp_path / "d1") == dataset_digest(tmp_path / "d2")
+
+
+def test_write_digits_without_scikit_learn_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from ghosthub.errors import GhostHubError
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails as if it were not installed
+    with pytest.raises(GhostHubError, match=r"pip install 'ghosthub\[demo\]'"):
+        write_digits(tmp_path / "digits")
+    assert not (tmp_path / "digits").exists()

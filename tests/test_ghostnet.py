@@ -78,7 +78,7 @@ def _randomise(net, seed=0):
         p.set_data(ms.Tensor(value))
 
 
-@pytest.mark.parametrize("width", [0.5, 1.3])
+@pytest.mark.parametrize("width", sorted(WIDTHS))
 def test_same_logits_as_mindcv(width):
     mindcv = pytest.importorskip("mindcv")
     ref = mindcv.create_model(WIDTHS[width][0])

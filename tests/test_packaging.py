@@ -30,6 +30,9 @@ def test_wheel_contains_cards_and_entry_point(wheel):
         assert "ghosthub = ghosthub.cli:main" in zf.read(entry_points).decode()
     for card in sorted((REPO / "cards").glob("*.md")):
         assert f"ghosthub/cards/{card.name}" in names
+    recipes = sorted((REPO / "recipes").glob("*.yaml"))
+    assert recipes and all(f"ghosthub/recipes/{r.name}" in names for r in recipes)
+    assert "ghosthub/resources/imagenet_classes.txt" in names
     assert not any(n.startswith("tests/") for n in names)
 
 

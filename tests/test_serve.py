@@ -120,3 +120,15 @@ def test_serve_command(tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     assert "GET /index.json" in proc.stderr.read()
+
+
+def test_serve_command_port_errors(tmp_path, capsys):
+    from ghosthub.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["serve", str(tmp_path), "--port", "99999"])
+    assert info.value.code == 2 and "not a port number" in capsys.readouterr().err
+    with serve(tmp_path) as busy:  # the port is taken
+        code = main(["serve", str(tmp_path), "--port", str(busy.server_address[1])])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: cannot listen on 127.0.0.1:") and "choose another --port" in err
