@@ -114,3 +114,27 @@ def test_an_arch_without_a_width_is_a_clear_error(data, tmp_path, arch):
     _, path = tiny_checkpoint(tmp_path, info=False)
     with pytest.raises(GhostHubError, match="not an architecture name with a width, such as ghostnet_050"):
         evaluate(path, data, arch=arch)
+
+
+def test_a_model_name_evaluates_through_its_card(data, tmp_path):
+    """evaluate(NAME): card -> verified asset -> network, with the card's preprocessing."""
+    from ghosthub.card import ModelCard, render_card
+    from ghosthub.hashes import file_hash
+
+    _, path = tiny_checkpoint(tmp_path)
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    fields = {
+        "model-name": "tiny_010", "backbone-name": "ghostnet", "module-type": "cv", "fine-tunable": "True",
+        "model-version": "1.0", "author": "tests", "update-time": "2026-11-27", "repo-link": "-", "user-id": "tests",
+        "used-for": "inference", "mindspore-version": "2.10", "license": "Apache2.0", "summary": "a test card",
+        "input-size": "16", "crop-pct": "1.0", "mean": "127.5, 127.5, 127.5", "std": "127.5, 127.5, 127.5",
+        "class-names": ["a", "b", "c"],
+        "asset": [{"file-format": "ckpt", "asset-link": "../with.ckpt", "asset-sha256": file_hash(path)}],
+    }
+    (cards / "tiny_010.md").write_text(render_card(ModelCard(title="tiny_010", fields=fields)), encoding="utf-8")
+    by_name = evaluate("tiny_010", data, cards=[cards], cache_dir=tmp_path / "cache", batch_size=4, progress=False)
+    by_file = evaluate(path, data, batch_size=4, progress=False)
+    assert (by_name.top1, by_name.top5, by_name.images) == (by_file.top1, by_file.top5, 9)
+    assert by_name.loss == pytest.approx(by_file.loss, rel=1e-6)
+    assert list((tmp_path / "cache" / "assets" / "tiny_010").rglob("with.ckpt")), "the asset came through the cache"
