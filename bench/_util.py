@@ -6,12 +6,19 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+
+
+# Children may write bytecode, as an installed package has it (pip compiles on install): a shell
+# with PYTHONDONTWRITEBYTECODE=1 would otherwise time compiling ghosthub's sources on every run.
+_PYCACHE = os.path.join(tempfile.gettempdir(), f"ghosthub-bench-pycache-{os.getuid() if hasattr(os, 'getuid') else 0}")
 
 
 def time_process(argv, *, runs: int, env=None, cwd=None, warmup: int = 1) -> list[float]:
     """Wall times (s) of ``runs`` fresh processes, after ``warmup`` untimed ones."""
-    env = {**os.environ, "GLOG_v": "3", **(env or {})}
+    env = {**os.environ, "GLOG_v": "3", "PYTHONPYCACHEPREFIX": _PYCACHE, **(env or {})}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     times = []
     for i in range(warmup + runs):
         start = time.perf_counter()
