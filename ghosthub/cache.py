@@ -356,12 +356,13 @@ def _alive(pid: int, since: float) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[-1].split()
-    except OSError:
-        return True  # no /proc (macOS): the pid answering is all we know
-    if fields[0] == b"Z":  # a killed child that is not reaped yet is gone for our purpose
-        return False
-    # A process that started after the part was last written is not its owner: the pid was reused.
-    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        if fields[0] == b"Z":  # a killed child that is not reaped yet is gone for our purpose
+            return False
+        # A process that started after the part was last written is not its owner: the pid was reused.
+        # (btime is whole seconds, rounded down: the computed start is never later than the real one.)
+        started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return True  # no /proc (macOS) or an unexpected layout: the pid answering is all we know
     return started <= since + 1.0
 
 
