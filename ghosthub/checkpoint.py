@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import WeightsError
 from .hashes import file_hash
 
-__all__ = ["INFO_KEY", "INFO_FORMAT", "save_checkpoint", "read_info"]
+__all__ = ["INFO_KEY", "INFO_FORMAT", "save_checkpoint", "read_info", "read_with_info"]
 
 INFO_KEY = "ghosthub"
 INFO_FORMAT = "ghosthub-checkpoint/1"
@@ -78,30 +77,35 @@ def read_info(path: str | os.PathLike) -> dict | None:
     >>> read_info("out/best.ckpt")["backbone"]              # doctest: +SKIP
     'ghostnet'
     """
-    import mindspore as ms
+    return read_with_info(path)[1]
 
-    from .weights import sniff_format
+
+def read_with_info(path: str | os.PathLike) -> tuple[dict, dict | None]:
+    """``(what mindspore.load_checkpoint gives, the record or None)``, reading the file once.
+
+    A safetensors file gives ``({}, None)`` without being read: ghosthub writes its record
+    into .ckpt files only.
+
+    Raises
+    ------
+    WeightsError
+        The file is missing or not a MindSpore checkpoint.
+    """
+    from .weights import load_raw, sniff_format
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"checkpoint {path!r} does not exist or is not a file: check the path.")
     if sniff_format(path) == "safetensors":
-        return None  # ghosthub train writes .ckpt files; a safetensors file carries no info of ours
+        return {}, None
     try:
-        with tempfile.TemporaryDirectory(prefix="ghosthub-info-") as tmp:
-            target = path
-            if not path.endswith(".ckpt"):  # mindspore.load_checkpoint insists on the suffix
-                target = os.path.join(tmp, "checkpoint.ckpt")
-                os.symlink(os.path.abspath(path), target)
-            raw = ms.load_checkpoint(target)
+        raw = load_raw(path, "ckpt")
     except Exception as exc:  # MindSpore raises ValueError/RuntimeError with long texts
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise WeightsError(f"cannot read checkpoint {path!r}: {reason}. Is it a MindSpore .ckpt file?") from None
     text = raw.get(INFO_KEY)
-    if not isinstance(text, str):
-        return None
     try:
-        info = json.loads(text)
+        info = json.loads(text) if isinstance(text, str) else None
     except ValueError:
-        return None
-    return info if isinstance(info, dict) and info.get("format") == INFO_FORMAT else None
+        info = None
+    return raw, info if isinstance(info, dict) and info.get("format") == INFO_FORMAT else None

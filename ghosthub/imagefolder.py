@@ -35,6 +35,7 @@ __all__ = [
     "ImageFolder",
     "scan_image_folder",
     "find_splits",
+    "scan_splits",
     "dataset_digest",
     "epoch_order",
     "train_dataset",
@@ -241,10 +242,11 @@ def dataset_digest(data_dir: str | os.PathLike, train_split: str = "train", val_
     train, val = find_splits(data_dir, train_split, val_split)
     if train is None and val is None:
         return scan_image_folder(data_dir).digest()
-    return combined_digest(*_scan_splits(train, val))
+    return combined_digest(*scan_splits(train, val))
 
 
-def _scan_splits(train: Path | None, val: Path | None) -> tuple[ImageFolder | None, ImageFolder | None]:
+def scan_splits(train: Path | None, val: Path | None) -> tuple[ImageFolder | None, ImageFolder | None]:
+    """Scan a train and a val split (either may be None); val is labelled with train's classes."""
     train_folder = scan_image_folder(train) if train else None
     val_folder = scan_image_folder(val, classes=train_folder.classes if train_folder else None) if val else None
     return train_folder, val_folder

@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import read_info, save_checkpoint
+from .checkpoint import read_info, read_with_info, save_checkpoint
 from .hashes import file_hash
 from .errors import GhostHubError
 from .recipe import Recipe, load_recipe
@@ -413,14 +413,13 @@ def _check_out_dir(out_dir: Path, resume) -> None:
 
 def _load_data(recipe: Recipe, data_dir: Path, expect_digest: str | None):
     """Scan the train and val splits (every image read and checked once); their combined digest."""
-    from .imagefolder import DataError, combined_digest, find_splits, scan_image_folder
+    from .imagefolder import DataError, combined_digest, find_splits, scan_splits
 
     train_dir, val_dir = find_splits(data_dir, recipe.train_split, recipe.val_split)
     if train_dir is None:
         raise DataError(f"data dir {str(data_dir)!r} has no {recipe.train_split!r} folder: expected "
                         f"{data_dir}/{recipe.train_split}/<class>/<image> (and optionally {recipe.val_split}/).")
-    train_folder = scan_image_folder(train_dir)
-    val_folder = scan_image_folder(val_dir, classes=train_folder.classes) if val_dir else None
+    train_folder, val_folder = scan_splits(train_dir, val_dir)
     digest = combined_digest(train_folder, val_folder)
     if expect_digest and not digest.startswith(expect_digest.lower()):
         raise DataError(f"the data in {str(data_dir)!r} is not what the model was trained on: dataset digest "
@@ -469,7 +468,7 @@ def _resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
     """Load an epoch checkpoint into the training cell; its record (epoch, best so far) is returned."""
     import mindspore as ms
 
-    info = read_info(path)
+    stored, info = read_with_info(path)
     if not info or info.get("kind") != "training":
         raise TrainError(
             f"cannot resume from {os.fspath(path)!r}: it is not a ghosthub epoch checkpoint (epoch-NNNN.ckpt) "
@@ -488,7 +487,6 @@ def _resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
     if info["epoch"] >= recipe.epoch_size:
         raise TrainError(f"{os.fspath(path)!r} is from epoch {info['epoch']}, and the recipe trains "
                          f"{recipe.epoch_size} epochs: nothing left to do (pass --epochs N to train longer).")
-    stored = ms.load_checkpoint(os.fspath(path))
     missing = []
     for param in train_step.get_parameters():
         if param.name == "learning_rate":  # recomputed from the recipe
@@ -502,6 +500,18 @@ def _resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
         raise TrainError(f"cannot resume from {os.fspath(path)!r}: {len(missing)} training-state entries are "
                          f"missing or have another shape ({', '.join(missing[:5])}).")
     return info
+
+
+def _save_best(net, out_dir: Path, arch: dict, epoch: int, metrics: dict | None) -> None:
+    """Write best.ckpt: the network alone, with the record a resumed run must reproduce byte for byte."""
+    save_checkpoint(net, out_dir / BEST, {**arch, "kind": "network", "epoch": epoch, "metrics": metrics})
+
+
+def _best_metrics(best: dict | None) -> dict | None:
+    """The val metrics of the best epoch so far (None without val numbers)."""
+    if not best or best.get("top1") is None:
+        return None
+    return {k: best[k] for k in ("top1", "top5", "loss")}
 
 
 def _carry_best(resume: Path, out_dir: Path, best_epoch: int, start_epoch: int, save_restored: Callable) -> None:
@@ -694,9 +704,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
         info = _resume_state(resume, recipe, train_step)
         start_epoch, best = int(info["epoch"]), info.get("best")
         if rank == 0 and best:
-            metrics = None if best.get("top1") is None else {k: best[k] for k in ("top1", "top5", "loss")}
-            _carry_best(Path(resume), out_dir, best["epoch"], start_epoch, lambda: save_checkpoint(
-                net, out_dir / BEST, {**arch, "kind": "network", "epoch": start_epoch, "metrics": metrics}))
+            _carry_best(Path(resume), out_dir, best["epoch"], start_epoch,
+                        lambda: _save_best(net, out_dir, arch, start_epoch, _best_metrics(best)))
     history = _read_history(out_dir, start_epoch) if resume is not None and rank == 0 else []
     if rank == 0:  # recipe.yaml: what ran; metrics.jsonl: the epochs before a resume point, then one line per epoch
         (out_dir / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
@@ -742,7 +751,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
             checkpoint = out_dir / f"epoch-{epoch + 1:04d}.ckpt"
             save_checkpoint(train_step, checkpoint, epoch_info, choice=lambda name: name != "learning_rate")
             if improved:
-                save_checkpoint(net, out_dir / BEST, {**arch, "kind": "network", "epoch": epoch + 1, "metrics": record})
+                _save_best(net, out_dir, arch, epoch + 1, record)
             _prune(out_dir, recipe.keep_checkpoint_max)
             last_checkpoint = str(checkpoint)
         item = EpochMetrics(
@@ -788,7 +797,7 @@ def _provenance(recipe: Recipe, source: str, train_folder, val_folder, data_dige
         "seed": recipe.seed, "threads": recipe.threads, "data_workers": recipe.num_parallel_workers,
         "workers": world, "amp_level": recipe.amp_level, "mode": recipe.mode, "epochs": recipe.epoch_size,
         "best_epoch": best["epoch"] if best else None,
-        "metrics": {k: best[k] for k in ("top1", "top5", "loss")} if best and best.get("top1") is not None else {},
+        "metrics": _best_metrics(best) or {},
         "checkpoint_sha256": sha, "images_per_second": float(np.median(rates)) if rates else 0.0,
         **_versions(), "device": _device_description(device_target),
     }

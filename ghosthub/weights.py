@@ -68,7 +68,7 @@ def sniff_format(path: str) -> str:
     return "ckpt"
 
 
-def _load(path: str, fmt: str) -> dict:
+def load_raw(path: str, fmt: str) -> dict:
     """mindspore.load_checkpoint, which insists the file name ends in .ckpt / .safetensors."""
     import mindspore as ms
 
@@ -132,7 +132,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise WeightsError(f"checkpoint {path!r} is empty (0 bytes), expected a MindSpore checkpoint. {advice}")
     fmt = sniff_format(path)
     try:
-        raw = _load(path, fmt)
+        raw = load_raw(path, fmt)
     except Exception as e:  # MindSpore raises ValueError/TypeError/RuntimeError with long texts
         logger.debug("mindspore.load_checkpoint(%r) failed", path, exc_info=True)
         reason = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
