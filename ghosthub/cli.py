@@ -648,7 +648,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from .errors import GhostHubError
     from .publish import publish
 
     provenance = _read_provenance_file(args)
@@ -656,13 +655,6 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     if args.eval_dir:
         from .evaluate import evaluate
 
-        from .checkpoint import read_info
-
-        if args.width is None and read_info(args.checkpoint) is None:
-            raise GhostHubError(
-                f"{args.checkpoint} does not say which architecture it is (ghosthub train did not write it): "
-                "name it with --backbone and --width, e.g. --backbone ghostnet --width 0.5"
-            )
         scores = evaluate(args.checkpoint, args.eval_dir, arch=_arch(args))
         metrics = {"top1": scores.top1, "top5": scores.top5}
         print(f"evaluated on {args.eval_dir}: top-1 {scores.top1:.2f}%  top-5 {scores.top5:.2f}%", file=sys.stderr)

@@ -73,7 +73,8 @@ def preprocessing_of(net: Any, info: dict | None = None) -> dict[str, Any]:
     dict
         ``image_size``, ``crop_pct``, ``interpolation``, ``mean``, ``std``.
     """
-    from .recipe import IMAGENET_MEAN, IMAGENET_STD
+    from .preprocess import IMAGENET_DEFAULT_MEAN as IMAGENET_MEAN
+    from .preprocess import IMAGENET_DEFAULT_STD as IMAGENET_STD
 
     cfg = dict(getattr(net, "default_cfg", None) or {})
     cfg.update({k: v for k, v in (info or {}).items() if k in ("input_size", "crop_pct", "interpolation", "mean", "std")})
@@ -180,7 +181,7 @@ def load_for_eval(model: Any, *, arch: str | None = None, **load_kwargs: Any) ->
         if info is None and arch is None:
             raise GhostHubError(
                 f"checkpoint {str(path)!r} does not say which architecture it is (ghosthub train did not write "
-                "it): name it with arch= (command line: --arch), e.g. --arch ghostnet_050."
+                "it): name it with arch= (command line: eval --arch ghostnet_050, publish --width 0.5)."
             )
         backbone, width = _split_arch(arch) if arch else (info["backbone"], info["width"])
         return build_network(backbone, width, checkpoint_path=path), info

@@ -24,12 +24,12 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from .errors import GhostHubError
+from .preprocess import IMAGENET_DEFAULT_MEAN as IMAGENET_MEAN
+from .preprocess import IMAGENET_DEFAULT_STD as IMAGENET_STD
 
 __all__ = ["Recipe", "RecipeError", "load_recipe", "bundled_recipes", "parse_auto_augment", "split_model_name"]
 
 MAX_RECIPE_BYTES = 1 << 20
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 # "ghostnet_050" -> ("ghostnet", 0.5): three digits are the width in hundredths (MindCV, timm).
 _MODEL_NAME = re.compile(r"(?P<backbone>[a-z][a-z0-9]*(?:_[a-z][a-z0-9]*)*?)(?:_(?P<width>\d{3}))?")
 # MindCV's policy strings: "randaug-m9-n2-mstd0.5", "autoaug", "trivialaugwide".
