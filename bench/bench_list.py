@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 def make_cards(folder: Path, count: int) -> None:
     """Write ``count`` valid cards shaped like the seed card, each with its own name and digest."""
     sys.path.insert(0, str(REPO))
-    from ghosthub.card import load_card, render_card
+    from ghosthub.modelcard import load_card, render_card
 
     seed = load_card(REPO / "cards" / "ghostnet_050.md")
     folder.mkdir(parents=True, exist_ok=True)

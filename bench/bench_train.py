@@ -133,7 +133,7 @@ def main() -> int:
 
     import mindspore
 
-    from ghosthub.digits import write_digits
+    from ghosthub.data.digits import write_digits
 
     print(f"python {sys.version.split()[0]}, mindspore {mindspore.__version__}, {os.cpu_count()} CPUs, "
           f"recipe {RECIPE}, {args.runs} runs x {args.epochs} epochs\n", flush=True)

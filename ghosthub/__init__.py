@@ -5,20 +5,52 @@ from ._version import __version__
 # The public API, by the module that defines it. Attributes are imported on first
 # use, so `import ghosthub` and the `ghosthub` command load only what they need.
 _EXPORTS = {
-    "api": ("download", "get_card", "list_models", "load", "prune_cache", "transforms", "verify"),
-    "card": ("Asset", "CardError", "CardWarning", "ModelCard", "load_card", "parse_card", "render_card"),
+    "api": (
+        "Client",
+        "download",
+        "evaluate",
+        "get_card",
+        "list_models",
+        "load",
+        "prune_cache",
+        "rebuild",
+        "transforms",
+        "verify",
+    ),
+    "modelcard": ("Asset", "ModelCard", "load_card", "parse_card", "render_card"),
     "errors": (
+        "CardError",
+        "CardWarning",
         "CheckpointMismatchError",
+        "ConfigError",
+        "DataError",
+        "DataWarning",
         "DownloadError",
+        "ExportError",
+        "FetchWarning",
         "GhostHubError",
         "HashMismatchError",
+        "HubError",
+        "ImageError",
         "LinkError",
         "LoadError",
+        "ModelNotFoundError",
         "OfflineError",
+        "PublishError",
+        "PublishWarning",
+        "RecipeError",
+        "TrainError",
+        "TransferError",
         "UnsupportedBackboneError",
+        "WeakHashWarning",
         "WeightsError",
     ),
-    "registry": ("ModelNotFoundError", "Registry"),
+    "preprocessing": ("Preprocessing",),
+    "registry": ("Registry",),
+    "data.digits": ("write_digits",),
+    "tasks.publish": ("publish",),
+    "training.recipe": ("load_recipe",),
+    "training.trainer": ("train",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -26,20 +58,41 @@ __all__ = ["__version__", *sorted(_MODULE_OF)]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from .api import download, get_card, list_models, load, prune_cache, transforms, verify  # noqa: F401
-    from .card import Asset, CardError, CardWarning, ModelCard, load_card, parse_card, render_card  # noqa: F401
+    from .api import Client, download, evaluate, get_card, list_models, load, prune_cache, rebuild, transforms, verify  # noqa: F401
+    from .data.digits import write_digits  # noqa: F401
     from .errors import (  # noqa: F401
+        CardError,
+        CardWarning,
         CheckpointMismatchError,
+        ConfigError,
+        DataError,
+        DataWarning,
         DownloadError,
+        ExportError,
+        FetchWarning,
         GhostHubError,
         HashMismatchError,
+        HubError,
+        ImageError,
         LinkError,
         LoadError,
+        ModelNotFoundError,
         OfflineError,
+        PublishError,
+        PublishWarning,
+        RecipeError,
+        TrainError,
+        TransferError,
         UnsupportedBackboneError,
+        WeakHashWarning,
         WeightsError,
     )
-    from .registry import ModelNotFoundError, Registry  # noqa: F401
+    from .modelcard import Asset, ModelCard, load_card, parse_card, render_card  # noqa: F401
+    from .preprocessing import Preprocessing  # noqa: F401
+    from .registry import Registry  # noqa: F401
+    from .tasks.publish import publish  # noqa: F401
+    from .training.recipe import load_recipe  # noqa: F401
+    from .training.trainer import train  # noqa: F401
 
 
 def __getattr__(name: str):

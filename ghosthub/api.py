@@ -1,4 +1,9 @@
-"""The top-level verbs users type: list_models, get_card, download, verify, load, transforms."""
+"""The Client (a session: settings and one registry) and the verbs users type, one-liners over a Client.
+
+``ghosthub.load("ghostnet_050")`` is ``Client().load("ghostnet_050")``, as ``requests.get``
+is a call on a fresh ``Session``. Hold a :class:`Client` to make several calls against the
+same sources: its registry is built once, so a URL hub is synced once.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +11,414 @@ import os
 from pathlib import Path
 
 from . import config
-from .card import CardError, ModelCard
-from .errors import LoadError
-from .registry import Registry, default_sources
+from .errors import CardError, LinkError, LoadError
+from .modelcard.fields import architecture, class_names, int_field
+from .preprocessing import Preprocessing
+from .registry import CardEntry, Registry, default_sources
 
 TYPE_CHECKING = False  # typing stays out of a cache hit's imports
 if TYPE_CHECKING:
-    from typing import Iterable
+    from typing import Any, Iterable
 
-    from .cache import Verification
+    from .download.cache import Verification
+    from .modelcard import ModelCard
+    from .tasks.evaluate import EvalResult
+    from .training.rebuild import RebuildResult
 
-__all__ = ["list_models", "get_card", "default_registry", "download", "verify", "prune_cache", "load", "transforms", "rebuild"]
+__all__ = [
+    "Client",
+    "default_registry",
+    "download",
+    "evaluate",
+    "get_card",
+    "list_models",
+    "load",
+    "prune_cache",
+    "rebuild",
+    "transforms",
+    "verify",
+]
+
+
+class Client:
+    """A ghosthub session: settings resolved once and one registry of cards, with the verbs as methods.
+
+    Parameters
+    ----------
+    cards : iterable of str or os.PathLike
+        Extra card folders, searched before ``GHOSTHUB_CARDS`` and the rest.
+    hub : str, optional
+        URL or folder of a published hub (default ``GHOSTHUB_HUB``).
+    cache_dir : str or os.PathLike, optional
+        Cache folder (default ``GHOSTHUB_CACHE``, else the user cache folder).
+    offline : bool, optional
+        Never touch the network (default ``GHOSTHUB_OFFLINE``).
+    progress : bool, optional
+        Progress bars on a terminal (default: on unless ``GHOSTHUB_NO_PROGRESS=1``).
+
+    Examples
+    --------
+    >>> client = Client()
+    >>> client.list_models("ghostnet_1*")
+    ['ghostnet_100', 'ghostnet_130']
+    >>> client.get_card("ghostnet_050").metrics
+    {'top1': 65.84, 'top5': 86.6}
+    """
+
+    def __init__(
+        self,
+        *,
+        cards: Iterable[str | os.PathLike] = (),
+        hub: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        offline: bool | None = None,
+        progress: bool | None = None,
+    ):
+        self.settings = config.settings(cache_dir=cache_dir, offline=offline, hub=hub, progress=progress)
+        self.cards = tuple(cards)
+        self._registry: Registry | None = None
+
+    def __repr__(self) -> str:
+        return f"Client(cards={list(self.cards)!r}, hub={self.settings.hub!r}, cache_dir={str(self.settings.cache_dir)!r})"
+
+    @property
+    def registry(self) -> Registry:
+        """The cards of every source, scanned on first use (a URL hub is synced then, once)."""
+        if self._registry is None:
+            self._registry = Registry(default_sources(self.cards, self.settings), settings=self.settings)
+        return self._registry
+
+    # ------------------------------------------------------------------ cards
+
+    def list_models(self, pattern: str = "*", **filters: str) -> list[str]:
+        """Names of the cards matching a fnmatch ``pattern`` and every filter, sorted.
+
+        Parameters
+        ----------
+        pattern : str
+            fnmatch pattern on the model name, case-insensitive (``"ghostnet_*"``).
+        **filters : str
+            ``backbone``, ``dataset``, ``file_format`` or any front-matter key (``_`` for
+            ``-``), each a fnmatch pattern.
+        """
+        return self.registry.list(pattern, **filters)
+
+    def get_card(self, name: str) -> ModelCard:
+        """The model card called ``name``, read in full; an unknown name raises ModelNotFoundError with suggestions."""
+        return self.registry.get(name)
+
+    def entry(self, name: str) -> CardEntry:
+        """What the registry holds of a card: front-matter and line numbers, without reading the file."""
+        return self.registry.entry(name)
+
+    # ------------------------------------------------------------------ weights
+
+    def download(
+        self, name: str, *, force_download: bool = False, progress: bool | None = None, file_format: str | None = None
+    ) -> Path:
+        """The verified local file of a model's weights, downloaded into the cache if needed.
+
+        Parameters
+        ----------
+        name : str
+            Model name, as ``ghosthub list`` shows it.
+        force_download : bool
+            Download again even when a verified copy is cached.
+        progress : bool, optional
+            Progress bar on a terminal (default: the Client's setting).
+        file_format : str, optional
+            The asset to fetch (``ckpt``, ``safetensors``, ...); default the first ckpt or
+            safetensors asset of the card.
+
+        Returns
+        -------
+        Path
+            The cached file; its SHA-256 matches the card. A cached copy opens no connection.
+        """
+        from .download import cache
+
+        entry = self.entry(name)
+        asset = entry.weights_asset(file_format)
+        if not force_download:
+            hit = cache.cached_path(entry, asset, self.settings)  # no network stack imported
+            if hit is not None:
+                return hit
+        from .download.fetch import fetch_asset
+
+        return fetch_asset(entry, asset, settings=self.settings, force_download=force_download, progress=progress)
+
+    def verify(self, name: str) -> list[Verification]:
+        """Re-hash the cached files of a model against its card: the weights asset and any other cached one.
+
+        Each result's ``status`` is ``OK``, ``MISMATCH`` or ``NOT CACHED``. A mismatching
+        file is no longer served: the next download fetches it again.
+        """
+        from .download import cache
+
+        entry = self.entry(name)
+        try:
+            chosen = entry.weights_asset()
+        except CardError:
+            chosen = None
+        results = []
+        for asset in entry.assets:
+            if asset == chosen or cache.asset_path(self.settings.cache_dir, entry, asset).is_file():
+                results.append(cache.verify(entry, asset, self.settings))
+        return results
+
+    def prune_cache(self, *, dry_run: bool = False) -> list[Path]:
+        """Remove abandoned partial downloads and cached files that no known card refers to.
+
+        Returns the files removed (or, with ``dry_run``, that would be).
+        """
+        from .download import cache
+
+        keep = set()
+        for entry in self.registry:
+            for asset in entry.assets:
+                try:
+                    keep.add(cache.asset_path(self.settings.cache_dir, entry, asset))
+                except LinkError:
+                    continue
+        return cache.prune(self.settings.cache_dir, keep, stale_after=self.settings.lock_timeout, dry_run=dry_run)
+
+    def cached_assets(self) -> list:
+        """Every file in the cache (:class:`ghosthub.download.cache.CachedAsset`), sorted by model name."""
+        from .download import cache
+
+        return cache.entries(self.settings.cache_dir)
+
+    def remove_cached(self, name: str) -> list[Path]:
+        """Remove everything cached for model ``name``; the files removed."""
+        from .download import cache
+
+        return cache.remove(self.settings.cache_dir, name)
+
+    def clear_cache(self) -> list[Path]:
+        """Remove ghosthub's folders from the cache (assets, card index, hub copies); the folders removed."""
+        from .download import cache
+
+        return cache.clear(self.settings.cache_dir)
+
+    # ------------------------------------------------------------------ networks
+
+    def load(
+        self,
+        name: str,
+        pretrained: bool = True,
+        *,
+        num_classes: int | None = None,
+        in_channels: int = 3,
+        checkpoint_path: str | os.PathLike | None = None,
+        force_download: bool = False,
+        progress: bool | None = None,
+        **model_kwargs,
+    ):
+        """A MindSpore network for a model card, holding the card's weights, in inference mode.
+
+        Parameters
+        ----------
+        name : str
+            Model name, as ``ghosthub list`` shows it.
+        pretrained : bool
+            Download (or take from the cache) the card's weights, verify them against the
+            card's SHA-256 and load them strictly. False builds the network without any download.
+        num_classes : int, optional
+            Classifier outputs; default the checkpoint's. Another value re-initialises the
+            classifier only.
+        in_channels : int
+            Image channels; 1 sums the RGB stem weights, other values than the checkpoint's
+            are refused.
+        checkpoint_path : str or os.PathLike, optional
+            Load this local ``.ckpt``/``.safetensors`` instead of the card's asset (not
+            together with ``pretrained=True``).
+        force_download, progress
+            As for :meth:`download`.
+        **model_kwargs
+            Passed to the architecture (e.g. ``drop_rate``).
+
+        Returns
+        -------
+        mindspore.nn.Cell
+            In inference mode (``set_train(False)``).
+
+        Raises
+        ------
+        ModelNotFoundError, DownloadError, HashMismatchError, WeightsError,
+        CheckpointMismatchError, UnsupportedBackboneError, LoadError
+        """
+        if pretrained and checkpoint_path is not None:
+            raise LoadError(
+                f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
+                "(a local file), not both"
+            )
+        entry = self.entry(name)
+        backbone, width = architecture(entry)
+        from .models import check_model
+
+        # Before any download: a card or an argument that cannot work fails now, not after the transfer.
+        try:
+            check_model(backbone, width, num_classes=1000 if num_classes is None else num_classes, in_channels=in_channels, **model_kwargs)
+        except LoadError as exc:
+            raise LoadError(f"load({name!r}): {exc}") from None
+        if pretrained:
+            from .download.fetch import fetch_asset
+
+            checkpoint_path = fetch_asset(
+                entry, entry.weights_asset(), settings=self.settings, force_download=force_download, progress=progress
+            )
+        elif checkpoint_path is None and num_classes is None:
+            num_classes = int_field(entry, "num-classes") or 1000
+        from .models.builder import build_network
+
+        return build_network(
+            backbone, width, checkpoint_path=checkpoint_path, num_classes=num_classes, in_channels=in_channels, **model_kwargs
+        )
+
+    def preprocessing(self, name: str) -> Preprocessing:
+        """The eval preprocessing a model's card states (missing fields: MindCV's ImageNet defaults)."""
+        return Preprocessing.from_card(self.entry(name))
+
+    def transforms(self, name: str, *, batch: bool = False):
+        """The eval preprocessing of a model: a callable from a PIL image, array or path to its input array.
+
+        Sizes and statistics come from the card (``input-size``, ``crop-pct``,
+        ``interpolation``, ``mean``, ``std``), else MindCV's ImageNet defaults: 224,
+        resize 256 bilinear, centre crop, ImageNet mean/std on the 0-255 scale.
+        """
+        from .data.transforms import make_transform
+
+        return make_transform(**self.preprocessing(name)._asdict(), batch=batch)
+
+    def class_names(self, name: str, num_classes: int) -> list[str]:
+        """Names of the classes a model predicts: the card's ``class-names``, ImageNet-1k, or indices."""
+        return class_names(self.entry(name), num_classes)
+
+    def record(self, name: str) -> dict[str, Any]:
+        """What a card says of preprocessing and classes, in the terms of a checkpoint's record."""
+        entry = self.entry(name)
+        info: dict[str, Any] = Preprocessing.from_card(entry).record()
+        names = entry.get("class-names")
+        if isinstance(names, list):
+            info["classes"] = [str(n) for n in names]
+        return info
+
+    def load_any(self, model: Any, *, arch: str | None = None, **load_kwargs) -> tuple[Any, dict | None]:
+        """``(network, record)`` for a network, a checkpoint file or a model name.
+
+        A checkpoint ghosthub wrote names its architecture; any other needs ``arch``
+        (a model name such as ``ghostnet_050``). A model name loads through :meth:`load`
+        and its record comes from the card.
+        """
+        if not isinstance(model, (str, os.PathLike)):
+            return model, None
+        path = Path(model)
+        if path.is_file():
+            from .models.builder import build_network
+            from .models.checkpoint import read_with_info
+            from .naming import split_name
+
+            params, info = read_with_info(path)
+            if arch:
+                try:
+                    parsed = split_name(arch)
+                except ValueError:
+                    parsed = None
+                if parsed is None or parsed.width is None:
+                    raise LoadError(
+                        f"arch {arch!r} is not an architecture name with a width, such as ghostnet_050 "
+                        "(the backbone, then the width multiplier times 100 in three digits)."
+                    )
+                backbone, width = parsed.backbone, parsed.width
+            elif info is not None:
+                backbone, width = info["backbone"], info["width"]
+            else:
+                raise LoadError(
+                    f"checkpoint {str(path)!r} does not say which architecture it is (ghosthub train did not write "
+                    "it): name it with arch= (command line: eval --arch ghostnet_050, publish --width 0.5)."
+                )
+            return build_network(backbone, width, params=params, checkpoint_path=path), info
+        name = os.fspath(model)
+        return self.load(name, **load_kwargs), self.record(name)
+
+    # ------------------------------------------------------------------ producing
+
+    def evaluate(
+        self,
+        model: Any,
+        data_dir: str | os.PathLike,
+        *,
+        arch: str | None = None,
+        batch_size: int = 64,
+        workers: int | None = None,
+        progress: bool | None = None,
+        **load_kwargs,
+    ) -> EvalResult:
+        """Top-1, top-5, loss and images/s of a model on a labelled ImageFolder.
+
+        Parameters
+        ----------
+        model : mindspore.nn.Cell, str or os.PathLike
+            A network (preprocessing from its ``default_cfg``), a checkpoint file, or a model name.
+        data_dir : str or os.PathLike
+            ``DIR/val/<class>/...`` when DIR has a ``val`` folder, else ``DIR/<class>/...``.
+        arch : str, optional
+            Model name for a checkpoint ghosthub did not write (``ghostnet_050`` for MindCV's).
+        batch_size, workers, progress
+            See :func:`ghosthub.tasks.evaluate.evaluate`.
+        **load_kwargs
+            Passed on to :meth:`load` for a model name.
+        """
+        import gc
+
+        from .tasks.evaluate import evaluate, network_preprocessing
+
+        net, info = self.load_any(model, arch=arch, **load_kwargs)
+        try:
+            return evaluate(
+                net, data_dir, preprocessing=network_preprocessing(net, info), classes=(info or {}).get("classes"),
+                batch_size=batch_size, workers=workers, progress=self.settings.progress if progress is None else progress,
+            )
+        finally:
+            del net
+            gc.collect()
+
+    def rebuild(self, name: str, *, data_dir: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None) -> RebuildResult:
+        """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
+
+        The card must carry the training record ``ghosthub publish`` writes (its recipe,
+        seed, thread count, dataset digest). ``data_dir`` is the training data, checked
+        against the recorded digest; scikit-learn's digits are regenerated when it is
+        omitted. Run it in a fresh process: MindSpore fixes its kernel thread count once
+        per process.
+        """
+        import dataclasses
+        import tempfile
+
+        from .errors import TrainError
+        from .modelcard.provenance import read_provenance
+        from .training.rebuild import rebuild
+
+        card = self.get_card(name)
+        provenance = read_provenance(card)
+        if provenance is None:
+            raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
+        expected = card.weights_asset().sha256.lower()
+        with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
+            result = rebuild(provenance, data_dir, Path(workdir) if workdir else Path(tmp))
+        return dataclasses.replace(result, expected_sha256=expected, name=name)
+
+
+# ---------------------------------------------------------------------------- the verbs
 
 
 def default_registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> Registry:
     """A registry over the default sources, with ``cards`` folders searched first."""
-    settings = config.settings(**settings_kw)
-    return Registry(default_sources(cards, settings), settings=settings)
+    return Client(cards=cards, **settings_kw).registry
 
 
 def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, **filters: str) -> list[str]:
-    """Names of the cards matching a fnmatch ``pattern`` and every filter, sorted.
-
-    Parameters
-    ----------
-    pattern : fnmatch pattern on the model name, case-insensitive ("ghostnet_*").
-    cards : extra card folders, searched before ``GHOSTHUB_CARDS`` and the rest.
-    hub : URL or folder of a published hub (default ``GHOSTHUB_HUB``).
-    **filters : ``backbone``, ``dataset``, ``file_format`` or any front-matter
-        key (``_`` for ``-``), each a fnmatch pattern.
+    """Names of the cards matching a fnmatch ``pattern`` and every filter, sorted (see :meth:`Client.list_models`).
 
     Examples
     --------
@@ -42,12 +426,10 @@ def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), 
     >>> ghosthub.list_models("ghostnet_1*")
     ['ghostnet_100', 'ghostnet_130']
     """
-    return default_registry(cards, hub=hub).list(pattern, **filters)
+    return Client(cards=cards, hub=hub).list_models(pattern, **filters)
 
 
-def get_card(
-    name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, cache_dir: str | os.PathLike | None = None
-) -> ModelCard:
+def get_card(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, cache_dir: str | os.PathLike | None = None) -> ModelCard:
     """The model card called ``name``; an unknown name raises ModelNotFoundError with suggestions.
 
     Examples
@@ -56,7 +438,7 @@ def get_card(
     >>> ghosthub.get_card("ghostnet_050").metrics
     {'top1': 65.84, 'top5': 86.6}
     """
-    return default_registry(cards, hub=hub, cache_dir=cache_dir).get(name)
+    return Client(cards=cards, hub=hub, cache_dir=cache_dir).get_card(name)
 
 
 def download(
@@ -70,111 +452,40 @@ def download(
     cards: Iterable[str | os.PathLike] = (),
     hub: str | None = None,
 ) -> Path:
-    """The verified local file of a model's weights, downloaded into the cache if needed.
-
-    Parameters
-    ----------
-    name : model name, as ``ghosthub list`` shows it.
-    cache_dir : cache folder; default ``GHOSTHUB_CACHE``, else the user cache folder.
-    force_download : download again even when a verified copy is cached.
-    offline : never touch the network (default ``GHOSTHUB_OFFLINE``).
-    progress : progress bar on a terminal (default: on unless ``GHOSTHUB_NO_PROGRESS=1``).
-    file_format : the asset to fetch (``ckpt``, ``safetensors``, ...); default the
-        first ckpt or safetensors asset of the card.
-    cards : extra card folders, searched first.
-    hub : URL or folder of a published hub (default ``GHOSTHUB_HUB``).
-
-    Returns
-    -------
-    Path of the cached file; its SHA-256 matches the card. A cached copy opens
-    no connection.
+    """The verified local file of a model's weights, downloaded into the cache if needed (see :meth:`Client.download`).
 
     Examples
     --------
     >>> import ghosthub
-    >>> path = ghosthub.download("ghostnet_050")  # doctest: +SKIP
-    >>> path.name  # doctest: +SKIP
+    >>> ghosthub.download("ghostnet_050").name  # doctest: +SKIP
     'ghostnet_050-ae7771cb-910v2.ckpt'
     """
-    from . import cache
-
-    settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress, hub=hub)
-    card = _indexed_card(name, cards, settings)
-    asset = card.weights_asset(file_format)
-    if not force_download:
-        hit = cache.cached_path(card, asset, settings)  # no network stack imported
-        if hit is not None:
-            return hit
-    from .fetch import fetch_asset
-
-    return fetch_asset(card, asset, settings=settings, force_download=force_download, progress=progress)
+    client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline, progress=progress)
+    return client.download(name, force_download=force_download, progress=progress, file_format=file_format)
 
 
-def verify(
-    name: str,
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    cards: Iterable[str | os.PathLike] = (),
-    hub: str | None = None,
-) -> list["Verification"]:
-    """Re-hash the cached files of a model against its card: the weights asset and any other cached one.
-
-    Each result's ``status`` is ``OK``, ``MISMATCH`` or ``NOT CACHED``. A
-    mismatching file is no longer served: the next download fetches it again.
+def verify(name: str, *, cache_dir: str | os.PathLike | None = None, cards: Iterable[str | os.PathLike] = (), hub: str | None = None) -> list[Verification]:
+    """Re-hash the cached files of a model against its card (see :meth:`Client.verify`).
 
     Examples
     --------
     >>> import ghosthub
-    >>> [v.status for v in ghosthub.verify("ghostnet_050")]  # doctest: +SKIP
-    ['OK']
+    >>> [v.status for v in ghosthub.verify("ghostnet_050")]
+    ['NOT CACHED']
     """
-    from . import cache
-
-    settings = config.settings(cache_dir=cache_dir)
-    card = default_registry(cards, cache_dir=cache_dir, hub=hub).get(name)
-    try:
-        chosen = card.weights_asset()
-    except CardError:
-        chosen = None
-    results = []
-    for asset in card.assets:
-        if asset == chosen or cache.asset_path(settings.cache_dir, card, asset).is_file():
-            results.append(cache.verify(card, asset, settings))
-    return results
+    return Client(cards=cards, hub=hub, cache_dir=cache_dir).verify(name)
 
 
-def prune_cache(
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    cards: Iterable[str | os.PathLike] = (),
-    hub: str | None = None,
-    dry_run: bool = False,
-) -> list[Path]:
-    """Remove abandoned partial downloads and cached files that no known card refers to.
-
-    Known cards are those of the registry (``cards`` folders, ``GHOSTHUB_CARDS``,
-    the user's and the bundled cards). Returns the files removed (or, with
-    ``dry_run``, that would be).
+def prune_cache(*, cache_dir: str | os.PathLike | None = None, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, dry_run: bool = False) -> list[Path]:
+    """Remove abandoned partial downloads and cached files no known card refers to (see :meth:`Client.prune_cache`).
 
     Examples
     --------
     >>> import ghosthub
-    >>> ghosthub.prune_cache(dry_run=True)  # doctest: +SKIP
+    >>> ghosthub.prune_cache(dry_run=True)
     []
     """
-    from . import cache
-    from .errors import LinkError
-
-    reg = default_registry(cards, cache_dir=cache_dir, hub=hub)
-    keep = set()
-    for entry in reg:
-        card = ModelCard(title=None, fields=entry.fields, path=entry.path)
-        for asset in card.assets:
-            try:
-                keep.add(cache.asset_path(reg.settings.cache_dir, card, asset))
-            except LinkError:
-                continue
-    return cache.prune(reg.settings.cache_dir, keep, stale_after=reg.settings.lock_timeout, dry_run=dry_run)
+    return Client(cards=cards, hub=hub, cache_dir=cache_dir).prune_cache(dry_run=dry_run)
 
 
 def load(
@@ -192,33 +503,7 @@ def load(
     hub: str | None = None,
     **model_kwargs,
 ):
-    """A MindSpore network for a model card, holding the card's weights, in inference mode.
-
-    Parameters
-    ----------
-    name : model name, as ``ghosthub list`` shows it.
-    pretrained : download (or take from the cache) the card's weights, verify
-        them against the card's SHA-256 and load them strictly. False builds
-        the network without any download.
-    num_classes : classifier outputs; default the checkpoint's. Another value
-        re-initialises the classifier only.
-    in_channels : image channels; 1 sums the RGB stem weights, other values
-        than the checkpoint's are refused.
-    checkpoint_path : load this local ``.ckpt``/``.safetensors`` instead of the
-        card's asset (not together with ``pretrained=True``).
-    cache_dir, force_download, offline, progress : as for :func:`download`.
-    cards : extra card folders, searched first.
-    hub : URL or folder of a published hub (default ``GHOSTHUB_HUB``).
-    **model_kwargs : passed to the architecture (e.g. ``drop_rate``).
-
-    Returns
-    -------
-    mindspore.nn.Cell in inference mode (``set_train(False)``).
-
-    Raises
-    ------
-    ModelNotFoundError, DownloadError, HashMismatchError, WeightsError,
-    CheckpointMismatchError, UnsupportedBackboneError
+    """A MindSpore network for a model card, holding the card's weights, in inference mode (see :meth:`Client.load`).
 
     Examples
     --------
@@ -226,43 +511,15 @@ def load(
     >>> net = ghosthub.load("ghostnet_050", pretrained=True)  # doctest: +SKIP
     >>> net = ghosthub.load("ghostnet_050", pretrained=False, num_classes=10)  # doctest: +SKIP
     """
-    if pretrained and checkpoint_path is not None:
-        raise LoadError(
-            f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
-            "(a local file), not both"
-        )
-    settings = config.settings(cache_dir=cache_dir, offline=offline, progress=progress, hub=hub)
-    card = _indexed_card(name, cards, settings)
-    backbone, width = architecture(card)
-    from .models import check_model
-
-    # Before any download: a card or an argument that cannot work fails now, not after the transfer.
-    try:
-        check_model(backbone, width, num_classes=1000 if num_classes is None else num_classes, in_channels=in_channels, **model_kwargs)
-    except LoadError as exc:
-        raise LoadError(f"load({name!r}): {exc}") from None
-    if pretrained:
-        from .fetch import fetch_asset
-
-        checkpoint_path = fetch_asset(
-            card, card.weights_asset(), settings=settings, force_download=force_download, progress=progress
-        )
-    elif checkpoint_path is None and num_classes is None:
-        num_classes = _int_field(card, "num-classes") or 1000
-
-    from .weights import build_network
-
-    return build_network(
-        backbone, width, checkpoint_path=checkpoint_path, num_classes=num_classes, in_channels=in_channels, **model_kwargs
+    client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline, progress=progress)
+    return client.load(
+        name, pretrained, num_classes=num_classes, in_channels=in_channels, checkpoint_path=checkpoint_path,
+        force_download=force_download, progress=progress, **model_kwargs,
     )
 
 
 def transforms(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, batch: bool = False):
-    """The eval preprocessing of a model: a callable from a PIL image, array or path to its input array.
-
-    Sizes and statistics come from the card (``input-size``, ``crop-pct``,
-    ``interpolation``, ``mean``, ``std``), else MindCV's ImageNet defaults:
-    224, resize 256 bilinear, centre crop, ImageNet mean/std on the 0-255 scale.
+    """The eval preprocessing of a model as a callable (see :meth:`Client.transforms`).
 
     Examples
     --------
@@ -271,109 +528,30 @@ def transforms(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str |
     >>> t(np.zeros((300, 400, 3), np.uint8)).shape
     (3, 224, 224)
     """
-    from .preprocess import make_transform
-
-    return make_transform(**preprocessing(get_card(name, cards=cards, hub=hub)), batch=batch)
+    return Client(cards=cards, hub=hub).transforms(name, batch=batch)
 
 
-def architecture(card: ModelCard) -> tuple[str, float | None]:
-    """The backbone name and width of a card: ``width`` from the card, else from the model name."""
-    from .models import parse_width
-
-    width = card.get("width")
-    try:
-        width = float(width) if width is not None else parse_width(card.name)
-    except ValueError:
-        raise CardError(
-            "width is not a number", path=card.path, line=card.lines.get("width"), field="width", found=width
-        ) from None
-    return (card.backbone or "").strip().lower(), width
-
-
-def preprocessing(card: ModelCard) -> dict:
-    """Arguments of preprocess.make_transform from a card's fields (missing ones keep their defaults)."""
-    cfg: dict = {}
-    try:
-        if card.get("input-size"):
-            cfg["input_size"] = int(card.get("input-size"))
-        if card.get("crop-pct"):
-            cfg["crop_pct"] = float(card.get("crop-pct"))
-        if card.get("interpolation"):
-            cfg["interpolation"] = card.get("interpolation")
-        for key in ("mean", "std"):
-            if card.get(key):
-                cfg[key] = tuple(float(v) for v in str(card.get(key)).split(","))
-    except ValueError as exc:
-        raise CardError(f"preprocessing field is not a number ({exc})", path=card.path) from None
-    return cfg
-
-
-def class_names(card: ModelCard, num_classes: int) -> list[str]:
-    """Names of the classes a model predicts: the card's ``class-names``, ImageNet-1k, or indices."""
-    names = card.get("class-names")
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",")]
-    if isinstance(names, list) and len(names) == num_classes:
-        return [str(n) for n in names]
-    if num_classes == 1000:
-        from .preprocess import imagenet_classes
-
-        return imagenet_classes()
-    return [str(i) for i in range(num_classes)]
-
-
-def _indexed_card(name: str, cards, settings) -> ModelCard:
-    """The card of ``name`` as the registry's index holds it: validated front-matter, no YAML parsed again."""
-    entry = Registry(default_sources(cards, settings), settings=settings).entry(name)
-    return ModelCard(title=None, fields=entry.fields, path=entry.path)
-
-
-def _int_field(card: ModelCard, key: str) -> int | None:
-    value = card.get(key)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        raise CardError(f"{key} is not a whole number", path=card.path, line=card.lines.get(key), field=key, found=value) from None
-
-
-def rebuild(
-    name: str,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    workdir: str | os.PathLike | None = None,
-    cards: Iterable[str | os.PathLike] = (),
-    hub: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-) -> dict:
-    """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
-
-    The card must carry the training record ``ghosthub publish`` writes (its
-    recipe, seed, thread count, dataset digest). ``data_dir`` is the training
-    data, checked against the recorded digest; scikit-learn's digits are
-    regenerated when it is omitted. Run it in a fresh process: MindSpore fixes
-    its kernel thread count once per process.
-
-    Returns
-    -------
-    dict with ``name``, ``expected`` (the card's asset-sha256), ``actual`` (the
-    rebuilt checkpoint's) and ``matches``.
+def evaluate(model: Any, data_dir: str | os.PathLike, *, arch: str | None = None, batch_size: int = 64,
+             workers: int | None = None, progress: bool | None = None, cards: Iterable[str | os.PathLike] = (),
+             hub: str | None = None, cache_dir: str | os.PathLike | None = None, offline: bool | None = None) -> EvalResult:
+    """Top-1, top-5, loss and images/s of a network, checkpoint file or model name (see :meth:`Client.evaluate`).
 
     Examples
     --------
-    >>> ghosthub.api.rebuild("digits_ghostnet_050")["matches"]  # doctest: +SKIP
+    >>> round(ghosthub.evaluate("runs/digits/best.ckpt", "digits").top1, 1)  # doctest: +SKIP
+    97.5
+    """
+    client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline)
+    return client.evaluate(model, data_dir, arch=arch, batch_size=batch_size, workers=workers, progress=progress)
+
+
+def rebuild(name: str, *, data_dir: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None,
+            cards: Iterable[str | os.PathLike] = (), hub: str | None = None, cache_dir: str | os.PathLike | None = None) -> RebuildResult:
+    """Retrain a published model from its card's record and compare digests (see :meth:`Client.rebuild`).
+
+    Examples
+    --------
+    >>> ghosthub.rebuild("digits_ghostnet_050").matches  # doctest: +SKIP
     True
     """
-    import tempfile
-
-    from .publish import read_provenance
-    from .train import TrainError, rebuild as retrain
-
-    card = get_card(name, cards=cards, hub=hub, cache_dir=cache_dir)
-    provenance = read_provenance(card)
-    if provenance is None:
-        raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
-    expected = card.weights_asset().sha256.lower()
-    with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
-        result = retrain(provenance, data_dir, Path(workdir) if workdir else Path(tmp))
-    actual = result.actual_sha256
-    return {"name": name, "expected": expected, "actual": actual, "matches": actual.startswith(expected)}
+    return Client(cards=cards, hub=hub, cache_dir=cache_dir).rebuild(name, data_dir=data_dir, workdir=workdir)

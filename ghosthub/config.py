@@ -7,14 +7,10 @@ import sys
 from collections import namedtuple
 from pathlib import Path
 
-from .errors import GhostHubError
+from .errors import ConfigError
 
 APP = "ghosthub"
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-class ConfigError(GhostHubError, ValueError):
-    """An environment variable or argument that ghosthub cannot use."""
 
 
 class Settings(

@@ -1,4 +1,4 @@
-"""The main job on the embedded default, offline: digits -> train -> publish -> serve -> load -> eval -> predict."""
+"""The demo, offline: scikit-learn's digits -> train -> publish -> serve -> load -> evaluate -> predict."""
 
 from __future__ import annotations
 
@@ -44,15 +44,15 @@ def run_demo(
     dict
         What each step produced: ``top1``, ``top5``, ``sha256``, ``hub_url``, ``seconds`` ...
     """
-    from . import api
-    from .digits import write_digits
-    from .evaluate import card_info, evaluate_folder, preprocessing_of
-    from .imagefolder import scan_image_folder
-    from .inference import predict_images
-    from .preprocess import make_transform
-    from .publish import publish
-    from .serve import serve
-    from .train import train
+    from .api import Client
+    from .data.digits import write_digits
+    from .data.imagefolder import scan_image_folder
+    from .data.transforms import make_transform
+    from .hub.serve import serve
+    from .tasks.evaluate import evaluate_folder, network_preprocessing
+    from .tasks.inference import predict_images
+    from .tasks.publish import publish
+    from .training.trainer import train
 
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="ghosthub-demo-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -97,9 +97,9 @@ def run_demo(
 
     with serve(hub) as server:
         t = time.perf_counter()
-        card = api.get_card(MODEL_NAME, hub=server.url, cache_dir=cache)
-        net = api.load(MODEL_NAME, hub=server.url, cache_dir=cache, progress=False)
-        cached = api.download(MODEL_NAME, hub=server.url, cache_dir=cache, offline=True)
+        client = Client(hub=server.url, cache_dir=cache, progress=False)
+        net = client.load(MODEL_NAME)
+        cached = client.download(MODEL_NAME)  # a cache hit now: no connection
         summary["hub_url"] = server.url
         say(
             4,
@@ -110,9 +110,9 @@ def run_demo(
         )
     try:
         t = time.perf_counter()
-        info = card_info(card)
+        info = client.record(MODEL_NAME)
         folder = scan_image_folder(data / "val", classes=info.get("classes"))
-        scores = evaluate_folder(net, folder, progress=False, **preprocessing_of(net, info))
+        scores = evaluate_folder(net, folder, network_preprocessing(net, info), progress=False)
         summary.update(top1=scores.top1, top5=scores.top5, eval_images_per_second=scores.images_per_second)
         say(
             5,
@@ -125,8 +125,8 @@ def run_demo(
         t = time.perf_counter()
         samples = [folder.root / path for path, _ in folder.samples[:: max(1, len(folder.samples) // 6)][:6]]
         truth = [folder.classes[label] for _, label in folder.samples[:: max(1, len(folder.samples) // 6)][:6]]
-        transform = make_transform(**api.preprocessing(card))
-        predictions = predict_images(net, samples, transform, api.class_names(card, net.num_classes), topk=1)
+        transform = make_transform(**client.preprocessing(MODEL_NAME)._asdict())
+        predictions = predict_images(net, samples, transform, client.class_names(MODEL_NAME, net.num_classes), topk=1)
         shown = "  ".join(f"{true}->{p.top[0][1]} ({p.top[0][2]:.0%})" for true, p in zip(truth, predictions))
         say(6, "predict", f"true->predicted: {shown}", t)
     finally:

@@ -1,8 +1,101 @@
-"""The exception types ghosthub raises; every one derives from GhostHubError."""
+"""Every exception and warning class ghosthub raises or emits, in one place.
+
+Every exception derives from :class:`GhostHubError`; every warning from a
+``UserWarning`` subclass named here. Exceptions carry the facts of their message
+as attributes (``path``, ``line``, ``url``, ``card`` ...) for programs.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GhostHubError",
+    "ConfigError",
+    "CardError",
+    "ModelNotFoundError",
+    "LinkError",
+    "DownloadError",
+    "TransferError",
+    "HashMismatchError",
+    "OfflineError",
+    "HubError",
+    "PublishError",
+    "UnsupportedBackboneError",
+    "LoadError",
+    "WeightsError",
+    "CheckpointMismatchError",
+    "ImageError",
+    "ExportError",
+    "DataError",
+    "RecipeError",
+    "TrainError",
+    "CardWarning",
+    "FetchWarning",
+    "WeakHashWarning",
+    "PublishWarning",
+    "DataWarning",
+]
+
+
+def shorten(value, limit: int = 120) -> str:
+    """``value`` as text of at most ``limit`` characters, for messages."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------------------- exceptions
 
 
 class GhostHubError(Exception):
     """Base class of every error ghosthub raises on purpose."""
+
+
+class ConfigError(GhostHubError, ValueError):
+    """An environment variable or argument that ghosthub cannot use."""
+
+
+class CardError(GhostHubError, ValueError):
+    """A card that cannot be read or does not follow the card format.
+
+    The message names the file, the line, the field, what was expected and
+    what was found; the same facts are attributes for programs.
+    """
+
+    def __init__(self, reason, *, path=None, line=None, field=None, expected=None, found=None):
+        self.reason = reason
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.expected = expected
+        self.found = found
+        where = self.path or "<card text>"
+        if line is not None:
+            where += f", line {line}"
+        msg = f"{where}: {reason}"
+        if field is not None:
+            msg += f" [field {field!r}]"
+        if expected is not None:
+            msg += f"; expected {expected}"
+        if found is not None:
+            msg += f"; found {shorten(found)}"
+        super().__init__(msg)
+
+
+class ModelNotFoundError(GhostHubError, LookupError):
+    """No card of that name in any source."""
+
+    def __init__(self, name: str, suggestions=(), sources=()):
+        self.name = name
+        self.suggestions = list(suggestions)
+        hint = f"did you mean {', '.join(self.suggestions)}?" if self.suggestions else "run `ghosthub list` to see what there is"
+        where = ", ".join(str(s) for s in sources) or "no card folders"
+        super().__init__(f"no model card named {name!r} (searched {where}); {hint}")
+
+    def __str__(self) -> str:  # LookupError would quote the message
+        return self.args[0]
+
+
+class LinkError(GhostHubError, ValueError):
+    """A card's asset link or name that ghosthub refuses to fetch or to store."""
 
 
 class DownloadError(GhostHubError):
@@ -19,6 +112,18 @@ class DownloadError(GhostHubError):
         super().__init__(message)
 
 
+class TransferError(DownloadError):
+    """A transfer failed; ``reason`` says what happened and ``hint`` what to do about it."""
+
+    def __init__(self, reason: str, hint: str, *, url: str, status: int | None = None):
+        from ._utils.urls import redact
+
+        self.reason = reason
+        self.hint = hint
+        self.status = status
+        super().__init__(f"{reason} ({redact(url)}); {hint}", url=redact(url))
+
+
 class HashMismatchError(DownloadError):
     """A downloaded or cached file does not have the SHA-256 its card states."""
 
@@ -32,12 +137,20 @@ class OfflineError(DownloadError):
     """An asset is needed, is not cached, and the network may not be used."""
 
 
-class LinkError(GhostHubError, ValueError):
-    """A card's asset link or name that ghosthub refuses to fetch or to store."""
+class HubError(GhostHubError):
+    """A hub folder or URL that cannot be used: unreadable index, unsafe entry, refused overwrite."""
+
+
+class PublishError(HubError):
+    """A publish refused: unsafe name, unknown format, or an existing different card or asset."""
 
 
 class UnsupportedBackboneError(GhostHubError):
     """A model card or call names a backbone (architecture) ghosthub cannot build."""
+
+
+class LoadError(GhostHubError, ValueError):
+    """A call to load() whose arguments contradict each other."""
 
 
 class WeightsError(GhostHubError):
@@ -52,5 +165,40 @@ class ImageError(GhostHubError):
     """An input image cannot be read, or has an unusable shape or type."""
 
 
-class LoadError(GhostHubError, ValueError):
-    """A call to load() whose arguments contradict each other."""
+class ExportError(GhostHubError):
+    """A network could not be exported (unknown format, or MindSpore failed on this machine)."""
+
+
+class DataError(GhostHubError):
+    """A data folder that cannot be used: missing, no class folders, or no readable images."""
+
+
+class RecipeError(GhostHubError, ValueError):
+    """A recipe file that is missing, unreadable, or has an unknown key or a bad value."""
+
+
+class TrainError(GhostHubError):
+    """Training cannot start or continue: bad resume checkpoint, diverged loss, failed workers."""
+
+
+# ---------------------------------------------------------------------------- warnings
+
+
+class CardWarning(UserWarning):
+    """A card was readable only after a repair, or a registry skipped a card."""
+
+
+class FetchWarning(UserWarning):
+    """Something went wrong and ghosthub recovered: a corrupt cached file, a failing mirror, a stale lock."""
+
+
+class WeakHashWarning(FetchWarning):
+    """A card gives only a prefix of the SHA-256: it identifies the file but cannot rule out a forged one."""
+
+
+class PublishWarning(UserWarning):
+    """Something publish left out, such as a training record of another checkpoint."""
+
+
+class DataWarning(UserWarning):
+    """Image files were skipped while scanning a data folder (empty, unreadable, unsupported)."""

@@ -13,49 +13,31 @@ from pathlib import Path
 
 TYPE_CHECKING = False  # typing and hashlib stay out of a cache hit's imports
 if TYPE_CHECKING:
-    from typing import Any, Iterable, Iterator, Mapping, Sequence
+    from typing import Any, Iterable, Iterator, Sequence
 
 from . import config
+from ._utils.fs import atomic_write
 from ._version import __version__
-from .card import CardError, CardWarning, FrontMatterView, ModelCard, load_card
-from .errors import GhostHubError
+from .errors import CardError, CardWarning, GhostHubError, ModelNotFoundError
+from .modelcard import FrontMatterView, ModelCard, load_card
 
 __all__ = ["Registry", "CardEntry", "ModelNotFoundError", "default_sources"]
 
-_INDEX_VERSION = 2
+_INDEX_VERSION = 3  # 3: records keep line numbers
 
 
-class ModelNotFoundError(GhostHubError, LookupError):
-    """No card of that name in any source."""
+class CardEntry(namedtuple("CardEntry", "name file fields source lines"), FrontMatterView):
+    """What the registry knows of a card without reading its body: name, file, front-matter, source, lines.
 
-    def __init__(self, name: str, suggestions: Sequence[str], sources: Sequence[Path]):
-        self.name = name
-        self.suggestions = list(suggestions)
-        hint = f"did you mean {', '.join(self.suggestions)}?" if self.suggestions else "run `ghosthub list` to see what there is"
-        where = ", ".join(str(s) for s in sources) or "no card folders"
-        super().__init__(f"no model card named {name!r} (searched {where}); {hint}")
-
-    def __str__(self) -> str:  # LookupError would quote the message
-        return self.args[0]
-
-
-class CardEntry(namedtuple("CardEntry", "name file fields source"), FrontMatterView):
-    """What the registry knows of a card without reading its body: name, file, front-matter, source folder."""
+    It answers everything a download or a listing asks of a card (assets, weights
+    asset, metrics, with line numbers for errors) without reading the file again.
+    """
 
     __slots__ = ()
 
     @property
     def path(self) -> Path:
         return Path(self.file)
-
-    @property
-    def assets(self) -> list[Mapping[str, Any]]:
-        value = self.fields.get("asset")
-        return value if isinstance(value, list) else []
-
-    @property
-    def file_formats(self) -> list[str]:
-        return [a.get("file-format", "") for a in self.assets]
 
 
 def default_sources(card_dirs: Iterable[str | os.PathLike] = (), settings: config.Settings | None = None) -> list[Path]:
@@ -64,7 +46,7 @@ def default_sources(card_dirs: Iterable[str | os.PathLike] = (), settings: confi
     sources = [Path(d).expanduser() for d in card_dirs]
     sources += list(settings.card_dirs)
     if settings.hub:
-        from .hub import cards_dir
+        from .hub.sync import cards_dir  # a URL hub needs the network stack
 
         try:
             sources.append(cards_dir(settings.hub, settings))
@@ -193,7 +175,7 @@ class Registry:
             if "error" in record:
                 warnings.warn(f"skipped card {path}: {record['error']}", CardWarning, stacklevel=5)
                 continue
-            result.append(CardEntry(record["fields"]["model-name"], path, record["fields"], source))
+            result.append(CardEntry(record["fields"]["model-name"], path, record["fields"], source, record.get("lines", {})))
         index.save()
         return result
 
@@ -237,7 +219,7 @@ def _parse_record(path: str) -> dict[str, Any]:
             card = load_card(path)
         except CardError as exc:
             return {"error": str(exc).removeprefix(f"{path}: ").removeprefix(f"{path}, ")}
-    record: dict[str, Any] = {"fields": card.fields}
+    record: dict[str, Any] = {"fields": card.fields, "lines": dict(card.lines)}
     repairs = [str(w.message) for w in caught if issubclass(w.category, CardWarning)]
     if repairs:
         record["warnings"] = repairs
@@ -287,11 +269,5 @@ class _ParseIndex:
         if not (self.changed or stale):
             return
         data = json.dumps({"version": _INDEX_VERSION, "ghosthub": __version__, "records": self.records}, ensure_ascii=False)
-        tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(data, encoding="utf-8")
-            os.replace(tmp, self.file)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        with contextlib.suppress(OSError):  # a cache that cannot be written is simply not used
+            atomic_write(self.file, data.encode("utf-8"))

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ghosthub import ModelCard, config, load_card, render_card
-from ghosthub.hashes import file_hash
+from ghosthub._utils.hashes import file_hash
 
 FIELDS = {
     "backbone-name": "ghostnet",

@@ -12,7 +12,8 @@ from fetch_helpers import fast_settings, sha256, write_card
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ghosthub import Asset, ModelCard, cache
+from ghosthub import Asset, ModelCard
+from ghosthub.download import cache
 from ghosthub.errors import LinkError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +117,7 @@ def test_cached_path_is_cheap_and_exact(tmp_path):
 
 def test_cached_path_imports_no_network_stack(tmp_path):
     code = (
-        "import sys, ghosthub; from ghosthub import cache;"
+        "import sys, ghosthub; from ghosthub.download import cache;"
         "card = ghosthub.get_card('ghostnet_050');"
         "assert cache.cached_path(card) is None;"
         "print(sorted(m for m in ('requests', 'urllib3', 'tqdm', 'filelock', 'yaml', 'mindspore', 'dataclasses', 'typing', 'hashlib') if m in sys.modules))"
@@ -247,7 +248,7 @@ def test_default_cache_folder_is_platformdirs(monkeypatch, tmp_path):
 
 def test_network_settings_from_the_environment():
     from ghosthub import config
-    from ghosthub.config import ConfigError
+    from ghosthub.errors import ConfigError
 
     env = {"GHOSTHUB_TIMEOUT": "2.5", "GHOSTHUB_RETRIES": "2", "GHOSTHUB_MAX_SIZE": "10M", "GHOSTHUB_CACHE": "/c"}
     settings = config.settings(env=env)

@@ -9,18 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CORPUS, SEED
-from ghosthub.card import (
-    FILE_FORMATS,
-    REQUIRED_FIELDS,
-    CardError,
-    CardWarning,
-    ModelCard,
-    iter_errors,
-    load_card,
-    parse_card,
-    parse_metrics,
-    render_card,
-)
+from ghosthub.constants import FILE_FORMATS
+from ghosthub.modelcard import REQUIRED_FIELDS, CardError, CardWarning, ModelCard, iter_errors, load_card, parse_card, parse_metrics, render_card
 
 MINIMAL = {
     "model-name": "tiny_net",
@@ -426,7 +416,8 @@ def test_round_trip(title, required, extra, assets, body):
 
 # ----------------------------------------------------------------------------- the YAML-free fast path
 
-from ghosthub.card import _load_mapping, _read_simple, _split  # noqa: E402
+from ghosthub.modelcard._yaml import load_mapping as _load_mapping
+from ghosthub.modelcard.parse import _read_simple, _split
 
 # Also YAML's other line breaks (NEL, LS, PS) and the BOM: the fast path must leave them to YAML.
 _value = st.text(st.sampled_from(list("ab1 .:-<>#[]{}\"'|&*!%@`,?/é中\\\x85\u2028\u2029\ufeff")), min_size=0, max_size=12)

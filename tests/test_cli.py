@@ -132,7 +132,7 @@ def test_list_shows_what_is_cached(capsys, tmp_path, isolated_env):
     import hashlib
 
     from conftest import SEED
-    from ghosthub.card import load_card, render_card
+    from ghosthub.modelcard import load_card, render_card
 
     weights = tmp_path / "w.ckpt"
     weights.write_bytes(b"weights" * 100)

@@ -9,7 +9,8 @@ import pytest
 from fetch_helpers import assert_cache_sound, sha256, write_card
 from httpserver import AssetServer
 
-from ghosthub import cache, config, load_card
+from ghosthub import config, load_card
+from ghosthub.download import cache
 from ghosthub.cli import main
 
 DATA = os.urandom(50_000)

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from conftest import SEED
-from ghosthub.card import load_card, render_card
+from ghosthub.modelcard import load_card, render_card
 from ghosthub.cli import main
 from ghosthub.models import create_model
-from ghosthub.preprocess import make_transform
+from ghosthub.data.transforms import make_transform
 
 CLASSES = ["zero", "one", "two", "three", "four"]
 
@@ -114,7 +114,7 @@ def test_export_onnx(model, tmp_path, capsys):
 
 
 def test_export_leaves_the_network_as_it_was(model, tmp_path):
-    from ghosthub.inference import export_network
+    from ghosthub.tasks.inference import export_network
 
     net = create_model("ghostnet", 0.5, num_classes=len(CLASSES))
     net.set_train(False)
@@ -136,7 +136,7 @@ def test_export_unsupported_format_is_clear(model, tmp_path, capsys):
 
 
 def test_auto_mode_picks_graph_only_for_many_images():
-    from ghosthub.inference import GRAPH_FROM_IMAGES, choose_mode
+    from ghosthub.tasks.inference import GRAPH_FROM_IMAGES, choose_mode
 
     assert choose_mode("auto", 3) == "pynative"
     assert choose_mode("auto", GRAPH_FROM_IMAGES) == "graph"

@@ -8,18 +8,11 @@ import pytest
 from PIL import Image
 
 from _images import make_image_folder
-from ghosthub.digits import write_digits
-from ghosthub.imagefolder import (
-    DataError,
-    DataWarning,
-    _RandomErasing,
-    dataset_digest,
-    epoch_order,
-    eval_dataset,
-    scan_image_folder,
-    train_dataset,
-)
-from ghosthub.recipe import Recipe
+from ghosthub.data.digits import write_digits
+from ghosthub.errors import DataError, DataWarning
+from ghosthub.data.pipelines import _RandomErasing, epoch_order, eval_dataset, train_dataset
+from ghosthub.data.imagefolder import dataset_digest, scan_image_folder
+from ghosthub.training.recipe import Recipe
 
 
 @pytest.fixture

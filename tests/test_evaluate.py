@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from _images import make_image_folder
-from ghosthub.checkpoint import save_checkpoint
+from ghosthub.models.checkpoint import save_checkpoint
 from ghosthub.cli import main
 from ghosthub.errors import GhostHubError
-from ghosthub.evaluate import _Accumulator, evaluate, evaluate_folder, preprocessing_of
-from ghosthub.imagefolder import scan_image_folder
+from ghosthub.api import evaluate
+from ghosthub.tasks.evaluate import _Accumulator, evaluate_folder, network_preprocessing
+from ghosthub.data.imagefolder import scan_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ class ChannelOracle:
 
 def test_perfect_predictions_score_100_with_a_padded_last_batch(data):
     folder = scan_image_folder(data / "val")
-    result = evaluate_folder(ChannelOracle(), folder, batch_size=4, **preprocessing_of(ChannelOracle()))
+    result = evaluate_folder(ChannelOracle(), folder, network_preprocessing(ChannelOracle()), batch_size=4)
     assert (result.top1, result.top5, result.images) == (100.0, 100.0, 9)
     assert result.images_per_second > 0 and 0 <= result.loss < 1e-3
 
@@ -118,8 +119,8 @@ def test_an_arch_without_a_width_is_a_clear_error(data, tmp_path, arch):
 
 def test_a_model_name_evaluates_through_its_card(data, tmp_path):
     """evaluate(NAME): card -> verified asset -> network, with the card's preprocessing."""
-    from ghosthub.card import ModelCard, render_card
-    from ghosthub.hashes import file_hash
+    from ghosthub.modelcard import ModelCard, render_card
+    from ghosthub._utils.hashes import file_hash
 
     _, path = tiny_checkpoint(tmp_path)
     cards = tmp_path / "cards"

@@ -18,9 +18,10 @@ from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
 from httpserver import AssetServer
 
 import ghosthub
-from ghosthub import cache
+from ghosthub.download import cache
 from ghosthub.errors import DownloadError, HashMismatchError, LinkError, OfflineError
-from ghosthub.fetch import FetchWarning, WeakHashWarning, fetch_asset
+from ghosthub.errors import FetchWarning, WeakHashWarning
+from ghosthub.download.fetch import fetch_asset
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = os.urandom(300_000)
@@ -186,7 +187,7 @@ def test_size_limit_is_enforced_while_streaming(card, server):
 
 
 def test_not_enough_disk_space_is_found_before_downloading(card, settings, server, monkeypatch):
-    monkeypatch.setattr("ghosthub.fetch._free_space", lambda folder: 10)
+    monkeypatch.setattr("ghosthub.download.partfile._free_space", lambda folder: 10)
     with pytest.raises(DownloadError, match="disk space"):
         fetch(card, settings)
 
@@ -213,7 +214,7 @@ def test_the_token_never_appears_in_errors(card, server):
         fetch(card, settings)
     assert "s3cret" not in str(info.value) and "s3cret" not in repr(info.value)
     assert "s3cret" not in repr(settings)
-    from ghosthub.transport import Transport
+    from ghosthub.download.transport import Transport
 
     assert "s3cret" not in repr(Transport(settings))
 
@@ -231,13 +232,13 @@ def test_the_token_never_appears_in_errors(card, server):
     ],
 )
 def test_which_redirects_are_followed(source, target, allowed):
-    from ghosthub.transport import redirect_allowed
+    from ghosthub.download.transport import redirect_allowed
 
     assert redirect_allowed(source, target) is allowed
 
 
 def test_a_redirect_to_another_scheme_is_refused():
-    from ghosthub.transport import Transport
+    from ghosthub.download.transport import Transport
 
     with AssetServer() as srv:
         srv.add("/x", DATA)
@@ -604,7 +605,7 @@ def test_a_stuck_lock_holder_is_not_waited_for_forever(card, server):
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     target.parent.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import time; from ghosthub.lock import FileLock; l = FileLock({str(cache.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
+        [sys.executable, "-c", f"import time; from ghosthub._utils.lock import FileLock; l = FileLock({str(cache.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -664,7 +665,7 @@ def test_no_progress_bar_when_disabled_or_not_a_terminal(card, settings, server,
 
 
 def test_ctrl_c_keeps_the_part_and_the_next_call_resumes(card, settings, server, monkeypatch):
-    from ghosthub.fetch import _PartFile
+    from ghosthub.download.partfile import PartFile as _PartFile
 
     original = _PartFile.write
 

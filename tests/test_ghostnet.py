@@ -14,7 +14,7 @@ import mindspore as ms  # noqa: E402
 from ghosthub.errors import UnsupportedBackboneError  # noqa: E402
 from ghosthub.models import create_model, list_variants, parse_width, supported_backbones  # noqa: E402
 from ghosthub.models.ghostnet import GhostNet, make_divisible  # noqa: E402
-from ghosthub.weights import load_weights  # noqa: E402
+from ghosthub.models.builder import load_weights
 
 WIDTHS = {0.5: ("ghostnet_050", 2_598_276), 1.0: ("ghostnet_100", 5_204_476), 1.3: ("ghostnet_130", 7_387_356)}
 
@@ -129,14 +129,15 @@ def test_in_channels_and_dropout_in_eval_is_identity():
 
 
 def test_default_cfg_for_preprocessing():
-    from ghosthub.preprocess import transform_from_cfg
+    from ghosthub.data.transforms import make_transform
+    from ghosthub.preprocessing import Preprocessing
 
     cfg = create_model("ghostnet_050").default_cfg
     assert cfg["input_size"] == (3, 224, 224)
     assert cfg["crop_pct"] == 0.875 and cfg["interpolation"] == "bilinear"
     assert np.allclose(cfg["mean"], [123.675, 116.28, 103.53])
     assert np.allclose(cfg["std"], [58.395, 57.12, 57.375])
-    out = transform_from_cfg(cfg)(np.zeros((300, 400, 3), np.uint8))
+    out = make_transform(**Preprocessing.from_record(cfg)._asdict())(np.zeros((300, 400, 3), np.uint8))
     assert out.shape == (3, 224, 224)
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ghosthub.hashes import file_hash, hash_matches, is_weak, normalize_digest
+from ghosthub._utils.hashes import file_hash, hash_matches, is_weak, normalize_digest
 
 FULL = hashlib.sha256(b"ghost").hexdigest()
 

@@ -5,8 +5,11 @@ import os
 
 import pytest
 
-from ghosthub import hub as hubs
-from ghosthub.hub import HubError, Transaction, parse_index, read_index, recover
+from ghosthub.hub.index import FORMAT, INDEX, index_bytes
+from ghosthub.hub.transaction import JOURNAL
+from ghosthub.errors import HubError
+from ghosthub.hub.transaction import Transaction, recover
+from ghosthub.hub.index import parse_index, read_index
 
 
 def tree(root):
@@ -19,7 +22,7 @@ def hub(tmp_path):
     root = tmp_path / "hub"
     (root / "cards").mkdir(parents=True)
     (root / "cards" / "old.md").write_text("old card")
-    (root / hubs.INDEX).write_bytes(hubs.index_bytes({"format": hubs.FORMAT, "updated": None, "models": {}}))
+    (root / INDEX).write_bytes(index_bytes({"format": FORMAT, "updated": None, "models": {}}))
     return root
 
 
@@ -31,7 +34,7 @@ def test_commit_replaces_all(hub):
     assert tree(hub) == {
         "cards/old.md": b"new card",
         "assets/w.ckpt": b"weights",
-        hubs.INDEX: (hub / hubs.INDEX).read_bytes(),
+        INDEX: (hub / INDEX).read_bytes(),
     }
 
 
@@ -40,7 +43,7 @@ def test_failure_mid_commit_rolls_back(hub, monkeypatch):
     txn = Transaction(hub)
     txn.stage(hub / "assets" / "w.ckpt", b"weights")
     txn.stage(hub / "cards" / "old.md", b"new card")
-    txn.stage(hub / hubs.INDEX, b"{}")
+    txn.stage(hub / INDEX, b"{}")
     real_replace, calls = os.replace, []
 
     def failing_replace(src, dst):
@@ -63,7 +66,7 @@ def test_recover_after_a_kill(hub, monkeypatch):
     txn = Transaction(hub)
     txn.stage(hub / "assets" / "w.ckpt", b"weights")
     txn.stage(hub / "cards" / "old.md", b"new card")
-    txn.stage(hub / hubs.INDEX, b"{}")
+    txn.stage(hub / INDEX, b"{}")
     real_replace, calls = os.replace, []
 
     class Killed(BaseException):
@@ -76,11 +79,11 @@ def test_recover_after_a_kill(hub, monkeypatch):
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", dying_replace)
-    monkeypatch.setattr(hubs, "_roll_back", lambda root, steps: None)  # a killed process rolls nothing back
+    monkeypatch.setattr("ghosthub.hub.transaction._roll_back", lambda root, steps: None)  # a killed process rolls nothing back
     with pytest.raises(Killed):
         txn.commit()
     monkeypatch.undo()
-    assert (hub / hubs.JOURNAL).exists() and (hub / "cards" / "old.md").read_bytes() == b"new card"
+    assert (hub / JOURNAL).exists() and (hub / "cards" / "old.md").read_bytes() == b"new card"
     assert recover(hub) is True
     assert tree(hub) == before
     assert recover(hub) is False
@@ -90,7 +93,7 @@ def test_recover_refuses_a_journal_pointing_outside(hub, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     steps = [{"tmp": str(hub / "x.tmp"), "final": str(victim), "backup": None}]
-    (hub / hubs.JOURNAL).write_text(json.dumps({"steps": steps}))
+    (hub / JOURNAL).write_text(json.dumps({"steps": steps}))
     with pytest.raises(HubError, match="outside the hub"):
         recover(hub)
     assert victim.read_text() == "keep me"
@@ -127,10 +130,10 @@ import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
 
 import ghosthub  # noqa: E402
-from ghosthub.card import CardWarning, load_card  # noqa: E402
+from ghosthub.modelcard import CardWarning, load_card
 from ghosthub.models import create_model  # noqa: E402
-from ghosthub.publish import publish  # noqa: E402
-from ghosthub.serve import serve  # noqa: E402
+from ghosthub.tasks.publish import publish
+from ghosthub.hub.serve import serve
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +219,7 @@ def test_card_removed_from_the_index_disappears(published, tmp_path, isolated_en
         assert "beta_050" in ghosthub.list_models(hub=server.url)
         index = json.loads((root / "index.json").read_text())
         del index["models"]["beta_050"]
-        (root / "index.json").write_bytes(hubs.index_bytes(index))
+        (root / "index.json").write_bytes(index_bytes(index))
         assert "beta_050" not in ghosthub.list_models(hub=server.url)
     copy = next((isolated_env / "cache" / "hubs").iterdir())
     assert sorted(p.name for p in (copy / "cards").iterdir()) == ["alpha_050.md"]

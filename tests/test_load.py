@@ -9,9 +9,9 @@ import pytest
 
 import ghosthub
 from conftest import SEED
-from ghosthub.card import load_card, render_card
+from ghosthub.modelcard import load_card, render_card
 from ghosthub.models import create_model
-from ghosthub.serve import serve
+from ghosthub.hub.serve import serve
 
 NUM_CLASSES = 7
 

@@ -10,10 +10,11 @@ import pytest
 
 from _images import make_image_folder
 from conftest import REPO
-from ghosthub.card import load_card, render_card
+from ghosthub.modelcard import load_card, render_card
 from ghosthub.cli import main
-from ghosthub.publish import PublishError, read_provenance
-from ghosthub.train import train
+from ghosthub.errors import PublishError
+from ghosthub.modelcard.provenance import read_provenance
+from ghosthub.training.trainer import train
 from test_train import TINY
 
 

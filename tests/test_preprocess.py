@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ghosthub.preprocess import (
-    IMAGENET_DEFAULT_MEAN,
-    IMAGENET_DEFAULT_STD,
-    ImageError,
-    imagenet_classes,
-    make_transform,
-)
+from ghosthub.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ghosthub.data.transforms import ImageError, make_transform
+from ghosthub.data.classes import imagenet_classes
 
 
 def _gradient(h, w):

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 import ghosthub
-from ghosthub import hub as hubs
-from ghosthub.card import load_card
+from ghosthub.hub.index import FORMAT
+from ghosthub.modelcard import load_card
 from ghosthub.models import create_model
-from ghosthub.publish import PublishError, publish
-from ghosthub.serve import serve
+from ghosthub.errors import PublishError
+from ghosthub.tasks.publish import publish
+from ghosthub.hub.serve import serve
 
 TODAY = datetime.date(2026, 11, 27)
 
@@ -61,7 +62,7 @@ def test_publish_writes_asset_card_and_index(checkpoints, tmp_path):
     assert "| tiny_050 | ghostnet | 0.5 | toy | 97.50 | 100.00 |" in card.body and 'ghosthub.load("tiny_050"' in card.body
     index = json.loads((hub / "index.json").read_text())
     entry = index["models"]["tiny_050"]
-    assert index["format"] == hubs.FORMAT
+    assert index["format"] == FORMAT
     assert entry["card"] == "cards/tiny_050.md"
     assert entry["card-sha256"] == hashlib.sha256((hub / "cards" / "tiny_050.md").read_bytes()).hexdigest()
     assert entry["assets"] == [{"path": f"assets/tiny_050-{sha[:8]}.ckpt", "file-format": "ckpt", "sha256": sha, "size": ckpt.stat().st_size}]
@@ -118,7 +119,7 @@ def test_republishing_restores_a_missing_asset_or_index_entry(checkpoints, tmp_p
 
 
 def test_a_training_record_of_another_checkpoint_is_not_published(checkpoints, tmp_path):
-    from ghosthub.publish import PublishWarning
+    from ghosthub.errors import PublishWarning
 
     record = {"checkpoint_sha256": hashlib.sha256(checkpoints[2].read_bytes()).hexdigest(), "seed": 2,
               "recipe_digest": "ab" * 32, "dataset_digest": "cd" * 32}

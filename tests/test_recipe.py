@@ -6,7 +6,10 @@ import sys
 import pytest
 
 from conftest import REPO
-from ghosthub.recipe import Recipe, RecipeError, bundled_recipes, load_recipe, parse_auto_augment, split_model_name
+from ghosthub.training.recipe import Recipe, bundled_recipes, load_recipe
+from ghosthub.errors import RecipeError
+from ghosthub.data.augment import parse_auto_augment
+from ghosthub.naming import split_name
 
 MINIMAL = {"model": "ghostnet_050", "epoch_size": 2, "lr": 0.1, "batch_size": 8}
 
@@ -109,9 +112,11 @@ def test_auto_augment_and_model_names():
     for bad in ("randaug-m11", "randaug-x3", "augmix", "autoaug-m3"):
         with pytest.raises(ValueError):
             parse_auto_augment(bad)
-    assert split_model_name("ghostnet_130") == ("ghostnet", 1.3)
-    assert split_model_name("mobilenet_v2_035") == ("mobilenet_v2", 0.35)
-    assert split_model_name("ghostnet") == ("ghostnet", None)
+    assert split_name("ghostnet_130")[:2] == ("ghostnet", 1.3)
+    assert split_name("mobilenet_v2_035")[:2] == ("mobilenet_v2", 0.35)
+    assert split_name("ghostnet")[:2] == ("ghostnet", None)
+    # One codec everywhere: a tagged name is the same architecture (eval --arch used to refuse it).
+    assert split_name("ghostnet_130.85b91860") == ("ghostnet", 1.3, "85b91860")
 
 
 def test_recipe_module_does_not_import_mindspore():

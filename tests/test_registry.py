@@ -10,8 +10,9 @@ import ghosthub
 from conftest import SEED
 from ghosthub import registry as registry_module
 from ghosthub.api import default_registry
-from ghosthub.card import CardWarning, load_card, render_card
-from ghosthub.registry import ModelNotFoundError, Registry
+from ghosthub.modelcard import CardWarning, load_card, render_card
+from ghosthub.errors import ModelNotFoundError
+from ghosthub.registry import Registry
 
 BUNDLED = ["ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_130"]
 

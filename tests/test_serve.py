@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ghosthub.errors import GhostHubError
-from ghosthub.serve import serve
+from ghosthub.hub.serve import serve
 
 DATA = bytes(range(256)) * 64  # 16 KiB
 

@@ -12,11 +12,15 @@ import pytest
 
 from _images import make_image_folder
 from conftest import REPO
-from ghosthub.checkpoint import read_info
-from ghosthub.hashes import file_hash as file_sha256
-from ghosthub.recipe import Recipe, load_recipe
-from ghosthub.train import PROVENANCE_KEYS, TrainError, _prune, lr_schedule, train
-from ghosthub.weights import build_network, read_checkpoint
+from ghosthub.models.checkpoint import read_info
+from ghosthub._utils.hashes import file_hash as file_sha256
+from ghosthub.training.recipe import Recipe, load_recipe
+from ghosthub.training.provenance import PROVENANCE_KEYS
+from ghosthub.errors import TrainError
+from ghosthub.training.trainer import _prune, train
+from ghosthub.training.schedule import lr_schedule
+from ghosthub.models.builder import build_network
+from ghosthub.models.checkpoint import read_checkpoint
 
 # A tiny GhostNet (width 0.1), 16x16 images, 4 steps per epoch, 2 epochs; every augmentation on.
 TINY = """\
@@ -144,7 +148,7 @@ def test_resume_and_output_folder_refusals(full_run, data, recipe_file, tmp_path
 
 
 def test_data_errors(data, recipe_file, tmp_path):
-    from ghosthub.imagefolder import DataError
+    from ghosthub.errors import DataError
 
     with pytest.raises(DataError, match="has no 'train' folder"):
         train(recipe_file, data / "val", tmp_path / "a")
@@ -165,8 +169,8 @@ def test_two_msrun_workers_end_with_identical_weights(data, recipe_file, tmp_pat
 
 
 def test_rebuild_from_provenance_matches(full_run, data, tmp_path):
-    from ghosthub.imagefolder import DataError
-    from ghosthub.train import rebuild
+    from ghosthub.errors import DataError
+    from ghosthub.training.rebuild import rebuild
 
     provenance = dict(full_run.provenance)
     rebuilt = rebuild(provenance, data, tmp_path / "rebuilt")
@@ -183,9 +187,9 @@ def test_rebuild_from_provenance_matches(full_run, data, tmp_path):
 
 
 def test_a_resume_into_another_folder_brings_the_best_network(tmp_path):
-    from ghosthub.checkpoint import save_checkpoint
+    from ghosthub.models.checkpoint import save_checkpoint
     from ghosthub.models import create_model
-    from ghosthub.train import _carry_best
+    from ghosthub.training.resume import carry_best as _carry_best
 
     net = create_model("ghostnet", 0.1, num_classes=3)
     first, second = tmp_path / "first", tmp_path / "second"

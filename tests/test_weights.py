@@ -15,7 +15,8 @@ import pytest
 
 from ghosthub.errors import CheckpointMismatchError, GhostHubError, WeightsError
 from ghosthub.models import create_model
-from ghosthub.weights import build_network, load_weights, read_checkpoint, split_training_state
+from ghosthub.models.builder import build_network, load_weights
+from ghosthub.models.checkpoint import read_checkpoint, split_training_state
 
 
 def _save(params, path, fmt="ckpt"):

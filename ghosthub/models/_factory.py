@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import numbers
-import re
 from typing import Callable
+
+from ..errors import LoadError, UnsupportedBackboneError
+from ..naming import split_name
 
 _BACKBONES: dict[str, Callable] = {}
 _VARIANTS: dict[str, Callable] = {}
 _OPTIONS: dict[str, tuple[str, ...]] = {}  # keyword arguments a builder takes beyond the common ones
 _COMMON = ("num_classes", "in_channels", "drop_rate")
 
-# "ghostnet_050" -> 0.5: three digits after the last underscore are the width in hundredths
-# (timm's and MindCV's naming). Three digits exactly, so "resnet_50" is not read as a width.
-_WIDTH_SUFFIX = re.compile(r"_(\d{3})$")
 
 
 def register_backbone(name: str, *, options: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
@@ -90,7 +89,7 @@ def list_variants() -> list[str]:
 
 
 def parse_width(model_name: str) -> float | None:
-    """Read the width multiplier from a model name.
+    """Read the width multiplier from a model name (see :func:`ghosthub.naming.split_name`).
 
     Parameters
     ----------
@@ -111,9 +110,10 @@ def parse_width(model_name: str) -> float | None:
     >>> parse_width("resnet50") is None
     True
     """
-    base = model_name.split(".", 1)[0]
-    match = _WIDTH_SUFFIX.search(base)
-    return int(match.group(1)) / 100 if match else None
+    try:
+        return split_name(model_name).width
+    except ValueError:
+        return None
 
 
 def create_model(
@@ -181,8 +181,6 @@ def check_model(backbone: str, width: float | None = None, *, num_classes: int =
     LoadError
         A value out of range, or a keyword argument the architecture does not take.
     """
-    from ..errors import LoadError, UnsupportedBackboneError
-
     name = backbone.lower().split(".", 1)[0]
     if name in _VARIANTS:
         if width is not None and width != parse_width(name):
@@ -190,7 +188,7 @@ def check_model(backbone: str, width: float | None = None, *, num_classes: int =
                 f"{backbone!r} is the width-{parse_width(name)} variant, but width={width} was asked: "
                 "pass the bare backbone name (e.g. 'ghostnet') to choose another width."
             )
-        width, name = parse_width(name), _WIDTH_SUFFIX.sub("", name)
+        width, name = parse_width(name), split_name(name).backbone
     if name not in _BACKBONES:
         raise UnsupportedBackboneError(
             f"Unsupported backbone {backbone!r}: ghosthub can build {', '.join(supported_backbones())} "

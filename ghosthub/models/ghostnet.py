@@ -12,14 +12,13 @@ import math
 
 from mindspore import Tensor, nn, ops
 
-from ..preprocess import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ._factory import register_backbone, register_model
 
 __all__ = ["DEFAULT_CFG", "GhostNet", "ghostnet_050", "ghostnet_100", "ghostnet_130", "make_divisible"]
 
 
 # Preprocessing and head of the published ImageNet-1k weights (MindCV's eval pipeline);
-# preprocess.transform_from_cfg(net.default_cfg) builds the matching transform.
 DEFAULT_CFG = {
     "num_classes": 1000,
     "input_size": (3, 224, 224),

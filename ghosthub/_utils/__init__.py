@@ -1,0 +1,1 @@
+"""Small utilities every layer uses: atomic file writes, hashes, locks, URL helpers."""

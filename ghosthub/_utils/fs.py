@@ -1,0 +1,136 @@
+"""Writing files whole or not at all, and the small file helpers around it.
+
+Every writer in ghosthub goes through :func:`staged_file` / :func:`commit` (or
+:func:`atomic_write`, :func:`atomic_path`, :func:`write_json` built on them): the
+data goes to a process-unique temporary file in the target's folder, is flushed
+to disk, and only then replaces the target with ``os.replace``; a failure removes
+the temporary file. A reader therefore sees the old file or the new one, never a
+part of either, even after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+TYPE_CHECKING = False  # typing stays out of a cache hit's imports
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Iterator
+
+__all__ = ["atomic_path", "atomic_write", "commit", "fsync_dir", "read_json", "staged_file", "utcnow", "write_json"]
+
+# Files ghosthub publishes or exports are read by others (a web server under another user).
+FILE_MODE = 0o644
+
+
+@contextlib.contextmanager
+def staged_file(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[tuple[Path, BinaryIO]]:
+    """A temporary file beside ``path`` (same folder, so ``os.replace`` is atomic), fsynced on success.
+
+    Yields ``(temporary path, open binary file)``. The temporary file is removed
+    if the block fails; on success it is flushed, synced and made readable
+    (0644), and the caller replaces ``path`` with it (:func:`commit`).
+    """
+    import tempfile  # here: a cache hit never writes, and must not pay for importing it
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield tmp, f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def commit(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move a finished temporary file onto ``path`` and make the rename durable; on failure remove it."""
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(Path(path).parent)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(target, b"ghost")
+    >>> target.read_bytes(), sorted(p.name for p in target.parent.iterdir())
+    (b'ghost', ['a.txt'])
+    """
+    with staged_file(path) as (tmp, f):
+        f.write(data)
+    commit(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path for a writer that takes a file name (MindSpore's savers); moved onto ``path`` on success.
+
+    ``suffix`` keeps the extension a writer insists on (``.ckpt``). On success the
+    file is synced, made readable (0644) and replaces ``path``; on failure it is removed.
+    """
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, FILE_MODE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    commit(tmp, path)
+
+
+def write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> None:
+    """Write ``data`` as JSON (UTF-8, a final newline), atomically."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False, default=str) + "\n"
+    atomic_write(path, text.encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """The JSON object in ``path``, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename inside ``folder`` durable; not every platform can open a folder."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def utcnow() -> str:
+    """The current UTC time as ISO 8601 text with seconds and a ``Z``, as records and indexes keep it."""
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

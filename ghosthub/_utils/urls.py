@@ -1,0 +1,43 @@
+"""URL helpers that need no network stack: redaction for messages, origin comparison."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["is_url", "redact", "same_origin"]
+
+
+def is_url(spec: str) -> bool:
+    """True for an http(s) URL (a hub or link), False for a path."""
+    return str(spec).startswith(("http://", "https://"))
+
+
+def redact(url: str) -> str:
+    """``url`` without user name, password or query string, fit for messages and logs.
+
+    Examples
+    --------
+    >>> redact("https://user:secret@example.org/a.ckpt?X-Amz-Signature=abc")
+    'https://example.org/a.ckpt'
+    """
+    if "@" not in url and "?" not in url and "#" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def same_origin(url: str, other: str) -> bool:
+    """True when both URLs have the same scheme, host and port.
+
+    Examples
+    --------
+    >>> same_origin("https://h.org/a", "https://H.org:443/b"), same_origin("https://h.org/a", "http://h.org/a")
+    (True, False)
+    """
+    a, b = urlsplit(url), urlsplit(other)
+    return (a.scheme.lower(), a.hostname, _port(a)) == (b.scheme.lower(), b.hostname, _port(b))
+
+
+def _port(parts) -> int | None:
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())

@@ -1,0 +1,96 @@
+"""The ``ghosthub`` command: a thin layer that turns arguments into API calls and results into text.
+
+One module per command group (``registry``: list, show; ``cache``: download, verify, cache;
+``run``: predict, export, eval; ``train``; ``hub``: publish, serve; ``demo``). Each adds its
+sub-commands to the parser; a run imports and builds only the group of the command it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from importlib import import_module
+
+from .._version import __version__
+from ._common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SKIPPED, Formatter
+
+TYPE_CHECKING = False  # typing stays out of the command's start-up
+if TYPE_CHECKING:
+    from typing import Sequence
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+# Every command and the module of its group, in the order --help lists them.
+COMMANDS = {
+    "list": "registry",
+    "show": "registry",
+    "download": "cache",
+    "verify": "cache",
+    "cache": "cache",
+    "predict": "run",
+    "export": "run",
+    "eval": "run",
+    "train": "train",
+    "publish": "hub",
+    "serve": "hub",
+    "demo": "demo",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # MindSpore's INFO/WARNING log lines would bury our output; users can still override.
+    os.environ.setdefault("GLOG_v", "3")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=first if first in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    warnings.showwarning = _show_warning
+    from ..errors import GhostHubError
+
+    try:
+        return args.func(args) or EXIT_OK
+    except GhostHubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `ghosthub list | head`
+        sys.stderr.close()
+        return EXIT_OK
+    except OSError as exc:  # a file system problem no command foresaw: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; with ``only``, just that command's sub-parser is built."""
+    parser = argparse.ArgumentParser(
+        prog="ghosthub",
+        formatter_class=Formatter,
+        description="A model-zoo hub for MindSpore: model cards in, verified weights and ready networks out.",
+    )
+    parser.add_argument("--version", action="version", version=f"ghosthub {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str):
+        """The sub-parsers object to add command ``name`` to, or SKIPPED when this run does not need it."""
+        return sub if only in (None, name) else SKIPPED
+
+    groups = [COMMANDS[only]] if only else list(dict.fromkeys(COMMANDS.values()))
+    for group in groups:
+        import_module(f".{group}", __name__).add_commands(command)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

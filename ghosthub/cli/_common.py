@@ -1,0 +1,136 @@
+"""What every command module shares: exit codes, parser pieces, the Client of a command, output helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+TYPE_CHECKING = False  # typing stays out of the command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+# Exit codes: 0 success, 1 a check or operation failed, 2 usage error.
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's formatter without its `import shutil` (and bz2, lzma) on every command's start-up."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            try:
+                columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (ValueError, OSError, AttributeError):
+                columns = 80
+            width = max(columns, 40) - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _Skipped:
+    """Stands in for the parser of a command this run does not use: argparse makes every parser
+    look up its translations, and building all of them would cost each command start-up time."""
+
+    def __getattr__(self, name):
+        return self._ignore
+
+    def _ignore(self, *args, **kwargs):
+        return self
+
+
+SKIPPED = _Skipped()
+
+
+def add_command(sub, name: str, func: Callable[[argparse.Namespace], int | None] | None, help: str, **kw) -> argparse.ArgumentParser:
+    """A sub-command's parser (or SKIPPED when ``sub`` is), whose arguments run ``func``."""
+    if sub is SKIPPED:
+        return SKIPPED
+    parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=Formatter, **kw)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def cards_options() -> argparse.ArgumentParser:
+    """--cards and --hub: where commands that look models up find cards."""
+    parent = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
+    parent.add_argument(
+        "--cards",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="card folder searched before GHOSTHUB_CARDS and the bundled cards (repeatable)",
+    )
+    parent.add_argument("--hub", metavar="URL|DIR", help="a published hub whose cards are searched too (default GHOSTHUB_HUB)")
+    return parent
+
+
+def cache_options() -> argparse.ArgumentParser:
+    """--cache-dir: for commands that touch the cache."""
+    parent = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
+    parent.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: GHOSTHUB_CACHE, else the user cache folder)")
+    return parent
+
+
+def client(args: argparse.Namespace):
+    """The one Client a command uses, from its --cards, --hub, --cache-dir and --offline."""
+    from ..api import Client
+
+    return Client(
+        cards=getattr(args, "cards", ()) or (),
+        hub=getattr(args, "hub", None),
+        cache_dir=getattr(args, "cache_dir", None),
+        offline=getattr(args, "offline", None),
+        progress=getattr(args, "progress", None),
+    )
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535; 0 picks a free one)")
+    return value
+
+
+def usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def usage_error(message: str) -> int:
+    print(f"ghosthub {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def size(n: float) -> str:
+    """A byte count in binary units (KiB, MiB, GiB), as every progress bar and listing shows sizes."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)

@@ -1,0 +1,23 @@
+"""``ghosthub demo``: train, publish, serve, load, evaluate and predict offline on scikit-learn's digits."""
+
+from __future__ import annotations
+
+from ._common import EXIT_FAIL, EXIT_OK, add_command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+
+def add_commands(command) -> None:
+    p = add_command(command("demo"), "demo", _cmd_demo,
+                    "a complete run, offline: train GhostNet on scikit-learn's digits, publish, serve, load, eval, predict")
+    p.add_argument("--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)")
+    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+
+    summary = run_demo(args.workdir, epochs=args.epochs)
+    return EXIT_OK if summary["top1"] >= 95 or args.epochs else EXIT_FAIL

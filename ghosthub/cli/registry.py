@@ -1,0 +1,118 @@
+"""``ghosthub list`` and ``ghosthub show``: what the registry holds."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ._common import EXIT_OK, EXIT_USAGE, add_command, cards_options, cell, client, print_json, print_table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+
+def add_commands(command) -> None:
+    cards = cards_options()
+    p = add_command(command("list"), "list", _cmd_list, "list the models of the registry", parents=[cards])
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on the name, e.g. 'ghostnet_*'")
+    p.add_argument("--backbone", help="only this backbone-name (pattern)")
+    p.add_argument("--dataset", help="only this train-dataset (pattern)")
+    p.add_argument("--format", dest="file_format", help="only cards with an asset of this file-format")
+    p.add_argument("--sort", default="name", help="sort by 'name' or a metric such as top1 or top5 (best first)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add_command(command("show"), "show", _cmd_show, "show one model card", parents=[cards])
+    p.add_argument("name", help="model name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    reg = client(args).registry
+    entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
+    if args.sort != "name":
+        known = sorted({m for e in entries for m in e.metrics})
+        if entries and args.sort not in known:
+            print(f"error: --sort {args.sort!r}: no listed card has that metric; use 'name' or one of: {', '.join(known) or 'none'}", file=sys.stderr)
+            return EXIT_USAGE
+        entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
+    rows = [_entry_summary(e) for e in entries]
+    assets_dir = reg.settings.cache_dir / "assets"
+    if assets_dir.is_dir():  # only a cache that exists can say what it holds
+        for row, entry in zip(rows, entries):
+            row["cached"] = _is_cached(entry, reg.settings)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("no models match", file=sys.stderr)
+        return EXIT_OK
+    columns = [
+        ("NAME", "name"),
+        ("BACKBONE", "backbone"),
+        ("DATASET", "dataset"),
+        ("TOP-1", "top1"),
+        ("TOP-5", "top5"),
+        ("FORMAT", "format"),
+        ("SHA256", "sha8"),
+    ]
+    if rows and "cached" in rows[0]:
+        columns.append(("CACHED", "cached"))
+    for row in rows:
+        row["sha8"] = (row["sha256"] or "")[:8] or None
+        if "cached" in row:
+            row["cached"] = "yes" if row["cached"] else "no"
+    print_table([[cell(row[key]) for _, key in columns] for row in rows], [title for title, _ in columns])
+    return EXIT_OK
+
+
+def _is_cached(entry, settings) -> bool:
+    from ..download.cache import cached_path
+    from ..errors import CardError
+
+    try:
+        return cached_path(entry, settings=settings) is not None
+    except CardError:  # no weights asset
+        return False
+
+
+def _entry_summary(entry) -> dict[str, Any]:
+    metrics = entry.metrics
+    first = entry.assets[0] if entry.assets else None
+    return {
+        "name": entry.name,
+        "backbone": entry.backbone,
+        "dataset": entry.dataset,
+        "top1": metrics.get("top1"),
+        "top5": metrics.get("top5"),
+        "format": ",".join(entry.file_formats) or None,
+        "sha256": first.sha256 if first else None,
+        "path": entry.file,
+    }
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    card = client(args).get_card(args.name)
+    data = {
+        "name": card.name,
+        "title": card.title,
+        "path": str(card.path),
+        "fields": card.fields,
+        "metrics": card.metrics,
+        "assets": [{"file-format": a.file_format, "asset-link": a.link, "asset-sha256": a.sha256} for a in card.assets],
+    }
+    if args.json:
+        print_json(data)
+        return EXIT_OK
+    width = max(len(k) for k in card.fields) + 1
+    print(f"{card.name}  ({card.path})")
+    for key, value in card.fields.items():
+        if key == "asset":
+            continue
+        print(f"  {key + ':':<{width}} {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
+    if card.metrics:
+        print("  metrics:" + "".join(f" {k}={v:g}" for k, v in card.metrics.items()))
+    for i, asset in enumerate(card.assets, 1):
+        print(f"  asset {i}: {asset.file_format}  sha256 {asset.sha256}\n    {asset.link}")
+    return EXIT_OK

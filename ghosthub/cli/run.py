@@ -1,0 +1,94 @@
+"""``ghosthub predict``, ``ghosthub export`` and ``ghosthub eval``: running a model."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import EXIT_OK, Formatter, add_command, cache_options, cards_options, client, print_json
+
+
+def add_commands(command) -> None:
+    cards, cache_dir = cards_options(), cache_options()
+    load_opts = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
+    load_opts.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
+    load_opts.add_argument("--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights")
+    load_opts.add_argument(
+        "--mode",
+        choices=("auto", "pynative", "graph"),
+        default="auto",
+        help="MindSpore execution mode; auto (default): graph mode for many images, where its compile step pays off",
+    )
+
+    p = add_command(command("predict"), "predict", _cmd_predict, "print the top-k classes of images",
+                    parents=[cards, cache_dir, load_opts])
+    p.add_argument("name", metavar="NAME", help="model name")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add_command(command("export"), "export", _cmd_export, "export a model with MindSpore (MINDIR, ONNX, AIR)",
+                    parents=[cards, cache_dir, load_opts])
+    p.add_argument("name", metavar="NAME", help="model name")
+    p.add_argument("--format", dest="file_format", default="MINDIR", type=str.upper, choices=("MINDIR", "ONNX", "AIR"),
+                   help="file format (default MINDIR)")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file")
+    p.add_argument("--batch-size", type=int, default=1, help="batch dimension of the exported input (default 1)")
+
+    p = add_command(command("eval"), "eval", _cmd_eval, "evaluate a model on a labelled ImageFolder: top-1, top-5, loss, images/s",
+                    parents=[cards, cache_dir])
+    p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
+    p.add_argument("model", metavar="NAME|CHECKPOINT", help="a model name, or a checkpoint file")
+    p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/val/<class>/<image> if DIR has val/, else DIR/<class>/<image>")
+    p.add_argument("--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _load_for(args: argparse.Namespace):
+    """The Client and network a predict/export command names, in the requested mode."""
+    from ..tasks.inference import choose_mode, set_mode
+
+    set_mode(choose_mode(args.mode, len(getattr(args, "images", ()))))
+    session = client(args)
+    net = session.load(args.name, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
+    return session, net
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ..data.transforms import make_transform
+    from ..tasks.inference import predict_images
+
+    session, net = _load_for(args)
+    names = session.class_names(args.name, net.num_classes)
+    transform = make_transform(**session.preprocessing(args.name)._asdict())
+    results = predict_images(net, args.images, transform, names, topk=args.topk, batch_size=args.batch_size)
+    if args.json:
+        print_json([{"image": r.image, "top": [{"index": i, "label": n, "probability": p} for i, n, p in r.top]} for r in results])
+        return EXIT_OK
+    for r in results:
+        print(r.image)
+        for rank, (index, label, prob) in enumerate(r.top, 1):
+            print(f"  {rank}. {prob:7.2%}  {label} ({index})")
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ..tasks.inference import export_network
+
+    session, net = _load_for(args)
+    size = session.preprocessing(args.name).input_size
+    shape = (args.batch_size, net.in_channels, size, size)
+    out = export_network(net, args.out, file_format=args.file_format, input_shape=shape)
+    print(f"exported {args.name} ({args.file_format}, input {'x'.join(map(str, shape))}) to {out}")
+    return EXIT_OK
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    result = client(args).evaluate(args.model, args.data_dir, arch=args.arch, batch_size=args.batch_size)
+    if args.json:
+        print_json({"model": args.model, "data_dir": args.data_dir, **result.to_dict()})
+        return EXIT_OK
+    print(f"{args.model} on {args.data_dir}: top-1 {result.top1:.2f}%  top-5 {result.top5:.2f}%  "
+          f"loss {result.loss:.4f}  {result.images} images  {result.images_per_second:.0f} img/s")
+    return EXIT_OK

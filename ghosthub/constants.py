@@ -1,0 +1,13 @@
+"""Values several layers share: file formats, ImageNet statistics, I/O chunk size."""
+
+# Every file-format a card's asset may have (MindSpore Hub's list, plus safetensors).
+FILE_FORMATS = ("air", "ckpt", "onnx", "mindir", "mslite", "safetensors")
+# Formats ghosthub can load into a network, in order of preference.
+WEIGHT_FORMATS = ("ckpt", "safetensors")
+
+# ImageNet channel statistics on the 0-255 scale, as MindCV's eval pipeline normalises.
+IMAGENET_DEFAULT_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_DEFAULT_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+# Large reads and writes keep hashing and copying at the speed of the hash itself (hashlib drops the GIL).
+CHUNK_SIZE = 1 << 20

@@ -1,0 +1,1 @@
+"""Data: preprocessing transforms, ImageFolder pipelines, the digits data set, class names."""

@@ -1,0 +1,1 @@
+"""Downloads: the cache layout and records, partial downloads, verified fetching, HTTP transport."""

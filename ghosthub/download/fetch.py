@@ -1,0 +1,350 @@
+"""Fetching a card's asset into the cache: lock, temporary file, verification, then replace.
+
+The cache never shows a file that was not verified: every download goes to a
+process-unique temporary file in the asset's folder, hashed while it is written,
+checked against Content-Length and the card's digest, flushed to disk, and only
+then moved into place with ``os.replace``. A cache hit opens no connection and
+imports nothing of the network stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+import warnings
+from pathlib import Path
+
+TYPE_CHECKING = False  # typing stays out of a download's start-up
+if TYPE_CHECKING:
+    from typing import Iterator
+
+from .._utils.fs import fsync_dir, utcnow
+from .._utils.hashes import hash_matches, is_weak, normalize_digest
+from .._utils.urls import redact as _redact
+from ..constants import CHUNK_SIZE
+from ..errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
+from ..modelcard import Asset, ModelCard
+from . import cache, parts
+from .partfile import PartFile, Stop, claim_part
+
+__all__ = ["fetch_asset", "resolve_link"]
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_warned_weak: set[tuple[str, str]] = set()
+
+
+# --------------------------------------------------------------------------- public
+
+
+def resolve_link(card: ModelCard, asset: Asset) -> str | Path:
+    """Where ``asset`` comes from: an http(s) URL, or a local file for ``file://`` and relative links.
+
+    A relative link is relative to the card's own file. Any other scheme, and a
+    bare absolute path, raise LinkError.
+
+    Examples
+    --------
+    >>> from ghosthub import get_card
+    >>> card = get_card("ghostnet_050")
+    >>> resolve_link(card, card.weights_asset()).startswith("https://")
+    True
+    """
+    link = asset.link.strip()
+    match = _SCHEME.match(link)
+    scheme = match[1].lower() if match and len(match[1]) > 1 else None  # "C:" is a drive, not a scheme
+    if scheme in ("http", "https"):
+        return link
+    if scheme == "file":
+        from urllib.parse import unquote, urlsplit
+        from urllib.request import url2pathname
+
+        parts = urlsplit(link)
+        if parts.netloc not in ("", "localhost"):
+            raise LinkError(f"{_card(card)}: asset link {link} names another machine; only local file:// links are read")
+        return Path(url2pathname(unquote(parts.path)))
+    if scheme is None and not os.path.isabs(link) and not link.startswith(("/", "\\")):
+        if card.path is None:
+            raise LinkError(f"{_card(card)}: asset link {link!r} is relative, but the card has no file to be relative to")
+        return Path(card.path).parent / link
+    raise LinkError(
+        f"{_card(card)}: asset link {link!r} is not supported; "
+        "use an https:// or http:// URL, a file:// URL, or a path relative to the card file"
+    )
+
+
+def fetch_asset(
+    card: ModelCard,
+    asset: Asset | None = None,
+    *,
+    settings,
+    force_download: bool = False,
+    progress: bool | None = None,
+) -> Path:
+    """The verified local file of ``asset`` (default: the card's weights asset), downloading it if needed.
+
+    Parameters
+    ----------
+    card : the model card; its ``path`` anchors relative links.
+    asset : one of ``card.assets``; by default ``card.weights_asset()``.
+    settings : :class:`ghosthub.config.Settings` (cache folder, offline, mirrors, token, limits).
+    force_download : fetch again even when a verified copy is cached.
+    progress : show a progress bar on a terminal; None follows ``settings.progress``.
+
+    Returns
+    -------
+    Path of the cached file, whose SHA-256 matches the card's ``asset-sha256``.
+
+    Raises
+    ------
+    OfflineError : not cached, and ``settings.offline`` forbids the network.
+    HashMismatchError : the downloaded bytes do not match the card.
+    DownloadError : the transfer failed after the configured tries.
+    LinkError : the card's link or name is not one ghosthub fetches or stores.
+
+    Examples
+    --------
+    >>> from ghosthub import config, get_card
+    >>> path = fetch_asset(get_card("ghostnet_050"), settings=config.settings())  # doctest: +SKIP
+    >>> path.name  # doctest: +SKIP
+    'ghostnet_050-ae7771cb-910v2.ckpt'
+    """
+    asset = asset or card.weights_asset()
+    target = cache.asset_path(settings.cache_dir, card, asset)
+    source = resolve_link(card, asset)
+    if not force_download and _serve_cached(card, asset, target):
+        return target
+    if settings.offline and isinstance(source, str):
+        raise OfflineError(
+            f"{_card(card)}: the asset is not in the cache and offline mode forbids the network "
+            f"(GHOSTHUB_OFFLINE=1 or offline=True). URL: {_redact(source)}. It would be cached at {target}. "
+            f"What to do: run `ghosthub download {card.name}` where the network is allowed, "
+            f"or copy the file to that path and run `ghosthub verify {card.name}`.",
+            card=card.name,
+            url=_redact(source),
+            path=target,
+        )
+    _make_folder(card, target, settings)
+    _warn_if_weak(card, asset)
+    with _download_lock(target, settings, wait_for=None if force_download else asset.sha256):
+        if not force_download and _serve_cached(card, asset, target):
+            return target
+        return _download(card, asset, source, target, settings, progress)
+
+
+# --------------------------------------------------------------------------- cache hits
+
+
+def _serve_cached(card: ModelCard, asset: Asset, target: Path) -> bool:
+    """True when ``target`` holds the verified asset; a corrupt file is removed, with a warning.
+
+    The cheap check (size, mtime and digest recorded when it was last hashed)
+    decides almost always; a file changed since then is hashed again in full.
+    """
+    vouched = cache.is_vouched(target, asset.sha256)
+    if vouched is None:
+        return False
+    if vouched:
+        return True
+    ok, actual = cache.rehash(target, asset)
+    if ok:
+        return True
+    warnings.warn(
+        f"{_card(card)}: the cached file {target} is corrupt (SHA-256 {actual}, expected {asset.sha256}); "
+        "removing it and fetching it again",
+        FetchWarning,
+        stacklevel=3,
+    )
+    cache.remove_cached(target)
+    return False
+
+
+# --------------------------------------------------------------------------- downloading
+
+
+def _download(card: ModelCard, asset: Asset, source: str | Path, target: Path, settings, progress: bool | None) -> Path:
+    """Download from the mirrors, then the origin; the first verified copy wins."""
+    if isinstance(source, Path):
+        return _download_from(source, card, asset, target, settings, progress, None)
+    from .transport import Transport, mirror_urls  # requests: only a download pays for importing it
+
+    urls = mirror_urls(source, settings.mirrors)
+    with Transport(settings) as transport:
+        for url in urls[:-1]:
+            try:
+                return _download_from(url, card, asset, target, settings, progress, transport)
+            except DownloadError as exc:
+                warnings.warn(f"mirror failed, trying the origin {_redact(source)}: {exc}", FetchWarning, stacklevel=4)
+        return _download_from(source, card, asset, target, settings, progress, transport)
+
+
+def _download_from(url: str | Path, card, asset, target: Path, settings, progress, transport) -> Path:
+    """One source into the cache: claim a part file, transfer and verify it, then move it into place."""
+    try:
+        sink = claim_part(target, str(url), settings, progress)
+    except Stop as exc:
+        raise _failure(card, asset, url, target, exc) from None
+    try:
+        try:
+            actual = _transfer_verified(url, card, asset, target, sink, transport)
+        except DownloadError as exc:
+            if exc.card is None and hasattr(exc, "hint"):  # add the card and the cache path
+                raise _failure(card, asset, url, target, exc) from None
+            raise
+        sink.finish()
+        try:
+            stat = os.stat(sink.path)
+            record = {"name": card.name, "card": str(card.path) if card.path else None, "link": asset.link, "url": _redact(str(url))}
+            record.update(size=stat.st_size, sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
+            record.update(mtime_ns=stat.st_mtime_ns, verified_at=utcnow())
+            cache.write_record(target, record)  # before the file: a visible file is always vouched for
+            os.replace(sink.path, target)
+        except FileNotFoundError:
+            raise DownloadError(
+                f"{_card(card)}: the temporary file {sink.path} was removed while downloading "
+                "(by `ghosthub cache prune` or `cache clear` elsewhere?); run the command again",
+                card=card.name,
+                url=_redact(str(url)),
+                path=target,
+            ) from None
+    except KeyboardInterrupt:
+        sink.keep()  # an interrupted download is resumed by the next call
+        raise
+    except BaseException:
+        sink.discard()
+        raise
+    fsync_dir(target.parent)
+    return target
+
+
+def _transfer_verified(url: str | Path, card, asset, target: Path, sink: "PartFile", transport) -> str:
+    """Fill ``sink`` from ``url`` and return its digest, which matches the card, or raise."""
+    for _ in range(2):
+        if transport is None:
+            _copy_local(url, sink)
+        else:
+            transport.download(url, sink, origin=asset.link)
+        actual = sink.hexdigest()
+        if hash_matches(asset.sha256, actual):
+            return actual
+        if not sink.resumed:
+            break
+        # Bytes kept from an earlier try may belong to an older file: one clean try.
+        warnings.warn(f"{_card(card)}: a resumed download did not verify; downloading it again from the start", FetchWarning, stacklevel=5)
+        sink.restart()
+    raise _mismatch(card, asset, url, target, actual)
+
+
+def _copy_local(source: Path, sink: "PartFile") -> None:
+    try:
+        f = open(source, "rb", buffering=0)
+    except OSError as exc:
+        raise Stop(f"cannot read {source}: {exc.strerror or exc}", "check the asset link in the card") from None
+    with f:
+        sink.begin(os.fstat(f.fileno()).st_size, url=str(source), etag=None, last_modified=None)
+        while chunk := f.read(CHUNK_SIZE):
+            sink.write(chunk)
+
+
+@contextlib.contextmanager
+def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[bool]:
+    """Hold the asset's cross-process lock; yields whether it is held.
+
+    While waiting, a verified file appearing ends the wait (the holder finished).
+    A holder whose download has not moved for ``settings.lock_timeout`` seconds
+    (a kill on a file system where locks outlive their process, e.g. NFS) is
+    not waited for any longer: the private temporary file keeps both safe.
+    """
+    from .._utils.lock import FileLock, LockTimeout
+
+    lock = FileLock(cache.lock_path(target))
+    held = False
+    activity, quiet_since = parts.activity(target), time.monotonic()
+    while True:
+        try:
+            lock.acquire(timeout=0.25)
+            held = True
+            break
+        except LockTimeout:
+            pass
+        except (OSError, NotImplementedError) as exc:
+            warnings.warn(f"cannot lock {cache.lock_path(target)} ({exc}); downloading without the lock", FetchWarning, stacklevel=4)
+            break
+        if wait_for and cache.is_vouched(target, wait_for):
+            break
+        now = parts.activity(target)
+        if now != activity:
+            activity, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since > settings.lock_timeout:
+            warnings.warn(
+                f"{cache.lock_path(target)} is held but no download has moved for {settings.lock_timeout:g} s; "
+                "going on without it",
+                FetchWarning,
+                stacklevel=4,
+            )
+            break
+    try:
+        yield held
+    finally:
+        if held:
+            lock.release()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _warn_if_weak(card: ModelCard, asset: Asset) -> None:
+    key = (card.name, asset.link)
+    if is_weak(asset.sha256) and key not in _warned_weak:
+        _warned_weak.add(key)
+        digits = len(normalize_digest(asset.sha256))
+        warnings.warn(
+            f"{_card(card)}: asset-sha256 {asset.sha256} has {digits} of 64 hex digits; it is checked as a prefix, "
+            "which catches corrupt downloads but not a deliberately forged file. A card with the full digest is safer.",
+            WeakHashWarning,
+            stacklevel=4,
+        )
+
+
+def _make_folder(card: ModelCard, target: Path, settings) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(
+            f"{_card(card)}: cannot create the cache folder {target.parent} ({exc.strerror or exc}); "
+            "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write",
+            card=card.name,
+            path=target,
+        ) from None
+    cache.ensure_inside(cache.assets_root(settings.cache_dir), target)
+
+
+def _mismatch(card, asset, url, target, actual) -> HashMismatchError:
+    return HashMismatchError(
+        f"{_card(card)}: the SHA-256 of the file downloaded from {_redact(str(url))} does not match the card: "
+        f"expected {asset.sha256.lower()} (as a prefix) but got {actual}. The download was deleted for safety; "
+        f"nothing was stored at {target}. The file at the URL may be corrupt or replaced, or the card's asset-sha256 "
+        f"may be outdated: try again with `ghosthub download --force {card.name}` (force_download=True), "
+        f"check GHOSTHUB_MIRROR if you use one, or tell the card's author.",
+        expected=asset.sha256.lower(),
+        actual=actual,
+        card=card.name,
+        url=_redact(str(url)),
+        path=target,
+    )
+
+
+def _failure(card, asset, url, target, exc) -> DownloadError:
+    return DownloadError(
+        f"{_card(card)}: cannot download its {asset.file_format} asset from {_redact(str(url))}: {exc.reason}. "
+        f"It would be cached at {target}. What to do: {exc.hint}.",
+        card=card.name,
+        url=_redact(str(url)),
+        path=target,
+    )
+
+
+def _card(card: ModelCard) -> str:
+    name = card.fields.get("model-name")
+    return f"card {name!r} ({card.path})" if card.path else f"card {name!r}"

@@ -1,0 +1,326 @@
+"""The temporary file of one download: claimed, written, hashed and measured in one pass.
+
+Each process downloads into a part file of its own (:mod:`ghosthub.download.parts` names it);
+a part a dead process left is taken over and continued, its bytes hashed first. Receiving,
+hashing and writing run on three threads, so a download goes at the speed of the slowest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+TYPE_CHECKING = False  # typing stays out of a download's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+from .._utils.fs import read_json
+from .._utils.urls import redact
+from ..constants import CHUNK_SIZE
+from ..errors import DownloadError
+from . import parts
+
+__all__ = ["PartFile", "Stop", "claim_part", "make_bar"]
+
+
+def claim_part(target: Path, url: str, settings, progress) -> "PartFile":
+    """A temporary file of this process's own, continuing an abandoned download of ``url`` if any.
+
+    A dead process's part on this host is taken over by renaming it, which only
+    one process can do. Another host's stale part is copied instead: its owner
+    may still be alive and write to it, and must never share a file with us.
+    Parts of other URLs, or without a readable description, are removed when
+    their owner is dead, and left to ``cache prune`` when it is elsewhere.
+    """
+    mine = parts.new_part(target)
+    bar = make_bar(target.name, settings, progress)
+    abandoned = [p for p in parts.parts_of(target) if parts.is_abandoned(p, settings.lock_timeout)]
+    abandoned.sort(key=lambda p: _size(p), reverse=True)
+    adopted = None
+    for part in abandoned:
+        meta = read_json(parts.part_meta(part))
+        wanted = adopted is None and meta and meta.get("url") == redact(url)
+        if parts.is_foreign(part):
+            if wanted and _copy_part(part, mine):
+                adopted = meta
+            continue
+        if wanted:
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(part, mine)
+                adopted = meta
+        else:
+            part.unlink(missing_ok=True)
+        parts.part_meta(part).unlink(missing_ok=True)
+    try:
+        return PartFile(mine, settings.max_size, bar, resume=adopted)
+    except OSError as exc:
+        mine.unlink(missing_ok=True)
+        raise Stop(f"cannot write {mine}: {exc.strerror or exc}", "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write") from None
+
+
+def _copy_part(part: Path, mine: Path) -> bool:
+    """Copy another host's partial download to start ours from; what we copy is hashed from our copy."""
+    import shutil
+
+    try:
+        shutil.copyfile(part, mine)
+        return True
+    except OSError:
+        mine.unlink(missing_ok=True)
+        return False
+
+
+class Stop(DownloadError):
+    """A download that must not be retried: too large, no disk space, unreadable source."""
+
+    def __init__(self, reason: str, hint: str):
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"{reason}; {hint}")
+
+
+class _Stage:
+    """A worker thread applying ``work`` to chunks in order.
+
+    Receiving, hashing and writing each release the GIL, so running them on
+    three threads lets a download go at the speed of the slowest, not of their
+    sum. The first error is kept and raised to the owner by ``check``.
+    """
+
+    def __init__(self, work, name: str, depth: int = 16):
+        import queue
+        import threading
+
+        self.work = work
+        self.error: BaseException | None = None
+        self.queue: "queue.Queue" = queue.Queue(depth)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                if item is None:
+                    return
+                if self.error is None:  # after an error, drain without working so put() never blocks
+                    self.work(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the owner
+                self.error = exc
+            finally:
+                self.queue.task_done()
+
+    def put(self, item) -> None:
+        self.check()
+        self.queue.put(item)
+
+    def drain(self) -> None:
+        """Wait until every chunk put so far is done."""
+        self.queue.join()
+        self.check()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+
+
+class PartFile:
+    """The temporary file of one download: written, hashed and measured in one pass.
+
+    ``write`` keeps a reference to the chunk until it is hashed and written:
+    callers pass fresh ``bytes``, never a buffer they reuse.
+    """
+
+    # Flushing to disk as the download goes leaves little for the final fsync.
+    SYNC_EVERY = 32 << 20
+
+    def __init__(self, path: Path, max_size: int, bar, resume: dict[str, Any] | None = None):
+        self.path = path
+        self.max_size = max_size
+        self.size = 0
+        self.digest = _sha256()
+        self.etag = self.last_modified = self.validator = None
+        self.expected_total: int | None = None
+        self.resumed = False
+        self._bar_factory = bar
+        self._bar = None
+        self._meta = parts.part_meta(path)
+        self._unsynced = 0
+        self._file = open(path, "xb" if resume is None else "r+b", buffering=0)
+        if resume is not None:
+            self._hash_existing()
+            self.etag, self.last_modified = resume.get("etag"), resume.get("last_modified")
+            self.validator = _validator(self.etag, self.last_modified)
+            self.expected_total = resume.get("total")
+            self.resumed = self.size > 0
+        self._hasher = _Stage(lambda chunk: self.digest.update(chunk), "ghosthub-hash")
+        self._writer = _Stage(self._write_chunk, "ghosthub-write")
+
+    def _hash_existing(self) -> None:
+        """Hash what an earlier process wrote, and continue after it."""
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        while n := self._file.readinto(buffer):
+            self.digest.update(view[:n])
+            self.size += n
+
+    def begin(self, total: int | None, *, url: str, etag: str | None, last_modified: str | None) -> None:
+        """The server answered: check the size against the limits, describe the part for a resume."""
+        if total is not None:
+            if total > self.max_size:
+                raise Stop(
+                    f"the asset is {total} bytes, more than the size limit of {self.max_size}",
+                    "set GHOSTHUB_MAX_SIZE higher (e.g. 10G) if the asset is meant to be this large",
+                )
+            free = _free_space(self.path.parent)
+            if total - self.size > free:
+                raise Stop(
+                    f"not enough disk space: {total - self.size} bytes to write, {free} free in {self.path.parent}",
+                    "free some space, or set GHOSTHUB_CACHE to a folder on a larger disk",
+                )
+            self.expected_total = total
+        if self.size:
+            self.resumed = True
+        self.etag, self.last_modified = etag, last_modified
+        self.validator = _validator(etag, last_modified)
+        meta = {"url": redact(url), "etag": etag, "last_modified": last_modified, "total": total}
+        with contextlib.suppress(OSError):
+            self._meta.write_text(json.dumps(meta), encoding="utf-8")
+        if self._bar is None and self._bar_factory:
+            self._bar = self._bar_factory(total, self.size)
+        elif self._bar is not None:
+            self._bar.reset(total)
+            self._bar.update(self.size)
+
+    def write(self, data: bytes) -> None:
+        n = len(data)
+        if self.size + n > self.max_size:
+            raise Stop(
+                f"the asset is larger than the size limit of {self.max_size} bytes",
+                "set GHOSTHUB_MAX_SIZE higher (e.g. 10G) if the asset is meant to be this large",
+            )
+        self._put(data)
+        self.size += n
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def _put(self, data: bytes) -> None:
+        try:
+            self._hasher.put(data)
+            self._writer.put(data)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+
+    def _write_chunk(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # an unbuffered write may take less than all
+            view = view[self._file.write(view) :]
+        self._unsynced += len(data)
+        if self._unsynced >= self.SYNC_EVERY:
+            self._unsynced = 0
+            _datasync(self._file.fileno())
+
+    def _write_error(self, exc: OSError) -> Stop:
+        return Stop(f"cannot write {self.path}: {exc.strerror or exc}", "free some disk space, or set GHOSTHUB_CACHE to another folder")
+
+    def _drain(self) -> None:
+        try:
+            self._hasher.drain()
+            self._writer.drain()
+        except OSError as exc:
+            raise self._write_error(exc) from None
+
+    def restart(self) -> None:
+        self._drain()
+        self._file.seek(0)
+        self._file.truncate()
+        self.digest = _sha256()
+        self.size = 0
+        self.resumed = False
+        self.validator = None
+        if self._bar is not None:
+            self._bar.reset()
+
+    def hexdigest(self) -> str:
+        self._drain()
+        return self.digest.hexdigest()
+
+    def finish(self) -> None:
+        """Flush to disk: the file must be whole before it is renamed into place."""
+        self._drain()
+        os.fsync(self._file.fileno())
+        self._close()
+        self._meta.unlink(missing_ok=True)
+
+    def keep(self) -> None:
+        self._close()
+
+    def discard(self) -> None:
+        self._close()
+        self.path.unlink(missing_ok=True)
+        self._meta.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        self._hasher.stop()
+        self._writer.stop()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if not self._file.closed:
+            self._file.close()
+
+
+def make_bar(label: str, settings, progress: bool | None):
+    """A function (total, initial) -> progress bar, or None when no bar is wanted."""
+    from ..config import show_progress
+
+    if not show_progress(progress, settings):
+        return None
+
+    def make(total: int | None, initial: int):
+        from tqdm import tqdm
+
+        return tqdm(
+            total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=label, file=sys.stderr, dynamic_ncols=True, leave=False,
+        )  # fmt: skip
+
+    return make
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
+def _sha256():
+    import hashlib
+
+    return hashlib.sha256()
+
+
+def _datasync(fd: int) -> None:
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+def _free_space(folder: Path) -> int:
+    import shutil
+
+    return shutil.disk_usage(folder).free
+
+
+def _validator(etag: str | None, last_modified: str | None) -> str | None:
+    """The If-Range value: a strong ETag, else Last-Modified (a weak ETag cannot be used)."""
+    if etag and not etag.startswith("W/"):
+        return etag
+    return last_modified

@@ -1,0 +1,338 @@
+"""HTTP transfers of assets: timeouts, retries with backoff, resume with Range, mirrors and the token.
+
+Imported only when something must be downloaded: importing ``requests`` costs
+more than a whole cache hit may.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import random
+import time
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+
+from .._utils.urls import redact, same_origin
+from .._version import __version__
+from ..constants import CHUNK_SIZE
+from ..errors import TransferError
+
+__all__ = ["Transport", "mirror_urls", "redirect_allowed"]
+
+USER_AGENT = f"ghosthub/{__version__}"
+MAX_REDIRECTS = 10
+# A try that moved at least this much resets the count of failed tries in a row,
+# so a long download over a flaky link keeps resuming instead of giving up.
+PROGRESS_RESETS_TRIES = 1 << 20
+
+
+class Sink(Protocol):
+    """Where a transfer writes: the temporary file, which hashes what it is given."""
+
+    size: int
+    validator: str | None
+    expected_total: int | None
+
+    def begin(self, total: int | None, *, url: str, etag: str | None, last_modified: str | None) -> None: ...
+
+    def write(self, data: memoryview | bytes) -> None: ...
+
+    def restart(self) -> None: ...
+
+
+class _Retry(Exception):
+    """A failure worth another try after a pause (or after ``retry_after`` seconds)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.status = status
+
+
+def mirror_urls(url: str, mirrors) -> list[str]:
+    """The URLs to try for ``url``: each matching mirror (longest prefix first), then the origin.
+
+    Examples
+    --------
+    >>> mirror_urls("https://a.org/x/y.ckpt", [("https://a.org/", "http://m.lan/a/")])
+    ['http://m.lan/a/x/y.ckpt', 'https://a.org/x/y.ckpt']
+    """
+    matching = sorted((m for m in mirrors if url.startswith(m[0])), key=lambda m: -len(m[0]))
+    urls = [mirror + url[len(original) :] for original, mirror in matching]
+    return list(dict.fromkeys([*urls, url]))
+
+
+class Transport:
+    """One requests session with ghosthub's network settings.
+
+    TLS verification is always on; the proxy variables (``HTTPS_PROXY``,
+    ``NO_PROXY`` ...) and ``REQUESTS_CA_BUNDLE`` work as in requests. The token
+    is sent as ``Authorization: Bearer`` only to the asset's own origin: never
+    to a mirror, never after a redirect to another origin.
+
+    Examples
+    --------
+    >>> from ghosthub import config
+    >>> Transport(config.settings()).session.headers["User-Agent"]  # doctest: +ELLIPSIS
+    'ghosthub/...'
+    """
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.session = requests.Session()
+        # identity: the digest is of the file's bytes, never of a compressed transfer of them.
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+        self.session.verify = True
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "Transport":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:  # the token never appears here
+        return f"<Transport {USER_AGENT} token={'set' if self.settings.token else 'unset'}>"
+
+    # ------------------------------------------------------------------ downloading
+
+    def download(self, url: str, sink: Sink, *, origin: str) -> None:
+        """Stream ``url`` into ``sink``, resuming from ``sink.size`` and retrying as configured.
+
+        ``origin`` is the asset's own link: the token goes to its origin only.
+        A dropped connection resumes with ``Range``/``If-Range``; a server that
+        ignores the range (200) or refuses it (416) restarts the file cleanly.
+        Raises TransferError when the tries are spent or the server says no.
+        """
+        settings = self.settings
+        failures = 0
+        while True:
+            start = sink.size
+            try:
+                self._attempt(url, sink, origin)
+                return
+            except _Retry as exc:
+                moved = sink.size - start
+                failures = 1 if moved >= PROGRESS_RESETS_TRIES else failures + 1
+                if failures >= settings.retries:
+                    hint = _HINTS.get(exc.status, _HINTS["network"])
+                    raise TransferError(f"gave up after {failures} tries: {exc}", hint, url=url, status=exc.status) from None
+                time.sleep(self._delay(failures, exc.retry_after))
+
+    def fetch_small(self, url: str, *, etag: str | None = None, limit: int = 16 << 20) -> tuple[bytes | None, str | None]:
+        """GET a small file (a hub's index.json or a card) into memory, retried like downloads.
+
+        With ``etag``, a ``304 Not Modified`` answer returns ``(None, etag)``;
+        otherwise ``(body, the response's ETag)``. A body over ``limit`` bytes is an error.
+        """
+        failures = 0
+        while True:
+            try:
+                return self._fetch_small_once(url, etag, limit)
+            except _Retry as exc:
+                failures += 1
+                if failures >= self.settings.retries:
+                    hint = _HINTS.get(exc.status, _HINTS["network"])
+                    raise TransferError(f"gave up after {failures} tries: {exc}", hint, url=url, status=exc.status) from None
+                time.sleep(self._delay(failures, exc.retry_after))
+
+    def _fetch_small_once(self, url: str, etag: str | None, limit: int) -> tuple[bytes | None, str | None]:
+        try:
+            response = self._get(url, {"If-None-Match": etag} if etag else {}, url)
+        except requests.exceptions.SSLError as exc:
+            raise TransferError(f"TLS verification failed: {_describe(exc)}", _HINTS["tls"], url=url) from None
+        except _NETWORK_ERRORS as exc:
+            raise _Retry(_describe(exc)) from None
+        with response:
+            status = response.status_code
+            if status == 304 and etag:
+                return None, etag
+            if status == 429 or status >= 500:
+                raise _Retry(f"HTTP {status} {response.reason}", _retry_after(response.headers.get("Retry-After")), status)
+            if status != 200:
+                raise TransferError(f"HTTP {status} {response.reason}", _HINTS.get(status, _HINTS["http"]), url=url, status=status)
+            body = bytearray()
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    body += chunk
+                    if len(body) > limit:
+                        raise TransferError(f"more than {limit} bytes", "this is not a hub file; check the hub URL", url=url)
+            except _NETWORK_ERRORS as exc:
+                raise _Retry(f"connection lost: {_describe(exc)}") from None
+            total = _content_length(response.headers.get("Content-Length"))
+            if total is not None and len(body) != total:
+                raise _Retry(f"connection closed after {len(body)} of {total} bytes")
+            return bytes(body), response.headers.get("ETag")
+
+    def _attempt(self, url: str, sink: Sink, origin: str) -> None:
+        offset = sink.size
+        headers = {}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if sink.validator:
+                headers["If-Range"] = sink.validator
+        try:
+            response = self._get(url, headers, origin)
+        except requests.exceptions.SSLError as exc:
+            raise TransferError(f"TLS verification failed: {_describe(exc)}", _HINTS["tls"], url=url) from None
+        except _NETWORK_ERRORS as exc:
+            raise _Retry(_describe(exc)) from None
+        except requests.RequestException as exc:
+            raise TransferError(f"the request failed: {_describe(exc)}", _HINTS["http"], url=url) from None
+        with response:
+            status = response.status_code
+            if status == 416 and offset:
+                sink.restart()  # our partial is not a prefix of what the server has now
+                raise _Retry("the server refused to resume (416); starting over", retry_after=0)
+            if status == 429 or status >= 500:
+                raise _Retry(f"HTTP {status} {response.reason}", _retry_after(response.headers.get("Retry-After")), status)
+            if status not in (200, 206):
+                hint = _HINTS.get(status, _HINTS["http"])
+                raise TransferError(f"HTTP {status} {response.reason}", hint, url=url, status=status)
+            total = _content_length(response.headers.get("Content-Length"))
+            if status == 206:
+                first, total = _content_range(response.headers.get("Content-Range"))
+                if first != offset or (sink.expected_total and total and total != sink.expected_total):
+                    sink.restart()
+                    raise _Retry("the server resumed at the wrong place; starting over", retry_after=0)
+            elif offset:
+                sink.restart()  # 200: the range was ignored or the file changed (If-Range)
+            sink.begin(total, url=url, etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
+            try:
+                _stream_body(response, sink)
+            except _NETWORK_ERRORS as exc:
+                raise _Retry(f"connection lost after {sink.size} bytes: {_describe(exc)}") from None
+            except requests.RequestException as exc:  # e.g. a body that fails to decompress
+                raise TransferError(f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url) from None
+            if total is not None and sink.size != total:
+                raise _Retry(f"connection closed after {sink.size} of {total} bytes")
+
+    def _get(self, url: str, headers: dict, origin: str) -> requests.Response:
+        """GET with redirects followed by hand, so the token never leaves the asset's origin."""
+        settings = self.settings
+        for _ in range(MAX_REDIRECTS + 1):
+            sent = dict(headers)
+            if settings.token and same_origin(url, origin):
+                sent["Authorization"] = f"Bearer {settings.token}"
+            response = self.session.get(
+                url,
+                headers=sent,
+                stream=True,
+                allow_redirects=False,
+                timeout=(settings.connect_timeout, settings.read_timeout),
+            )
+            if not response.is_redirect:
+                return response
+            target = urljoin(url, response.headers["Location"])
+            response.close()
+            if not redirect_allowed(url, target):
+                raise TransferError(
+                    f"refusing a redirect from {redact(url)} to {redact(target)}",
+                    "a download never leaves HTTPS for HTTP or another scheme; ask the host to fix the redirect or set GHOSTHUB_MIRROR",
+                    url=url,
+                )
+            url = target
+        raise TransferError("too many redirects", "check the asset link in the card", url=url)
+
+    def _delay(self, failures: int, retry_after: float | None) -> float:
+        settings = self.settings
+        if retry_after is not None:
+            return min(retry_after, settings.max_wait)
+        # Exponential backoff with jitter, so clients that failed together retry apart.
+        return min(settings.backoff * 2 ** (failures - 1), settings.max_wait) * random.uniform(0.5, 1.0)
+
+
+def redirect_allowed(source: str, target: str) -> bool:
+    """A redirect stays on HTTP(S) and never goes from HTTPS down to plain HTTP."""
+    scheme = urlsplit(target).scheme.lower()
+    return scheme == "https" or (scheme == "http" and urlsplit(source).scheme.lower() == "http")
+
+
+def _stream_body(response: requests.Response, sink: Sink) -> None:
+    """Copy the body into ``sink`` as it arrives.
+
+    ``read1`` returns what one read of the socket gives, so a connection that
+    drops loses nothing already received: the resume starts right after it.
+    """
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    raw = getattr(response.raw, "_fp", None)
+    if encoding in ("", "identity") and isinstance(raw, http.client.HTTPResponse):
+        while data := raw.read1(CHUNK_SIZE):
+            sink.write(data)
+        return
+    for chunk in response.iter_content(CHUNK_SIZE):  # a server that compresses anyway
+        sink.write(chunk)
+
+
+def _content_length(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None and int(value) >= 0 else None
+    except ValueError:
+        return None
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """``bytes 100-199/1000`` -> (100, 1000); unknown parts are None."""
+    try:
+        unit, _, spec = (value or "").partition(" ")
+        span, _, total = spec.partition("/")
+        first = int(span.split("-")[0]) if unit.strip().lower() == "bytes" else None
+        return first, int(total) if total.strip() not in ("", "*") else None
+    except ValueError:
+        return None, None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    """The useful part of a network error: requests wraps urllib3's, which names the pool first."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    inner = getattr(inner, "reason", None) or inner  # MaxRetryError -> what actually failed
+    text = str(inner) or type(inner).__name__
+    head, sep, tail = text.partition("): ")
+    if sep and "(host=" in head:
+        text = tail
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+# Worth another try: the network, not the request, failed. TLS errors are not
+# (they will fail the same way), nor are malformed URLs.
+_NETWORK_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    ConnectionError,
+    TimeoutError,
+)
+
+_HINTS = {
+    401: "the host wants authentication: set GHOSTHUB_TOKEN (sent only to this host)",
+    403: "the host refused access: check GHOSTHUB_TOKEN, or whether the asset is public",
+    404: "the asset link may be outdated: check the card, or set GHOSTHUB_MIRROR to a copy",
+    410: "the asset was removed from this host: check the card, or set GHOSTHUB_MIRROR to a copy",
+    429: "the host is rate-limiting: try again later",
+    "http": "check the asset link in the card",
+    "tls": "ghosthub never turns TLS verification off; behind a proxy that re-signs traffic, "
+    "point REQUESTS_CA_BUNDLE at its CA certificate",
+    "network": "check the network or proxy (HTTPS_PROXY, NO_PROXY), or try again later",
+}

@@ -1,0 +1,1 @@
+"""Hubs: the static folder format, reading hubs by folder or URL, writing them atomically, serving them."""

@@ -1,0 +1,173 @@
+"""A static file server for a hub folder, with Range, ETag and If-Range, for local use and tests."""
+
+from __future__ import annotations
+
+import email.utils
+import http.server
+import os
+import re
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+
+from ..errors import HubError
+
+__all__ = ["HubServer", "serve"]
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_TYPES = {".json": "application/json", ".md": "text/markdown; charset=utf-8", ".html": "text/html; charset=utf-8"}
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "ghosthub-serve"
+    protocol_version = "HTTP/1.1"
+    root: Path
+    quiet: bool
+
+    def do_HEAD(self):
+        self._respond(body=False)
+
+    def do_GET(self):
+        self._respond(body=True)
+
+    def log_message(self, format, *args):
+        if not self.quiet:
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+    def _respond(self, body: bool) -> None:
+        path = self._local_path()
+        if path is None:
+            return self._error(404, "not found")
+        try:
+            f = open(path, "rb")
+        except OSError:
+            return self._error(404, "not found")
+        with f:
+            stat = os.fstat(f.fileno())
+            size = stat.st_size
+            etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+            modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            start, end = 0, size - 1
+            status = 200
+            wanted = self.headers.get("Range")
+            if_range = self.headers.get("If-Range")
+            if wanted and (not if_range or if_range in (etag, modified)):
+                parsed = _parse_range(wanted, size)
+                if parsed is None:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                start, end = parsed
+                status = 206
+            length = max(0, end - start + 1)
+            self.send_response(status)
+            self.send_header("Content-Type", _TYPES.get(path.suffix, "application/octet-stream"))
+            self.send_header("Content-Length", str(length))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", modified)
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            self.end_headers()
+            if body and length:
+                self.wfile.flush()
+                try:
+                    self.connection.sendfile(f, start, length)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+    def _local_path(self) -> Path | None:
+        """The file a request path names, or None when it would leave the root."""
+        raw = urllib.parse.urlsplit(self.path).path
+        parts = urllib.parse.unquote(raw).split("/")
+        if any(p in ("..", ".") or "\x00" in p or "\\" in p for p in parts):
+            return None
+        relative = "/".join(p for p in parts if p) or "index.json"
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            return None
+        return path
+
+    def _error(self, code: int, message: str) -> None:
+        data = f"{code} {message}\n".encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end) of a single byte range, or None when it cannot be satisfied."""
+    match = _RANGE.fullmatch(header.strip())
+    if not match or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        n = int(last)
+        return (max(0, size - n), size - 1) if n and size else None
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        return None
+    return start, end
+
+
+class HubServer(http.server.ThreadingHTTPServer):
+    """A hub folder served over HTTP on 127.0.0.1; a context manager that runs in a thread.
+
+    Examples
+    --------
+    >>> with serve("hub") as server:  # doctest: +SKIP
+    ...     print(server.url)
+    http://127.0.0.1:45679/
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
+        root = Path(directory).resolve()
+        if not root.is_dir():
+            raise HubError(f"cannot serve {directory}: not a folder")
+        handler = type("Handler", (_Handler,), {"root": root, "quiet": quiet})
+        super().__init__((host, port), handler)
+        self.root = root
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> "HubServer":
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="ghosthub-serve", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread:
+            self._thread.join()
+
+    def __enter__(self) -> "HubServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve(directory: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", quiet: bool = True) -> HubServer:
+    """A server for ``directory`` (not yet started: use it as a context manager or call start())."""
+    return HubServer(directory, host=host, port=port, quiet=quiet)

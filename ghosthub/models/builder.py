@@ -1,0 +1,221 @@
+"""Checkpoint -> network: strict loading, with the two adaptations MindCV makes (classifier size, 1-channel stem)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Mapping, NamedTuple
+
+import numpy as np
+
+from ..errors import CheckpointMismatchError, WeightsError
+from .checkpoint import read_checkpoint, split_training_state
+
+__all__ = ["LoadResult", "build_network", "load_weights"]
+
+logger = logging.getLogger(__name__)
+
+_SHOW = 10  # keys listed per kind in a mismatch message
+
+
+class LoadResult(NamedTuple):
+    """What :func:`load_weights` did.
+
+    Attributes
+    ----------
+    loaded : list of str
+        Network parameters set from the checkpoint.
+    reinitialized : list of str
+        Network parameters kept at their fresh initialisation (a resized classifier).
+    ignored : list of str
+        Checkpoint entries that are training state, not network parameters.
+    """
+
+    loaded: list
+    reinitialized: list
+    ignored: list
+
+
+def _describe(net) -> str:
+    fields = [f"{k}={getattr(net, k)}" for k in ("width", "num_classes", "in_channels") if hasattr(net, k)]
+    return f"{type(net).__name__}({', '.join(fields)})"
+
+
+def _listing(kind: str, items: list[str]) -> str:
+    """One indented message line, "3 missing keys: a, b, c", at most _SHOW names; '' for none."""
+    if not items:
+        return ""
+    more = f", ... and {len(items) - _SHOW} more" if len(items) > _SHOW else ""
+    return f"\n  {len(items)} {kind}: {', '.join(items[:_SHOW])}{more}"
+
+
+def _classifier_name(net) -> str:
+    return (getattr(net, "default_cfg", None) or {}).get("classifier", "classifier")
+
+
+def _adapt_stem(params: dict, name: str, net_shape: tuple, source: str) -> None:
+    """Sum an RGB stem over its input channels for a 1-channel network (as MindCV does)."""
+    weight = params.get(name)
+    if weight is None or weight.ndim != 4 or len(net_shape) != 4 or weight.shape == net_shape:
+        return
+    ckpt_in, net_in = weight.shape[1], net_shape[1]
+    if weight.shape[0] != net_shape[0] or weight.shape[2:] != net_shape[2:]:
+        return  # not an in_channels question: reported as a shape mismatch
+    if net_in == 1:
+        logger.info("Summing %s over its %d input channels for in_channels=1 (checkpoint %s)", name, ckpt_in, source)
+        params[name] = weight.sum(axis=1, keepdims=True)
+        return
+    usable = f"in_channels={ckpt_in} or 1 (the stem summed over its input channels)" if ckpt_in > 1 \
+        else "in_channels=1"
+    raise WeightsError(
+        f"checkpoint {source!r} has a {ckpt_in}-channel stem ({name} {tuple(weight.shape)}) but the network "
+        f"expects in_channels={net_in}: only {usable} can use these weights. Pass that in_channels, "
+        "or build the network without pretrained weights."
+    )
+
+
+def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<checkpoint>",
+                 strict: bool = True) -> LoadResult:
+    """Copy checkpoint arrays into a network, strictly by default.
+
+    Training state (:func:`split_training_state`) is ignored. Two adaptations follow the network's
+    own shapes: a classifier with another number of classes keeps its fresh initialisation, and a
+    1-channel network gets the RGB stem summed over its input channels. Everything else must
+    match exactly: names and shapes.
+
+    Parameters
+    ----------
+    net : mindspore.nn.Cell
+        The network; its ``default_cfg`` may name ``first_conv`` and ``classifier``.
+    params : mapping of str to array
+        The checkpoint, e.g. from :func:`read_checkpoint`.
+    source : str
+        The checkpoint's path or name, used in messages.
+    strict : bool
+        If True (default) any missing key, unexpected key or shape mismatch raises. If False the
+        matching subset is loaded and the rest is logged as a WARNING.
+
+    Returns
+    -------
+    LoadResult
+
+    Raises
+    ------
+    CheckpointMismatchError
+        ``strict`` and the checkpoint does not fit the network.
+    WeightsError
+        The stem cannot be adapted to the network's ``in_channels``.
+    """
+    import mindspore as ms
+
+    cfg = getattr(net, "default_cfg", None) or {}
+    first_conv, classifier = cfg.get("first_conv", "conv_stem"), _classifier_name(net)
+    targets = net.parameters_dict()
+    shapes = {name: tuple(p.shape) for name, p in targets.items()}
+    ckpt, ignored = split_training_state(params)
+    if ignored:
+        logger.info("Ignoring %d training-state entries in %s (optimizer, loss scale, EMA, step counters)",
+                    len(ignored), source)
+
+    # A classifier resized for another number of classes (or removed) starts from scratch.
+    reinitialized = []
+    head = [f"{classifier}.weight", f"{classifier}.bias"]
+    if head[0] in ckpt and shapes.get(head[0], ())[:1] != ckpt[head[0]].shape[:1]:
+        old = ckpt[head[0]].shape[0]
+        for name in head:
+            ckpt.pop(name, None)
+        reinitialized = [name for name in head if name in shapes]
+        if reinitialized:
+            logger.info("Checkpoint %s has a %d-class classifier; re-initialising %s for num_classes=%s",
+                        source, old, classifier, getattr(net, "num_classes", "?"))
+        else:
+            logger.info("Dropping the %d-class classifier of %s: the network has none", old, source)
+    _adapt_stem(ckpt, f"{first_conv}.weight", shapes.get(f"{first_conv}.weight", ()), source)
+
+    missing = [n for n in shapes if n not in ckpt and n not in reinitialized]
+    unexpected = [n for n in ckpt if n not in shapes]
+    mismatched = [n for n in shapes if n in ckpt and tuple(ckpt[n].shape) != shapes[n]]
+    if missing or unexpected or mismatched:
+        message = (f"checkpoint {source!r} does not fit {_describe(net)}:"
+                   + _listing("missing keys (in the network, not in the checkpoint)", missing)
+                   + _listing("unexpected keys (in the checkpoint, not in the network)", unexpected)
+                   + _listing("shape mismatches (checkpoint vs network)",
+                              [f"{n} {tuple(ckpt[n].shape)} vs {shapes[n]}" for n in mismatched]))
+        if strict:
+            error = CheckpointMismatchError(
+                message + "\nCheck that the model card's backbone-name and width match the checkpoint "
+                "(ghostnet_050 weights need width 0.5), or pass strict=False to load only the matching part."
+            )
+            error.missing, error.unexpected, error.mismatched = missing, unexpected, mismatched
+            raise error
+        logger.warning("%s\nLoading the %d matching tensors only (strict=False).", message,
+                       len(shapes) - len(missing) - len(mismatched) - len(reinitialized))
+
+    loaded = []
+    for name, param in targets.items():
+        if name in ckpt and name not in mismatched:
+            param.set_data(ms.Tensor(np.asarray(ckpt[name]), dtype=param.dtype))
+            loaded.append(name)
+    return LoadResult(loaded, reinitialized, ignored)
+
+
+def build_network(backbone: str, width: float | None = None, *, checkpoint_path: str | os.PathLike | None = None,
+                  params: Mapping[str, np.ndarray] | None = None, num_classes: int | None = None, in_channels: int = 3,
+                  strict: bool = True, **model_kwargs):
+    """Create a network and load a local checkpoint into it; ready for inference.
+
+    No download happens here: ``checkpoint_path`` is a local file (``ghosthub.load`` fetches it).
+
+    Parameters
+    ----------
+    backbone : str
+        Backbone name from the model card (``"ghostnet"``) or a variant name (``"ghostnet_050"``).
+    width : float, optional
+        Width multiplier (see :func:`ghosthub.models.parse_width`).
+    checkpoint_path : str or os.PathLike, optional
+        A ``.ckpt`` or ``.safetensors`` file; without it (and ``params``) the network keeps its
+        initialisation. Also the name used in messages when ``params`` is given.
+    params : mapping of str to array, optional
+        The checkpoint's arrays, already read (:func:`ghosthub.models.checkpoint.read_with_info`),
+        so a caller that needs the record too reads the file once.
+    num_classes : int, optional
+        Classifier outputs. None: the checkpoint's (1000 without a checkpoint). Another value
+        re-initialises the classifier only; 0 removes it (pooled features out).
+    in_channels : int
+        Image channels; 1 sums the checkpoint's RGB stem, other values must match the checkpoint.
+    strict : bool
+        See :func:`load_weights`.
+    **model_kwargs
+        Passed on to :func:`ghosthub.models.create_model` (e.g. ``drop_rate``).
+
+    Returns
+    -------
+    mindspore.nn.Cell
+        The network in inference mode (``set_train(False)``).
+
+    Raises
+    ------
+    WeightsError, CheckpointMismatchError, UnsupportedBackboneError
+
+    Examples
+    --------
+    >>> net = build_network("ghostnet", 0.5, checkpoint_path="ghostnet_050-85b91860.ckpt")  # doctest: +SKIP
+    """
+    from ._factory import create_model
+
+    if params is None and checkpoint_path is not None:
+        # Read first: a bad file fails before time is spent building the network.
+        params = read_checkpoint(checkpoint_path)
+    net = create_model(backbone, width, num_classes=1000 if num_classes is None else num_classes,
+                       in_channels=in_channels, **model_kwargs)
+    if params is not None:
+        if num_classes is None:
+            # Keep the checkpoint's classifier size (e.g. a 10-class fine-tuned model).
+            head = params.get(f"{_classifier_name(net)}.weight")
+            if head is not None and head.shape[0] != net.num_classes:
+                net.reset_classifier(int(head.shape[0]))
+        source = os.fspath(checkpoint_path) if checkpoint_path is not None else "<checkpoint>"
+        load_weights(net, params, source=source, strict=strict)
+    net.set_train(False)
+    return net
+

@@ -1,0 +1,257 @@
+"""Checkpoint files: read .ckpt / .safetensors into arrays, tell weights from training state, write atomically.
+
+A checkpoint written by ghosthub holds one extra entry, ``"ghosthub"``: a JSON string naming the
+architecture (backbone, width, num_classes), the preprocessing (input size, crop_pct,
+interpolation, mean, std), the class names and where in training it was taken. MindSpore stores
+it as a string, which :func:`read_checkpoint` leaves out of the arrays, so these files load
+anywhere a MindCV checkpoint does, and ``ghosthub eval CHECKPOINT`` needs no other flag.
+The record holds nothing that changes between runs (no time, path or host), so equal training
+gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any, Callable, Mapping, NamedTuple
+
+import numpy as np
+
+from .._utils.fs import atomic_path
+from .._utils.hashes import file_hash
+from ..errors import WeightsError
+
+__all__ = [
+    "INFO_KEY",
+    "INFO_FORMAT",
+    "Checkpoint",
+    "read_checkpoint",
+    "read_with_info",
+    "read_info",
+    "save_checkpoint",
+    "sniff_format",
+    "split_training_state",
+]
+
+logger = logging.getLogger(__name__)
+
+INFO_KEY = "ghosthub"
+INFO_FORMAT = "ghosthub-checkpoint/1"
+
+
+# Entries a MindSpore / MindCV *training* checkpoint holds besides the network's parameters
+# (measured with MindSpore 2.10 and MindCV 0.3.0 by saving their train-step cells):
+# scalars of the optimizer, learning-rate schedule, loss scaler, MindCV's TrainStep and
+# ModelCheckpoint's append_info ...
+TRAINING_SCALARS = frozenset({
+    "learning_rate", "global_step", "momentum",           # every nn.Optimizer; SGD/Momentum
+    "beta1_power", "beta2_power", "mu_schedule",          # Adam, AdamW, Lion, NAdam
+    "scale_sense",                                        # loss scale (TrainOneStepWithLossScaleCell)
+    "current_iterator_step", "last_overflow_iterator_step",  # DynamicLossScaleUpdateCell
+    "updates",                                            # MindCV TrainStep's EMA step counter
+    "epoch_num", "step_num",                              # ModelCheckpoint append_info
+})
+# ... and per-parameter copies named "<slot>.<parameter name>": optimizer slots (Momentum
+# moments; SGD accum/stat; Adam moment1/2; MindCV AdamW adam_m/v, Lion lion_m, NAdam nadam_m/v,
+# Adan moment1/2/3 + prev_gradient; RMSProp mean_square/moment/mean_grad; Lamb lamb_m/v;
+# Adagrad accum) and MindCV's EMA weights ("ema.", used only when MindCV evaluates with --ema).
+TRAINING_SLOT_PREFIXES = (
+    "moments.", "accum.", "stat.", "moment1.", "moment2.", "moment3.", "prev_gradient.",
+    "adam_m.", "adam_v.", "lion_m.", "nadam_m.", "nadam_v.", "lamb_m.", "lamb_v.",
+    "mean_square.", "moment.", "mean_grad.", "ema.",
+)
+
+
+
+class Checkpoint(NamedTuple):
+    """What one read of a checkpoint file gives: its arrays and ghosthub's record (None if it has none)."""
+
+    params: dict
+    info: dict | None
+
+
+def sniff_format(path: str) -> str:
+    """'safetensors' when the file starts with a safetensors header, else 'ckpt' (protobuf)."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    # safetensors: an 8-byte little-endian header length (at most 100 MiB by its spec), then a
+    # JSON object. A protobuf .ckpt starts with a field tag and a parameter name instead.
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= 100 * 2**20:
+        return "safetensors"
+    return "ckpt"
+
+
+def load_raw(path: str, fmt: str) -> dict:
+    """mindspore.load_checkpoint, which insists the file name ends in .ckpt / .safetensors."""
+    import mindspore as ms
+
+    if path.endswith("." + fmt):
+        return ms.load_checkpoint(path, format=fmt)
+    with tempfile.TemporaryDirectory(prefix="ghosthub-ckpt-") as tmp:
+        alias = os.path.join(tmp, "checkpoint." + fmt)
+        try:
+            os.symlink(os.path.abspath(path), alias)
+        except OSError:  # no symlinks (e.g. Windows without the privilege)
+            shutil.copyfile(path, alias)
+        return ms.load_checkpoint(alias, format=fmt)
+
+
+def _to_numpy(value) -> np.ndarray:
+    try:
+        return value.asnumpy()
+    except TypeError:  # bfloat16 has no numpy dtype
+        import mindspore as ms
+
+        return value.astype(ms.float32).asnumpy()
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a MindSpore checkpoint into a name -> array mapping (see :func:`read_with_info`).
+
+    Examples
+    --------
+    >>> params = read_checkpoint("ghostnet_050-85b91860.ckpt")      # doctest: +SKIP
+    >>> params["conv_stem.weight"].shape                             # doctest: +SKIP
+    (8, 3, 3, 3)
+    """
+    return read_with_info(path).params
+
+
+def read_with_info(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint once: every tensor as a numpy array, and the record ghosthub wrote into it.
+
+    Both MindSpore's protobuf ``.ckpt`` and ``.safetensors`` are read, told apart by content
+    (not by file name), through ``mindspore.load_checkpoint``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+
+    Returns
+    -------
+    Checkpoint
+        ``params``: every tensor by parameter name, in file order (training state included;
+        see :func:`split_training_state`); ``info``: the record, or None for other checkpoints.
+
+    Raises
+    ------
+    WeightsError
+        The file is missing, empty, not a checkpoint, truncated or corrupt.
+    """
+    path = os.fspath(path)
+    advice = ("Delete it and download it again (the card's sha256 tells whether the download is "
+              "complete), or pass the path of a valid MindSpore .ckpt or .safetensors checkpoint.")
+    if not os.path.exists(path):
+        raise WeightsError(f"checkpoint {path!r} does not exist: check the path, or download the model first.")
+    if not os.path.isfile(path):
+        raise WeightsError(f"checkpoint {path!r} is not a regular file (a directory?): pass the file itself.")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise WeightsError(f"checkpoint {path!r} is empty (0 bytes), expected a MindSpore checkpoint. {advice}")
+    fmt = sniff_format(path)
+    try:
+        raw = load_raw(path, fmt)
+    except Exception as e:  # MindSpore raises ValueError/TypeError/RuntimeError with long texts
+        logger.debug("mindspore.load_checkpoint(%r) failed", path, exc_info=True)
+        reason = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
+        raise WeightsError(
+            f"cannot read checkpoint {path!r} ({size} bytes, read as {fmt}): {reason}. "
+            f"The file is truncated, corrupt or not a MindSpore checkpoint. {advice}"
+        ) from None
+    params = {name: _to_numpy(value) for name, value in raw.items() if hasattr(value, "asnumpy")}
+    info = _record(raw.get(INFO_KEY))
+    if not params:
+        raise WeightsError(f"checkpoint {path!r} ({size} bytes) holds no tensors. {advice}")
+    return Checkpoint(params, info)
+
+
+def read_info(path: str | os.PathLike) -> dict | None:
+    """The record a ghosthub checkpoint carries, or None for any other checkpoint (e.g. MindCV's).
+
+    A safetensors file gives None without being read: ghosthub writes its record into .ckpt files only.
+
+    Raises
+    ------
+    WeightsError
+        The file is missing or not a MindSpore checkpoint.
+
+    Examples
+    --------
+    >>> read_info("out/best.ckpt")["backbone"]              # doctest: +SKIP
+    'ghostnet'
+    """
+    path = os.fspath(path)
+    if os.path.isfile(path) and sniff_format(path) == "safetensors":
+        return None
+    return read_with_info(path).info
+
+
+def _record(text: Any) -> dict | None:
+    try:
+        info = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) and info.get("format") == INFO_FORMAT else None
+
+
+def split_training_state(params: Mapping[str, np.ndarray]) -> tuple[dict, list[str]]:
+    """Separate network parameters from optimizer, loss-scale, EMA and step entries.
+
+    Parameters
+    ----------
+    params : mapping of str to array
+        A checkpoint as returned by :func:`read_checkpoint`.
+
+    Returns
+    -------
+    network : dict
+        The remaining entries (what a network may load).
+    ignored : list of str
+        The names recognised as training state (``TRAINING_SCALARS``, ``TRAINING_SLOT_PREFIXES``).
+    """
+    network, ignored = {}, []
+    for name, value in params.items():
+        if name in TRAINING_SCALARS or name.startswith(TRAINING_SLOT_PREFIXES):
+            ignored.append(name)
+        else:
+            network[name] = value
+    return network, ignored
+
+
+def save_checkpoint(source: Any, path: str | os.PathLike, info: dict, *,
+                    choice: Callable[[str], bool] | None = None) -> str:
+    """Write a MindSpore checkpoint with ghosthub's record, atomically.
+
+    The file is written under a process-unique temporary name in the same folder, synced, and moved
+    into place (``_utils.fs.atomic_path``), so a crash never leaves a truncated checkpoint under ``path``.
+
+    Parameters
+    ----------
+    source : mindspore.nn.Cell or list
+        What ``mindspore.save_checkpoint`` accepts: a cell (its parameters) or a list of
+        ``{"name": ..., "data": ...}``.
+    path : str or os.PathLike
+        Destination; should end in ``.ckpt``.
+    info : dict
+        JSON-serialisable record stored under :data:`INFO_KEY` (``format`` is added).
+    choice : callable, optional
+        ``choice(name) -> bool``: keep only the parameters it accepts.
+
+    Returns
+    -------
+    str
+        SHA-256 of the written file.
+    """
+    import mindspore as ms
+
+    record = json.dumps({"format": INFO_FORMAT, **info}, sort_keys=True, separators=(",", ":"))
+    # MindSpore appends ".ckpt" to a name without it, so the temporary name keeps the suffix.
+    with atomic_path(path, suffix=".ckpt") as tmp:
+        ms.save_checkpoint(source, os.fspath(tmp), append_dict={INFO_KEY: record}, choice_func=choice)
+        digest = file_hash(tmp)
+    return digest
+

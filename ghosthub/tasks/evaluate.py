@@ -1,0 +1,185 @@
+"""Evaluation on a labelled ImageFolder: top-1, top-5, loss and images per second."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import config
+from ..data.imagefolder import ImageFolder, find_splits, scan_image_folder
+from ..data.pipelines import eval_dataset
+from ..errors import DataError
+from ..preprocessing import Preprocessing
+
+__all__ = ["EvalResult", "evaluate", "evaluate_folder", "network_preprocessing"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """Metrics of one evaluation.
+
+    Attributes
+    ----------
+    top1, top5 : float
+        Accuracy in percent (top-5 is top-k with k = min(5, classes)).
+    loss : float
+        Mean cross entropy (no label smoothing).
+    images : int
+        Images evaluated.
+    seconds : float
+        Wall time of the evaluation loop, data pipeline included.
+    images_per_second : float
+        Throughput after the first batch (which pays for graph compilation).
+    """
+
+    top1: float
+    top5: float
+    loss: float
+    images: int
+    seconds: float
+    images_per_second: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON output)."""
+        return dataclasses.asdict(self)
+
+
+class _Accumulator:
+    """Running top-1/top-5/loss sums over batches of logits, in float64."""
+
+    def __init__(self) -> None:
+        self.n = self.correct1 = self.correct5 = 0
+        self.loss = 0.0
+
+    def add(self, logits: np.ndarray, labels: np.ndarray) -> None:
+        logits = logits.astype(np.float64)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        self.loss += float(-log_probs[np.arange(len(labels)), labels].sum())
+        k = min(5, logits.shape[1])
+        # Ties broken by index (stable sort): the same logits always give the same answer.
+        ranked = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+        self.correct1 += int((ranked[:, 0] == labels).sum())
+        self.correct5 += int((ranked == labels[:, None]).any(axis=1).sum())
+        self.n += len(labels)
+
+
+def network_preprocessing(net: Any, info: dict | None = None) -> Preprocessing:
+    """A network's eval preprocessing: a checkpoint record's (or a card's, in record terms), else ``net.default_cfg``."""
+    return Preprocessing.from_record(info, default=Preprocessing.from_record(getattr(net, "default_cfg", None)))
+
+
+def evaluate_folder(net: Any, folder: ImageFolder, preprocessing: Preprocessing, *, batch_size: int = 64,
+                    workers: int | None = None, progress: bool = False) -> EvalResult:
+    """Evaluate a network on a scanned split (see :func:`ghosthub.imagefolder.scan_image_folder`).
+
+    The last batch is padded to ``batch_size`` so a compiled (graph mode) network sees one shape.
+    The network is put in inference mode and left there.
+
+    Parameters
+    ----------
+    net : mindspore.nn.Cell
+        Maps (N, 3, S, S) float32 images to (N, classes) logits.
+    folder : ghosthub.data.imagefolder.ImageFolder
+        The labelled images.
+    preprocessing : Preprocessing
+        The eval transform (:func:`ghosthub.data.imagefolder.eval_dataset`).
+    batch_size : int
+        Images per forward pass.
+    workers : int, optional
+        Data pipeline workers.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    EvalResult
+    """
+    import mindspore as ms
+    from tqdm import tqdm
+
+    net.set_train(False)
+    data = eval_dataset(folder, preprocessing, batch_size=batch_size, workers=workers)
+    acc = _Accumulator()
+    start = time.perf_counter()
+    first_done, first_images = start, 0
+    bar = tqdm(total=len(folder), desc="eval", unit="img", disable=not progress, leave=False)
+    for i, (images, labels) in enumerate(data.create_tuple_iterator(output_numpy=True, num_epochs=1)):
+        n = len(labels)
+        if n < batch_size:
+            images = np.concatenate([images, np.zeros((batch_size - n, *images.shape[1:]), images.dtype)])
+        logits = net(ms.Tensor(images)).asnumpy()[:n]
+        if logits.ndim != 2 or logits.shape[1] <= int(labels.max()):
+            bar.close()
+            raise DataError(
+                f"the network gives outputs of shape {logits.shape} but {folder.root} has labels up to "
+                f"{int(labels.max())} ({len(folder.classes)} classes): evaluate a model trained on these classes."
+            )
+        acc.add(logits, labels.astype(np.int64))
+        bar.update(n)
+        if i == 0:
+            first_done, first_images = time.perf_counter(), n
+    bar.close()
+    end = time.perf_counter()
+    timed = acc.n - first_images
+    rate = timed / (end - first_done) if timed and end > first_done else acc.n / max(end - start, 1e-9)
+    return EvalResult(
+        top1=100.0 * acc.correct1 / acc.n,
+        top5=100.0 * acc.correct5 / acc.n,
+        loss=acc.loss / acc.n,
+        images=acc.n,
+        seconds=end - start,
+        images_per_second=rate,
+    )
+
+
+def evaluate(net: Any, data_dir: str | os.PathLike, *, preprocessing: Preprocessing | None = None,
+             classes: Sequence[str] | None = None, batch_size: int = 64, workers: int | None = None,
+             progress: bool | None = None) -> EvalResult:
+    """Top-1, top-5, loss and images/s of a network on a labelled ImageFolder.
+
+    To evaluate by model name or checkpoint file, use :func:`ghosthub.evaluate` (or
+    :meth:`ghosthub.Client.evaluate`), which loads the network and its preprocessing first.
+
+    Parameters
+    ----------
+    net : mindspore.nn.Cell
+        The network, mapping (N, 3, S, S) images to (N, classes) logits.
+    data_dir : str or os.PathLike
+        ``DIR/val/<class>/...`` when DIR has a ``val`` folder, else ``DIR/<class>/...``. Labels are
+        the class folders' indices in ``classes``, else in sorted order (ImageNet's synset
+        folders sort into the standard order).
+    preprocessing : Preprocessing, optional
+        The eval transform; default the network's ``default_cfg``.
+    classes : sequence of str, optional
+        The model's class names, in its output order.
+    batch_size : int
+        Images per forward pass.
+    workers : int, optional
+        Data pipeline workers.
+    progress : bool, optional
+        Progress bar on stderr (default: unless ``GHOSTHUB_NO_PROGRESS=1``).
+
+    Returns
+    -------
+    EvalResult
+
+    Examples
+    --------
+    >>> r = evaluate(net, "digits")                          # doctest: +SKIP
+    >>> round(r.top1, 1)                                       # doctest: +SKIP
+    97.8
+    """
+    train, val = find_splits(data_dir)
+    if train is not None and val is None:
+        raise DataError(f"{os.fspath(data_dir)!r} has a train/ folder but no val/: pass {os.fspath(Path(data_dir) / 'train')!r} "
+                        "to evaluate on the training images, or add a val/ split.")
+    split = val if val is not None else Path(data_dir)
+    folder = scan_image_folder(split, classes=classes)
+    return evaluate_folder(net, folder, preprocessing or network_preprocessing(net), batch_size=batch_size,
+                           workers=workers, progress=config.show_progress(progress))

@@ -1,0 +1,404 @@
+"""Publishing: a checkpoint becomes a verified asset, a card in MindSpore Hub's format, and a hub index entry."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import gc
+import getpass
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+from .._utils.fs import read_json, staged_file, utcnow
+from .._utils.hashes import file_hash
+from .._utils.lock import FileLock
+from .._utils.urls import is_url
+from ..constants import CHUNK_SIZE
+from ..errors import CardError, GhostHubError, PublishError, PublishWarning
+from ..hub.index import INDEX, index_bytes, read_index
+from ..hub.transaction import Transaction, recover
+from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
+from ..modelcard.provenance import provenance_block, provenance_fields
+from ..models.builder import build_network
+from ..models.checkpoint import read_with_info
+from ..preprocessing import Preprocessing
+from .evaluate import evaluate, network_preprocessing
+
+__all__ = ["PublishResult", "publish"]
+
+_FORMATS = {".ckpt": "ckpt", ".safetensors": "safetensors"}
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishResult:
+    """What :func:`publish` wrote (or found already there).
+
+    Attributes
+    ----------
+    name : str
+        The model name.
+    card_path, asset_path : Path
+        The card and the asset in the hub.
+    sha256 : str
+        The asset's full SHA-256.
+    card : ModelCard
+        The published card.
+    changed : bool
+        False when the hub already held this very publication.
+    metrics : dict
+        The figures in the card's ``evaluation`` (from ``eval_dir`` when given).
+    """
+
+    name: str
+    card_path: Path
+    asset_path: Path
+    sha256: str
+    card: ModelCard
+    changed: bool
+    metrics: dict = dataclasses.field(default_factory=dict)
+
+
+def publish(
+    checkpoint: str | os.PathLike,
+    *,
+    name: str,
+    hub: str | os.PathLike,
+    backbone: str | None = None,
+    width: float | None = None,
+    dataset: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    eval_dir: str | os.PathLike | None = None,
+    provenance: Mapping[str, Any] | str | os.PathLike | None = "auto",
+    base_url: str | None = None,
+    force: bool = False,
+    extra_fields: Mapping[str, Any] | None = None,
+    notes: str = "",
+    author: str | None = None,
+    user_id: str | None = None,
+    license: str = "Apache2.0",
+    summary: str | None = None,
+    today: _dt.date | None = None,
+) -> PublishResult:
+    """Publish a checkpoint into a hub folder: asset, card, index.json.
+
+    The checkpoint is copied into the hub while its SHA-256 is computed, the copy is read
+    once and strict-loaded into the named architecture (a mismatch is refused), evaluated on
+    ``eval_dir`` when given, then a card in MindSpore Hub's format (full 64-digit
+    asset-sha256) is written to ``cards/<name>.md``, parsed back to validate it, and
+    ``index.json`` is updated, all in one transaction. A different existing card or asset
+    is never overwritten without ``force``; an interrupted publish leaves the hub as it was.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        A ``.ckpt`` or ``.safetensors`` file.
+    name : str
+        The model name (a safe name; ``<model>.<tag>`` for extra weights).
+    hub : str or os.PathLike
+        The hub folder (created if missing).
+    backbone, width : str, float, optional
+        The architecture the checkpoint must load into strictly; by default what a
+        checkpoint written by ``ghosthub train`` records.
+    dataset : str, optional
+        The card's train-dataset (default: the checkpoint's record, else "-").
+    metrics : mapping of str to float, optional
+        Figures for ``evaluation`` (``{"top1": 97.5, "top5": 99.9}``).
+    eval_dir : str or os.PathLike, optional
+        A labelled ImageFolder: the network is evaluated on it and its top-1 and top-5
+        become the card's ``evaluation`` (unless ``metrics`` is given).
+    provenance : mapping, path or "auto"
+        What ``ghosthub train`` recorded (``provenance.json``): its digests, seed and
+        versions go into the front-matter and the whole record into the body, so
+        ``ghosthub verify --rebuild`` can retrain and compare. A given record (mapping or
+        file) of another checkpoint is refused. ``"auto"`` (default) takes
+        ``provenance.json`` beside the checkpoint when it describes this very checkpoint,
+        and leaves it out with a warning when it describes another; None records none.
+    base_url : str, optional
+        Where the hub will be served; asset links become absolute
+        (``<base_url>/assets/...``) instead of relative to the card.
+    extra_fields : mapping, optional
+        More front-matter, kept as written.
+    notes : str
+        Markdown appended to the card body.
+    author, user_id, license, summary : str, optional
+        The card's fields of the same names.
+    today : datetime.date, optional
+        The card's update-time (default: today).
+
+    Returns
+    -------
+    PublishResult
+
+    Examples
+    --------
+    >>> publish("out/best.ckpt", name="digits_ghostnet", hub="hub", eval_dir="digits")  # doctest: +SKIP
+    """
+    checkpoint = Path(checkpoint)
+    if not is_safe_name(name):
+        raise PublishError(f"cannot publish as {name!r}: not a safe model name (letters, digits, '.', '_', '+', '-')")
+    if is_url(str(hub)):
+        raise PublishError(f"publish writes into a hub folder, not a URL ({hub}); publish locally, then upload the folder")
+    fmt = _FORMATS.get(checkpoint.suffix.lower())
+    if fmt is None:
+        raise PublishError(f"cannot publish {checkpoint}: expected a .ckpt or .safetensors file")
+    if not checkpoint.is_file():
+        raise PublishError(f"cannot publish {checkpoint}: no such file")
+    record, strict = _provenance_record(provenance, checkpoint)
+    root = Path(hub)
+    (root / "assets").mkdir(parents=True, exist_ok=True)
+    (root / "cards").mkdir(parents=True, exist_ok=True)
+
+    # One pass over the bytes (copy into the hub while hashing), one read of the copy.
+    staged, sha256 = _stage_copy(checkpoint, root / "assets" / f"{name}.incoming")
+    try:
+        params, info = _read_staged(staged, checkpoint)
+        info = info or {}
+        backbone = backbone or info.get("backbone") or "ghostnet"
+        width = width if width is not None else info.get("width")
+        if width is None:
+            raise PublishError(
+                f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
+                "name its width, e.g. --backbone ghostnet --width 0.5"
+            )
+        net = _build_checked(params, staged, checkpoint, backbone, width)
+        del params
+        try:
+            if eval_dir is not None and not metrics:
+                pre = network_preprocessing(net, info)
+                scores = evaluate(net, eval_dir, preprocessing=pre, classes=info.get("classes"), progress=False)
+                metrics = {"top1": scores.top1, "top5": scores.top5}
+        finally:
+            del net
+            gc.collect()
+        meta = dict(
+            name=name, backbone=backbone, width=width, dataset=dataset or info.get("dataset") or "-",
+            metrics=dict(metrics or {}), base_url=base_url, preprocessing=_record_fields(info),
+            extra_fields=dict(extra_fields or {}), notes=notes, author=author, user_id=user_id, license=license,
+            summary=summary, today=today,
+            provenance=_matching_provenance(record, sha256, checkpoint, strict),
+        )
+        with FileLock(root / ".publish.lock"):
+            recover(root)
+            return _commit(root, staged, sha256, fmt, meta, force)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _provenance_record(provenance, checkpoint: Path) -> tuple[Mapping[str, Any] | None, bool]:
+    """(the training record, whether one of another checkpoint is an error) for ``provenance``."""
+    if provenance is None or isinstance(provenance, Mapping):
+        return provenance, True
+    automatic = isinstance(provenance, str) and provenance == "auto"
+    path = checkpoint.with_name("provenance.json") if automatic else Path(provenance)
+    if not path.is_file():
+        if automatic:
+            return None, False
+        raise PublishError(f"provenance {path}: no such file")
+    record = read_json(path)
+    if record is None:
+        raise PublishError(f"cannot read the training record {path}: expected a JSON object")
+    # The record found beside an epoch checkpoint describes best.ckpt: not an error, just not this one's.
+    return record, not automatic
+
+
+def _read_staged(staged: Path, checkpoint: Path):
+    """The staged copy's arrays and record; errors name the user's file, not the copy."""
+    try:
+        return read_with_info(staged)
+    except GhostHubError as exc:
+        exc.args = (str(exc).replace(str(staged), str(checkpoint)),)
+        raise exc from None
+
+
+def _build_checked(params, staged: Path, checkpoint: Path, backbone: str, width: float):
+    """The network with the checkpoint strict-loaded: a mismatch raises before anything is written.
+
+    Errors name the user's ``checkpoint``, not the temporary copy, and say what publish accepts.
+    """
+    try:
+        return build_network(backbone, width, params=params, checkpoint_path=checkpoint)
+    except GhostHubError as exc:  # same error type, told in the user's terms
+        message = str(exc).replace(str(staged), str(checkpoint))
+        message = message.replace(", or pass strict=False to load only the matching part.", ".")
+        exc.args = (f"{message}\npublish needs a checkpoint that loads strictly into the named "
+                    "architecture (command line: --backbone and --width).",)
+        raise exc from None
+
+
+def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool) -> Mapping[str, Any] | None:
+    """The training record if it describes this very checkpoint (or does not say which it describes)."""
+    recorded = str((provenance or {}).get("checkpoint_sha256") or "").lower()
+    if not recorded or sha256.startswith(recorded):
+        return provenance
+    message = (f"the training record describes another checkpoint (SHA-256 {recorded[:16]}...) than "
+               f"{checkpoint} ({sha256[:16]}...)")
+    if strict:
+        raise PublishError(f"{message}: publish the checkpoint it describes, or pass the record of this one")
+    warnings.warn(f"{message}; publishing without provenance, so `verify --rebuild` cannot check this asset",
+                  PublishWarning, stacklevel=3)
+    return None
+
+
+def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: bool) -> PublishResult:
+    name = meta["name"]
+    asset_name = f"{name}-{sha256[:8]}.{fmt}"
+    asset_path = root / "assets" / asset_name
+    card_path = root / "cards" / f"{name}.md"
+
+    base_url = meta["base_url"]
+    link = f"{base_url.rstrip('/')}/assets/{asset_name}" if base_url else f"../assets/{asset_name}"
+    text = render_card(_make_card(meta, fmt, link, sha256))
+    card = parse_card(text, path=card_path)  # what readers will see must be a valid card
+
+    asset_there = asset_path.exists()
+    if asset_there and file_hash(asset_path) != sha256 and not force:
+        raise PublishError(f"{asset_path} exists with other content; pass --force to overwrite it")
+    if card_path.exists() and not force:
+        old = _read_card(card_path)
+        if old is None or [(a.sha256.lower(), a.file_format) for a in old.assets] != [(sha256, fmt)]:
+            raise PublishError(
+                f"{card_path} already describes other weights; pass --force to replace it, "
+                f"or publish under another name such as {name}.{sha256[:8]}"
+            )
+        # This very publication is there: done, unless its asset or index entry went missing.
+        text, card = card_path.read_text(encoding="utf-8"), old
+        if asset_there and _indexed(root, name, text, sha256):
+            return PublishResult(name, card_path, asset_path, sha256, old, changed=False, metrics=old.metrics)
+
+    index = read_index(root / INDEX)
+    index["updated"] = utcnow()
+    index["models"][name] = {
+        "card": f"cards/{name}.md",
+        "card-sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "backbone": card.backbone,
+        "dataset": card.dataset,
+        "metrics": card.metrics,
+        "assets": [{"path": f"assets/{asset_name}", "file-format": fmt, "sha256": sha256, "size": staged.stat().st_size}],
+    }
+    txn = Transaction(root)
+    try:
+        if force or not asset_there:
+            txn.stage(asset_path, tmp=staged)
+        txn.stage(card_path, text.encode())
+        txn.stage(root / INDEX, index_bytes(index))
+        txn.commit()
+    finally:
+        txn.discard()
+    return PublishResult(name, card_path, asset_path, sha256, card, changed=True, metrics=dict(meta["metrics"]))
+
+
+def _indexed(root: Path, name: str, text: str, sha256: str) -> bool:
+    """Whether index.json lists ``name`` with this card text and asset."""
+    entry = read_index(root / INDEX)["models"].get(name) or {}
+    assets = entry.get("assets") or [{}]
+    return entry.get("card-sha256") == hashlib.sha256(text.encode()).hexdigest() and assets[0].get("sha256") == sha256
+
+
+def _read_card(path: Path) -> ModelCard | None:
+    try:
+        return parse_card(path.read_bytes(), path=path)
+    except CardError:
+        return None
+
+
+def _stage_copy(src: Path, final: Path) -> tuple[Path, str]:
+    """Copy ``src`` to a temporary file beside ``final`` while hashing it: (temporary file, SHA-256)."""
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, staged_file(final) as (tmp, fout):
+        while chunk := fin.read(CHUNK_SIZE):
+            digest.update(chunk)
+            fout.write(chunk)
+    return tmp, digest.hexdigest()
+
+
+def _record_fields(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Card fields for what predict, eval and transforms() need, from a ghosthub checkpoint's record."""
+    fields: dict[str, Any] = {}
+    if info.get("num_classes"):
+        fields["num-classes"] = str(info["num_classes"])
+    if Preprocessing.in_record(info):
+        fields.update(Preprocessing.from_record(info).card_fields())
+    if info.get("classes"):
+        fields["class-names"] = [str(c) for c in info["classes"]]
+    return fields
+
+
+def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
+    name = args["name"]
+    metrics = args["metrics"] or {}
+    evaluation = " | ".join(f"{k}acc{v:.2f}" for k, v in metrics.items()) or "-"
+    fields: dict[str, Any] = {
+        "model-name": name,
+        "backbone-name": args["backbone"],
+        "module-type": "cv",
+        "fine-tunable": "True",
+        "model-version": "1.0",
+        "train-dataset": args["dataset"],
+        "evaluation": evaluation,
+        "author": args["author"] or _user(),
+        "update-time": (args["today"] or _dt.date.today()).isoformat(),
+        "repo-link": args["base_url"] or "-",
+        "user-id": args["user_id"] or _user(),
+        "used-for": "inference",
+        "mindspore-version": _mindspore_version(),
+        "asset": [{"file-format": fmt, "asset-link": link, "asset-sha256": sha256}],
+        "license": args["license"],
+        "summary": args["summary"] or f"{args['backbone']} trained on {args['dataset']}, published with ghosthub",
+    }
+    if args["width"] is not None:
+        fields["width"] = f"{args['width']:g}"
+    provenance = args.get("provenance")
+    extra = {**args["preprocessing"], **provenance_fields(provenance), **args["extra_fields"]}
+    fields.update({k: [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) for k, v in extra.items()})
+    notes = args["notes"] + provenance_block(name, provenance)
+    return ModelCard(title=name, fields=fields, body=_body(name, fields, metrics, notes))
+
+
+def _body(name: str, fields: Mapping[str, Any], metrics: Mapping[str, float], notes: str) -> str:
+    top1 = f"{metrics['top1']:.2f}" if "top1" in metrics else "-"
+    top5 = f"{metrics['top5']:.2f}" if "top5" in metrics else "-"
+    width = fields.get("width", "-")
+    text = f"""
+# {name}
+
+{fields['summary']}.
+
+## Results
+
+| Model | Backbone | Width | Dataset | Top-1 (%) | Top-5 (%) | Download |
+| ----- | -------- | ----- | ------- | --------- | --------- | -------- |
+| {name} | {fields['backbone-name']} | {width} | {fields['train-dataset']} | {top1} | {top5} | [weights]({fields['asset'][0]['asset-link']}) |
+
+## Quick Start
+
+```python
+import ghosthub
+
+net = ghosthub.load("{name}", pretrained=True)
+```
+
+```shell
+ghosthub download {name}
+ghosthub predict {name} image.png --topk 5
+```
+"""
+    return text + (f"\n{notes.strip()}\n" if notes.strip() else "")
+
+
+def _mindspore_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return ".".join(version("mindspore").split(".")[:2])
+    except PackageNotFoundError:
+        return "-"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "ghosthub"

@@ -1,0 +1,1 @@
+"""Training: recipes, the trainer, exact resume, data-parallel launch, provenance and rebuild."""

@@ -1,0 +1,104 @@
+"""Rebuilding a published model: retrain from the provenance its card records and compare digests."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+
+from ..data import digits
+from ..errors import TrainError
+from .environment import device_description
+from .recipe import Recipe
+from .results import TrainResult
+from .trainer import train
+
+__all__ = ["RebuildResult", "rebuild"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RebuildResult:
+    """The outcome of :func:`rebuild`: the recorded and the rebuilt checkpoint digests.
+
+    Attributes
+    ----------
+    expected_sha256 : str
+        The digest on record (the card's asset-sha256 when rebuilt by model name).
+    actual_sha256 : str
+        The rebuilt checkpoint's full SHA-256.
+    result : TrainResult
+        The retraining run.
+    name : str
+        The model rebuilt ('' when rebuilt from a bare provenance record).
+    """
+
+    expected_sha256: str
+    actual_sha256: str
+    result: TrainResult
+    name: str = ""
+
+    @property
+    def matches(self) -> bool:
+        """True when the rebuilt checkpoint has the recorded digest (compared as a prefix)."""
+        return self.actual_sha256.lower().startswith(self.expected_sha256.lower())
+
+
+def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str | os.PathLike, *,
+            progress: bool | None = None) -> RebuildResult:
+    """Retrain from a recorded provenance and compare the checkpoint digest (``verify --rebuild``).
+
+    The recorded recipe is the effective one (thread and worker counts resolved), so the run pins
+    the same arithmetic. Run it in a fresh process: MindSpore sets its thread count once.
+
+    Parameters
+    ----------
+    provenance : dict
+        As returned in :attr:`TrainResult.provenance` (and recorded in the model card).
+    data_dir : str or os.PathLike or None
+        The same data; checked against the recorded dataset digest before training. None for
+        data ghosthub can regenerate (``dataset: sklearn-digits``): it is written to
+        ``out_dir/data``.
+    out_dir : str or os.PathLike
+        Where the rebuilt checkpoints go (``out_dir/train``).
+    progress : bool, optional
+        As for :func:`train`.
+
+    Returns
+    -------
+    RebuildResult
+        ``matches`` tells whether the digests agree.
+
+    Raises
+    ------
+    TrainError
+        The provenance lacks the recipe, or its recipe does not have the recorded digest.
+    DataError
+        The data differs from what the model was trained on.
+    """
+    missing = [k for k in ("recipe", "recipe_digest", "dataset_digest", "checkpoint_sha256") if not provenance.get(k)]
+    if missing:
+        raise TrainError(f"the provenance lacks {', '.join(missing)}: this model cannot be rebuilt.")
+    recipe = Recipe.from_dict(provenance["recipe"], source="<recorded recipe>")
+    if recipe.digest() != provenance["recipe_digest"]:
+        raise TrainError(f"the recorded recipe's digest is {recipe.digest()[:16]}..., but the provenance says "
+                         f"{provenance['recipe_digest'][:16]}...: the record was altered or written by another version.")
+    import mindspore as ms
+
+    here = device_description(ms.get_context("device_target"))
+    if provenance.get("device") and provenance["device"] != here:
+        warnings.warn(f"the model was trained on {provenance['device']!r} and this is {here!r}: kernels may round "
+                      "differently, so the digests may differ even when everything else is equal", stacklevel=2)
+    if provenance.get("mindspore_version") and provenance["mindspore_version"] != ms.__version__:
+        warnings.warn(f"the model was trained with MindSpore {provenance['mindspore_version']}, this is "
+                      f"{ms.__version__}: the digests may differ", stacklevel=2)
+    out_dir = Path(out_dir)
+    if data_dir is None:
+        if recipe.dataset != digits.DATASET_NAME:
+            raise TrainError(f"the model was trained on {recipe.dataset!r}, which ghosthub cannot regenerate: "
+                             "pass the data dir it was trained on.")
+        data_dir = out_dir / "data"
+        digits.write_digits(data_dir)
+    result = train(recipe, data_dir, out_dir / "train", workers=int(provenance.get("workers") or 1),
+                   progress=progress, expect_dataset_digest=provenance["dataset_digest"])
+    return RebuildResult(provenance["checkpoint_sha256"], result.checkpoint_sha256, result)

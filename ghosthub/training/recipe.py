@@ -1,0 +1,463 @@
+"""Training recipes: load and validate a YAML recipe into a typed, hashable Recipe (no MindSpore).
+
+Keys are named as in MindCV's training configs where MindCV has them (``model``,
+``batch_size``, ``epoch_size``, ``lr``, ``use_nesterov``, ``re_prob`` ...), so a MindCV
+config reads as a ghosthub recipe once the keys that describe MindCV's own launcher
+(``distribute``, ``data_dir``, ``ckpt_save_dir`` ...) are removed. ghosthub adds three:
+``devices`` (how many data-parallel workers the values were tuned for), ``threads``
+(CPU kernel threads, which change the arithmetic and so the checkpoint's bytes) and
+``keep_checkpoint_max`` semantics of "the last K epochs".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from ..constants import IMAGENET_DEFAULT_MEAN as IMAGENET_MEAN
+from ..constants import IMAGENET_DEFAULT_STD as IMAGENET_STD
+from ..data.augment import parse_auto_augment
+from ..errors import RecipeError
+from ..naming import split_name
+
+__all__ = ["Recipe", "load_recipe", "bundled_recipes"]
+
+MAX_RECIPE_BYTES = 1 << 20
+
+
+# ---------------------------------------------------------------------------- value checks
+# Each check returns the cleaned value or raises _Bad(expected) naming what it wanted.
+
+
+class _Bad(Exception):
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+def _number(value: Any) -> float:
+    # PyYAML reads "1e-7" (no dot) as a string; accept any text float() reads as a number.
+    if isinstance(value, bool):
+        raise _Bad("a number")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise _Bad("a number") from None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Bad("a finite number")
+    return float(value)
+
+
+def _float(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False) -> Callable[[Any], float]:
+    left = "(" if lo_open else "["
+    right = ")" if hi_open else "]"
+    expected = ("a number" if lo is None and hi is None else
+                f"a number >= {lo:g}" if hi is None and not lo_open else
+                f"a number > {lo:g}" if hi is None else
+                f"a number in {left}{lo:g}, {hi:g}{right}")
+
+    def check(value: Any) -> float:
+        try:
+            x = _number(value)
+        except _Bad:
+            raise _Bad(expected) from None
+        if lo is not None and (x < lo or (lo_open and x == lo)):
+            raise _Bad(expected)
+        if hi is not None and (x > hi or (hi_open and x == hi)):
+            raise _Bad(expected)
+        return x
+
+    return check
+
+
+def _int(lo: int = 0, hi: int | None = None) -> Callable[[Any], int]:
+    expected = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+            raise _Bad(expected)
+        return value
+
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad("true or false")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    canonical = {c.lower(): c for c in choices}
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value.lower() not in canonical:
+            raise _Bad("one of " + ", ".join(choices))
+        return canonical[value.lower()]
+
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad("a non-empty string")
+    return value.strip()
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def optional(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except _Bad as bad:
+            raise _Bad(f"{bad.expected} or null") from None
+
+    return optional
+
+
+def _pair(lo: float, hi: float | None = None) -> Callable[[Any], tuple[float, float]]:
+    bound = f">= {lo:g}" if hi is None else f"in [{lo:g}, {hi:g}]"
+    expected = f"a list of two numbers [low, high] with low <= high, each {bound}"
+
+    def check(value: Any) -> tuple[float, float]:
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise _Bad(expected)
+        try:
+            a, b = (_float(lo, hi)(v) for v in value)
+        except _Bad:
+            raise _Bad(expected) from None
+        if a > b:
+            raise _Bad(expected)
+        return a, b
+
+    return check
+
+
+def _channels(value: Any) -> tuple[float, float, float]:
+    expected = "a list of 3 numbers (R, G, B on the 0-255 scale)"
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise _Bad(expected)
+    try:
+        return tuple(_number(v) for v in value)  # type: ignore[return-value]
+    except _Bad:
+        raise _Bad(expected) from None
+
+
+def _model(value: Any) -> str:
+    expected = "a model name such as ghostnet_050 (backbone, then _ and the width in hundredths)"
+    try:
+        split_name(value)
+    except (AttributeError, ValueError):
+        raise _Bad(expected) from None
+    return value.strip().lower()
+
+
+def _auto_augment(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_auto_augment(value)
+    except ValueError:
+        raise _Bad("null, 'randaug-m<M>[-n<N>][-mstd<S>]', 'autoaug' or 'trivialaugwide'") from None
+    return value
+
+
+def _re_value(value: Any) -> float | str:
+    if value == "random":
+        return value
+    try:
+        return _float(0, 255)(value)
+    except _Bad:
+        raise _Bad("a fill value in [0, 255] or 'random'") from None
+
+
+def _field(check: Callable[[Any], Any], default: Any = dataclasses.MISSING, doc: str = "") -> Any:
+    return dataclasses.field(default=default, metadata={"check": check, "doc": doc})
+
+
+# ---------------------------------------------------------------------------- the recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A validated training recipe. Build one with :func:`load_recipe` or :meth:`Recipe.from_dict`.
+
+    Field names are MindCV's config keys where MindCV has one. ``batch_size`` is per worker, as in
+    MindCV: the global batch is ``batch_size`` times the number of workers actually running, and
+    ``devices`` records the count the recipe's ``lr`` was tuned for (``devices * batch_size`` is
+    the global batch of the published run). ``source`` (where the recipe came from) is not part
+    of the recipe's identity.
+    """
+
+    # model
+    model: str = _field(_model, doc="model name: backbone + width, e.g. ghostnet_050")
+    epoch_size: int = _field(_int(1), doc="epochs to train")
+    lr: float = _field(_float(0, lo_open=True), doc="peak learning rate (after warm-up)")
+    batch_size: int = _field(_int(1), doc="images per step per worker")
+    image_resize: int = _field(_int(8), 224, "training crop and evaluation size in pixels")
+    num_classes: int | None = _field(_optional(_int(1)), None, "classifier outputs; null: the number of class folders")
+    drop_rate: float = _field(_float(0, 1, hi_open=True), 0.2, "dropout before the classifier")
+    amp_level: str = _field(_choice("O0", "O1", "O2", "O3"), "O0", "mixed precision; CPU always runs O0")
+    keep_checkpoint_max: int = _field(_int(1), 10, "epoch checkpoints kept (the last K)")
+    dataset: str = _field(_text, "custom", "name of the training data, recorded in the card")
+    # system
+    mode: int = _field(_int(0, 1), 0, "0: graph mode (compiled), 1: PyNative")
+    seed: int = _field(_int(0, 2**31 - 1), 42, "seed of initialisation, data order, augmentation, dropout")
+    threads: int | None = _field(_optional(_int(1)), None, "CPU kernel threads; null: the CPUs available (<= 25)")
+    num_parallel_workers: int = _field(_int(1), 8, "data pipeline workers (capped at the CPU count)")
+    devices: int = _field(_int(1), 1, "data-parallel workers the recipe's values were tuned for")
+    val_while_train: bool = _field(_bool, True, "evaluate on the val split after every epoch")
+    # dataset
+    train_split: str = _field(_text, "train", "folder of the training images under the data dir")
+    val_split: str = _field(_text, "val", "folder of the validation images under the data dir")
+    shuffle: bool = _field(_bool, True, "shuffle the training data every epoch")
+    drop_remainder: bool = _field(_bool, True, "drop the last incomplete batch of an epoch")
+    aug_repeats: int = _field(_int(0), 0, "repeated augmentation: each image this many times per epoch (0: off)")
+    # augmentation
+    scale: tuple = _field(_pair(0, 1), (0.08, 1.0), "random resized crop: area fraction range")
+    ratio: tuple = _field(_pair(0), (0.75, 1.333), "random resized crop: aspect ratio range")
+    hflip: float = _field(_float(0, 1), 0.5, "horizontal flip probability")
+    vflip: float = _field(_float(0, 1), 0.0, "vertical flip probability")
+    color_jitter: float | None = _field(_optional(_float(0)), 0.4,
+                                        "brightness/contrast/saturation jitter; used only without auto_augment")
+    auto_augment: str | None = _field(_auto_augment, None, "MindCV policy string, e.g. randaug-m9-mstd0.5")
+    interpolation: str = _field(_choice("bilinear", "bicubic", "nearest", "area"), "bilinear", "resize filter")
+    re_prob: float = _field(_float(0, 1), 0.0, "random erasing probability")
+    re_scale: tuple = _field(_pair(0, 1), (0.02, 0.33), "random erasing: area fraction range")
+    re_ratio: tuple = _field(_pair(0), (0.3, 3.3), "random erasing: aspect ratio range")
+    re_value: Any = _field(_re_value, 0, "random erasing fill (0-255) or 'random'")
+    re_max_attempts: int = _field(_int(1), 10, "random erasing: tries to place the box")
+    mean: tuple = _field(_channels, IMAGENET_MEAN, "per-channel mean, 0-255 scale")
+    std: tuple = _field(_channels, IMAGENET_STD, "per-channel std, 0-255 scale")
+    crop_pct: float = _field(_float(0, 1, lo_open=True), 0.875, "evaluation: centre crop fraction")
+    # loss
+    loss: str = _field(_choice("CE"), "CE", "cross entropy")
+    label_smoothing: float = _field(_float(0, 1, hi_open=True), 0.0, "label smoothing")
+    # learning rate
+    scheduler: str = _field(_choice("cosine_decay", "constant"), "cosine_decay", "learning-rate schedule")
+    min_lr: float = _field(_float(0), 1e-6, "cosine decay: final learning rate")
+    warmup_epochs: int = _field(_int(0), 3, "epochs of linear warm-up")
+    warmup_factor: float = _field(_float(0, 1), 0.0, "warm-up starts at lr * warmup_factor")
+    decay_epochs: int | None = _field(_optional(_int(1)), None,
+                                      "cosine decay length in epochs; null: epoch_size - warmup_epochs")
+    lr_epoch_stair: bool = _field(_bool, False, "change the learning rate once per epoch, not every step")
+    # optimizer
+    opt: str = _field(_choice("momentum", "sgd"), "momentum", "SGD with momentum")
+    momentum: float = _field(_float(0, 1, hi_open=True), 0.9, "momentum")
+    use_nesterov: bool = _field(_bool, False, "Nesterov momentum")
+    weight_decay: float = _field(_float(0), 1e-6, "L2 weight decay")
+    filter_bias_and_bn: bool = _field(_bool, True, "no weight decay on biases and batch-norm parameters")
+    loss_scale_type: str = _field(_choice("fixed", "dynamic"), "fixed", "loss scaling for amp_level != O0")
+    loss_scale: float = _field(_float(0, lo_open=True), 1.0, "(initial) loss scale")
+    drop_overflow_update: bool = _field(_bool, False, "skip the update of a step whose gradients overflow")
+
+    source: str = dataclasses.field(default="<dict>", compare=False, repr=False)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The recipe keys, in declaration order."""
+        return [f.name for f in dataclasses.fields(cls) if "check" in f.metadata]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>",
+                  lines: Mapping[str, int] | None = None) -> "Recipe":
+        """Validate a mapping of recipe keys.
+
+        Parameters
+        ----------
+        data : mapping
+            Recipe keys and values (as read from YAML).
+        source : str
+            Where the mapping came from, used in messages.
+        lines : mapping of str to int, optional
+            Line of each key in ``source``, used in messages.
+
+        Returns
+        -------
+        Recipe
+
+        Raises
+        ------
+        RecipeError
+            An unknown key, a missing required key, or a bad value; the message names the source,
+            the key, what was expected and what was found.
+        """
+        lines = lines or {}
+        fields = {f.name: f for f in dataclasses.fields(cls) if "check" in f.metadata}
+        where = lambda key: f"{source}:{lines[key]}" if key in lines else source  # noqa: E731
+        for key in data:
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), list(fields), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise RecipeError(
+                    f"{where(key)}: unknown recipe key {key!r}.{hint} Known keys: {', '.join(fields)}. "
+                    "Remove or rename it (keys follow MindCV's config names)."
+                )
+        values = {}
+        for name, f in fields.items():
+            if name not in data and f.default is dataclasses.MISSING:
+                raise RecipeError(f"{source}: required recipe key {name!r} is missing ({f.metadata['doc']}).")
+            value = data.get(name, f.default)
+            try:
+                # Defaults go through the check too, so equal recipes have equal canonical forms.
+                values[name] = f.metadata["check"](value)
+            except _Bad as bad:
+                raise RecipeError(f"{where(name)}: recipe key {name!r}: expected {bad.expected}, found {value!r}.") from None
+        recipe = cls(**values, source=source)
+        recipe._check_consistency(where)
+        return recipe
+
+    def _check_consistency(self, where: Callable[[str], str]) -> None:
+        if self.min_lr > self.lr:
+            raise RecipeError(f"{where('min_lr')}: recipe key 'min_lr': expected at most lr ({self.lr:g}), "
+                              f"found {self.min_lr:g}.")
+
+    def replace(self, **changes: Any) -> "Recipe":
+        """A copy with some keys changed, validated like a file (e.g. ``epoch_size=3``)."""
+        data = self.to_dict()
+        data.update(changes)
+        return Recipe.from_dict(data, source=self.source)
+
+    # ------------------------------------------------------------------ identity
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key with its value (defaults filled in), lists for pairs; JSON and YAML friendly."""
+        out = {}
+        for name in self.keys():
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def canonical(self) -> str:
+        """The recipe as canonical JSON (sorted keys, no spaces): what :meth:`digest` hashes."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of :meth:`canonical`: equal recipes have equal digests, whatever the file's layout.
+
+        Examples
+        --------
+        >>> r = Recipe.from_dict({"model": "ghostnet_050", "epoch_size": 1, "lr": 0.1, "batch_size": 8})
+        >>> r.digest() == r.replace(epoch_size=1).digest()
+        True
+        """
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+    def to_yaml(self) -> str:
+        """The full recipe as YAML (every key, defaults included), loadable by :func:`load_recipe`."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def backbone(self) -> str:
+        """The backbone name of ``model`` (``ghostnet`` for ``ghostnet_050``)."""
+        return split_name(self.model).backbone
+
+    @property
+    def width(self) -> float | None:
+        """The width multiplier of ``model`` (0.5 for ``ghostnet_050``), None without a suffix."""
+        return split_name(self.model).width
+
+    @property
+    def effective_decay_epochs(self) -> int:
+        """``decay_epochs``, or ``epoch_size - warmup_epochs`` when it is null."""
+        return self.decay_epochs if self.decay_epochs is not None else max(1, self.epoch_size - self.warmup_epochs)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def bundled_recipes() -> dict[str, Path]:
+    """The recipes shipped with ghosthub, by name (file stem).
+
+    Examples
+    --------
+    >>> "digits_demo" in bundled_recipes()
+    True
+    """
+    from ..config import bundled_recipes_dir
+
+    folder = bundled_recipes_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line (1-based) of each top-level key of a YAML mapping, for messages."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def load_recipe(recipe: str | os.PathLike | Recipe, **overrides: Any) -> Recipe:
+    """Load a recipe from a YAML file or by the name of a bundled recipe, then apply overrides.
+
+    Parameters
+    ----------
+    recipe : str, os.PathLike or Recipe
+        A file path, or a bundled recipe's name (``"digits_demo"``, ``"ghostnet_050_imagenet"``).
+    **overrides
+        Recipe keys to change, validated like the file's (e.g. ``epoch_size=3``).
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    RecipeError
+        No such file or bundled recipe, unreadable YAML, unknown key or bad value.
+
+    Examples
+    --------
+    >>> load_recipe("digits_demo").model
+    'ghostnet_050'
+    >>> load_recipe("digits_demo", epoch_size=1).epoch_size
+    1
+    """
+    if isinstance(recipe, Recipe):
+        return recipe.replace(**overrides) if overrides else recipe
+    path = Path(recipe)
+    if not path.is_file():
+        bundled = bundled_recipes()
+        if str(recipe) in bundled:
+            path = bundled[str(recipe)]
+        else:
+            raise RecipeError(
+                f"recipe {os.fspath(recipe)!r} is neither a file nor a bundled recipe. Bundled recipes: "
+                f"{', '.join(bundled) or '(none)'}. Pass a YAML file path or one of these names."
+            )
+    source = os.fspath(path)
+    try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{source}: recipe is larger than {MAX_RECIPE_BYTES} bytes; is it really a recipe?")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{source}: cannot read recipe: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{source}: recipe is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: expected a YAML mapping of recipe keys, found {type(data).__name__}.")
+    loaded = Recipe.from_dict(data, source=source, lines=_key_lines(text))
+    return loaded.replace(**overrides) if overrides else loaded

@@ -1,0 +1,85 @@
+"""What training returns: per-epoch metrics and the result of a run."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["EpochMetrics", "TrainResult"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochMetrics:
+    """What one epoch did (``val_*`` are None without a val split, and on ranks other than 0)."""
+
+    epoch: int
+    epochs: int
+    steps: int
+    images: int
+    train_loss: float
+    lr: float
+    seconds: float
+    images_per_second: float
+    val_top1: float | None = None
+    val_top5: float | None = None
+    val_loss: float | None = None
+    checkpoint: str | None = None
+    best: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """The outcome of :func:`train`.
+
+    Attributes
+    ----------
+    out_dir : str
+        Folder holding the checkpoints, ``metrics.jsonl``, ``provenance.json``, ``result.json``.
+    best_checkpoint : str
+        ``best.ckpt``: the network (no optimizer state) of the epoch with the best val top-1
+        (the last epoch without a val split).
+    last_checkpoint : str
+        The last epoch's full training state (``--resume`` takes it).
+    checkpoint_sha256 : str
+        SHA-256 of ``best_checkpoint``.
+    weights_sha256 : str
+        SHA-256 of the network's parameters in memory at the end (names, shapes, bytes); equal on
+        every rank of a data-parallel run.
+    epochs : list of EpochMetrics
+        Every epoch so far, resumed ones included.
+    images_per_second : float
+        Median training throughput over the epochs (all workers together).
+    provenance : dict
+        See :data:`PROVENANCE_KEYS`.
+    rank_weights_sha256 : list of str
+        ``weights_sha256`` of every rank (data-parallel runs started by :func:`launch`).
+    rank : int
+        The process's rank (0 outside data-parallel runs); only rank 0 writes files.
+    """
+
+    out_dir: str
+    best_checkpoint: str
+    last_checkpoint: str
+    checkpoint_sha256: str
+    weights_sha256: str
+    epochs: list
+    images_per_second: float
+    provenance: dict
+    rank_weights_sha256: list = dataclasses.field(default_factory=list)
+    rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``result.json``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainResult":
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        data["epochs"] = [EpochMetrics(**e) for e in data.get("epochs", [])]
+        return cls(**data)
+
+    @property
+    def best(self) -> EpochMetrics | None:
+        """The metrics of the epoch ``best_checkpoint`` comes from."""
+        return next((e for e in reversed(self.epochs) if e.best), None)
