@@ -5,8 +5,8 @@ from ._version import __version__
 # The public API, by the module that defines it. Attributes are imported on first
 # use, so `import ghosthub` and the `ghosthub` command load only what they need.
 _EXPORTS = {
+    "client": ("Client",),
     "api": (
-        "Client",
         "download",
         "evaluate",
         "get_card",
@@ -58,7 +58,8 @@ __all__ = ["__version__", *sorted(_MODULE_OF)]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from .api import Client, download, evaluate, get_card, list_models, load, prune_cache, rebuild, transforms, verify  # noqa: F401
+    from .api import download, evaluate, get_card, list_models, load, prune_cache, rebuild, transforms, verify  # noqa: F401
+    from .client import Client  # noqa: F401
     from .data.digits import write_digits  # noqa: F401
     from .errors import (  # noqa: F401
         CardError,

@@ -44,7 +44,7 @@ def run_demo(
     dict
         What each step produced: ``top1``, ``top5``, ``sha256``, ``hub_url``, ``seconds`` ...
     """
-    from .api import Client
+    from .client import Client
     from .data.digits import write_digits
     from .data.imagefolder import scan_image_folder
     from .data.transforms import make_transform

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ghosthub import Asset, ModelCard
-from ghosthub.download import cache
+from ghosthub.download import cache, parts
 from ghosthub.errors import LinkError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +35,9 @@ def test_layout(tmp_path):
     assert path == tmp_path / "assets" / "tiny" / "ae7771cb" / "tiny.ckpt"
     assert cache.record_path(path).name == ".tiny.ckpt.json"
     assert cache.lock_path(path).name == ".tiny.ckpt.lock"
-    part = cache.new_part(path)
+    part = parts.new_part(path)
     assert part.parent == path.parent and part.name.startswith(".tiny.ckpt.") and part.name.endswith(".part")
-    assert cache.new_part(path) != part, "no two writers share a temporary file"
+    assert parts.new_part(path) != part, "no two writers share a temporary file"
 
 
 @pytest.mark.parametrize(
@@ -162,11 +162,11 @@ def populate(root: Path) -> dict[str, Path]:
         cache.rehash(path, asset)
         cache.lock_path(path).touch()
     dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    dead = cache.new_part(kept)
+    dead = parts.new_part(kept)
     dead = dead.with_name(dead.name.replace(f"-{os.getpid()}-", f"-{dead_pid}-"))
     dead.write_bytes(b"half")
-    cache.part_meta(dead).write_text("{}")
-    live = cache.new_part(kept)
+    parts.part_meta(dead).write_text("{}")
+    live = parts.new_part(kept)
     live.write_bytes(b"in progress")
     for folder in ("registry", "hubs"):
         (root / folder).mkdir()
@@ -191,7 +191,7 @@ def test_prune_removes_dead_parts_and_unreferenced_files_only(tmp_path):
     assert set(removed) == set(dry)
     assert files["kept"].exists() and cache.read_record(files["kept"])
     assert files["live"].exists(), "a download in progress is never pruned"
-    assert not files["gone"].exists() and not files["dead"].exists() and not cache.part_meta(files["dead"]).exists()
+    assert not files["gone"].exists() and not files["dead"].exists() and not parts.part_meta(files["dead"]).exists()
     assert not (tmp_path / "assets" / "gone").exists()
     assert (tmp_path / "registry" / "keep.json").exists() and (tmp_path / "hubs" / "keep.json").exists()
 

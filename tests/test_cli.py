@@ -155,7 +155,7 @@ def test_commands_table_matches_the_parser(capsys):
     commands = parser._subparsers._group_actions[0].choices
     from ghosthub.cli import COMMANDS
 
-    assert tuple(commands) == COMMANDS
+    assert tuple(commands) == tuple(COMMANDS)
     code = main(["cache"])  # an action is required: the cache command's own help, not another's
     err = capsys.readouterr().err
     assert code == 2 and "usage: ghosthub cache" in err

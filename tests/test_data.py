@@ -4,6 +4,8 @@ import hashlib
 import io
 
 import numpy as np
+
+from ghosthub.preprocessing import Preprocessing
 import pytest
 from PIL import Image
 
@@ -120,8 +122,8 @@ def test_train_pipeline_is_deterministic_with_parallel_workers(folder):
 
 def test_eval_pipeline_keeps_order_and_last_batch(folder):
     scanned = scan_image_folder(folder / "val")
-    batches = list(eval_dataset(scanned, image_size=12, crop_pct=0.75, mean=(0, 0, 0), std=(1, 1, 1),
-                                batch_size=4, workers=2).create_tuple_iterator(output_numpy=True, num_epochs=1))
+    pre = Preprocessing(input_size=12, crop_pct=0.75, mean=(0, 0, 0), std=(1, 1, 1))
+    batches = list(eval_dataset(scanned, pre, batch_size=4, workers=2).create_tuple_iterator(output_numpy=True, num_epochs=1))
     assert [b[0].shape for b in batches] == [(4, 3, 12, 12), (2, 3, 12, 12)]
     assert np.concatenate([b[1] for b in batches]).tolist() == [0, 0, 1, 1, 2, 2]
 

@@ -10,6 +10,7 @@ from ghosthub.models.checkpoint import save_checkpoint
 from ghosthub.cli import main
 from ghosthub.errors import GhostHubError
 from ghosthub.api import evaluate
+from ghosthub.preprocessing import Preprocessing
 from ghosthub.tasks.evaluate import _Accumulator, evaluate_folder, network_preprocessing
 from ghosthub.data.imagefolder import scan_image_folder
 
@@ -70,7 +71,8 @@ def test_checkpoint_evaluates_like_its_network(data, tmp_path):
     net, path = tiny_checkpoint(tmp_path)
     from_path = evaluate(path, data, batch_size=4, progress=False)
     folder = scan_image_folder(data / "val")
-    direct = evaluate_folder(net, folder, batch_size=4, image_size=16, crop_pct=1.0, mean=[127.5] * 3, std=[127.5] * 3)
+    pre = Preprocessing(input_size=16, crop_pct=1.0, mean=(127.5,) * 3, std=(127.5,) * 3)
+    direct = evaluate_folder(net, folder, pre, batch_size=4)
     assert (from_path.top1, from_path.top5, from_path.images) == (direct.top1, direct.top5, 9)
     assert from_path.loss == pytest.approx(direct.loss, rel=1e-6)
 

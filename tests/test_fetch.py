@@ -18,7 +18,7 @@ from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
 from httpserver import AssetServer
 
 import ghosthub
-from ghosthub.download import cache
+from ghosthub.download import cache, parts
 from ghosthub.errors import DownloadError, HashMismatchError, LinkError, OfflineError
 from ghosthub.errors import FetchWarning, WeakHashWarning
 from ghosthub.download.fetch import fetch_asset
@@ -385,10 +385,10 @@ def leave_dead_part(target: Path, data: bytes, meta: dict) -> Path:
     """A partial download as a process killed mid-transfer leaves it (its pid no longer exists)."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = cache.new_part(target)
+    part = parts.new_part(target)
     part = part.with_name(part.name.replace(f"-{os.getpid()}-", f"-{dead}-"))
     part.write_bytes(data)
-    cache.part_meta(part).write_text(json.dumps(meta))
+    parts.part_meta(part).write_text(json.dumps(meta))
     return part
 
 
@@ -414,7 +414,7 @@ def test_a_part_of_another_url_is_not_resumed(card, settings, server):
 def test_a_live_process_part_is_left_alone(card, settings, server):
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     target.parent.mkdir(parents=True)
-    live = cache.new_part(target)  # ours: this process is alive
+    live = parts.new_part(target)  # ours: this process is alive
     live.write_bytes(b"in progress")
     try:
         assert fetch(card, settings).read_bytes() == DATA
@@ -428,7 +428,7 @@ def _part_of(target: Path, host: str, pid: int, data: bytes, meta: dict) -> Path
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(f".{target.name}.{host}-{pid}-0badc0de.part")
     part.write_bytes(data)
-    cache.part_meta(part).write_text(json.dumps(meta))
+    parts.part_meta(part).write_text(json.dumps(meta))
     return part
 
 
@@ -440,18 +440,18 @@ def test_a_stalled_live_process_part_is_never_taken_over(card, settings, server)
     try:
         time.sleep(0.2)  # the part is written after its owner started, as a real one is
         meta = {"url": server.url(PATH), "etag": None, "last_modified": None, "total": len(DATA)}
-        part = _part_of(target, cache._host(), owner.pid, DATA[:1000], meta)
+        part = _part_of(target, parts._host(), owner.pid, DATA[:1000], meta)
         time.sleep(0.3)  # older than lock_timeout: stale by age alone
-        assert not cache.is_abandoned(part, settings.lock_timeout)
+        assert not parts.is_abandoned(part, settings.lock_timeout)
         assert fetch(card, settings).read_bytes() == DATA
         assert [s.range for s in server.requests_for(PATH)] == [None], "the live part must not be resumed"
-        assert part.read_bytes() == DATA[:1000] and cache.part_meta(part).exists()
+        assert part.read_bytes() == DATA[:1000] and parts.part_meta(part).exists()
     finally:
         owner.kill()
         owner.wait()
-    assert cache.is_abandoned(part, 3600), "its owner is gone now"
+    assert parts.is_abandoned(part, 3600), "its owner is gone now"
     cache.prune(settings.cache_dir, [target])
-    assert not part.exists() and not cache.part_meta(part).exists()
+    assert not part.exists() and not parts.part_meta(part).exists()
 
 
 def test_a_part_whose_pid_was_reused_is_abandoned(tmp_path):
@@ -459,12 +459,12 @@ def test_a_part_whose_pid_was_reused_is_abandoned(tmp_path):
     target = tmp_path / "assets" / "x" / "abc" / "x.ckpt"
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        part = _part_of(target, cache._host(), stranger.pid, b"old", {})
+        part = _part_of(target, parts._host(), stranger.pid, b"old", {})
         old = time.time() - 600
         os.utime(part, (old, old))
-        assert cache.is_abandoned(part, 1e9)
+        assert parts.is_abandoned(part, 1e9)
         os.utime(part)  # written now: the running process could be the owner
-        assert not cache.is_abandoned(part, 1e9)
+        assert not parts.is_abandoned(part, 1e9)
     finally:
         stranger.kill()
         stranger.wait()
@@ -478,15 +478,15 @@ def test_another_hosts_stale_part_is_copied_not_taken(card, settings, server):
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     meta = {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)}
     part = _part_of(target, "otherhost", 4242, DATA[:100_000], meta)
-    assert not cache.is_abandoned(part, 3600), "fresh: the other host's process may be writing"
+    assert not parts.is_abandoned(part, 3600), "fresh: the other host's process may be writing"
     old = time.time() - 60
     os.utime(part, (old, old))
-    assert cache.is_abandoned(part, settings.lock_timeout)
+    assert parts.is_abandoned(part, settings.lock_timeout)
     assert fetch(card, settings).read_bytes() == DATA
     assert [s.range for s in server.requests_for(PATH)] == ["bytes=100000-"]
-    assert part.read_bytes() == DATA[:100_000] and cache.part_meta(part).exists(), "never taken over"
+    assert part.read_bytes() == DATA[:100_000] and parts.part_meta(part).exists(), "never taken over"
     cache.prune(settings.cache_dir, [target], stale_after=settings.lock_timeout)
-    assert not part.exists() and not cache.part_meta(part).exists()
+    assert not part.exists() and not parts.part_meta(part).exists()
 
 
 def test_a_part_removed_mid_download_is_a_clear_error(card, settings, server):
@@ -505,9 +505,9 @@ def test_a_part_removed_mid_download_is_a_clear_error(card, settings, server):
     thread = threading.Thread(target=run)
     thread.start()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any(p.stat().st_size for p in cache.parts_of(target) if p.exists()):
+    while time.monotonic() < deadline and not any(p.stat().st_size for p in parts.parts_of(target) if p.exists()):
         time.sleep(0.01)
-    for part in cache.parts_of(target):
+    for part in parts.parts_of(target):
         part.unlink()  # what `cache prune` on another host, or a person, might do
     thread.join(30)
     error = outcome.get("error")
@@ -522,7 +522,7 @@ def _download_script(cards: Path, **env) -> str:
         warnings.simplefilter("ignore")
         import ghosthub
         from ghosthub import config
-        from ghosthub.fetch import fetch_asset
+        from ghosthub.download.fetch import fetch_asset
         card = ghosthub.get_card("tiny", cards=[{str(cards)!r}])
         settings = config.settings().replace(backoff=0.05, progress=False)
         print(fetch_asset(card, settings=settings))
@@ -539,8 +539,8 @@ def test_sigkill_mid_download_then_rerun_resumes(tmp_path, card, settings, serve
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        parts = cache.parts_of(target)
-        if parts and parts[0].exists() and parts[0].stat().st_size >= 64 * 1024:
+        found = parts.parts_of(target)
+        if found and found[0].exists() and found[0].stat().st_size >= 64 * 1024:
             break
         time.sleep(0.01)
     else:
@@ -548,7 +548,7 @@ def test_sigkill_mid_download_then_rerun_resumes(tmp_path, card, settings, serve
         pytest.fail(f"the download never started: {proc.communicate()}")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert cache.parts_of(target) and not target.exists(), "a killed download leaves its part, never the asset"
+    assert parts.parts_of(target) and not target.exists(), "a killed download leaves its part, never the asset"
     server.always(PATH, None)
     rerun = subprocess.run([sys.executable, "-c", _download_script(card.path.parent)], env=env, capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
@@ -680,11 +680,11 @@ def test_ctrl_c_keeps_the_part_and_the_next_call_resumes(card, settings, server,
     with pytest.raises(KeyboardInterrupt):
         fetch(card, settings)
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
-    (part,) = cache.parts_of(target)
+    (part,) = parts.parts_of(target)
     kept = part.stat().st_size
     assert kept >= 100_000 and not target.exists()
     monkeypatch.setattr(_PartFile, "write", original)
     # Same process, so the part's owner looks alive: a new process (pid) would take it at once.
-    monkeypatch.setattr(cache, "_alive", lambda pid, since: False)
+    monkeypatch.setattr(parts, "_alive", lambda pid, since: False)
     assert fetch(card, settings).read_bytes() == DATA
     assert server.requests_for(PATH)[-1].range == f"bytes={kept}-"

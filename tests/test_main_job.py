@@ -12,7 +12,7 @@ from _images import make_image_folder
 from conftest import REPO
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.cli import main
-from ghosthub.errors import PublishError
+from ghosthub.errors import CardError
 from ghosthub.modelcard.provenance import read_provenance
 from ghosthub.training.trainer import train
 from test_train import TINY
@@ -62,7 +62,7 @@ def test_verify_rebuild_retrains_and_matches(trained, published, capsys):
 def test_verify_rebuild_refuses_an_altered_card(published, tmp_path, capsys):
     card = load_card(published / "cards" / "tiny_010.md")
     (tmp_path / "tiny_010.md").write_text(render_card(card.replace(**{"train-seed": "8"})))
-    with pytest.raises(PublishError, match="altered"):
+    with pytest.raises(CardError, match="altered"):
         read_provenance(load_card(tmp_path / "tiny_010.md"))
     code = main(["verify", "--rebuild", "tiny_010", "--cards", str(tmp_path)])
     assert code == 1 and "altered" in capsys.readouterr().err

@@ -120,6 +120,6 @@ def test_auto_augment_and_model_names():
 
 
 def test_recipe_module_does_not_import_mindspore():
-    code = "import sys, ghosthub.recipe as r; r.load_recipe('digits_demo').digest(); print('mindspore' in sys.modules)"
+    code = "import sys, ghosthub.training.recipe as r; r.load_recipe('digits_demo').digest(); print('mindspore' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

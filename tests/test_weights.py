@@ -194,7 +194,7 @@ def test_shape_mismatch_lists_shapes_and_counts(ckpt):
 
 def test_non_strict_loads_the_matching_part_and_warns(weights, tmp_path, caplog):
     path = _save({k: v for k, v in weights.items() if k != "conv_head.bias"}, tmp_path / "partial.ckpt")
-    with caplog.at_level(logging.WARNING, logger="ghosthub.weights"):
+    with caplog.at_level(logging.WARNING, logger="ghosthub.models.builder"):
         net = build_network("ghostnet", 0.5, checkpoint_path=path, strict=False)
     assert "conv_head.bias" in caplog.text
     _assert_loaded(net, weights, skip={"conv_head.bias"})
@@ -212,7 +212,7 @@ def test_half_precision_checkpoint_is_cast(weights, tmp_path):
 
 
 def test_num_classes_resets_only_the_classifier(weights, ckpt, caplog):
-    with caplog.at_level(logging.INFO, logger="ghosthub.weights"):
+    with caplog.at_level(logging.INFO, logger="ghosthub.models.builder"):
         net = build_network("ghostnet", 0.5, checkpoint_path=ckpt, num_classes=10)
     assert "re-initialising classifier" in caplog.text
     values = _values(net)
@@ -269,5 +269,5 @@ def test_without_checkpoint_just_builds():
 
 
 def test_weights_module_imports_without_mindspore():
-    code = "import sys, ghosthub.weights, ghosthub.preprocess; assert 'mindspore' not in sys.modules"
+    code = "import sys, ghosthub.models.checkpoint, ghosthub.models.builder, ghosthub.data.transforms; assert 'mindspore' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))

@@ -74,7 +74,7 @@ def cache_options() -> argparse.ArgumentParser:
 
 def client(args: argparse.Namespace):
     """The one Client a command uses, from its --cards, --hub, --cache-dir and --offline."""
-    from ..api import Client
+    from ..client import Client
 
     return Client(
         cards=getattr(args, "cards", ()) or (),

@@ -1,4 +1,4 @@
-"""What a card's fields say beyond the card format: architecture, classes, whole numbers.
+"""What a card's fields say beyond the card format: the architecture, whole numbers.
 
 Preprocessing fields are read by :class:`ghosthub.preprocessing.Preprocessing`, the
 training record by :mod:`ghosthub.modelcard.provenance`.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..errors import CardError
 from ..naming import find_architecture, split_name
 
-__all__ = ["architecture", "class_names", "int_field"]
+__all__ = ["architecture", "int_field"]
 
 
 def architecture(card) -> tuple[str, float | None]:
@@ -42,20 +42,6 @@ def architecture(card) -> tuple[str, float | None]:
         hit = next(filter(None, (find_architecture(n, backbones={backbone}) for n in names)), None)
         found = hit[1] if hit else None
     return backbone, found
-
-
-def class_names(card, num_classes: int) -> list[str]:
-    """Names of the classes a model predicts: the card's ``class-names``, ImageNet-1k, or indices."""
-    names = card.get("class-names")
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",")]
-    if isinstance(names, list) and len(names) == num_classes:
-        return [str(n) for n in names]
-    if num_classes == 1000:
-        from ..data.classes import imagenet_classes
-
-        return imagenet_classes()
-    return [str(i) for i in range(num_classes)]
 
 
 def int_field(card, key: str) -> int | None:

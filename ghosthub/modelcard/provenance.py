@@ -60,11 +60,14 @@ def read_provenance(card: ModelCard) -> dict | None:
     except ValueError:
         record = None
     if not isinstance(record, dict):
-        raise CardError(f"{card.path or card.name}: the provenance section does not hold a JSON record")
+        raise CardError("the provenance section does not hold a JSON record", path=card.path or card.name)
     for field, key in PROVENANCE_FIELDS.items():
         if card.get(field) is not None and str(record.get(key)) != card.get(field):
             raise CardError(
-                f"{card.path or card.name}: the provenance record says {key}={record.get(key)!r}, "
-                f"but the front-matter says {field}: {card.get(field)}; the card was altered"
+                f"the provenance record says {key}={record.get(key)!r}, but the front-matter says "
+                f"{field}: {card.get(field)}; the card was altered",
+                path=card.path or card.name,
+                line=card.lines.get(field),
+                field=field,
             )
     return record

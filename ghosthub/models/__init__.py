@@ -1,9 +1,10 @@
-"""Network architectures, built by backbone name: one module per architecture, one registry."""
+"""Networks: architectures by backbone name, checkpoint files, and loading weights into a network.
+
+Importing this package does not import MindSpore: the architecture modules are imported
+when a network is first built or checked.
+"""
 
 from ._factory import check_model, create_model, list_variants, parse_width, register_backbone, register_model, supported_backbones
-
-# Importing an architecture module registers its backbone and variants.
-from . import ghostnet  # noqa: E402,F401  (isort: skip)
 
 __all__ = [
     "check_model",

@@ -12,6 +12,15 @@ _BACKBONES: dict[str, Callable] = {}
 _VARIANTS: dict[str, Callable] = {}
 _OPTIONS: dict[str, tuple[str, ...]] = {}  # keyword arguments a builder takes beyond the common ones
 _COMMON = ("num_classes", "in_channels", "drop_rate")
+# Architecture modules, imported on first use (they import MindSpore); each registers its backbones.
+ARCHITECTURE_MODULES = ("ghostnet",)
+
+
+def _load_architectures() -> None:
+    from importlib import import_module
+
+    for module in ARCHITECTURE_MODULES:
+        import_module(f"{__package__}.{module}")
 
 
 
@@ -80,11 +89,13 @@ def supported_backbones() -> list[str]:
     >>> "ghostnet" in supported_backbones()
     True
     """
+    _load_architectures()
     return sorted(_BACKBONES)
 
 
 def list_variants() -> list[str]:
     """Names of the registered variant constructors (``ghostnet_050``, ...), sorted."""
+    _load_architectures()
     return sorted(_VARIANTS)
 
 
@@ -181,6 +192,7 @@ def check_model(backbone: str, width: float | None = None, *, num_classes: int =
     LoadError
         A value out of range, or a keyword argument the architecture does not take.
     """
+    _load_architectures()
     name = backbone.lower().split(".", 1)[0]
     if name in _VARIANTS:
         if width is not None and width != parse_width(name):

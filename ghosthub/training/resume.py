@@ -49,7 +49,7 @@ def resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
         if value is None or tuple(value.shape) != tuple(param.shape):
             missing.append(param.name)
             continue
-        param.set_data(ms.Tensor(value.asnumpy(), param.dtype))
+        param.set_data(ms.Tensor(value, param.dtype))
     if missing:
         raise TrainError(f"cannot resume from {os.fspath(path)!r}: {len(missing)} training-state entries are "
                          f"missing or have another shape ({', '.join(missing[:5])}).")

@@ -1,0 +1,412 @@
+"""The Client: a ghosthub session holding settings and one registry, with every verb as a method.
+
+Hold a :class:`Client` to make several calls against the same sources: its registry is
+built once, so a URL hub is synced once. The module-level verbs in :mod:`ghosthub.api`
+are one-liners over a fresh Client, as ``requests.get`` is over a fresh ``Session``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import config
+from .errors import CardError, LinkError, LoadError
+from .modelcard.fields import architecture, int_field
+from .preprocessing import Preprocessing
+from .registry import CardEntry, Registry, default_sources
+
+TYPE_CHECKING = False  # typing stays out of a cache hit's imports
+if TYPE_CHECKING:
+    from typing import Any, Iterable
+
+    from .download.cache import Verification
+    from .modelcard import ModelCard
+    from .tasks.evaluate import EvalResult
+    from .training.rebuild import RebuildResult
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A ghosthub session: settings resolved once and one registry of cards, with the verbs as methods.
+
+    Parameters
+    ----------
+    cards : iterable of str or os.PathLike
+        Extra card folders, searched before ``GHOSTHUB_CARDS`` and the rest.
+    hub : str, optional
+        URL or folder of a published hub (default ``GHOSTHUB_HUB``).
+    cache_dir : str or os.PathLike, optional
+        Cache folder (default ``GHOSTHUB_CACHE``, else the user cache folder).
+    offline : bool, optional
+        Never touch the network (default ``GHOSTHUB_OFFLINE``).
+    progress : bool, optional
+        Progress bars on a terminal (default: on unless ``GHOSTHUB_NO_PROGRESS=1``).
+
+    Examples
+    --------
+    >>> client = Client()
+    >>> client.list_models("ghostnet_1*")
+    ['ghostnet_100', 'ghostnet_130']
+    >>> client.get_card("ghostnet_050").metrics
+    {'top1': 65.84, 'top5': 86.6}
+    """
+
+    def __init__(
+        self,
+        *,
+        cards: Iterable[str | os.PathLike] = (),
+        hub: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        offline: bool | None = None,
+        progress: bool | None = None,
+    ):
+        self.settings = config.settings(cache_dir=cache_dir, offline=offline, hub=hub, progress=progress)
+        self.cards = tuple(cards)
+        self._registry: Registry | None = None
+
+    def __repr__(self) -> str:
+        return f"Client(cards={list(self.cards)!r}, hub={self.settings.hub!r}, cache_dir={str(self.settings.cache_dir)!r})"
+
+    @property
+    def registry(self) -> Registry:
+        """The cards of every source, scanned on first use (a URL hub is synced then, once)."""
+        if self._registry is None:
+            self._registry = Registry(default_sources(self.cards, self.settings), settings=self.settings)
+        return self._registry
+
+    # ------------------------------------------------------------------ cards
+
+    def list_models(self, pattern: str = "*", **filters: str) -> list[str]:
+        """Names of the cards matching a fnmatch ``pattern`` and every filter, sorted.
+
+        Parameters
+        ----------
+        pattern : str
+            fnmatch pattern on the model name, case-insensitive (``"ghostnet_*"``).
+        **filters : str
+            ``backbone``, ``dataset``, ``file_format`` or any front-matter key (``_`` for
+            ``-``), each a fnmatch pattern.
+        """
+        return self.registry.list(pattern, **filters)
+
+    def get_card(self, name: str) -> ModelCard:
+        """The model card called ``name``, read in full; an unknown name raises ModelNotFoundError with suggestions."""
+        return self.registry.get(name)
+
+    def entry(self, name: str) -> CardEntry:
+        """What the registry holds of a card: front-matter and line numbers, without reading the file."""
+        return self.registry.entry(name)
+
+    # ------------------------------------------------------------------ weights
+
+    def download(
+        self, name: str, *, force_download: bool = False, progress: bool | None = None, file_format: str | None = None
+    ) -> Path:
+        """The verified local file of a model's weights, downloaded into the cache if needed.
+
+        Parameters
+        ----------
+        name : str
+            Model name, as ``ghosthub list`` shows it.
+        force_download : bool
+            Download again even when a verified copy is cached.
+        progress : bool, optional
+            Progress bar on a terminal (default: the Client's setting).
+        file_format : str, optional
+            The asset to fetch (``ckpt``, ``safetensors``, ...); default the first ckpt or
+            safetensors asset of the card.
+
+        Returns
+        -------
+        Path
+            The cached file; its SHA-256 matches the card. A cached copy opens no connection.
+        """
+        from .download import cache
+
+        entry = self.entry(name)
+        asset = entry.weights_asset(file_format)
+        if not force_download:
+            hit = cache.cached_path(entry, asset, self.settings)  # no network stack imported
+            if hit is not None:
+                return hit
+        from .download.fetch import fetch_asset
+
+        return fetch_asset(entry, asset, settings=self.settings, force_download=force_download, progress=progress)
+
+    def verify(self, name: str) -> list[Verification]:
+        """Re-hash the cached files of a model against its card: the weights asset and any other cached one.
+
+        Each result's ``status`` is ``OK``, ``MISMATCH`` or ``NOT CACHED``. A mismatching
+        file is no longer served: the next download fetches it again.
+        """
+        from .download import cache
+
+        entry = self.entry(name)
+        try:
+            chosen = entry.weights_asset()
+        except CardError:
+            chosen = None
+        results = []
+        for asset in entry.assets:
+            if asset == chosen or cache.asset_path(self.settings.cache_dir, entry, asset).is_file():
+                results.append(cache.verify(entry, asset, self.settings))
+        return results
+
+    def prune_cache(self, *, dry_run: bool = False) -> list[Path]:
+        """Remove abandoned partial downloads and cached files that no known card refers to.
+
+        Returns the files removed (or, with ``dry_run``, that would be).
+        """
+        from .download import cache
+
+        keep = set()
+        for entry in self.registry:
+            for asset in entry.assets:
+                try:
+                    keep.add(cache.asset_path(self.settings.cache_dir, entry, asset))
+                except LinkError:
+                    continue
+        return cache.prune(self.settings.cache_dir, keep, stale_after=self.settings.lock_timeout, dry_run=dry_run)
+
+    def cached_assets(self) -> list:
+        """Every file in the cache (:class:`ghosthub.download.cache.CachedAsset`), sorted by model name."""
+        from .download import cache
+
+        return cache.entries(self.settings.cache_dir)
+
+    def remove_cached(self, name: str) -> list[Path]:
+        """Remove everything cached for model ``name``; the files removed."""
+        from .download import cache
+
+        return cache.remove(self.settings.cache_dir, name)
+
+    def clear_cache(self) -> list[Path]:
+        """Remove ghosthub's folders from the cache (assets, card index, hub copies); the folders removed."""
+        from .download import cache
+
+        return cache.clear(self.settings.cache_dir)
+
+    # ------------------------------------------------------------------ networks
+
+    def load(
+        self,
+        name: str,
+        pretrained: bool = True,
+        *,
+        num_classes: int | None = None,
+        in_channels: int = 3,
+        checkpoint_path: str | os.PathLike | None = None,
+        force_download: bool = False,
+        progress: bool | None = None,
+        **model_kwargs,
+    ):
+        """A MindSpore network for a model card, holding the card's weights, in inference mode.
+
+        Parameters
+        ----------
+        name : str
+            Model name, as ``ghosthub list`` shows it.
+        pretrained : bool
+            Download (or take from the cache) the card's weights, verify them against the
+            card's SHA-256 and load them strictly. False builds the network without any download.
+        num_classes : int, optional
+            Classifier outputs; default the checkpoint's. Another value re-initialises the
+            classifier only.
+        in_channels : int
+            Image channels; 1 sums the RGB stem weights, other values than the checkpoint's
+            are refused.
+        checkpoint_path : str or os.PathLike, optional
+            Load this local ``.ckpt``/``.safetensors`` instead of the card's asset (not
+            together with ``pretrained=True``).
+        force_download, progress
+            As for :meth:`download`.
+        **model_kwargs
+            Passed to the architecture (e.g. ``drop_rate``).
+
+        Returns
+        -------
+        mindspore.nn.Cell
+            In inference mode (``set_train(False)``).
+
+        Raises
+        ------
+        ModelNotFoundError, DownloadError, HashMismatchError, WeightsError,
+        CheckpointMismatchError, UnsupportedBackboneError, LoadError
+        """
+        if pretrained and checkpoint_path is not None:
+            raise LoadError(
+                f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
+                "(a local file), not both"
+            )
+        entry = self.entry(name)
+        backbone, width = architecture(entry)
+        from .models import check_model
+
+        # Before any download: a card or an argument that cannot work fails now, not after the transfer.
+        try:
+            check_model(backbone, width, num_classes=1000 if num_classes is None else num_classes, in_channels=in_channels, **model_kwargs)
+        except LoadError as exc:
+            raise LoadError(f"load({name!r}): {exc}") from None
+        if pretrained:
+            from .download.fetch import fetch_asset
+
+            checkpoint_path = fetch_asset(
+                entry, entry.weights_asset(), settings=self.settings, force_download=force_download, progress=progress
+            )
+        elif checkpoint_path is None and num_classes is None:
+            num_classes = int_field(entry, "num-classes") or 1000
+        from .models.builder import build_network
+
+        return build_network(
+            backbone, width, checkpoint_path=checkpoint_path, num_classes=num_classes, in_channels=in_channels, **model_kwargs
+        )
+
+    def preprocessing(self, name: str) -> Preprocessing:
+        """The eval preprocessing a model's card states (missing fields: MindCV's ImageNet defaults)."""
+        return Preprocessing.from_card(self.entry(name))
+
+    def transforms(self, name: str, *, batch: bool = False):
+        """The eval preprocessing of a model: a callable from a PIL image, array or path to its input array.
+
+        Sizes and statistics come from the card (``input-size``, ``crop-pct``,
+        ``interpolation``, ``mean``, ``std``), else MindCV's ImageNet defaults: 224,
+        resize 256 bilinear, centre crop, ImageNet mean/std on the 0-255 scale.
+        """
+        from .data.transforms import make_transform
+
+        return make_transform(**self.preprocessing(name)._asdict(), batch=batch)
+
+    def class_names(self, name: str, num_classes: int) -> list[str]:
+        """Names of the classes a model predicts: the card's ``class-names``, ImageNet-1k, or indices.
+
+        Examples
+        --------
+        >>> Client().class_names("ghostnet_050", 1000)[:2]
+        ['tench', 'goldfish']
+        """
+        names = self.entry(name).get("class-names")
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if isinstance(names, list) and len(names) == num_classes:
+            return [str(n) for n in names]
+        if num_classes == 1000:
+            from .data.classes import imagenet_classes
+
+            return imagenet_classes()
+        return [str(i) for i in range(num_classes)]
+
+    def record(self, name: str) -> dict[str, Any]:
+        """What a card says of preprocessing and classes, in the terms of a checkpoint's record."""
+        entry = self.entry(name)
+        info: dict[str, Any] = Preprocessing.from_card(entry).record()
+        names = entry.get("class-names")
+        if isinstance(names, list):
+            info["classes"] = [str(n) for n in names]
+        return info
+
+    def load_any(self, model: Any, *, arch: str | None = None, **load_kwargs) -> tuple[Any, dict | None]:
+        """``(network, record)`` for a network, a checkpoint file or a model name.
+
+        A checkpoint ghosthub wrote names its architecture; any other needs ``arch``
+        (a model name such as ``ghostnet_050``). A model name loads through :meth:`load`
+        and its record comes from the card.
+        """
+        if not isinstance(model, (str, os.PathLike)):
+            return model, None
+        path = Path(model)
+        if path.is_file():
+            from .models.builder import build_network
+            from .models.checkpoint import read_with_info
+            from .naming import split_name
+
+            params, info = read_with_info(path)
+            if arch:
+                try:
+                    parsed = split_name(arch)
+                except ValueError:
+                    parsed = None
+                if parsed is None or parsed.width is None:
+                    raise LoadError(
+                        f"arch {arch!r} is not an architecture name with a width, such as ghostnet_050 "
+                        "(the backbone, then the width multiplier times 100 in three digits)."
+                    )
+                backbone, width = parsed.backbone, parsed.width
+            elif info is not None:
+                backbone, width = info["backbone"], info["width"]
+            else:
+                raise LoadError(
+                    f"checkpoint {str(path)!r} does not say which architecture it is (ghosthub train did not write "
+                    "it): name it with arch= (command line: eval --arch ghostnet_050, publish --width 0.5)."
+                )
+            return build_network(backbone, width, params=params, checkpoint_path=path), info
+        name = os.fspath(model)
+        return self.load(name, **load_kwargs), self.record(name)
+
+    # ------------------------------------------------------------------ producing
+
+    def evaluate(
+        self,
+        model: Any,
+        data_dir: str | os.PathLike,
+        *,
+        arch: str | None = None,
+        batch_size: int = 64,
+        workers: int | None = None,
+        progress: bool | None = None,
+        **load_kwargs,
+    ) -> EvalResult:
+        """Top-1, top-5, loss and images/s of a model on a labelled ImageFolder.
+
+        Parameters
+        ----------
+        model : mindspore.nn.Cell, str or os.PathLike
+            A network (preprocessing from its ``default_cfg``), a checkpoint file, or a model name.
+        data_dir : str or os.PathLike
+            ``DIR/val/<class>/...`` when DIR has a ``val`` folder, else ``DIR/<class>/...``.
+        arch : str, optional
+            Model name for a checkpoint ghosthub did not write (``ghostnet_050`` for MindCV's).
+        batch_size, workers, progress
+            See :func:`ghosthub.tasks.evaluate.evaluate`.
+        **load_kwargs
+            Passed on to :meth:`load` for a model name.
+        """
+        import gc
+
+        from .tasks.evaluate import evaluate, network_preprocessing
+
+        net, info = self.load_any(model, arch=arch, **load_kwargs)
+        try:
+            return evaluate(
+                net, data_dir, preprocessing=network_preprocessing(net, info), classes=(info or {}).get("classes"),
+                batch_size=batch_size, workers=workers, progress=self.settings.progress if progress is None else progress,
+            )
+        finally:
+            del net
+            gc.collect()
+
+    def rebuild(self, name: str, *, data_dir: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None) -> RebuildResult:
+        """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
+
+        The card must carry the training record ``ghosthub publish`` writes (its recipe,
+        seed, thread count, dataset digest). ``data_dir`` is the training data, checked
+        against the recorded digest; scikit-learn's digits are regenerated when it is
+        omitted. Run it in a fresh process: MindSpore fixes its kernel thread count once
+        per process.
+        """
+        import dataclasses
+        import tempfile
+
+        from .errors import TrainError
+        from .modelcard.provenance import read_provenance
+        from .training.rebuild import rebuild
+
+        card = self.get_card(name)
+        provenance = read_provenance(card)
+        if provenance is None:
+            raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
+        expected = card.weights_asset().sha256.lower()
+        with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
+            result = rebuild(provenance, data_dir, Path(workdir) if workdir else Path(tmp))
+        return dataclasses.replace(result, expected_sha256=expected, name=name)
