@@ -13,7 +13,7 @@ _VARIANTS: dict[str, Callable] = {}
 _OPTIONS: dict[str, tuple[str, ...]] = {}  # keyword arguments a builder takes beyond the common ones
 _COMMON = ("num_classes", "in_channels", "drop_rate")
 # Architecture modules, imported on first use (they import MindSpore); each registers its backbones.
-ARCHITECTURE_MODULES = ("ghostnet",)
+ARCHITECTURE_MODULES = ("ghostnet", "ghostnetv2", "ghostnet600")
 
 
 def _load_architectures() -> None:

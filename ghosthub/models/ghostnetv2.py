@@ -1,0 +1,296 @@
+"""GhostNetV2 (Tang et al., NeurIPS 2022) for MindSpore: GhostNet with DFC attention.
+
+Paper: "GhostNetV2: Enhance Cheap Operation with Long-Range Attention",
+https://arxiv.org/abs/2211.12905
+
+The network is GhostNet (see :mod:`ghosthub.models.ghostnet`) where the expansion ghost module of
+every bottleneck after the second gets a "decoupled fully connected" (DFC) attention branch: the
+input is average-pooled by 2, passed through a 1x1 conv, a 1x5 and a 5x1 depth-wise conv (each with
+batch norm), squashed by a sigmoid, upsampled back and multiplied with the ghost output.
+
+Parameter names follow MindCV's GhostNet (``blocks.{stage}.{block}...``, BN ``gamma/beta/
+moving_mean/moving_variance``); the attention branch is ``ghost1.short_conv.{0..5}`` (conv, BN,
+conv, BN, conv, BN) as in timm, so a timm or Huawei checkpoint maps by the same renames as v1
+(:mod:`ghosthub.models.layouts`).
+
+The gate upsampling differs between sources, and the logits with it (1e-3 on random weights):
+timm and Huawei's PyTorch code use nearest neighbour, the MindSpore model zoo bilinear with
+aligned corners. ``upsample`` selects which one the network reproduces.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mindspore import Tensor, nn, ops
+
+from ._channels import GHOSTNET_STAGES, make_divisible
+from ._factory import register_backbone
+
+__all__ = ["DEFAULT_CFG", "UPSAMPLE_MODES", "GhostNetV2"]
+
+# Preprocessing of the published ImageNet-1k weights (timm's ghostnetv2_*.in1k pretrained_cfg:
+# bicubic, crop 0.875, ImageNet statistics on the 0-255 scale as ghosthub's transforms expect).
+DEFAULT_CFG = {
+    "num_classes": 1000,
+    "input_size": (3, 224, 224),
+    "crop_pct": 0.875,
+    "interpolation": "bicubic",
+    "mean": (0.485 * 255, 0.456 * 255, 0.406 * 255),
+    "std": (0.229 * 255, 0.224 * 255, 0.225 * 255),
+    "first_conv": "conv_stem",
+    "classifier": "classifier",
+}
+
+# "nearest": timm / Huawei PyTorch; "bilinear": MindSpore model zoo (align_corners=True).
+UPSAMPLE_MODES = ("nearest", "bilinear")
+
+# Bottlenecks before this index keep the plain ghost module (no attention), as in the paper.
+_FIRST_ATTENTION_LAYER = 2
+
+
+def _conv(in_chs: int, out_chs: int, kernel_size, stride: int = 1, group: int = 1,
+          has_bias: bool = False) -> nn.Conv2d:
+    """Convolution with 'same' zero padding for odd kernels (square or ``(kh, kw)``)."""
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    padding = ((kh - 1) // 2, (kh - 1) // 2, (kw - 1) // 2, (kw - 1) // 2)
+    return nn.Conv2d(in_chs, out_chs, (kh, kw), stride, pad_mode="pad", padding=padding, group=group,
+                     has_bias=has_bias, weight_init="he_uniform", bias_init="zeros" if has_bias else None)
+
+
+class ConvBnAct(nn.Cell):
+    """Convolution, batch norm, ReLU; the cells live in ``features`` (MindCV's checkpoint names)."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1) -> None:
+        super().__init__()
+        self.features = nn.SequentialCell([_conv(in_chs, out_chs, kernel_size), nn.BatchNorm2d(out_chs), nn.ReLU()])
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+
+class SqueezeExcite(nn.Cell):
+    """Squeeze-and-excitation with a hard-sigmoid gate, ``relu6(s + 3) / 6``."""
+
+    def __init__(self, channels: int, ratio: float = 0.25) -> None:
+        super().__init__()
+        reduced = make_divisible(channels * ratio, 4)
+        self.conv_reduce = _conv(channels, reduced, 1, has_bias=True)
+        self.conv_expand = _conv(reduced, channels, 1, has_bias=True)
+
+    def construct(self, x: Tensor) -> Tensor:
+        s = ops.mean(x, (2, 3), True)
+        s = self.conv_expand(ops.relu(self.conv_reduce(s)))
+        return x * ops.hardsigmoid(s)
+
+
+class GhostModule(nn.Cell):
+    """Ghost module: half the outputs from a 1x1 conv, the other half from a depth-wise 3x3 on them.
+
+    Parameters
+    ----------
+    in_chs, out_chs : int
+        Input and output channels.
+    relu : bool
+        ReLU after both convolutions (expansion) or none (projection).
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, relu: bool = True) -> None:
+        super().__init__()
+        self.out_chs = out_chs
+        init_chs = math.ceil(out_chs / 2)
+        act = [nn.ReLU()] if relu else []
+        self.primary_conv = nn.SequentialCell([_conv(in_chs, init_chs, 1), nn.BatchNorm2d(init_chs)] + act)
+        self.cheap_operation = nn.SequentialCell(
+            [_conv(init_chs, init_chs, 3, group=init_chs), nn.BatchNorm2d(init_chs)] + act
+        )
+        # Only an odd out_chs has a ghost map too many; slicing otherwise costs time on CPU for nothing.
+        self.trim = 2 * init_chs != out_chs
+
+    def ghost(self, x: Tensor) -> Tensor:
+        """The ghost output (before any attention)."""
+        x1 = self.primary_conv(x)
+        out = ops.concat((x1, self.cheap_operation(x1)), 1)
+        if self.trim:
+            out = out[:, : self.out_chs]
+        return out
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.ghost(x)
+
+
+class GhostModuleV2(GhostModule):
+    """Ghost module with DFC attention (``short_conv``), the V2 expansion module.
+
+    Parameters
+    ----------
+    in_chs, out_chs : int
+        Input and output channels.
+    upsample : {"nearest", "bilinear"}
+        How the half-resolution gate is brought back to the ghost output's size: "nearest" as in
+        timm / Huawei, "bilinear" with aligned corners as in the MindSpore model zoo.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, upsample: str = "nearest") -> None:
+        super().__init__(in_chs, out_chs, relu=True)
+        self.upsample = upsample
+        # Decoupled fully connected attention: a 1x1 conv, then long-range horizontal and vertical
+        # depth-wise convs, on a 2x down-sampled input (the paper's cost saving).
+        self.short_conv = nn.SequentialCell([
+            _conv(in_chs, out_chs, 1), nn.BatchNorm2d(out_chs),
+            _conv(out_chs, out_chs, (1, 5), group=out_chs), nn.BatchNorm2d(out_chs),
+            _conv(out_chs, out_chs, (5, 1), group=out_chs), nn.BatchNorm2d(out_chs),
+        ])
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)  # floors odd sizes, as torch's avg_pool2d
+
+    def construct(self, x: Tensor) -> Tensor:
+        gate = ops.sigmoid(self.short_conv(self.pool(x)))
+        out = self.ghost(x)
+        size = (out.shape[2], out.shape[3])
+        if self.upsample == "nearest":
+            gate = ops.interpolate(gate, size=size, mode="nearest")
+        else:
+            # The model zoo's ops.interpolate(..., sizes=(W, W), mode="bilinear") aligns corners
+            # (MindSpore 1.x default) and assumes square maps; (H, W) equals it on square inputs.
+            gate = ops.interpolate(gate, size=size, mode="bilinear", align_corners=True)
+        return out * gate
+
+
+class GhostBottleneckV2(nn.Cell):
+    """Ghost bottleneck; the expansion module has DFC attention when ``attention`` is set."""
+
+    def __init__(self, in_chs: int, mid_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
+                 se_ratio: float = 0.0, attention: bool = False, upsample: str = "nearest") -> None:
+        super().__init__()
+        self.stride = stride
+        self.has_se = se_ratio > 0
+        self.ghost1 = GhostModuleV2(in_chs, mid_chs, upsample) if attention else GhostModule(in_chs, mid_chs)
+        if stride > 1:
+            self.conv_dw = _conv(mid_chs, mid_chs, kernel_size, stride, group=mid_chs)
+            self.bn_dw = nn.BatchNorm2d(mid_chs)
+        if self.has_se:
+            self.se = SqueezeExcite(mid_chs, se_ratio)
+        self.ghost2 = GhostModule(mid_chs, out_chs, relu=False)
+        self.identity = in_chs == out_chs and stride == 1
+        if not self.identity:
+            self.shortcut = nn.SequentialCell([
+                _conv(in_chs, in_chs, kernel_size, stride, group=in_chs),
+                nn.BatchNorm2d(in_chs),
+                _conv(in_chs, out_chs, 1),
+                nn.BatchNorm2d(out_chs),
+            ])
+
+    def construct(self, x: Tensor) -> Tensor:
+        y = self.ghost1(x)
+        if self.stride > 1:
+            y = self.bn_dw(self.conv_dw(y))
+        if self.has_se:
+            y = self.se(y)
+        y = self.ghost2(y)
+        if self.identity:
+            return y + x
+        return y + self.shortcut(x)
+
+
+class GhostNetV2(nn.Cell):
+    """GhostNetV2 image classifier (also the deploy form of GhostNetV3 after fusion).
+
+    Parameters
+    ----------
+    width : float
+        Channel width multiplier (1.0, 1.3, 1.6 for the published weights; any positive value).
+    num_classes : int
+        Classifier outputs; 0 replaces the classifier by an identity (pooled features out).
+    in_channels : int
+        Channels of the input image.
+    drop_rate : float
+        Dropout probability before the classifier, active in training mode only.
+    num_features : int
+        Channels of the head's 1x1 conv, the classifier's input.
+    upsample : {"nearest", "bilinear"}
+        Gate upsampling: "nearest" reproduces timm / Huawei weights, "bilinear" (aligned corners)
+        the MindSpore model zoo's ``ghostnetv2_1x``.
+    """
+
+    def __init__(self, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.2,
+                 num_features: int = 1280, upsample: str = "nearest") -> None:
+        super().__init__()
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample={upsample!r}: expected one of {', '.join(UPSAMPLE_MODES)}")
+        self.width = width
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.drop_rate = drop_rate
+        self.num_features = num_features
+        self.upsample = upsample
+
+        stem_chs = make_divisible(16 * width)
+        self.conv_stem = _conv(in_channels, stem_chs, 3, 2)
+        self.bn1 = nn.BatchNorm2d(stem_chs)
+        self.act1 = nn.ReLU()
+
+        blocks, prev_chs, layer_idx = [], stem_chs, 0
+        for stage in GHOSTNET_STAGES:
+            layers = []
+            for k, exp, c, se, s in stage:
+                out_chs = make_divisible(c * width)
+                layers.append(GhostBottleneckV2(prev_chs, make_divisible(exp * width), out_chs, k, s, se,
+                                                attention=layer_idx >= _FIRST_ATTENTION_LAYER, upsample=upsample))
+                prev_chs, layer_idx = out_chs, layer_idx + 1
+            blocks.append(nn.SequentialCell(layers))
+        last_chs = make_divisible(GHOSTNET_STAGES[-1][-1][1] * width)
+        blocks.append(ConvBnAct(prev_chs, last_chs, 1))
+        self.blocks = nn.SequentialCell(blocks)
+
+        self.conv_head = _conv(last_chs, num_features, 1, has_bias=True)
+        self.act2 = nn.ReLU()
+        self.flatten = nn.Flatten()
+        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
+        self.classifier = self._make_classifier(num_classes)
+
+    def _make_classifier(self, num_classes: int) -> nn.Cell:
+        if num_classes <= 0:
+            return nn.Identity()
+        return nn.Dense(self.num_features, num_classes, weight_init="he_uniform", bias_init="zeros")
+
+    def get_classifier(self) -> nn.Cell:
+        """The final linear layer (an identity when ``num_classes`` is 0)."""
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier by a freshly initialised one with ``num_classes`` outputs."""
+        self.num_classes = num_classes
+        self.classifier = self._make_classifier(num_classes)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Stem and bottlenecks: (N, C, H, W) image -> (N, C', H/32, W/32) feature map."""
+        x = self.act1(self.bn1(self.conv_stem(x)))
+        return self.blocks(x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Feature map -> logits (or the pooled ``num_features`` vector when ``pre_logits``)."""
+        x = ops.mean(x, (2, 3), True)
+        x = self.flatten(self.act2(self.conv_head(x)))
+        x = self.dropout(x)
+        return x if pre_logits else self.classifier(x)
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+@register_backbone("ghostnetv2", options=("num_features", "upsample"))
+def _create_ghostnetv2(width: float, **kwargs) -> GhostNetV2:
+    """Build a GhostNetV2 of any width; ``kwargs`` go to :class:`GhostNetV2`."""
+    model = GhostNetV2(width=width, **kwargs)
+    model.default_cfg = dict(DEFAULT_CFG)
+    return model
+
+
+@register_backbone("ghostnetv3", options=("num_features", "upsample"))
+def _create_ghostnetv3(width: float, **kwargs) -> GhostNetV2:
+    """GhostNetV3 in deploy form: the V2 topology, which V3's fused training-form weights fill.
+
+    Every re-parameterisation branch of V3 is a linear conv + BN, so after fusion
+    (:func:`ghosthub.models.layouts.fuse_v3`) the network is exactly GhostNetV2.
+    """
+    return _create_ghostnetv2(width, **kwargs)
