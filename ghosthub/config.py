@@ -25,22 +25,35 @@ class Settings(
 
     Attributes
     ----------
-    cache_dir : root of the cache (``GHOSTHUB_CACHE``); downloads, the card
+    cache_dir : Path
+        Root of the cache (``GHOSTHUB_CACHE``); downloads, the card
         index and copies of remote hubs live in folders under it.
-    card_dirs : extra card folders (``GHOSTHUB_CARDS``, os.pathsep-separated).
-    hub : URL or folder of a published hub (``GHOSTHUB_HUB``).
-    offline : never touch the network (``GHOSTHUB_OFFLINE=1``).
-    mirrors : ``(original_prefix, mirror_prefix)`` pairs (``GHOSTHUB_MIRROR``).
-    token : bearer token for the asset's own host (``GHOSTHUB_TOKEN``); never shown.
-    progress : show progress bars (off with ``GHOSTHUB_NO_PROGRESS=1``).
-    max_size : largest asset ghosthub downloads, in bytes (``GHOSTHUB_MAX_SIZE``, e.g. ``5G``).
-    connect_timeout, read_timeout : seconds to wait for a connection and for
+    card_dirs : tuple of Path
+        Extra card folders (``GHOSTHUB_CARDS``, os.pathsep-separated).
+    hub : str or None
+        URL or folder of a published hub (``GHOSTHUB_HUB``).
+    offline : bool
+        Never touch the network (``GHOSTHUB_OFFLINE=1``).
+    mirrors : tuple of (str, str)
+        ``(original_prefix, mirror_prefix)`` pairs (``GHOSTHUB_MIRROR``).
+    token : str or None
+        Bearer token for the asset's own host (``GHOSTHUB_TOKEN``); never shown.
+    progress : bool
+        Show progress bars (off with ``GHOSTHUB_NO_PROGRESS=1``).
+    max_size : int
+        Largest asset ghosthub downloads, in bytes (``GHOSTHUB_MAX_SIZE``, e.g. ``5G``).
+    connect_timeout, read_timeout : float
+        Seconds to wait for a connection and for
         each read (``GHOSTHUB_TIMEOUT`` sets the read timeout).
-    retries : tries per URL for connection errors, timeouts, 5xx and 429
+    retries : int
+        Tries per URL for connection errors, timeouts, 5xx and 429
         (``GHOSTHUB_RETRIES``).
-    backoff : first wait between tries, in seconds; doubled each try, with jitter.
-    max_wait : cap on one wait between tries, a server's Retry-After included.
-    lock_timeout : seconds a download waits for another process's download of
+    backoff : float
+        First wait between tries, in seconds; doubled each try, with jitter.
+    max_wait : float
+        Cap on one wait between tries, a server's Retry-After included.
+    lock_timeout : float
+        Seconds a download waits for another process's download of
         the same asset to make progress before going on without the lock.
     """
 

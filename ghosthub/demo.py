@@ -34,10 +34,14 @@ def run_demo(
 
     Parameters
     ----------
-    workdir : folder for the data, the run, the hub and the cache (default: a new temporary folder, kept).
-    epochs : train this many epochs instead of the recipe's.
-    progress : progress bars (default: on a terminal, unless ``GHOSTHUB_NO_PROGRESS=1``).
-    out : where the summary goes.
+    workdir : str or os.PathLike, optional
+        Folder for the data, the run, the hub and the cache (default: a new temporary folder, kept).
+    epochs : int, optional
+        Train this many epochs instead of the recipe's.
+    progress : bool, optional
+        Progress bars (default: on a terminal, unless ``GHOSTHUB_NO_PROGRESS=1``).
+    out : text stream
+        Where the summary goes.
 
     Returns
     -------

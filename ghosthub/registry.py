@@ -65,10 +65,12 @@ class Registry:
 
     Parameters
     ----------
-    sources : card folders in order of precedence; by default
+    sources : sequence of str or os.PathLike, optional
+        Card folders in order of precedence; by default
         :func:`default_sources` (explicit folders, ``GHOSTHUB_CARDS``, the user's
         cards folder, the bundled cards).
-    settings : resolved settings; the parse cache lives under its cache folder.
+    settings : Settings, optional
+        Resolved settings; the parse cache lives under its cache folder.
 
     Examples
     --------

@@ -20,7 +20,7 @@ TYPE_CHECKING = False  # typing stays out of a download's start-up
 if TYPE_CHECKING:
     from typing import Iterator
 
-from .._utils.fs import fsync_dir, utcnow
+from .._utils.fs import commit, utcnow
 from .._utils.hashes import hash_matches, is_weak, normalize_digest
 from .._utils.urls import redact as _redact
 from ..constants import CHUNK_SIZE
@@ -86,11 +86,16 @@ def fetch_asset(
 
     Parameters
     ----------
-    card : the model card; its ``path`` anchors relative links.
-    asset : one of ``card.assets``; by default ``card.weights_asset()``.
-    settings : :class:`ghosthub.config.Settings` (cache folder, offline, mirrors, token, limits).
-    force_download : fetch again even when a verified copy is cached.
-    progress : show a progress bar on a terminal; None follows ``settings.progress``.
+    card : ModelCard or CardEntry
+        The model card; its ``path`` anchors relative links.
+    asset : Asset, optional
+        One of ``card.assets``; by default ``card.weights_asset()``.
+    settings : Settings
+        :class:`ghosthub.config.Settings` (cache folder, offline, mirrors, token, limits).
+    force_download : bool
+        Fetch again even when a verified copy is cached.
+    progress : bool, optional
+        Show a progress bar on a terminal; None follows ``settings.progress``.
 
     Returns
     -------
@@ -199,7 +204,7 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
             record.update(size=stat.st_size, sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
             record.update(mtime_ns=stat.st_mtime_ns, verified_at=utcnow())
             cache.write_record(target, record)  # before the file: a visible file is always vouched for
-            os.replace(sink.path, target)
+            commit(sink.path, target)  # rename, then sync the folder so the rename survives a crash
         except FileNotFoundError:
             raise DownloadError(
                 f"{_card(card)}: the temporary file {sink.path} was removed while downloading "
@@ -214,7 +219,6 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
     except BaseException:
         sink.discard()
         raise
-    fsync_dir(target.parent)
     return target
 
 

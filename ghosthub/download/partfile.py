@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # typing stays out of a download's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-from .._utils.fs import read_json
+from .._utils.fs import atomic_write, read_json
 from .._utils.urls import redact
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError
@@ -192,8 +192,8 @@ class PartFile:
         self.etag, self.last_modified = etag, last_modified
         self.validator = _validator(etag, last_modified)
         meta = {"url": redact(url), "etag": etag, "last_modified": last_modified, "total": total}
-        with contextlib.suppress(OSError):
-            self._meta.write_text(json.dumps(meta), encoding="utf-8")
+        with contextlib.suppress(OSError):  # without it a later process starts over instead of resuming
+            atomic_write(self._meta, json.dumps(meta).encode("utf-8"))
         if self._bar is None and self._bar_factory:
             self._bar = self._bar_factory(total, self.size)
         elif self._bar is not None:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._utils.fs import atomic_write, staged_file
+from .._utils.fs import atomic_write, fsync_dir, staged_file
 from ..errors import HubError
 
 __all__ = ["JOURNAL", "Transaction", "recover"]
@@ -56,6 +56,8 @@ class Transaction:
         except BaseException:
             _roll_back(self.root, self.steps)
             raise
+        for folder in {Path(step["final"]).parent for step in self.steps}:
+            fsync_dir(folder)  # the renames are durable before the journal goes
         journal.unlink()
         for step in self.steps:
             if step["backup"]:

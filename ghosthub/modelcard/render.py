@@ -15,7 +15,7 @@ def render_card(card: ModelCard) -> str:
     parts = [f"# {card.title}\n\n" if card.title else "", "---\n\n"]
     for key, value in card.fields.items():
         text = _dump({key: value})
-        if isinstance(value, list) and value:  # the seed puts a blank line before a block list
+        if isinstance(value, list) and value:  # MindSpore Hub's cards put a blank line before a block list
             head, rest = text.split("\n", 1)
             text = f"{head}\n\n{rest}"
         parts.append(text + "\n")

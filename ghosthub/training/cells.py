@@ -78,7 +78,7 @@ def _train_step(loss_net, optimizer, recipe: Recipe):
 
 
 def build(recipe: Recipe, num_classes: int, lr: np.ndarray):
-    """The network (initialised from the seed) and its training step."""
+    """The network (initialised from the recipe's seed) and its training step."""
     import mindspore as ms
 
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from .._utils.fs import atomic_path
 from ..errors import TrainError
 from ..models.checkpoint import read_info, read_with_info, save_checkpoint
 from .recipe import Recipe
@@ -81,9 +82,8 @@ def carry_best(resume: Path, out_dir: Path, best_epoch: int, start_epoch: int, s
     if best_epoch == start_epoch:
         save_restored()
     elif _best_epoch(source) == best_epoch:
-        tmp = target.with_name(f".{BEST}.{os.getpid()}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        with atomic_path(target, suffix=".ckpt") as tmp:
+            shutil.copyfile(source, tmp)
     elif not target.exists():
         raise TrainError(
             f"cannot resume into {out_dir}: the best network so far (epoch {best_epoch}) should be {source}, "

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from .. import config
-from .._utils.fs import write_json
+from .._utils.fs import atomic_write, write_json
 from .._utils.hashes import file_hash
 from ..data.imagefolder import combined_digest, find_splits, scan_splits
 from ..data.pipelines import epoch_order, train_dataset
@@ -251,9 +251,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
                        lambda: save_best(net, out_dir, arch, start_epoch, best_metrics(best)))
     history = _read_history(out_dir, start_epoch) if resume is not None and rank == 0 else []
     if rank == 0:  # recipe.yaml: what ran; metrics.jsonl: the epochs before a resume point, then one line per epoch
-        (out_dir / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
-        (out_dir / "metrics.jsonl").write_text("".join(json.dumps(dataclasses.asdict(e)) + "\n" for e in history),
-                                               encoding="utf-8")
+        atomic_write(out_dir / "recipe.yaml", recipe.to_yaml().encode("utf-8"))
+        atomic_write(out_dir / "metrics.jsonl", "".join(json.dumps(dataclasses.asdict(e)) + "\n" for e in history).encode())
     progress = config.show_progress(progress) and rank == 0
     last_checkpoint = str(resume) if resume is not None else ""
 
