@@ -224,3 +224,19 @@ def test_card_removed_from_the_index_disappears(published, tmp_path, isolated_en
     copy = next((isolated_env / "cache" / "hubs").iterdir())
     assert sorted(p.name for p in (copy / "cards").iterdir()) == ["alpha_050.md"]
     assert hashlib.sha256((copy / "index.json").read_bytes()).hexdigest() == hashlib.sha256((root / "index.json").read_bytes()).hexdigest()
+
+
+def test_one_client_syncs_a_url_hub_once(published, capfd):
+    """list + get_card + download + load through one Client: one index.json request (a verb each made one)."""
+    with serve(published["root"], quiet=False) as server:
+        client = ghosthub.Client(hub=server.url)
+        assert "alpha_050" in client.list_models()
+        assert client.get_card("alpha_050").name == "alpha_050"
+        path = client.download("alpha_050")
+        net = client.load("alpha_050")
+        np.testing.assert_array_equal(net(ms.Tensor(published["x"])).asnumpy(), published["logits"]["alpha_050"])
+        del net
+        gc.collect()
+        seen = requests_seen(capfd)
+    assert sum("/index.json" in r for r in seen) == 1, seen
+    assert sum("/assets/" in r for r in seen) == 1 and path.is_file(), "one transfer; load used the cached file"

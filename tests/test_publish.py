@@ -213,3 +213,30 @@ def test_bad_inputs(checkpoints, tmp_path):
         publish(tmp_path / "weights.bin", name="x_050", hub=tmp_path / "hub", width=0.5)
     with pytest.raises(PublishError, match="no such file"):
         publish(tmp_path / "missing.ckpt", name="x_050", hub=tmp_path / "hub", width=0.5)
+
+
+def test_publish_with_eval_dir_reads_the_checkpoint_once_and_builds_once(checkpoints, tmp_path, monkeypatch):
+    """publish(eval_dir=...) evaluates and strict-loads one network built from one read of the file."""
+    from _images import make_image_folder
+
+    from ghosthub.models import builder, checkpoint
+    from ghosthub.tasks import publish as publish_module
+
+    reads, builds = [], []
+    real_read, real_create = checkpoint.read_with_info, builder.build_network
+
+    def counting_read(path):
+        reads.append(path)
+        return real_read(path)
+
+    def counting_build(*args, **kwargs):
+        builds.append(args)
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(publish_module, "read_with_info", counting_read)
+    monkeypatch.setattr(checkpoint, "read_with_info", counting_read)
+    monkeypatch.setattr(publish_module, "build_network", counting_build)
+    data = make_image_folder(tmp_path / "data", classes=("a", "b", "c"), train=1, val=2, size=32)
+    result = publish(checkpoints[1], name="tiny_050", hub=tmp_path / "hub", width=0.5, eval_dir=data / "val")
+    assert len(reads) == 1 and len(builds) == 1, (reads, builds)
+    assert set(result.metrics) == {"top1", "top5"} and result.card.metrics == pytest.approx(result.metrics, abs=0.01)
