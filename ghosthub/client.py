@@ -73,7 +73,8 @@ class Client:
     def registry(self) -> Registry:
         """The cards of every source, scanned on first use (a URL hub is synced then, once)."""
         if self._registry is None:
-            self._registry = Registry(default_sources(self.cards, self.settings), settings=self.settings)
+            hubs: list = []
+            self._registry = Registry(default_sources(self.cards, self.settings, hubs), settings=self.settings, hubs=hubs)
         return self._registry
 
     # ------------------------------------------------------------------ cards

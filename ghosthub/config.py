@@ -17,8 +17,8 @@ class Settings(
     namedtuple(
         "Settings",
         "cache_dir card_dirs hub offline mirrors token progress max_size "
-        "connect_timeout read_timeout retries backoff max_wait lock_timeout",
-        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0),
+        "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens",
+        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, ()),
     )
 ):
     """Everything ghosthub reads from the environment, resolved once per call.
@@ -37,7 +37,12 @@ class Settings(
     mirrors : tuple of (str, str)
         ``(original_prefix, mirror_prefix)`` pairs (``GHOSTHUB_MIRROR``).
     token : str or None
-        Bearer token for the asset's own host (``GHOSTHUB_TOKEN``); never shown.
+        Bearer token for the hub's own origin (``GHOSTHUB_TOKEN``, sent only to
+        ``GHOSTHUB_HUB``'s scheme, host and port); never shown.
+    tokens : tuple of (str, str)
+        ``(host, token)`` pairs (``GHOSTHUB_TOKENS=host=token,...``, then the
+        ``machine``/``password`` entries of the netrc-style file ``GHOSTHUB_NETRC``);
+        ``host`` may carry a port. Never shown.
     progress : bool
         Show progress bars (off with ``GHOSTHUB_NO_PROGRESS=1``).
     max_size : int
@@ -66,7 +71,7 @@ class Settings(
         return self._replace(**changes)
 
     def __repr__(self) -> str:  # the token never appears
-        shown = ", ".join(f"{k}={'<set>' if k == 'token' and v else v!r}" for k, v in zip(self._fields, self))
+        shown = ", ".join(f"{k}={'<set>' if k in ('token', 'tokens') and v else v!r}" for k, v in zip(self._fields, self))
         return f"Settings({shown})"
 
 
@@ -92,6 +97,7 @@ def settings(
         max_size=_size(env.get("GHOSTHUB_MAX_SIZE")) or 5 << 30,
         read_timeout=_number(env, "GHOSTHUB_TIMEOUT", float, 60.0),
         retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
+        tokens=_tokens(env.get("GHOSTHUB_TOKENS", "")) + _netrc_tokens(env.get("GHOSTHUB_NETRC", "")),
     )
 
 
@@ -156,6 +162,30 @@ def _mirrors(text: str) -> tuple[tuple[str, str], ...]:
             )
         pairs.append((original.strip(), mirror.strip()))
     return tuple(pairs)
+
+
+def _tokens(text: str) -> tuple[tuple[str, str], ...]:
+    """``host=token,host:port=token`` -> pairs, hosts lower-cased."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        host, sep, token = item.partition("=")
+        if not sep or not host.strip() or not token.strip() or "/" in host:
+            raise ConfigError("a GHOSTHUB_TOKENS entry is not understood; expected HOST=TOKEN or HOST:PORT=TOKEN, comma-separated")
+        pairs.append((host.strip().lower(), token.strip()))
+    return tuple(pairs)
+
+
+def _netrc_tokens(path: str) -> tuple[tuple[str, str], ...]:
+    """The ``machine HOST ... password TOKEN`` entries of a netrc-style file (only when GHOSTHUB_NETRC names one)."""
+    if not path:
+        return ()
+    import netrc
+
+    try:
+        hosts = netrc.netrc(os.path.expanduser(path)).hosts
+    except (OSError, netrc.NetrcParseError) as exc:
+        raise ConfigError(f"GHOSTHUB_NETRC={path!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    return tuple((host.lower(), entry[2]) for host, entry in hosts.items() if entry[2])
 
 
 def _number(env, name: str, kind, default):

@@ -83,12 +83,16 @@ class CardError(GhostHubError, ValueError):
 class ModelNotFoundError(GhostHubError, LookupError):
     """No card of that name in any source."""
 
-    def __init__(self, name: str, suggestions=(), sources=()):
+    def __init__(self, name: str, suggestions=(), sources=(), hubs=()):
         self.name = name
         self.suggestions = list(suggestions)
+        self.hubs = list(hubs)  # (hub, its cards folder or None, why it gave nothing or None)
         hint = f"did you mean {', '.join(self.suggestions)}?" if self.suggestions else "run `ghosthub list` to see what there is"
-        where = ", ".join(str(s) for s in sources) or "no card folders"
-        super().__init__(f"no model card named {name!r} (searched {where}); {hint}")
+        folders = {str(folder): hub for hub, folder, _ in self.hubs if folder is not None}
+        where = ", ".join(f"hub {folders[str(s)]} (its cards in {s})" if str(s) in folders else str(s) for s in sources)
+        where = where or "no card folders"
+        failed = "".join(f"; hub {hub} gave no cards: {why}" for hub, folder, why in self.hubs if folder is None)
+        super().__init__(f"no model card named {name!r} (searched {where}){failed}; {hint}")
 
     def __str__(self) -> str:  # LookupError would quote the message
         return self.args[0]
@@ -115,12 +119,13 @@ class DownloadError(GhostHubError):
 class TransferError(DownloadError):
     """A transfer failed; ``reason`` says what happened and ``hint`` what to do about it."""
 
-    def __init__(self, reason: str, hint: str, *, url: str, status: int | None = None):
+    def __init__(self, reason: str, hint: str, *, url: str, status: int | None = None, network: bool = False):
         from ._utils.urls import redact
 
         self.reason = reason
         self.hint = hint
         self.status = status
+        self.network = network  # the network failed (no answer at all), not the server
         super().__init__(f"{reason} ({redact(url)}); {hint}", url=redact(url))
 
 

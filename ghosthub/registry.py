@@ -40,18 +40,32 @@ class CardEntry(namedtuple("CardEntry", "name file fields source lines"), FrontM
         return Path(self.file)
 
 
-def default_sources(card_dirs: Iterable[str | os.PathLike] = (), settings: config.Settings | None = None) -> list[Path]:
-    """Card folders in order of precedence: explicit, GHOSTHUB_CARDS, the hub, the user's own, bundled."""
+def default_sources(
+    card_dirs: Iterable[str | os.PathLike] = (), settings: config.Settings | None = None, hubs: list | None = None
+) -> list[Path]:
+    """Card folders in order of precedence: explicit, GHOSTHUB_CARDS, the hub, the user's own, bundled.
+
+    A hub that gives no cards is left out with a warning; ``hubs``, when given,
+    receives ``(hub, cards folder or None, why it gave nothing or None)`` for
+    messages such as ModelNotFoundError's.
+    """
     settings = settings or config.settings()
     sources = [Path(d).expanduser() for d in card_dirs]
     sources += list(settings.card_dirs)
     if settings.hub:
+        from ._utils.urls import redact
         from .hub.sync import cards_dir  # a URL hub needs the network stack
 
+        shown = redact(str(settings.hub))
         try:
-            sources.append(cards_dir(settings.hub, settings))
+            folder = cards_dir(settings.hub, settings)
+            sources.append(folder)
+            note = (shown, folder, None)
         except GhostHubError as exc:
-            warnings.warn(f"the cards of hub {settings.hub} are left out: {exc}", CardWarning, stacklevel=3)
+            warnings.warn(f"the cards of hub {shown} are left out: {exc}", CardWarning, stacklevel=3)
+            note = (shown, None, str(exc))
+        if hubs is not None:
+            hubs.append(note)
     sources += [config.user_cards_dir(), config.bundled_cards_dir()]
     unique: list[Path] = []
     for source in sources:
@@ -79,9 +93,12 @@ class Registry:
     ['ghostnet_050', 'ghostnet_050.85b91860', 'ghostnet_100', 'ghostnet_130']
     """
 
-    def __init__(self, sources: Sequence[str | os.PathLike] | None = None, *, settings: config.Settings | None = None):
+    def __init__(
+        self, sources: Sequence[str | os.PathLike] | None = None, *, settings: config.Settings | None = None, hubs: Sequence | None = None
+    ):
         self.settings = settings or config.settings()
-        self.sources = [Path(s) for s in sources] if sources is not None else default_sources(settings=self.settings)
+        self.hubs: list = list(hubs or [])  # (hub, cards folder or None, why it gave nothing or None)
+        self.sources = [Path(s) for s in sources] if sources is not None else default_sources(settings=self.settings, hubs=self.hubs)
         self._entries: dict[str, CardEntry] | None = None
 
     # ------------------------------------------------------------------ lookup
@@ -106,7 +123,7 @@ class Registry:
         try:
             return self.entries[name]
         except KeyError:
-            raise ModelNotFoundError(name, self.suggest(name), self.sources) from None
+            raise ModelNotFoundError(name, self.suggest(name), self.sources, hubs=self.hubs) from None
 
     def get(self, name: str) -> ModelCard:
         """The full card called ``name``, read afresh from its file."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["is_url", "redact", "same_origin"]
+__all__ = ["is_loopback", "is_url", "redact", "same_origin"]
 
 
 def is_url(spec: str) -> bool:
@@ -41,3 +41,22 @@ def same_origin(url: str, other: str) -> bool:
 
 def _port(parts) -> int | None:
     return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url``'s host is this machine (localhost, 127.0.0.0/8, ::1): plain HTTP there never leaves it.
+
+    Examples
+    --------
+    >>> is_loopback("http://127.0.0.1:8000/x"), is_loopback("http://[::1]/"), is_loopback("http://example.org/")
+    (True, True, False)
+    """
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

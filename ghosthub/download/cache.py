@@ -43,6 +43,7 @@ __all__ = [
     "cached_path",
     "clear",
     "entries",
+    "is_remote_card",
     "prune",
     "read_record",
     "rehash",
@@ -94,6 +95,22 @@ class Verification(namedtuple("Verification", "name path status expected actual"
 def assets_root(cache_dir: str | os.PathLike) -> Path:
     """The folder that holds every cached asset."""
     return Path(cache_dir) / ASSETS
+
+
+def is_remote_card(card, cache_dir: str | os.PathLike) -> bool:
+    """True when ``card`` (a card or registry entry) is a copy of a URL hub's card, under ``<cache>/hubs``.
+
+    Such a card came from a remote source: its links may only be http(s) URLs.
+    """
+    path = getattr(card, "path", None)
+    if path is None:
+        return False
+    hubs = Path(cache_dir) / "hubs"
+    try:
+        Path(path).resolve().relative_to(hubs.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
 
 
 def safe_file_name(link: str, file_format: str = "") -> str:

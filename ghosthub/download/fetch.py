@@ -38,11 +38,13 @@ _warned_weak: set[tuple[str, str]] = set()
 # --------------------------------------------------------------------------- public
 
 
-def resolve_link(card: ModelCard, asset: Asset) -> str | Path:
+def resolve_link(card: ModelCard, asset: Asset, *, remote: bool = False) -> str | Path:
     """Where ``asset`` comes from: an http(s) URL, or a local file for ``file://`` and relative links.
 
     A relative link is relative to the card's own file. Any other scheme, and a
-    bare absolute path, raise LinkError.
+    bare absolute path, raise LinkError. A ``remote`` card (one a URL hub
+    served) may only link http(s) URLs: a hub never makes ghosthub read this
+    machine's files.
 
     Examples
     --------
@@ -56,6 +58,12 @@ def resolve_link(card: ModelCard, asset: Asset) -> str | Path:
     scheme = match[1].lower() if match and len(match[1]) > 1 else None  # "C:" is a drive, not a scheme
     if scheme in ("http", "https"):
         return link
+    if remote:
+        raise LinkError(
+            f"{_card(card)}: asset link {_redact(link)!r} is refused: this card came from a remote hub, whose links "
+            "may only be http(s) URLs (file:// links and paths are for cards in your own folders). "
+            "Nothing was read; tell the hub's maintainer, or remove the hub from GHOSTHUB_HUB/--hub"
+        )
     if scheme == "file":
         from urllib.parse import unquote, urlsplit
         from urllib.request import url2pathname
@@ -117,7 +125,7 @@ def fetch_asset(
     """
     asset = asset or card.weights_asset()
     target = cache.asset_path(settings.cache_dir, card, asset)
-    source = resolve_link(card, asset)
+    source = resolve_link(card, asset, remote=cache.is_remote_card(card, settings.cache_dir))
     if not force_download and _serve_cached(card, asset, target):
         return target
     if settings.offline and isinstance(source, str):
@@ -200,7 +208,7 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
         sink.finish()
         try:
             stat = os.stat(sink.path)
-            record = {"name": card.name, "card": str(card.path) if card.path else None, "link": asset.link, "url": _redact(str(url))}
+            record = {"name": card.name, "card": str(card.path) if card.path else None, "link": _redact(asset.link), "url": _redact(str(url))}
             record.update(size=stat.st_size, sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
             record.update(mtime_ns=stat.st_mtime_ns, verified_at=utcnow())
             cache.write_record(target, record)  # before the file: a visible file is always vouched for
@@ -340,9 +348,16 @@ def _mismatch(card, asset, url, target, actual) -> HashMismatchError:
 
 
 def _failure(card, asset, url, target, exc) -> DownloadError:
+    hint = exc.hint
+    if getattr(exc, "network", False):  # no answer at all: maybe no network here, say every way around it
+        hint += (
+            "; without a network: set GHOSTHUB_MIRROR=ORIGINAL_PREFIX=MIRROR_PREFIX to a copy you can reach, "
+            "or GHOSTHUB_HUB to a hub you can reach, or load a file you have with checkpoint_path=, "
+            f"or copy the file to {target}, then run `ghosthub verify {card.name}`"
+        )
     return DownloadError(
         f"{_card(card)}: cannot download its {asset.file_format} asset from {_redact(str(url))}: {exc.reason}. "
-        f"It would be cached at {target}. What to do: {exc.hint}.",
+        f"It would be cached at {target}. What to do: {hint}.",
         card=card.name,
         url=_redact(str(url)),
         path=target,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import email.utils
 import http.client
 import random
+import socket
+import sys
 import time
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
@@ -16,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from .._utils.urls import redact, same_origin
+from .._utils.urls import is_loopback, redact, same_origin
 from .._version import __version__
 from ..constants import CHUNK_SIZE
 from ..errors import TransferError
@@ -70,9 +72,9 @@ class Transport:
     """One requests session with ghosthub's network settings.
 
     TLS verification is always on; the proxy variables (``HTTPS_PROXY``,
-    ``NO_PROXY`` ...) and ``REQUESTS_CA_BUNDLE`` work as in requests. The token
-    is sent as ``Authorization: Bearer`` only to the asset's own origin: never
-    to a mirror, never after a redirect to another origin.
+    ``NO_PROXY`` ...) and ``REQUESTS_CA_BUNDLE`` work as in requests. A token
+    goes only where the user named it (see :meth:`credentials`), never after
+    a redirect to another origin, never over plain HTTP except to this machine.
 
     Examples
     --------
@@ -98,7 +100,37 @@ class Transport:
         self.close()
 
     def __repr__(self) -> str:  # the token never appears here
-        return f"<Transport {USER_AGENT} token={'set' if self.settings.token else 'unset'}>"
+        return f"<Transport {USER_AGENT} token={'set' if self.settings.token or self.settings.tokens else 'unset'}>"
+
+    def credentials(self, url: str) -> str | None:
+        """The Authorization header for ``url``, or None: only for hosts the user named.
+
+        A ``GHOSTHUB_TOKENS``/``GHOSTHUB_NETRC`` entry for the URL's host (or
+        host:port); else ``GHOSTHUB_TOKEN`` when the URL has the hub's origin;
+        else the user and password written in the hub's URL, for the hub's
+        origin. Nothing goes over plain HTTP except to a loopback address.
+        """
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and is_loopback(url)):
+            return None
+        host = (parts.hostname or "").lower()
+        named = dict(self.settings.tokens)
+        for key in (f"{host}:{parts.port}" if parts.port else None, host):
+            if key and key in named:
+                return f"Bearer {named[key]}"
+        hub = self.settings.hub or ""
+        if not hub.startswith(("http://", "https://")) or not same_origin(url, hub):
+            return None
+        if self.settings.token:
+            return f"Bearer {self.settings.token}"
+        user = urlsplit(hub)
+        if user.username is not None:
+            import base64
+            from urllib.parse import unquote
+
+            pair = f"{unquote(user.username)}:{unquote(user.password or '')}".encode()
+            return "Basic " + base64.b64encode(pair).decode()
+        return None
 
     # ------------------------------------------------------------------ downloading
 
@@ -122,33 +154,50 @@ class Transport:
                 failures = 1 if moved >= PROGRESS_RESETS_TRIES else failures + 1
                 if failures >= settings.retries:
                     hint = _HINTS.get(exc.status, _HINTS["network"])
-                    raise TransferError(f"gave up after {failures} tries: {exc}", hint, url=url, status=exc.status) from None
-                time.sleep(self._delay(failures, exc.retry_after))
+                    raise TransferError(
+                        f"gave up after {failures} tries: {exc}", hint, url=url, status=exc.status, network=exc.status is None
+                    ) from None
+                self._pause(url, exc, failures, settings.retries)
 
-    def fetch_small(self, url: str, *, etag: str | None = None, limit: int = 16 << 20) -> tuple[bytes | None, str | None]:
+    def fetch_small(
+        self, url: str, *, etag: str | None = None, limit: int = 16 << 20, tries: int | None = None, deadline: float | None = None
+    ) -> tuple[bytes | None, str | None]:
         """GET a small file (a hub's index.json or a card) into memory, retried like downloads.
 
         With ``etag``, a ``304 Not Modified`` answer returns ``(None, etag)``;
         otherwise ``(body, the response's ETag)``. A body over ``limit`` bytes is an error.
+        ``tries`` caps the tries (default ``settings.retries``); ``deadline`` (a
+        ``time.monotonic()`` value) ends the whole call, a trickling body included.
         """
+        tries = tries or self.settings.retries
         failures = 0
         while True:
             try:
-                return self._fetch_small_once(url, etag, limit)
+                return self._fetch_small_once(url, etag, limit, deadline)
             except _Retry as exc:
                 failures += 1
-                if failures >= self.settings.retries:
+                out_of_time = deadline is not None and time.monotonic() + self._delay(failures, exc.retry_after) >= deadline
+                if failures >= tries or out_of_time:
                     hint = _HINTS.get(exc.status, _HINTS["network"])
-                    raise TransferError(f"gave up after {failures} tries: {exc}", hint, url=url, status=exc.status) from None
-                time.sleep(self._delay(failures, exc.retry_after))
+                    raise TransferError(
+                        f"gave up after {failures} {'try' if failures == 1 else 'tries'}: {exc}", hint, url=url, status=exc.status,
+                        network=exc.status is None,
+                    ) from None
+                self._pause(url, exc, failures, tries)
 
-    def _fetch_small_once(self, url: str, etag: str | None, limit: int) -> tuple[bytes | None, str | None]:
+    def _fetch_small_once(self, url: str, etag: str | None, limit: int, deadline: float | None) -> tuple[bytes | None, str | None]:
+        timeout = None
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransferError("no answer in the time allowed", _HINTS["network"], url=url, network=True)
+            timeout = (min(self.settings.connect_timeout, left), min(self.settings.read_timeout, left))
         try:
-            response = self._get(url, {"If-None-Match": etag} if etag else {}, url)
+            response = self._get(url, {"If-None-Match": etag} if etag else {}, url, timeout=timeout)
         except requests.exceptions.SSLError as exc:
             raise TransferError(f"TLS verification failed: {_describe(exc)}", _HINTS["tls"], url=url) from None
         except _NETWORK_ERRORS as exc:
-            raise _Retry(_describe(exc)) from None
+            raise _network_failure(exc, url) from None
         with response:
             status = response.status_code
             if status == 304 and etag:
@@ -159,15 +208,25 @@ class Transport:
                 raise TransferError(f"HTTP {status} {response.reason}", _HINTS.get(status, _HINTS["http"]), url=url, status=status)
             body = bytearray()
             try:
-                for chunk in response.iter_content(CHUNK_SIZE):
+                for chunk in _body_pieces(response):
                     body += chunk
                     if len(body) > limit:
                         raise TransferError(f"more than {limit} bytes", "this is not a hub file; check the hub URL", url=url)
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise TransferError(
+                            f"the answer was still arriving when the time allowed ran out ({len(body)} bytes so far)",
+                            "the server is very slow; try again later",
+                            url=url,
+                            network=True,
+                        )
             except _NETWORK_ERRORS as exc:
                 raise _Retry(f"connection lost: {_describe(exc)}") from None
+            except requests.RequestException as exc:  # e.g. a body that fails to decompress
+                raise TransferError(f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url) from None
             total = _content_length(response.headers.get("Content-Length"))
-            if total is not None and len(body) != total:
-                raise _Retry(f"connection closed after {len(body)} of {total} bytes")
+            received = _wire_bytes(response, len(body))
+            if total is not None and received != total:
+                raise _Retry(f"connection closed after {received} of {total} bytes")
             return bytes(body), response.headers.get("ETag")
 
     def _attempt(self, url: str, sink: Sink, origin: str) -> None:
@@ -182,7 +241,7 @@ class Transport:
         except requests.exceptions.SSLError as exc:
             raise TransferError(f"TLS verification failed: {_describe(exc)}", _HINTS["tls"], url=url) from None
         except _NETWORK_ERRORS as exc:
-            raise _Retry(_describe(exc)) from None
+            raise _network_failure(exc, url) from None
         except requests.RequestException as exc:
             raise TransferError(f"the request failed: {_describe(exc)}", _HINTS["http"], url=url) from None
         with response:
@@ -196,6 +255,13 @@ class Transport:
                 hint = _HINTS.get(status, _HINTS["http"])
                 raise TransferError(f"HTTP {status} {response.reason}", hint, url=url, status=status)
             total = _content_length(response.headers.get("Content-Length"))
+            # A Content-Encoding (nginx gzip_static, S3 objects stored gzipped) is undone: the asset is the
+            # decoded bytes, which the card's digest names. Content-Length and ranges then count the
+            # encoded bytes, so the length is checked on the wire and an encoded transfer never resumes.
+            encoded = _encoding(response) not in ("", "identity")
+            if encoded and status == 206:
+                sink.restart()
+                raise _Retry("the server sent a compressed part of the file; starting over", retry_after=0)
             if status == 206:
                 first, total = _content_range(response.headers.get("Content-Range"))
                 if first != offset or (sink.expected_total and total and total != sink.expected_total):
@@ -203,29 +269,40 @@ class Transport:
                     raise _Retry("the server resumed at the wrong place; starting over", retry_after=0)
             elif offset:
                 sink.restart()  # 200: the range was ignored or the file changed (If-Range)
-            sink.begin(total, url=url, etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
+            sink.begin(None if encoded else total, url=url, etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
             try:
                 _stream_body(response, sink)
             except _NETWORK_ERRORS as exc:
+                if encoded:
+                    sink.restart()
                 raise _Retry(f"connection lost after {sink.size} bytes: {_describe(exc)}") from None
             except requests.RequestException as exc:  # e.g. a body that fails to decompress
                 raise TransferError(f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url) from None
-            if total is not None and sink.size != total:
-                raise _Retry(f"connection closed after {sink.size} of {total} bytes")
+            received = _wire_bytes(response, sink.size) if encoded else sink.size
+            if total is not None and received != total:
+                if encoded:
+                    sink.restart()
+                raise _Retry(f"connection closed after {received} of {total} bytes")
 
-    def _get(self, url: str, headers: dict, origin: str) -> requests.Response:
-        """GET with redirects followed by hand, so the token never leaves the asset's origin."""
+    def _get(self, url: str, headers: dict, origin: str, *, timeout: tuple[float, float] | None = None) -> requests.Response:
+        """GET with redirects followed by hand, so credentials never leave the origin first asked.
+
+        ``origin`` is kept for callers; what is sent depends on the URL asked (see :meth:`credentials`).
+        """
         settings = self.settings
+        first = url
         for _ in range(MAX_REDIRECTS + 1):
             sent = dict(headers)
-            if settings.token and same_origin(url, origin):
-                sent["Authorization"] = f"Bearer {settings.token}"
+            auth = self.credentials(url) if same_origin(url, first) else None
+            if auth:
+                sent["Authorization"] = auth
             response = self.session.get(
                 url,
                 headers=sent,
                 stream=True,
                 allow_redirects=False,
-                timeout=(settings.connect_timeout, settings.read_timeout),
+                timeout=timeout or (settings.connect_timeout, settings.read_timeout),
+                auth=_NO_AUTH,  # never the user's ~/.netrc, nor the user:password of a URL, to an unnamed host
             )
             if not response.is_redirect:
                 return response
@@ -239,6 +316,13 @@ class Transport:
                 )
             url = target
         raise TransferError("too many redirects", "check the asset link in the card", url=url)
+
+    def _pause(self, url: str, exc: "_Retry", failures: int, tries: int) -> None:
+        """Wait before the next try; say so on stderr when progress is on, so a wait is never silent."""
+        delay = self._delay(failures, exc.retry_after)
+        if self.settings.progress:
+            print(f"ghosthub: {redact(url)}: {exc}; retrying in {delay:.1f} s (try {failures + 1} of {tries})", file=sys.stderr, flush=True)
+        time.sleep(delay)
 
     def _delay(self, failures: int, retry_after: float | None) -> float:
         settings = self.settings
@@ -255,19 +339,60 @@ def redirect_allowed(source: str, target: str) -> bool:
 
 
 def _stream_body(response: requests.Response, sink: Sink) -> None:
-    """Copy the body into ``sink`` as it arrives.
+    """Copy the body into ``sink`` as it arrives."""
+    for piece in _body_pieces(response):
+        sink.write(piece)
+
+
+def _body_pieces(response: requests.Response):
+    """The body as it arrives.
 
     ``read1`` returns what one read of the socket gives, so a connection that
-    drops loses nothing already received: the resume starts right after it.
+    drops loses nothing already received (the resume starts right after it)
+    and a slow body is seen piece by piece. An encoded body is decoded.
     """
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     raw = getattr(response.raw, "_fp", None)
-    if encoding in ("", "identity") and isinstance(raw, http.client.HTTPResponse):
+    if _encoding(response) in ("", "identity") and isinstance(raw, http.client.HTTPResponse):
         while data := raw.read1(CHUNK_SIZE):
-            sink.write(data)
+            yield data
         return
-    for chunk in response.iter_content(CHUNK_SIZE):  # a server that compresses anyway
-        sink.write(chunk)
+    yield from response.iter_content(CHUNK_SIZE)  # a server that compresses anyway
+
+
+def _encoding(response: requests.Response) -> str:
+    return response.headers.get("Content-Encoding", "identity").strip().lower()
+
+
+def _wire_bytes(response: requests.Response, default: int) -> int:
+    """How many body bytes came over the wire (before decoding), which Content-Length counts."""
+    try:
+        return int(response.raw.tell())
+    except (AttributeError, TypeError, ValueError, OSError):
+        return default
+
+
+def _is_dns_failure(exc: BaseException) -> bool:
+    """True when a host name did not resolve: another try in a second will not resolve it either."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, socket.gaierror) or type(item).__name__ == "NameResolutionError":
+            return True
+        stack += [getattr(item, "reason", None), item.__cause__, item.__context__]
+        stack += [a for a in getattr(item, "args", ()) if isinstance(a, BaseException)]
+    return False
+
+
+def _network_failure(exc: BaseException, url: str) -> Exception:
+    """A failed connection as a _Retry, or at once as a TransferError when the host name does not resolve."""
+    if _is_dns_failure(exc):
+        host = urlsplit(url).hostname
+        return TransferError(f"cannot resolve the host name {host!r} (no network, or no DNS)", _HINTS["dns"], url=url, network=True)
+    return _Retry(_describe(exc))
 
 
 def _content_length(value: str | None) -> int | None:
@@ -325,8 +450,14 @@ _NETWORK_ERRORS = (
     TimeoutError,
 )
 
+def _no_auth(request):
+    return request
+
+
+_NO_AUTH = _no_auth
+
 _HINTS = {
-    401: "the host wants authentication: set GHOSTHUB_TOKEN (sent only to this host)",
+    401: "the host wants authentication: set GHOSTHUB_TOKENS=HOST=TOKEN (or GHOSTHUB_TOKEN for the hub's own host)",
     403: "the host refused access: check GHOSTHUB_TOKEN, or whether the asset is public",
     404: "the asset link may be outdated: check the card, or set GHOSTHUB_MIRROR to a copy",
     410: "the asset was removed from this host: check the card, or set GHOSTHUB_MIRROR to a copy",
@@ -335,4 +466,5 @@ _HINTS = {
     "tls": "ghosthub never turns TLS verification off; behind a proxy that re-signs traffic, "
     "point REQUESTS_CA_BUNDLE at its CA certificate",
     "network": "check the network or proxy (HTTPS_PROXY, NO_PROXY), or try again later",
+    "dns": "check the network, DNS and proxy (HTTPS_PROXY, NO_PROXY), or the host name in the link",
 }

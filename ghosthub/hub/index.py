@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._utils.urls import is_url
-from ..errors import HubError
+from ..errors import HubError, shorten
 from ..modelcard import is_safe_name
 
 __all__ = ["INDEX", "FORMAT", "MAX_INDEX_BYTES", "empty_index", "index_bytes", "is_url", "parse_index", "read_index"]
@@ -43,27 +43,45 @@ def read_index(path: str | os.PathLike, *, source: str | None = None) -> dict[st
 
 
 def parse_index(data: bytes, *, source: str) -> dict[str, Any]:
-    """Check the shape of index.json bytes: every card and asset path is a safe name in its folder."""
+    """Check index.json bytes against the format: every field has its type, every path is a safe name in its folder.
+
+    Anything else (deep nesting, an over-long number, ``"assets": 5``) is a
+    HubError naming the source and the model, never another exception.
+    """
     if len(data) > MAX_INDEX_BYTES:
         raise HubError(f"hub index {source} is larger than {MAX_INDEX_BYTES} bytes")
     try:
         index = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HubError(f"hub index {source} is not valid JSON: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, or a number of 4300+ digits
+        raise HubError(f"hub index {source} is not valid JSON: {shorten(exc)}") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT or not isinstance(index.get("models"), dict):
         raise HubError(f"hub index {source} is not a ghosthub hub index; expected format {FORMAT!r} and a 'models' mapping")
     for name, entry in index["models"].items():
-        where = f"hub index {source}, model {name!r}"
+        where = f"hub index {source}, model {shorten(name, 60)!r}"
         if not is_safe_name(name) or not isinstance(entry, dict):
             raise HubError(f"{where}: not a safe model name or not a mapping")
-        card = _CARD_PATH.fullmatch(str(entry.get("card", "")))
+        card = _CARD_PATH.fullmatch(entry.get("card", "")) if isinstance(entry.get("card"), str) else None
         if not card or not is_safe_name(card.group(1)):
-            raise HubError(f"{where}: card path {entry.get('card')!r} is not cards/<safe name>.md")
-        for asset in entry.get("assets", []):
-            match = _ASSET_PATH.fullmatch(str(asset.get("path", ""))) if isinstance(asset, dict) else None
+            raise HubError(f"{where}: card path {shorten(entry.get('card'), 80)!r} is not cards/<safe name>.md")
+        if "card-sha256" in entry and not _is_digest(entry["card-sha256"]):
+            raise HubError(f"{where}: card-sha256 {shorten(entry['card-sha256'], 80)!r} is not a hexadecimal SHA-256")
+        assets = entry.get("assets", [])
+        if not isinstance(assets, list):
+            raise HubError(f"{where}: 'assets' is {shorten(assets, 40)!r}; expected a list")
+        for asset in assets:
+            match = _ASSET_PATH.fullmatch(asset.get("path", "")) if isinstance(asset, dict) and isinstance(asset.get("path"), str) else None
             if not match or not is_safe_name(match.group(1)):
-                raise HubError(f"{where}: asset path {asset!r} is not assets/<safe file name>")
+                raise HubError(f"{where}: asset {shorten(asset, 80)!r} has no path assets/<safe file name>")
+            if "sha256" in asset and not _is_digest(asset["sha256"]):
+                raise HubError(f"{where}: asset sha256 {shorten(asset['sha256'], 80)!r} is not hexadecimal")
+            size = asset.get("size")
+            if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 1 << 63):
+                raise HubError(f"{where}: asset size {shorten(size, 40)!r} is not a byte count")
     return index
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, str) and 8 <= len(value) <= 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
 def index_bytes(index: dict[str, Any]) -> bytes:
