@@ -10,7 +10,10 @@ mid-body, Content-Length promised the whole file), ``500``, ``429`` (with
 ``Retry-After``), ``stall`` (send nothing for ``stall_s``), ``wrong`` (other
 bytes of the right length), ``chunked`` (no Content-Length), ``norange``
 (answer 200 to a Range request), ``416``, ``404``, ``redirect`` (302 to
-``redirect_to``), ``trickle`` (the body in small pieces, ``trickle_s`` apart).
+``redirect_to``), ``trickle`` (the body in small pieces, ``trickle_s`` apart), ``gzip``
+(the whole file gzip-compressed with ``Content-Encoding: gzip``, whatever the request
+asked, as nginx's ``gzip_static always`` and objects stored with gzip metadata do;
+``gzip-drop`` and ``gzip-truncate`` then fail mid-body).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import email.utils
+import gzip
 import hashlib
 import http.server
 import socket
@@ -135,8 +139,12 @@ def _handler(server: AssetServer):
                 return
             if mode == "wrong":
                 data = bytes(b ^ 0xFF for b in data)
+            gzipped = bool(mode and mode.startswith("gzip"))
+            if gzipped:
+                data = gzip.compress(data, mtime=0)
+                mode = mode.removeprefix("gzip").removeprefix("-") or None
             etag = etag_of(data)
-            start = self._range_start(etag) if mode != "norange" else None
+            start = self._range_start(etag) if mode != "norange" and not gzipped else None
             if start is not None and mode == "416":
                 return self._status(416, {"Content-Range": f"bytes */{len(data)}"})
             if start is not None and start >= len(data):
@@ -146,6 +154,8 @@ def _handler(server: AssetServer):
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", server.last_modified)
             self.send_header("Accept-Ranges", "bytes")
+            if gzipped:
+                self.send_header("Content-Encoding", "gzip")
             if start is not None:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             if mode == "chunked":

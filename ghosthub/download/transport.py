@@ -224,7 +224,7 @@ class Transport:
             except requests.RequestException as exc:  # e.g. a body that fails to decompress
                 raise TransferError(f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url) from None
             total = _content_length(response.headers.get("Content-Length"))
-            received = _wire_bytes(response, len(body))
+            received = _wire_bytes(response, len(body)) if _encoding(response) not in ("", "identity") else len(body)
             if total is not None and received != total:
                 raise _Retry(f"connection closed after {received} of {total} bytes")
             return bytes(body), response.headers.get("ETag")
@@ -364,7 +364,7 @@ def _encoding(response: requests.Response) -> str:
 
 
 def _wire_bytes(response: requests.Response, default: int) -> int:
-    """How many body bytes came over the wire (before decoding), which Content-Length counts."""
+    """How many body bytes came over the wire before decoding (Content-Length counts those); for a decoded body only."""
     try:
         return int(response.raw.tell())
     except (AttributeError, TypeError, ValueError, OSError):

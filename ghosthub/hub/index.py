@@ -24,6 +24,7 @@ FORMAT = "ghosthub-hub/1"
 MAX_INDEX_BYTES = 16 << 20
 _CARD_PATH = re.compile(r"cards/([^/]+)\.md")
 _ASSET_PATH = re.compile(r"assets/([^/]+)")
+_DIGEST = re.compile(r"[0-9a-fA-F]{8,64}")
 
 
 def empty_index() -> dict[str, Any]:
@@ -71,7 +72,7 @@ def parse_index(data: bytes, *, source: str) -> dict[str, Any]:
         for asset in assets:
             match = _ASSET_PATH.fullmatch(asset.get("path", "")) if isinstance(asset, dict) and isinstance(asset.get("path"), str) else None
             if not match or not is_safe_name(match.group(1)):
-                raise HubError(f"{where}: asset {shorten(asset, 80)!r} has no path assets/<safe file name>")
+                raise HubError(f"{where}: asset path {shorten(asset, 80)!r} is not assets/<safe file name>")
             if "sha256" in asset and not _is_digest(asset["sha256"]):
                 raise HubError(f"{where}: asset sha256 {shorten(asset['sha256'], 80)!r} is not hexadecimal")
             size = asset.get("size")
@@ -81,7 +82,7 @@ def parse_index(data: bytes, *, source: str) -> dict[str, Any]:
 
 
 def _is_digest(value: Any) -> bool:
-    return isinstance(value, str) and 8 <= len(value) <= 64 and all(c in "0123456789abcdefABCDEF" for c in value)
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
 def index_bytes(index: dict[str, Any]) -> bytes:

@@ -116,17 +116,17 @@ def _sync(base: str, shown: str, local: Path, meta: dict, have_copy: bool, use_c
             _forget(local)
             return local / "cards"
         digests = dict(meta.get("cards", {}))
+        have = set(os.listdir(local / "cards")) if (local / "cards").is_dir() else set()
         keep, problems, untried, failed = set(), [], 0, 0
         for name, entry in index["models"].items():
             file_name = entry["card"].split("/", 1)[1]
-            target = local / "cards" / file_name
             want = str(entry.get("card-sha256", "")).lower()
-            if target.is_file() and want and digests.get(file_name) == want:
+            if file_name in have and want and digests.get(file_name) == want:
                 keep.add(file_name)
                 continue
             if failed >= MAX_CARD_FAILURES or time.monotonic() > deadline:
                 untried += 1
-                if target.is_file():
+                if file_name in have:
                     keep.add(file_name)  # the older copy serves until this one can be fetched
                 continue
             card_url = base + entry["card"]
@@ -135,7 +135,7 @@ def _sync(base: str, shown: str, local: Path, meta: dict, have_copy: bool, use_c
             except DownloadError as exc:
                 failed += 1
                 problems.append((name, str(exc)))
-                if target.is_file():
+                if file_name in have:
                     keep.add(file_name)
                 continue
             try:
@@ -143,7 +143,7 @@ def _sync(base: str, shown: str, local: Path, meta: dict, have_copy: bool, use_c
             except (HubError, CardError) as exc:
                 problems.append((name, str(exc)))
                 continue
-            atomic_write(target, text.encode())
+            atomic_write(local / "cards" / file_name, text.encode())
             keep.add(file_name)
             digests[file_name] = got
         for stale in (local / "cards").glob("*.md") if (local / "cards").is_dir() else ():
