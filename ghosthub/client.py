@@ -67,7 +67,10 @@ class Client:
         self._registry: Registry | None = None
 
     def __repr__(self) -> str:
-        return f"Client(cards={list(self.cards)!r}, hub={self.settings.hub!r}, cache_dir={str(self.settings.cache_dir)!r})"
+        from ._utils.urls import redact
+
+        hub = redact(self.settings.hub) if self.settings.hub else None  # never a password written in the hub's URL
+        return f"Client(cards={list(self.cards)!r}, hub={hub!r}, cache_dir={str(self.settings.cache_dir)!r})"
 
     @property
     def registry(self) -> Registry:

@@ -70,9 +70,15 @@ class Settings(
         """A copy with some settings changed."""
         return self._replace(**changes)
 
-    def __repr__(self) -> str:  # the token never appears
-        shown = ", ".join(f"{k}={'<set>' if k in ('token', 'tokens') and v else v!r}" for k, v in zip(self._fields, self))
-        return f"Settings({shown})"
+    def __repr__(self) -> str:  # the token, and a password in the hub's URL, never appear
+        from ._utils.urls import redact
+
+        def show(key, value):
+            if key in ("token", "tokens") and value:
+                return "'<set>'"
+            return repr(redact(value)) if key == "hub" and value else repr(value)
+
+        return f"Settings({', '.join(f'{k}={show(k, v)}' for k, v in zip(self._fields, self))})"
 
 
 def settings(

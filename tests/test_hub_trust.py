@@ -183,6 +183,7 @@ def test_passwords_and_signatures_stay_out_of_the_cache_and_messages(server):
     plain = publish_on(server, {"here_050": ("../assets/tiny.ckpt", sha256(DATA)), "signed_050": (signed, sha256(DATA))})
     hub = plain.replace("http://", "http://alice:PASSWORD123@")
     client = Client(hub=hub)
+    assert "PASSWORD123" not in repr(client) and "PASSWORD123" not in repr(client.settings)
     client.download("here_050")
     client.download("signed_050")
     # The password went where the user wrote it (the hub, on this machine), as Basic auth.
