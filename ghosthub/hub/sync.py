@@ -24,6 +24,7 @@ __all__ = ["cards_dir", "sync"]
 
 SYNC_DEADLINE = 20.0  # seconds one sync may take, every request included
 FAILURE_MEMORY = 60.0  # seconds a failed sync is remembered: no request to that hub meanwhile
+COPY_PATIENCE = 5.0  # seconds to wait for a connection or a read when a copy could serve instead
 MAX_CARD_FAILURES = 5  # cards failing in one sync before the rest wait for the next sync
 STATE = "state.json"
 _CHECK_URL = "check the hub URL (--hub or GHOSTHUB_HUB)"
@@ -97,6 +98,10 @@ def _sync(base: str, shown: str, local: Path, meta: dict, have_copy: bool, use_c
     from ..download.transport import Transport
 
     deadline = time.monotonic() + SYNC_DEADLINE
+    if have_copy:  # a hub that does not answer soon is not waited for: the copy serves
+        settings = settings.replace(
+            connect_timeout=min(settings.connect_timeout, COPY_PATIENCE), read_timeout=min(settings.read_timeout, COPY_PATIENCE)
+        )
     with Transport(settings) as transport:
         try:
             # With a copy to fall back on, one try: a hub that is down must not hold every command up.
