@@ -17,8 +17,8 @@ class Settings(
     namedtuple(
         "Settings",
         "cache_dir card_dirs hub offline mirrors token progress max_size "
-        "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens",
-        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, ()),
+        "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens connections parallel_min",
+        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, (), 0, 16 << 20),
     )
 ):
     """Everything ghosthub reads from the environment, resolved once per call.
@@ -60,6 +60,9 @@ class Settings(
     lock_timeout : float
         Seconds a download waits for another process's download of
         the same asset to make progress before going on without the lock.
+    connections : connections for one large download (``GHOSTHUB_CONNECTIONS``);
+        0 sizes it for the asset (one per 32 MiB, 2 to 8), 1 is a single stream.
+    parallel_min : smallest asset, in bytes, downloaded over several connections.
     """
 
     # A named tuple rather than a dataclass: importing dataclasses costs a cache hit
@@ -104,6 +107,7 @@ def settings(
         read_timeout=_number(env, "GHOSTHUB_TIMEOUT", float, 60.0),
         retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
         tokens=_tokens(env.get("GHOSTHUB_TOKENS", "")) + _netrc_tokens(env.get("GHOSTHUB_NETRC", "")),
+        connections=_number(env, "GHOSTHUB_CONNECTIONS", int, 0),
     )
 
 

@@ -231,9 +231,10 @@ class Transport:
 
     def _attempt(self, url: str, sink: Sink, origin: str) -> None:
         offset = sink.size
+        end = getattr(sink, "range_end", None)  # one piece of a parallel download (ranges.py)
         headers = {}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
+        if offset or end:
+            headers["Range"] = f"bytes={offset}-{'' if end is None else end - 1}"
             if sink.validator:
                 headers["If-Range"] = sink.validator
         try:
