@@ -188,3 +188,21 @@ def test_sigkill_mid_download_resumes_every_piece(tmp_path, card, server):
     assert sorted(resumed) == unfinished, "each unfinished piece continues where it stopped, nothing else is asked"
     assert all(saved[s] in resumed for s in started if saved[s] < dict((a, c) for a, _, c in meta["ranges"])[s])
     assert not any(parts.parts_of(path))
+
+
+@pytest.mark.parametrize("mode", ["drop", "truncate", "500", "429", "stall", "chunked", "norange", "416", "trickle"])
+def test_every_fault_on_one_piece_recovers(card, settings, server, mode):
+    server.retry_after, server.stall_s, server.trickle_piece = "0", 1.5, 65536
+    server.fault_at(PATH, 3 * PIECE, mode)
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert not any(parts.parts_of(path))
+
+
+def test_a_piece_that_cannot_be_had_fails_cleanly(card, settings, server):
+    from ghosthub.errors import DownloadError
+
+    server.fault_at(PATH, 3 * PIECE, "404")
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(card, settings)
+    assert not [p for p in settings.cache_dir.rglob("*.ckpt*") if not p.name.endswith(".lock")], "nothing cached, no part left"

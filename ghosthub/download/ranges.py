@@ -282,9 +282,10 @@ class _Job:
         self.answered.set()
 
     def write(self, index: int, data) -> None:
-        if self.cancelled:
-            raise _Cancelled
-        piece = self.pieces[index]
+        pieces = self.pieces
+        if self.cancelled or index >= len(pieces) or (self.fallback and index):
+            raise _Cancelled  # given up, or given up for the one stream
+        piece = pieces[index]
         start, done, end = piece
         view = memoryview(data)[: end - done]
         n = len(view)
