@@ -46,8 +46,11 @@ def bench_card(url: str, digest: str, name: str = "bench_asset") -> str:
     return render_card(ModelCard(title=name, fields=fields))
 
 
-def make_handler(folder: Path):
-    """Serve the files of ``folder`` with Range support, through sendfile."""
+def make_handler(folder: Path, rate: float | None = None):
+    """Serve the files of ``folder`` with Range support (``bytes=A-`` and ``bytes=A-B``), through sendfile.
+
+    With ``rate``, every connection is capped at ``rate`` bytes per second, as a CDN caps each connection.
+    """
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -56,23 +59,50 @@ def make_handler(folder: Path):
             pass
 
         def do_GET(self):
+            try:
+                self._get()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a client that stops reading: ghosthub closes a piece's connection at its end
+
+        def _get(self):
             path = folder / Path(self.path).name
             size = path.stat().st_size
-            start = 0
+            start, stop = 0, size
             value = self.headers.get("Range", "")
-            if value.startswith("bytes=") and value[6:].split("-")[0].isdigit():
-                start = int(value[6:].split("-")[0])
-            self.send_response(206 if start else 200)
-            if start:
-                self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
-            self.send_header("Content-Length", str(size - start))
+            first, _, last = value.removeprefix("bytes=").partition("-")
+            if value.startswith("bytes=") and first.isdigit():
+                start = int(first)
+                stop = min(int(last) + 1, size) if last.isdigit() else size
+            ranged = bool(value)
+            self.send_response(206 if ranged else 200)
+            if ranged:
+                self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
+            self.send_header("Content-Length", str(stop - start))
+            self.send_header("Accept-Ranges", "bytes")
             self.send_header("ETag", '"bench"')
             self.end_headers()
             self.wfile.flush()
             with open(path, "rb") as f:
-                self.connection.sendfile(f, offset=start)
+                if not rate:
+                    self.connection.sendfile(f, offset=start, count=stop - start)
+                    return
+                began, sent, step = time.monotonic(), 0, 1 << 18
+                while start + sent < stop:
+                    n = min(step, stop - start - sent)
+                    self.connection.sendfile(f, offset=start + sent, count=n)
+                    sent += n
+                    ahead = began + sent / rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
 
     return Handler
+
+
+def serve(handler) -> tuple[http.server.ThreadingHTTPServer, str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def timed(cmd: list[str], env: dict, runs: int, before=None) -> list[tuple[float, float]]:
@@ -93,10 +123,44 @@ def timed(cmd: list[str], env: dict, runs: int, before=None) -> list[tuple[float
     return times
 
 
+def report(results: dict, size: int) -> None:
+    """The figures of the capped server and of mirroring, where they were measured."""
+    wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
+    mib = size / (1 << 20)
+    print(f"CPU: {_cpu_model()}; load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if "curl -o (capped)" in wall:
+        for key in ("curl -o (capped)", "ghosthub download (capped)"):
+            print(f"  {key:28s} {wall[key]:7.3f} s wall {mib / wall[key]:8.1f} MiB/s")
+        print(f"  capped throughput / curl        {wall['curl -o (capped)'] / wall['ghosthub download (capped)']:.2f}  (goal >= 4)")
+    for key in ("mirror (first run)", "mirror (second run)"):
+        if key in wall:
+            print(f"  {key:28s} {wall[key]:7.3f} s wall")
+    if "mirror requests" in results:
+        first, second = results["mirror requests"]
+        print(f"  asset requests: first run {first}, second run {second}  (goal: second 0)")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
+
+
+def mirror_bench(work: Path, cards: Path, env: dict, ghosthub: list[str], results: dict) -> None:
+    """Mirror 4 models from a URL hub (ghosthub's own server): wall time, then a second run that must fetch no asset."""
+    results["mirror (first run)"] = []
+    results["mirror (second run)"] = []
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rate-mib", type=float, default=16.0, help="per-connection cap of the throttled server (MiB/s)")
+    parser.add_argument("--throttled-runs", type=int, default=3, help="runs against the throttled server (curl: size/rate each)")
+    parser.add_argument("--only", choices=["all", "fetch", "throttled", "mirror"], default="all")
     args = parser.parse_args()
     if not shutil.which("curl") or not shutil.which("sha256sum"):
         print("needs curl and sha256sum", file=sys.stderr)
@@ -115,13 +179,14 @@ def main() -> int:
 
         small = os.urandom(4096)
         (work / "small.ckpt").write_bytes(small)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(work))
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/asset.ckpt"
+        server, base = serve(make_handler(work))
+        slow_server, slow_base = serve(make_handler(work, rate=args.rate_mib * (1 << 20)))
+        url = f"{base}/asset.ckpt"
+        slow_url = f"{slow_base}/asset.ckpt"
         cards = work / "cards"
         cards.mkdir()
         (cards / "bench_asset.md").write_text(bench_card(url, digest.hexdigest()))
+        (cards / "bench_slow.md").write_text(bench_card(slow_url, digest.hexdigest(), "bench_slow"))
         small_url = url.replace("asset.ckpt", "small.ckpt")
         (cards / "bench_small.md").write_text(bench_card(small_url, hashlib.sha256(small).hexdigest(), "bench_small"))
 
@@ -163,6 +228,16 @@ def main() -> int:
 
         small_download = [*ghosthub, "download", "bench_small", "--cards", str(cards), "--cache-dir", str(cache)]
         cached_file = cache / "assets/bench_asset" / digest.hexdigest() / "asset.ckpt"
+        slow_download = [*ghosthub, "download", "bench_slow", "--cards", str(cards), "--cache-dir", str(cache)]
+        if args.only in ("all", "throttled"):
+            # Every connection capped, as by a CDN: curl has one, ghosthub several.
+            pair("curl -o (capped)", ["curl", "-s", "-o", str(out), slow_url], fresh_out, "ghosthub download (capped)", slow_download,
+                 fresh_cache, runs=args.throttled_runs)  # fmt: skip
+        if args.only in ("all", "mirror"):
+            mirror_bench(work, cards, env, ghosthub, results)
+        if args.only == "throttled" or args.only == "mirror":
+            report(results, size)
+            return 0
         # A 4 KiB asset shows what each costs before the first byte (start-up, imports).
         pair("curl -o (4 KiB)", ["curl", "-s", "-o", str(out), small_url], fresh_out, "ghosthub download (4 KiB)", small_download, fresh_cache)
         pair("curl -o", ["curl", "-s", "-o", str(out), url], fresh_out, "ghosthub download", download, fresh_cache)
@@ -170,6 +245,7 @@ def main() -> int:
         pair("python -c pass", [py, "-c", "pass"], None, "ghosthub download (cached)", download, None, runs=max(n, 15))
         hit_t = results["ghosthub download (cached)"]
         server.shutdown()
+        slow_server.shutdown()
 
         # In-process cost of a cache hit, imports excluded: the fetch layer's own work.
         probe = (
@@ -197,6 +273,7 @@ def main() -> int:
         extra_wall = (wall["ghosthub download (cached)"] - wall["python -c pass"]) * 1000
         extra_cpu = (cpu["ghosthub download (cached)"] - cpu["python -c pass"]) * 1000
         print(f"  cache hit beyond start-up       {extra_wall:.1f} ms wall, {extra_cpu:.1f} ms cpu  (goal <= 50)")
+        report(results, size)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -61,7 +61,7 @@ class Settings(
         Seconds a download waits for another process's download of
         the same asset to make progress before going on without the lock.
     connections : connections for one large download (``GHOSTHUB_CONNECTIONS``);
-        0 sizes it for the asset (one per 32 MiB, 2 to 8), 1 is a single stream.
+        0 sizes it for the asset (one per 8 MiB, 2 to 8), 1 is a single stream.
     parallel_min : smallest asset, in bytes, downloaded over several connections.
     """
 

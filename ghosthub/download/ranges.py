@@ -49,13 +49,13 @@ class _Cancelled(Exception):
 
 
 def connections_for(total: int, settings) -> int:
-    """How many connections an asset of ``total`` bytes gets: the setting, or one per 32 MiB up to 8."""
+    """How many connections an asset of ``total`` bytes gets: the setting, or one per 8 MiB, 2 to 8."""
     wanted = getattr(settings, "connections", 0) or 0
     if total < getattr(settings, "parallel_min", 16 << 20):
         return 1
     if wanted:
         return wanted
-    return max(2, min(MAX_AUTO_CONNECTIONS, total // (32 << 20)))
+    return max(2, min(MAX_AUTO_CONNECTIONS, total // (8 << 20)))
 
 
 def plan(total: int, connections: int) -> list[list[int]]:
