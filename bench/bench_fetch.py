@@ -125,7 +125,7 @@ def timed(cmd: list[str], env: dict, runs: int, before=None) -> list[tuple[float
 
 def report(results: dict, size: int) -> None:
     """The figures of the capped server and of mirroring, where they were measured."""
-    wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
+    wall = {k: statistics.median(w for w, _ in v) for k, v in results.items() if k != "mirror requests"}
     mib = size / (1 << 20)
     print(f"CPU: {_cpu_model()}; load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if "curl -o (capped)" in wall:
@@ -148,10 +148,61 @@ def _cpu_model() -> str:
         return "unknown"
 
 
-def mirror_bench(work: Path, cards: Path, env: dict, ghosthub: list[str], results: dict) -> None:
+def mirror_bench(work: Path, env: dict, ghosthub: list[str], results: dict, runs: int, mib: int = 32) -> None:
     """Mirror 4 models from a URL hub (ghosthub's own server): wall time, then a second run that must fetch no asset."""
-    results["mirror (first run)"] = []
-    results["mirror (second run)"] = []
+    from ghosthub.hub import serve as hub_serve
+    from ghosthub.hub.index import FORMAT, index_bytes
+
+    hub = work / "hub"
+    (hub / "cards").mkdir(parents=True)
+    (hub / "assets").mkdir()
+    models = {}
+    for i in range(4):
+        name = f"bench_m{i}"
+        data = os.urandom(mib << 20)
+        digest = hashlib.sha256(data).hexdigest()
+        asset = f"{name}-{digest[:8]}.ckpt"
+        (hub / "assets" / asset).write_bytes(data)
+        text = bench_card(f"../assets/{asset}", digest, name)
+        (hub / "cards" / f"{name}.md").write_text(text)
+        models[name] = {"card": f"cards/{name}.md", "card-sha256": hashlib.sha256(text.encode()).hexdigest(),
+                        "assets": [{"path": f"assets/{asset}", "file-format": "ckpt", "sha256": digest, "size": len(data)}]}
+    (hub / "index.json").write_bytes(index_bytes({"format": FORMAT, "updated": None, "models": models}))
+
+    asset_requests = [0]
+    get = hub_serve._Handler.do_GET
+
+    def counting_get(self):
+        if self.path.startswith("/assets/"):
+            asset_requests[0] += 1
+        get(self)
+
+    hub_serve._Handler.do_GET = counting_get
+    server = hub_serve.serve(hub).start()
+    dest, cache = work / "mirror", work / "mirror-cache"
+    mirror = [*ghosthub, "mirror", "bench_m*", "--to", str(dest), "--hub", server.url, "--cache-dir", str(cache)]
+
+    def fresh_mirror():
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+
+    def fresh_cache():  # the mirror stays; the cache does not, so nothing can come from it
+        shutil.rmtree(cache, ignore_errors=True)
+
+    results["mirror (first run)"], results["mirror (second run)"], counts = [], [], [0, 0]
+    try:
+        for _ in range(runs):
+            before = asset_requests[0]
+            results["mirror (first run)"] += timed(mirror, env, 1, fresh_mirror)
+            counts[0] = asset_requests[0] - before
+            before = asset_requests[0]
+            results["mirror (second run)"] += timed(mirror, env, 1, fresh_cache)
+            counts[1] = asset_requests[0] - before
+    finally:
+        server.stop()
+        hub_serve._Handler.do_GET = get
+    results["mirror requests"] = counts
+    print(f"mirror: 4 models of {mib} MiB from a URL hub served by ghosthub serve, {runs} runs")
 
 
 def main() -> int:
@@ -234,7 +285,7 @@ def main() -> int:
             pair("curl -o (capped)", ["curl", "-s", "-o", str(out), slow_url], fresh_out, "ghosthub download (capped)", slow_download,
                  fresh_cache, runs=args.throttled_runs)  # fmt: skip
         if args.only in ("all", "mirror"):
-            mirror_bench(work, cards, env, ghosthub, results)
+            mirror_bench(work, env, ghosthub, results, args.throttled_runs)
         if args.only == "throttled" or args.only == "mirror":
             report(results, size)
             return 0
