@@ -286,6 +286,11 @@ def main() -> int:
                  fresh_cache, runs=args.throttled_runs)  # fmt: skip
         if args.only in ("all", "mirror"):
             mirror_bench(work, env, ghosthub, results, args.throttled_runs)
+        if args.only == "fetch":
+            pair("curl -o", ["curl", "-s", "-o", str(out), url], fresh_out, "ghosthub download", download, fresh_cache)
+            for key in ("curl -o", "ghosthub download"):
+                print(f"  {key:28s} {statistics.median(w for w, _ in results[key]):7.3f} s wall")
+            return 0
         if args.only == "throttled" or args.only == "mirror":
             report(results, size)
             return 0

@@ -44,6 +44,9 @@ class Client:
         Never touch the network (default ``GHOSTHUB_OFFLINE``).
     progress : bool, optional
         Progress bars on a terminal (default: on unless ``GHOSTHUB_NO_PROGRESS=1``).
+    connections : int, optional
+        Connections for one large download (default ``GHOSTHUB_CONNECTIONS``, else sized
+        for the asset: up to 8 when the server answers ranges and one stream is slow).
 
     Examples
     --------
@@ -62,8 +65,9 @@ class Client:
         cache_dir: str | os.PathLike | None = None,
         offline: bool | None = None,
         progress: bool | None = None,
+        connections: int | None = None,
     ):
-        self.settings = config.settings(cache_dir=cache_dir, offline=offline, hub=hub, progress=progress)
+        self.settings = config.settings(cache_dir=cache_dir, offline=offline, hub=hub, progress=progress, connections=connections)
         self.cards = tuple(cards)
         self._registry: Registry | None = None
 

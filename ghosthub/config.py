@@ -61,7 +61,8 @@ class Settings(
         Seconds a download waits for another process's download of
         the same asset to make progress before going on without the lock.
     connections : connections for one large download (``GHOSTHUB_CONNECTIONS``);
-        0 sizes it for the asset (one per 8 MiB, 2 to 8), 1 is a single stream.
+        0 (``auto``) sizes it for the asset (one per 8 MiB, 2 to 8) when the first
+        answer is slow enough for more connections to help; 1 is a single stream.
     parallel_min : smallest asset, in bytes, downloaded over several connections.
     """
 
@@ -90,6 +91,7 @@ def settings(
     offline: bool | None = None,
     hub: str | None = None,
     progress: bool | None = None,
+    connections: int | None = None,
     env: dict | None = None,
 ) -> Settings:
     """Resolve settings from arguments (when not None), then the environment, then defaults."""
@@ -107,7 +109,7 @@ def settings(
         read_timeout=_number(env, "GHOSTHUB_TIMEOUT", float, 60.0),
         retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
         tokens=_tokens(env.get("GHOSTHUB_TOKENS", "")) + _netrc_tokens(env.get("GHOSTHUB_NETRC", "")),
-        connections=_number(env, "GHOSTHUB_CONNECTIONS", int, 0),
+        connections=_connections(env) if connections is None else max(0, int(connections)),
     )
 
 
@@ -151,6 +153,13 @@ def _user_dir(kind: str) -> str:
     import platformdirs
 
     return getattr(platformdirs, f"user_{kind}_dir")(APP, appauthor=False)
+
+
+def _connections(env) -> int:
+    """GHOSTHUB_CONNECTIONS: a count, or 0/auto (sized for the asset)."""
+    if env.get("GHOSTHUB_CONNECTIONS", "").strip().lower() in ("", "0", "auto"):
+        return 0
+    return _number(env, "GHOSTHUB_CONNECTIONS", int, 0)
 
 
 def _flag(env, name: str) -> bool:

@@ -134,8 +134,9 @@ def test_the_digest_is_final_when_the_last_byte_lands(card, settings, server, mo
             raise
 
     def spy_finish(self, total):
+        digest = finish(self, total)
         seen.update(hashed=self.hashed, read_back=self.read_back)
-        return finish(self, total)
+        return digest
 
     monkeypatch.setattr(ranges._Job, "write", spy_write)
     monkeypatch.setattr(ranges._PrefixHash, "finish", spy_finish)
@@ -206,3 +207,34 @@ def test_a_piece_that_cannot_be_had_fails_cleanly(card, settings, server):
     with pytest.raises(DownloadError, match="HTTP 404"):
         fetch(card, settings)
     assert not [p for p in settings.cache_dir.rglob("*.ckpt*") if not p.name.endswith(".lock")], "nothing cached, no part left"
+
+
+def test_connections_setting(monkeypatch):
+    from ghosthub import Client, config
+    from ghosthub.errors import ConfigError
+
+    assert config.settings().connections == 0
+    monkeypatch.setenv("GHOSTHUB_CONNECTIONS", "3")
+    assert config.settings().connections == 3
+    assert Client(connections=6).settings.connections == 6, "an argument beats the environment"
+    monkeypatch.setenv("GHOSTHUB_CONNECTIONS", "auto")
+    assert config.settings().connections == 0
+    monkeypatch.setenv("GHOSTHUB_CONNECTIONS", "many")
+    with pytest.raises(ConfigError, match="GHOSTHUB_CONNECTIONS"):
+        config.settings()
+
+
+def test_a_fast_single_stream_is_not_split(card, server):
+    """With connections left to size themselves, a fast first answer stays the one stream."""
+    settings = fast_settings(parallel_min=1 << 20)  # connections: auto
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert [s.range for s in server.requests_for(PATH)] == [None]
+
+
+def test_a_slow_single_stream_is_split(card, server, monkeypatch):
+    monkeypatch.setattr(ranges, "PROBE_S", 0.05)
+    server.rate = 4 << 20  # well under FAST_STREAM
+    path = fetch(card, fast_settings(parallel_min=1 << 20))
+    assert path.read_bytes() == DATA
+    assert len(server.requests_for(PATH)) > 1 and server.max_active >= 2

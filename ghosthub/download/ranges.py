@@ -34,6 +34,11 @@ PIECES_PER_CONNECTION = 4
 # Memory the hash may lag behind by before it reads bytes back from the page cache instead.
 MAX_QUEUED = 64 << 20
 PERSIST_EVERY = 0.5  # seconds between saves of piece progress
+# With connections left to size themselves, the first answer is timed for PROBE_S first:
+# a stream faster than FAST_STREAM (bytes/s) stays one stream, since more connections
+# would add work, not speed (a fast link, a local server); a slower one (a capped CDN) is split.
+PROBE_S = 0.25
+FAST_STREAM = 64 << 20
 
 
 class _Done(Exception):
@@ -157,9 +162,11 @@ class _FirstSink:
             job = _Job(self.transport, self.url, self.origin, self.part, total, plan(total, n), n)
             job.taken[0] = True  # this answer's body is the first piece
             job.streaming = True
+            job.probing = not self.transport.settings.connections
             self.job = job
             job.persist(force=True)
-            job.start_workers(n - 1)
+            if not job.probing:
+                job.start_workers(n - 1)
 
     def write(self, data) -> None:
         if self.job is None:
@@ -217,7 +224,8 @@ class _Job:
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.error: BaseException | None = None
-        self.fallback = self.cancelled = self.streaming = self.resumed = False
+        self.fallback = self.cancelled = self.streaming = self.resumed = self.probing = False
+        self.first_at: float | None = None
         # Set once a piece is answered 206 (or not): till then the first answer is not cut short.
         self.answered = threading.Event()
         self.fd = os.dup(part._file.fileno())
@@ -303,6 +311,8 @@ class _Job:
         if bar is not None:
             bar.update(n)
         self.persist()
+        if index == 0 and self.probing:
+            self._probe(piece)
         if piece[1] >= piece[2]:
             if index == 0 and self.streaming:
                 # If the server turns out to ignore ranges, this answer must go on as the one stream.
@@ -313,6 +323,24 @@ class _Job:
                 if extended:
                     return self.write(0, memoryview(data)[n:]) if n < len(data) else None
             raise _Done
+
+    def _probe(self, piece: list[int]) -> None:
+        """Time the first answer; then split the rest over more connections, or let it be the one stream."""
+        now = time.monotonic()
+        if self.first_at is None:
+            self.first_at = now
+        elapsed = now - self.first_at
+        if elapsed < PROBE_S and piece[1] < piece[2]:
+            return
+        self.probing = False
+        if piece[1] >= FAST_STREAM * max(elapsed, 1e-3):
+            with self.lock:  # fast enough alone
+                self.pieces[:] = [[0, piece[1], self.total]]
+                self.taken = [True]
+            self.answered.set()
+            self.persist(force=True)
+        else:
+            self.start_workers(self.connections - 1)
 
     # ------------------------------------------------------------------ the end
 
@@ -329,7 +357,7 @@ class _Job:
                 pieces = [list(p) for p in self.pieces]
             part = self.part
             meta = {"url": redact(self.url), "etag": part.etag, "last_modified": part.last_modified, "total": self.total, "ranges": pieces}
-            atomic_write(parts.part_meta(part.path), json.dumps(meta).encode())
+            atomic_write(parts.part_meta(part.path), json.dumps(meta).encode(), sync=False)
         except OSError:
             pass  # progress not saved: a resume starts over, nothing is wrong
         finally:
