@@ -60,10 +60,12 @@ class Settings(
     lock_timeout : float
         Seconds a download waits for another process's download of
         the same asset to make progress before going on without the lock.
-    connections : connections for one large download (``GHOSTHUB_CONNECTIONS``);
-        0 (``auto``) sizes it for the asset (one per 8 MiB, 2 to 8) when the first
-        answer is slow enough for more connections to help; 1 is a single stream.
-    parallel_min : smallest asset, in bytes, downloaded over several connections.
+    connections : int
+        Connections for one large download (``GHOSTHUB_CONNECTIONS``); 0 (``auto``)
+        sizes it for the asset (one per 8 MiB, 2 to 8) when the first answer is
+        slow enough for more connections to help; 1 is a single stream.
+    parallel_min : int
+        Smallest asset, in bytes, downloaded over several connections.
     """
 
     # A named tuple rather than a dataclass: importing dataclasses costs a cache hit

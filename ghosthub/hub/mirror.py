@@ -61,21 +61,32 @@ def mirror(
 
     Parameters
     ----------
-    cards : the source cards: ``cards.list(pattern)`` names, ``cards.get(name)`` the full card.
-    patterns : model names or shell patterns (``ghostnet_*``).
-    to : the mirror folder (created if missing).
-    settings : :class:`ghosthub.config.Settings` for downloads (cache, token, mirrors, limits).
-    base_url : where the mirror will be served: asset links become absolute; by default relative.
-    dry_run : report what would change, change nothing, fetch nothing.
+    cards : Registry
+        The source cards: ``cards.list(pattern)`` names, ``cards.get(name)`` the full card.
+    patterns : iterable of str
+        Model names or shell patterns (``ghostnet_*``).
+    to : str or os.PathLike
+        The mirror folder (created if missing).
+    settings : Settings
+        :class:`ghosthub.config.Settings` for downloads (cache, token, mirrors, limits).
+    base_url : str, optional
+        Where the mirror will be served: asset links become absolute; by default relative.
+    dry_run : bool
+        Report what would change; change nothing, fetch nothing.
+    progress : bool, optional
+        Progress bars for downloads; None follows ``settings.progress``.
 
     Returns
     -------
-    One :class:`MirrorItem` per model, in name order.
+    list of MirrorItem
+        One per model, in name order.
 
     Raises
     ------
-    HubError : no model matches, or the folder cannot hold a hub.
-    DownloadError, HashMismatchError, OfflineError : an asset cannot be had verified.
+    HubError
+        No model matches, or the folder cannot hold a hub.
+    DownloadError
+        An asset cannot be had verified (HashMismatchError, OfflineError included).
     """
     root = Path(to).expanduser()
     names = sorted({n for p in patterns for n in cards.list(p)})
