@@ -7,12 +7,17 @@ several times, and prints medians and ratios:
 - ``curl -o`` vs ``ghosthub download`` (fresh cache each run): throughput;
 - ``sha256sum`` vs ``ghosthub verify``: throughput;
 - ``ghosthub download`` of a cached asset vs ``python -c pass``: work beyond
-  interpreter start-up.
+  interpreter start-up;
+- ``curl -o`` vs ``ghosthub download`` from a second server that caps every
+  connection at ``--rate-mib`` MiB/s, as a CDN does: what parallel ranges buy;
+- ``ghosthub mirror`` of 4 models from a URL hub (``ghosthub serve``): wall
+  time of a first run and of a second run, and the asset requests of each.
 
 Child Pythons may write bytecode (to a private folder), as an installed package
 would have it. Usage::
 
-    python bench/bench_fetch.py [--size-mib 256] [--runs 5]
+    python bench/bench_fetch.py [--size-mib 256] [--runs 5] [--rate-mib 16] [--throttled-runs 3]
+                                [--only all|fetch|throttled|mirror]
 """
 
 from __future__ import annotations

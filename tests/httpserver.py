@@ -15,6 +15,7 @@ bytes of the right length), ``chunked`` (no Content-Length), ``norange``
 asked, as nginx's ``gzip_static always`` and objects stored with gzip metadata do;
 ``gzip-drop`` and ``gzip-truncate`` then fail mid-body).
 
+Ranges may be open (``bytes=A-``) or bounded (``bytes=A-B``).
 ``fault_at(path, start, *modes)`` queues faults for requests whose range starts at
 ``start`` (one piece of a parallel download); ``rate`` caps every connection's
 bytes per second, as a CDN does; ``max_active`` is the most requests served at once.
