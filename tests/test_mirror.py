@@ -64,7 +64,7 @@ def test_mirror_from_a_url_hub_then_offline_and_served(source, tmp_path, capfd, 
     assert set(index["models"]) == set(NAMES)
     card = load_card(dest / "cards" / "alpha_050.md")
     assert card.assets[0].link.startswith("../assets/alpha_050-") and len(card.assets[0].sha256) == 64
-    assert not list(dest.rglob(".*")), "no temporary file or journal left"
+    assert [p.name for p in dest.rglob(".*")] == [".mirror.lock"], "no temporary file or journal left"
 
     # Air-gapped: the source is gone, the cache is empty, the network is off.
     monkeypatch.setenv("GHOSTHUB_HUB", str(dest))
@@ -145,3 +145,20 @@ def test_no_match_is_a_clear_error(source, tmp_path):
 
     with pytest.raises(HubError, match="no model matches"):
         Client(cache_dir=tmp_path / "c").mirror("nothing_*", tmp_path / "m", hub=str(source["root"]))
+
+
+def test_a_killed_runs_leftovers_are_removed_and_one_writer_at_a_time(source, tmp_path):
+    from ghosthub._utils.lock import FileLock
+    from ghosthub.errors import HubError
+    from ghosthub.hub.mirror import LOCK
+
+    dest = tmp_path / "mirror"
+    (dest / "assets").mkdir(parents=True)
+    leftover = dest / "assets" / ".alpha_050-1234.ckpt.abcd1234.tmp"  # a copy a killed run left
+    leftover.write_bytes(b"half a copy")
+    with FileLock(dest / LOCK), pytest.raises(HubError, match="another `ghosthub mirror`"):
+        Client(cache_dir=tmp_path / "c").mirror("alpha_050", dest, hub=str(source["root"]))
+    assert leftover.exists(), "a running writer's files are left alone"
+    items = Client(cache_dir=tmp_path / "c").mirror("alpha_050", dest, hub=str(source["root"]))
+    assert items[0].state == "new" and not leftover.exists()
+    assert check_mirror(dest) == []

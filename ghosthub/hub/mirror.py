@@ -30,7 +30,9 @@ from ..modelcard import ModelCard, parse_card, render_card
 from .index import INDEX, index_bytes, read_index
 from .transaction import Transaction, recover
 
-__all__ = ["MirrorItem", "check_mirror", "mirror"]
+__all__ = ["LOCK", "MirrorItem", "check_mirror", "mirror"]
+
+LOCK = ".mirror.lock"  # one writer per mirror folder
 
 
 @dataclasses.dataclass
@@ -92,11 +94,30 @@ def mirror(
     names = sorted({n for p in patterns for n in cards.list(p)})
     if not names:
         raise HubError(f"no model matches {' '.join(patterns)!r}; see `ghosthub list` for the names")
-    if not dry_run:
-        for sub in ("cards", "assets"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+    if dry_run:
+        return [_mirror_one(cards.get(name), root, settings, base_url, True, progress) for name in names]
+    from .._utils.lock import FileLock, LockTimeout
+
+    for sub in ("cards", "assets"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(root / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except LockTimeout:
+        raise HubError(f"another `ghosthub mirror` is writing {root}; run again when it has finished") from None
+    try:
         recover(root)  # a run killed while committing: roll its model back first
-    return [_mirror_one(cards.get(name), root, settings, base_url, dry_run, progress) for name in names]
+        _remove_leftovers(root)
+        return [_mirror_one(cards.get(name), root, settings, base_url, False, progress) for name in names]
+    finally:
+        lock.release()
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Temporary copies a killed run left (``.<name>.<random>.tmp``); the lock says no run is writing them."""
+    for folder in (root, root / "cards", root / "assets"):
+        for path in folder.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
 
 
 def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry_run: bool, progress) -> MirrorItem:
