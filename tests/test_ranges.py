@@ -224,8 +224,9 @@ def test_connections_setting(monkeypatch):
         config.settings()
 
 
-def test_a_fast_single_stream_is_not_split(card, server):
+def test_a_fast_single_stream_is_not_split(card, server, monkeypatch):
     """With connections left to size themselves, a fast first answer stays the one stream."""
+    monkeypatch.setattr(ranges, "FAST_STREAM", 1 << 20)  # "fast" that a loaded test machine surely reaches
     settings = fast_settings(parallel_min=1 << 20)  # connections: auto
     path = fetch(card, settings)
     assert path.read_bytes() == DATA
@@ -237,4 +238,35 @@ def test_a_slow_single_stream_is_split(card, server, monkeypatch):
     server.rate = 4 << 20  # well under FAST_STREAM
     path = fetch(card, fast_settings(parallel_min=1 << 20))
     assert path.read_bytes() == DATA
-    assert len(server.requests_for(PATH)) > 1 and server.max_active >= 2
+    seen = server.requests_for(PATH)
+    assert seen[0].range is None and len(seen) > 1 and server.max_active >= 2
+    assert not any(s.range and s.range.startswith("bytes=0-") for s in seen), "the first answer is not asked for again"
+
+
+def test_one_progress_bar_for_all_the_pieces(card, server, monkeypatch):
+    import threading as _threading
+
+    made = []
+
+    class Bar:
+        def __init__(self, **kw):
+            self.kw, self.n, self.lock = kw, kw.get("initial", 0), _threading.Lock()
+            made.append(self)
+
+        def update(self, n):
+            with self.lock:  # tqdm locks too: pieces report from several threads
+                self.n += n
+
+        def reset(self, total=None):
+            self.n = 0
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("tqdm.tqdm", Bar)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    server.rate = 8 << 20
+    fetch(card, fast_settings(connections=4, parallel_min=1 << 20, progress=True))
+    (bar,) = made
+    assert bar.kw["total"] == len(DATA) and bar.n == len(DATA)
+    assert len(server.requests_for(PATH)) > 4

@@ -159,10 +159,12 @@ class _FirstSink:
         self.part.begin(total, url=url, etag=etag, last_modified=last_modified)
         n = connections_for(total, self.transport.settings) if total and not self.part.size else 1
         if n > 1:
-            job = _Job(self.transport, self.url, self.origin, self.part, total, plan(total, n), n)
+            probing = not self.transport.settings.connections
+            # While it is timed, the first answer is one piece of the whole file (see _Job._probe).
+            job = _Job(self.transport, self.url, self.origin, self.part, total, [[0, 0, total]] if probing else plan(total, n), n)
             job.taken[0] = True  # this answer's body is the first piece
             job.streaming = True
-            job.probing = not self.transport.settings.connections
+            job.probing = probing
             self.job = job
             job.persist(force=True)
             if not job.probing:
@@ -325,22 +327,28 @@ class _Job:
             raise _Done
 
     def _probe(self, piece: list[int]) -> None:
-        """Time the first answer; then split the rest over more connections, or let it be the one stream."""
+        """Time the first answer for PROBE_S; then let it be the one stream, or split what is left."""
+        if piece[1] >= self.total:  # done before it could be timed
+            self.probing = False
+            self.answered.set()
+            return
         now = time.monotonic()
         if self.first_at is None:
             self.first_at = now
         elapsed = now - self.first_at
-        if elapsed < PROBE_S and piece[1] < piece[2]:
+        if elapsed < PROBE_S:
             return
         self.probing = False
-        if piece[1] >= FAST_STREAM * max(elapsed, 1e-3):
-            with self.lock:  # fast enough alone
-                self.pieces[:] = [[0, piece[1], self.total]]
-                self.taken = [True]
-            self.answered.set()
-            self.persist(force=True)
-        else:
-            self.start_workers(self.connections - 1)
+        if piece[1] >= FAST_STREAM * elapsed:
+            self.answered.set()  # fast enough alone: nothing to wait for at the end
+            return
+        with self.lock:  # the first answer keeps the first piece of what is left; connections share the rest
+            rest = [[s + piece[1], s + piece[1], e + piece[1]] for s, _, e in plan(self.total - piece[1], self.connections)]
+            piece[2] = rest[0][2]
+            self.pieces[1:] = rest[1:]
+            self.taken = [True] + [False] * (len(rest) - 1)
+        self.persist(force=True)
+        self.start_workers(self.connections - 1)
 
     # ------------------------------------------------------------------ the end
 
