@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Any, Iterable
 
     from .download.cache import Verification
+    from .hub.mirror import MirrorItem
     from .modelcard import ModelCard
     from .tasks.evaluate import EvalResult
     from .training.rebuild import RebuildResult
@@ -43,6 +44,9 @@ class Client:
         Never touch the network (default ``GHOSTHUB_OFFLINE``).
     progress : bool, optional
         Progress bars on a terminal (default: on unless ``GHOSTHUB_NO_PROGRESS=1``).
+    connections : int, optional
+        Connections for one large download (default ``GHOSTHUB_CONNECTIONS``, else sized
+        for the asset: up to 8 when the server answers ranges and one stream is slow).
 
     Examples
     --------
@@ -61,8 +65,9 @@ class Client:
         cache_dir: str | os.PathLike | None = None,
         offline: bool | None = None,
         progress: bool | None = None,
+        connections: int | None = None,
     ):
-        self.settings = config.settings(cache_dir=cache_dir, offline=offline, hub=hub, progress=progress)
+        self.settings = config.settings(cache_dir=cache_dir, offline=offline, hub=hub, progress=progress, connections=connections)
         self.cards = tuple(cards)
         self._registry: Registry | None = None
 
@@ -138,6 +143,47 @@ class Client:
         from .download.fetch import fetch_asset
 
         return fetch_asset(entry, asset, settings=self.settings, force_download=force_download, progress=progress)
+
+    def mirror(
+        self,
+        patterns: str | Iterable[str],
+        to: str | os.PathLike,
+        *,
+        hub: str | None = None,
+        base_url: str | None = None,
+        dry_run: bool = False,
+        progress: bool | None = None,
+    ) -> list[MirrorItem]:
+        """Copy matching models (cards and verified assets) into the hub folder ``to``, for an air-gapped site.
+
+        Parameters
+        ----------
+        patterns : str or iterable of str
+            Model names or shell patterns (``"ghostnet_*"``).
+        to : str or os.PathLike
+            The mirror folder; ``GHOSTHUB_HUB=<to>`` reads it, any static web server serves it.
+        hub : str, optional
+            Copy from this hub (URL or folder) only; by default from every card source of this Client.
+        base_url : str, optional
+            Where the mirror will be served: asset links become absolute (default: relative).
+        dry_run : bool
+            Report what would be copied; change and fetch nothing.
+
+        Returns
+        -------
+        list of MirrorItem
+            Per model: ``state`` (new, updated, unchanged), asset files ``fetched`` and ``kept``.
+            A second run fetches nothing that is there and verified.
+        """
+        from .hub.mirror import mirror
+
+        cards = self.registry
+        if hub is not None:
+            from .hub.sync import cards_dir
+
+            cards = Registry([cards_dir(hub, self.settings)], settings=self.settings)
+        patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        return mirror(cards, patterns, to, settings=self.settings, base_url=base_url, dry_run=dry_run, progress=progress)
 
     def verify(self, name: str) -> list[Verification]:
         """Re-hash the cached files of a model against its card: the weights asset and any other cached one.

@@ -17,8 +17,8 @@ class Settings(
     namedtuple(
         "Settings",
         "cache_dir card_dirs hub offline mirrors token progress max_size "
-        "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens",
-        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, ()),
+        "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens connections parallel_min",
+        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, (), 0, 16 << 20),
     )
 ):
     """Everything ghosthub reads from the environment, resolved once per call.
@@ -60,6 +60,12 @@ class Settings(
     lock_timeout : float
         Seconds a download waits for another process's download of
         the same asset to make progress before going on without the lock.
+    connections : int
+        Connections for one large download (``GHOSTHUB_CONNECTIONS``); 0 (``auto``)
+        sizes it for the asset (one per 8 MiB, 2 to 8) when the first answer is
+        slow enough for more connections to help; 1 is a single stream.
+    parallel_min : int
+        Smallest asset, in bytes, downloaded over several connections.
     """
 
     # A named tuple rather than a dataclass: importing dataclasses costs a cache hit
@@ -87,6 +93,7 @@ def settings(
     offline: bool | None = None,
     hub: str | None = None,
     progress: bool | None = None,
+    connections: int | None = None,
     env: dict | None = None,
 ) -> Settings:
     """Resolve settings from arguments (when not None), then the environment, then defaults."""
@@ -104,6 +111,7 @@ def settings(
         read_timeout=_number(env, "GHOSTHUB_TIMEOUT", float, 60.0),
         retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
         tokens=_tokens(env.get("GHOSTHUB_TOKENS", "")) + _netrc_tokens(env.get("GHOSTHUB_NETRC", "")),
+        connections=_connections(env) if connections is None else max(0, int(connections)),
     )
 
 
@@ -147,6 +155,13 @@ def _user_dir(kind: str) -> str:
     import platformdirs
 
     return getattr(platformdirs, f"user_{kind}_dir")(APP, appauthor=False)
+
+
+def _connections(env) -> int:
+    """GHOSTHUB_CONNECTIONS: a count, or 0/auto (sized for the asset)."""
+    if env.get("GHOSTHUB_CONNECTIONS", "").strip().lower() in ("", "0", "auto"):
+        return 0
+    return _number(env, "GHOSTHUB_CONNECTIONS", int, 0)
 
 
 def _flag(env, name: str) -> bool:

@@ -14,6 +14,11 @@ bytes of the right length), ``chunked`` (no Content-Length), ``norange``
 (the whole file gzip-compressed with ``Content-Encoding: gzip``, whatever the request
 asked, as nginx's ``gzip_static always`` and objects stored with gzip metadata do;
 ``gzip-drop`` and ``gzip-truncate`` then fail mid-body).
+
+Ranges may be open (``bytes=A-``) or bounded (``bytes=A-B``).
+``fault_at(path, start, *modes)`` queues faults for requests whose range starts at
+``start`` (one piece of a parallel download); ``rate`` caps every connection's
+bytes per second, as a CDN does; ``max_active`` is the most requests served at once.
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ class AssetServer:
         self.trickle_s = 0.02
         self.trickle_piece = 4096
         self.redirect_to: str | None = None
+        self.rate: float | None = None  # bytes per second per connection
+        self.at_start: dict[tuple[str, int], collections.deque] = collections.defaultdict(collections.deque)
+        self.active = self.max_active = 0
         self.last_modified = email.utils.formatdate(time.time() - 3600, usegmt=True)
         self._lock = threading.Lock()
         self.httpd = _QuietServer((host, 0), _handler(self))
@@ -93,11 +101,17 @@ class AssetServer:
         else:
             self.persistent[path] = mode
 
+    def fault_at(self, path: str, start: int, *modes: str) -> None:
+        self.at_start[(path, start)].extend(modes)
+
     def requests_for(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]
 
-    def _next_mode(self, path: str) -> str | None:
+    def _next_mode(self, path: str, start: int | None = None) -> str | None:
         with self._lock:
+            at = self.at_start.get((path, start or 0))
+            if at:
+                return at.popleft()
             queue = self.queued.get(path)
             if queue:
                 return queue.popleft()
@@ -121,10 +135,21 @@ def _handler(server: AssetServer):
             pass
 
         def do_GET(self):
+            with server._lock:
+                server.active += 1
+                server.max_active = max(server.max_active, server.active)
+            try:
+                self._get()
+            finally:
+                with server._lock:
+                    server.active -= 1
+
+        def _get(self):
             path = self.path.split("?", 1)[0]
             with server._lock:
                 server.seen.append(Seen("GET", path, {k.lower(): v for k, v in self.headers.items()}))
-            mode = server._next_mode(path)
+            asked = (self.headers.get("Range") or "").removeprefix("bytes=").split("-")[0]
+            mode = server._next_mode(path, int(asked) if asked.isdigit() else None)
             data = server.files.get(path)
             if mode == "404" or data is None:
                 return self._status(404)
@@ -149,7 +174,8 @@ def _handler(server: AssetServer):
                 return self._status(416, {"Content-Range": f"bytes */{len(data)}"})
             if start is not None and start >= len(data):
                 return self._status(416, {"Content-Range": f"bytes */{len(data)}"})
-            body = data[start or 0 :]
+            stop = self._range_stop(len(data)) if start is not None else len(data)
+            body = data[start or 0 : stop]
             self.send_response(206 if start is not None else 200)
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", server.last_modified)
@@ -157,7 +183,7 @@ def _handler(server: AssetServer):
             if gzipped:
                 self.send_header("Content-Encoding", "gzip")
             if start is not None:
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
             if mode == "chunked":
                 self.send_header("Transfer-Encoding", "chunked")
             else:
@@ -181,6 +207,14 @@ def _handler(server: AssetServer):
                     self.wfile.write(body[i : i + server.trickle_piece])
                     self.wfile.flush()
                     time.sleep(server.trickle_s)
+            elif server.rate:
+                piece = 16384
+                began = time.monotonic()
+                for i in range(0, len(body), piece):
+                    self.wfile.write(body[i : i + piece])
+                    ahead = began + (i + piece) / server.rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
             else:
                 self.wfile.write(body)
             if start is None and mode != "wrong":
@@ -196,6 +230,10 @@ def _handler(server: AssetServer):
                 return None  # the file changed: send all of it
             first = value[len("bytes=") :].split("-", 1)[0]
             return int(first) if first.isdigit() else None
+
+        def _range_stop(self, size: int) -> int:
+            last = self.headers.get("Range", "").partition("-")[2]
+            return min(int(last) + 1, size) if last.isdigit() else size
 
         def _status(self, code: int, headers: dict | None = None):
             body = f"{code}\n".encode()

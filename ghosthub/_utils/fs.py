@@ -26,7 +26,7 @@ FILE_MODE = 0o644
 
 
 @contextlib.contextmanager
-def staged_file(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[tuple[Path, BinaryIO]]:
+def staged_file(path: str | os.PathLike, *, suffix: str = ".tmp", sync: bool = True) -> Iterator[tuple[Path, BinaryIO]]:
     """A temporary file beside ``path`` (same folder, so ``os.replace`` is atomic), fsynced on success.
 
     Yields ``(temporary path, open binary file)``. The temporary file is removed
@@ -43,25 +43,30 @@ def staged_file(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[tu
         with os.fdopen(fd, "wb") as f:
             yield tmp, f
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.chmod(tmp, FILE_MODE)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def commit(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+def commit(tmp: str | os.PathLike, path: str | os.PathLike, *, sync: bool = True) -> None:
     """Move a finished temporary file onto ``path`` and make the rename durable; on failure remove it."""
     try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(Path(path).parent)
+    if sync:
+        fsync_dir(Path(path).parent)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes, *, sync: bool = True) -> None:
     """Write ``data`` to ``path`` whole or not at all.
+
+    ``sync=False`` skips the fsyncs, for files that may be lost but never torn
+    (a download's progress, saved twice a second while it runs).
 
     Examples
     --------
@@ -71,9 +76,9 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     >>> target.read_bytes(), sorted(p.name for p in target.parent.iterdir())
     (b'ghost', ['a.txt'])
     """
-    with staged_file(path) as (tmp, f):
+    with staged_file(path, sync=sync) as (tmp, f):
         f.write(data)
-    commit(tmp, path)
+    commit(tmp, path, sync=sync)
 
 
 @contextlib.contextmanager

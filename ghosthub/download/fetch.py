@@ -26,7 +26,7 @@ from .._utils.urls import redact as _redact
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
 from ..modelcard import Asset, ModelCard
-from . import cache, parts
+from . import cache, parts, ranges
 from .partfile import PartFile, Stop, claim_part
 
 __all__ = ["fetch_asset", "resolve_link"]
@@ -236,7 +236,7 @@ def _transfer_verified(url: str | Path, card, asset, target: Path, sink: "PartFi
         if transport is None:
             _copy_local(url, sink)
         else:
-            transport.download(url, sink, origin=asset.link)
+            ranges.download(transport, url, sink, origin=asset.link)
         actual = sink.hexdigest()
         if hash_matches(asset.sha256, actual):
             return actual

@@ -150,13 +150,17 @@ class PartFile:
         self.etag = self.last_modified = self.validator = None
         self.expected_total: int | None = None
         self.resumed = False
+        self.ranges = None  # piece progress of a parallel download (see ranges.py)
         self._bar_factory = bar
         self._bar = None
         self._meta = parts.part_meta(path)
         self._unsynced = 0
         self._file = open(path, "xb" if resume is None else "r+b", buffering=0)
         if resume is not None:
-            self._hash_existing()
+            if resume.get("ranges") is None:
+                self._hash_existing()
+            else:  # pieces with holes between them: ranges.py hashes what it continues
+                self.ranges = resume["ranges"]
             self.etag, self.last_modified = resume.get("etag"), resume.get("last_modified")
             self.validator = _validator(self.etag, self.last_modified)
             self.expected_total = resume.get("total")
@@ -246,6 +250,7 @@ class PartFile:
         self.size = 0
         self.resumed = False
         self.validator = None
+        self.ranges = None
         if self._bar is not None:
             self._bar.reset()
 

@@ -1,0 +1,272 @@
+"""Mirrors: copy cards and their verified assets into a hub folder an air-gapped site can serve.
+
+A mirror is an ordinary hub folder (``index.json``, ``cards/``, ``assets/``, see
+:mod:`ghosthub.hub.index`): any static web server serves it, ``GHOSTHUB_HUB=DIR``
+reads it in place. Each model is committed through a
+:class:`~ghosthub.hub.transaction.Transaction` (its assets, its card, the index), so
+a reader sees a model whole or not at all, and a killed run leaves a journal the next
+run rolls back. A run is incremental: an asset already there with the right digest is
+not fetched again, a card that did not change is not written. Downloads go through
+the cache (:func:`ghosthub.download.fetch.fetch_asset`), so they resume after a kill.
+
+This module takes the source cards as an argument (any object with ``list(pattern)``
+and ``get(name)``, e.g. a :class:`ghosthub.registry.Registry`); it imports nothing
+above the hub layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from .._utils.fs import staged_file, utcnow
+from .._utils.hashes import file_hash
+from ..constants import CHUNK_SIZE
+from ..errors import HubError
+from ..modelcard import ModelCard, parse_card, render_card
+from .index import INDEX, index_bytes, read_index
+from .transaction import Transaction, recover
+
+__all__ = ["LOCK", "MirrorItem", "check_mirror", "mirror"]
+
+LOCK = ".mirror.lock"  # one writer per mirror folder
+
+
+@dataclasses.dataclass
+class MirrorItem:
+    """What a mirror run did (or, dry, would do) to one model."""
+
+    name: str
+    state: str  # "new", "updated", "unchanged"
+    fetched: list[str]  # asset files transferred into the mirror
+    kept: list[str]  # asset files already there and verified
+    card: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def mirror(
+    cards,
+    patterns: Iterable[str],
+    to: str | os.PathLike,
+    *,
+    settings,
+    base_url: str | None = None,
+    dry_run: bool = False,
+    progress: bool | None = None,
+) -> list[MirrorItem]:
+    """Copy the cards matching ``patterns`` and their verified assets into the hub folder ``to``.
+
+    Parameters
+    ----------
+    cards : Registry
+        The source cards: ``cards.list(pattern)`` names, ``cards.get(name)`` the full card.
+    patterns : iterable of str
+        Model names or shell patterns (``ghostnet_*``).
+    to : str or os.PathLike
+        The mirror folder (created if missing).
+    settings : Settings
+        :class:`ghosthub.config.Settings` for downloads (cache, token, mirrors, limits).
+    base_url : str, optional
+        Where the mirror will be served: asset links become absolute; by default relative.
+    dry_run : bool
+        Report what would change; change nothing, fetch nothing.
+    progress : bool, optional
+        Progress bars for downloads; None follows ``settings.progress``.
+
+    Returns
+    -------
+    list of MirrorItem
+        One per model, in name order.
+
+    Raises
+    ------
+    HubError
+        No model matches, or the folder cannot hold a hub.
+    DownloadError
+        An asset cannot be had verified (HashMismatchError, OfflineError included).
+    """
+    root = Path(to).expanduser()
+    names = sorted({n for p in patterns for n in cards.list(p)})
+    if not names:
+        raise HubError(f"no model matches {' '.join(patterns)!r}; see `ghosthub list` for the names")
+    if dry_run:
+        return [_mirror_one(cards.get(name), root, settings, base_url, True, progress) for name in names]
+    from .._utils.lock import FileLock, LockTimeout
+
+    for sub in ("cards", "assets"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(root / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except LockTimeout:
+        raise HubError(f"another `ghosthub mirror` is writing {root}; run again when it has finished") from None
+    try:
+        recover(root)  # a run killed while committing: roll its model back first
+        _remove_leftovers(root)
+        return [_mirror_one(cards.get(name), root, settings, base_url, False, progress) for name in names]
+    finally:
+        lock.release()
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Temporary copies a killed run left (``.<name>.<random>.tmp``); the lock says no run is writing them."""
+    for folder in (root, root / "cards", root / "assets"):
+        for path in folder.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+
+
+def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry_run: bool, progress) -> MirrorItem:
+    from ..download.fetch import fetch_asset
+
+    name = card.name
+    index = read_index(root / INDEX)
+    old_entry = index["models"].get(name) or {}
+    known = {a["path"]: a for a in old_entry.get("assets", [])}
+    txn = Transaction(root)
+    fetched, kept, new_assets, index_assets = [], [], [], []
+    try:
+        for asset in card.assets:
+            file_name = f"{name}-{asset.sha256.lower()[:8]}.{asset.file_format}"
+            rel = f"assets/{file_name}"
+            final = root / rel
+            digest = _present(final, known.get(rel), asset.sha256)
+            if digest:
+                kept.append(rel)
+            elif dry_run:
+                fetched.append(rel)
+                digest = asset.sha256.lower()
+            else:
+                source = fetch_asset(card, asset, settings=settings, progress=progress)
+                tmp, digest = _stage_copy(source, final)
+                if not digest.startswith(asset.sha256.lower()):
+                    os.unlink(tmp)
+                    raise HubError(f"{source} changed while being copied into the mirror; run the mirror again")
+                txn.stage(final, tmp=tmp)
+                fetched.append(rel)
+            link = f"{base_url.rstrip('/')}/{rel}" if base_url else f"../{rel}"
+            new_assets.append({**dict(asset.extra), "file-format": asset.file_format, "asset-link": link, "asset-sha256": digest})
+            size = None if dry_run else _size(final, txn)
+            index_assets.append({"path": rel, "file-format": asset.file_format, "sha256": digest, "size": size})
+        text = render_card(card.replace(asset=new_assets) if new_assets else card)
+        card_rel = f"cards/{name}.md"
+        card_sha = hashlib.sha256(text.encode()).hexdigest()
+        parse_card(text, path=root / card_rel)  # what readers will see must be a valid card
+        same_card = old_entry.get("card-sha256") == card_sha and _sha_of(root / card_rel) == card_sha
+        state = "unchanged" if same_card and not fetched else ("updated" if old_entry else "new")
+        if dry_run or state == "unchanged":
+            return MirrorItem(name, state, fetched, kept, card_rel)
+        index["updated"] = utcnow()
+        index["models"][name] = {
+            "card": card_rel,
+            "card-sha256": card_sha,
+            "backbone": card.backbone,
+            "dataset": card.dataset,
+            "metrics": card.metrics,
+            "assets": index_assets,
+        }
+        txn.stage(root / card_rel, text.encode())
+        txn.stage(root / INDEX, index_bytes(index))
+        txn.commit()
+    finally:
+        txn.discard()
+    return MirrorItem(name, state, fetched, kept, card_rel)
+
+
+def check_mirror(root: str | os.PathLike) -> list[str]:
+    """Problems of a mirror (or any hub folder): every card and asset digest, every link. Empty when sound.
+
+    Examples
+    --------
+    >>> check_mirror("/no/such/hub")
+    ['/no/such/hub/index.json: missing: not a hub folder']
+    """
+    root = Path(root).expanduser()
+    if not (root / INDEX).is_file():
+        return [f"{root / INDEX}: missing: not a hub folder"]
+    problems: list[str] = []
+    index = read_index(root / INDEX)
+    listed = set()
+    for name, entry in sorted(index["models"].items()):
+        card_path = root / entry["card"]
+        if _sha_of(card_path) is None:
+            problems.append(f"{name}: card {card_path} is missing")
+            continue
+        if entry.get("card-sha256") and _sha_of(card_path) != entry["card-sha256"]:
+            problems.append(f"{name}: card {card_path} does not match the SHA-256 in index.json")
+        try:
+            card = parse_card(card_path.read_bytes(), path=card_path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable card is a finding
+            problems.append(f"{name}: card {card_path} cannot be read: {exc}")
+            continue
+        for item in entry.get("assets", []):
+            path = root / item["path"]
+            listed.add(item["path"])
+            if not path.is_file():
+                problems.append(f"{name}: asset {path} is missing")
+                continue
+            actual = file_hash(path)
+            if not actual.startswith(str(item.get("sha256", "")).lower()):
+                problems.append(f"{name}: asset {path} is corrupt: SHA-256 {actual}, index.json says {item.get('sha256')}")
+            elif item.get("size") is not None and path.stat().st_size != item["size"]:
+                problems.append(f"{name}: asset {path} has {path.stat().st_size} bytes, index.json says {item['size']}")
+        for asset in card.assets:
+            target = _link_target(asset.link)
+            if target is None or target not in {i["path"] for i in entry.get("assets", [])}:
+                problems.append(f"{name}: card link {asset.link!r} does not point at an asset of this mirror")
+            elif not any(str(i.get("sha256", "")).lower().startswith(asset.sha256.lower()) for i in entry["assets"] if i["path"] == target):
+                problems.append(f"{name}: card digest {asset.sha256} of {asset.link!r} differs from index.json")
+    for path in sorted((root / "assets").glob("*")) if (root / "assets").is_dir() else ():
+        if not path.name.startswith(".") and f"assets/{path.name}" not in listed:
+            problems.append(f"{path}: not listed in index.json (left by an interrupted run? remove it)")
+    return problems
+
+
+def _link_target(link: str) -> str | None:
+    """``assets/<file>`` for a mirror's link (``../assets/<file>`` or ``<base-url>/assets/<file>``)."""
+    if link.startswith("../assets/"):
+        file_name = link[len("../assets/") :]
+    elif "://" in link and "/assets/" in link:
+        file_name = link.rpartition("/assets/")[2]
+    else:
+        return None
+    return f"assets/{file_name}" if file_name and "/" not in file_name else None
+
+
+def _present(path: Path, entry: dict | None, want: str) -> str | None:
+    """The full digest of an asset already in the mirror and intact; None when it must be fetched."""
+    if entry is None or not path.is_file():
+        return None
+    if entry.get("size") is not None and path.stat().st_size != entry["size"]:
+        return None
+    digest = file_hash(path)
+    return digest if digest.startswith(want.lower()) and digest == str(entry.get("sha256", "")).lower() else None
+
+
+def _stage_copy(src: Path, final: Path) -> tuple[Path, str]:
+    """Copy a verified cache file beside ``final`` while hashing it: (temporary file, SHA-256)."""
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, staged_file(final) as (tmp, fout):
+        while chunk := fin.read(CHUNK_SIZE):
+            digest.update(chunk)
+            fout.write(chunk)
+    return tmp, digest.hexdigest()
+
+
+def _size(final: Path, txn: Transaction) -> int:
+    for step in txn.steps:
+        if step["final"] == str(final):
+            return os.stat(step["tmp"]).st_size
+    return final.stat().st_size
+
+
+def _sha_of(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+

@@ -1,0 +1,164 @@
+"""`ghosthub mirror`: a hub copied from a URL hub served by `ghosthub serve`, then used offline and served again."""
+
+from __future__ import annotations
+
+import gc
+import json
+
+import pytest
+
+pytest.importorskip("mindspore")
+
+import mindspore as ms  # noqa: E402
+import numpy as np  # noqa: E402
+
+import ghosthub  # noqa: E402
+from ghosthub import Client  # noqa: E402
+from ghosthub.cli import main  # noqa: E402
+from ghosthub.hub.index import INDEX, read_index  # noqa: E402
+from ghosthub.hub.mirror import check_mirror  # noqa: E402
+from ghosthub.hub.serve import serve  # noqa: E402
+from ghosthub.modelcard import load_card  # noqa: E402
+from ghosthub.models import create_model  # noqa: E402
+from ghosthub.tasks.publish import publish  # noqa: E402
+
+NAMES = ("alpha_050", "beta_050")
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A published hub folder with two real checkpoints, and the logits of each network."""
+    root = tmp_path_factory.mktemp("src") / "hub"
+    x = np.ones((1, 3, 32, 32), np.float32)
+    logits = {}
+    for seed, name in enumerate(NAMES, 1):
+        ms.set_seed(seed)
+        net = create_model("ghostnet", 0.5, num_classes=3)
+        net.set_train(False)
+        logits[name] = net(ms.Tensor(x)).asnumpy()
+        ckpt = root.parent / f"{name}.ckpt"
+        ms.save_checkpoint(net, str(ckpt))
+        del net
+        publish(ckpt, name=name, hub=root, width=0.5, dataset="toy")
+    gc.collect()
+    return {"root": root, "x": x, "logits": logits}
+
+
+def asset_gets(capfd) -> list[str]:
+    """The asset requests `ghosthub serve` logged since the last call."""
+    return [line for line in capfd.readouterr().err.splitlines() if '"GET /assets/' in line]
+
+
+def test_mirror_from_a_url_hub_then_offline_and_served(source, tmp_path, capfd, monkeypatch):
+    dest = tmp_path / "mirror"
+    with serve(source["root"], quiet=False) as server:
+        items = Client(cache_dir=tmp_path / "c1").mirror("*_050", dest, hub=server.url)
+        assert [(i.name, i.state, len(i.fetched)) for i in items] == [(n, "new", 1) for n in NAMES]
+        assert len(asset_gets(capfd)) >= 2
+        # Again, from a fresh cache: the mirror's own files are verified, nothing is transferred.
+        again = Client(cache_dir=tmp_path / "c2").mirror(["alpha_050", "beta_050"], dest, hub=server.url)
+        assert [(i.state, i.fetched, len(i.kept)) for i in again] == [("unchanged", [], 1)] * 2
+        assert asset_gets(capfd) == [], "a second run transfers no asset"
+    assert check_mirror(dest) == []
+    index = read_index(dest / INDEX)
+    assert set(index["models"]) == set(NAMES)
+    card = load_card(dest / "cards" / "alpha_050.md")
+    assert card.assets[0].link.startswith("../assets/alpha_050-") and len(card.assets[0].sha256) == 64
+    assert [p.name for p in dest.rglob(".*")] == [".mirror.lock"], "no temporary file or journal left"
+
+    # Air-gapped: the source is gone, the cache is empty, the network is off.
+    monkeypatch.setenv("GHOSTHUB_HUB", str(dest))
+    monkeypatch.setenv("GHOSTHUB_OFFLINE", "1")
+    monkeypatch.setenv("GHOSTHUB_CACHE", str(tmp_path / "airgap-cache"))
+    assert set(NAMES) <= set(ghosthub.list_models())
+    for name in NAMES:
+        net = ghosthub.load(name)
+        np.testing.assert_array_equal(net(ms.Tensor(source["x"])).asnumpy(), source["logits"][name])
+        del net
+    gc.collect()
+    monkeypatch.delenv("GHOSTHUB_OFFLINE")
+    monkeypatch.delenv("GHOSTHUB_HUB")
+
+    # A static server serves the mirror as a hub.
+    with serve(dest) as mirror_server:
+        path = Client(hub=mirror_server.url, cache_dir=tmp_path / "c3").download("beta_050")
+    assert path.read_bytes() == (dest / index["models"]["beta_050"]["assets"][0]["path"]).read_bytes()
+
+
+def test_check_finds_a_corrupt_asset_and_a_rerun_repairs_it(source, tmp_path, capsys):
+    dest = tmp_path / "mirror"
+    Client(cache_dir=tmp_path / "c").mirror(NAMES, dest, hub=str(source["root"]))
+    asset = next((dest / "assets").glob("alpha_050-*"))
+    data = bytearray(asset.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    asset.write_bytes(bytes(data))
+    problems = check_mirror(dest)
+    assert len(problems) == 1 and "alpha_050" in problems[0] and "corrupt" in problems[0]
+    assert main(["mirror", "--check", str(dest), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and "corrupt" in report["problems"][0]
+    items = Client(cache_dir=tmp_path / "c").mirror(NAMES, dest, hub=str(source["root"]))
+    assert [(i.name, i.state, len(i.fetched)) for i in items] == [("alpha_050", "updated", 1), ("beta_050", "unchanged", 0)]
+    assert check_mirror(dest) == []
+    assert main(["mirror", "--check", str(dest)]) == 0
+
+
+def test_check_finds_a_broken_link(source, tmp_path):
+    dest = tmp_path / "mirror"
+    Client(cache_dir=tmp_path / "c").mirror(["beta_050"], dest, hub=str(source["root"]))
+    card = dest / "cards" / "beta_050.md"
+    card.write_text(card.read_text().replace("../assets/", "../elsewhere/"))
+    problems = check_mirror(dest)
+    assert any("does not match the SHA-256" in p for p in problems)
+    assert any("does not point at an asset of this mirror" in p for p in problems)
+
+
+def test_dry_run_base_url_and_a_changed_card(source, tmp_path, capsys):
+    dest = tmp_path / "mirror"
+    src = tmp_path / "src"
+    import shutil
+
+    shutil.copytree(source["root"], src)
+    code = main(["mirror", "alpha_050", "--to", str(dest), "--hub", str(src), "--dry-run", "--json", "--cache-dir", str(tmp_path / "c")])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["models"][0]["state"] == "new" and report["models"][0]["fetched"] == ["assets/" + next(
+        p.name for p in (src / "assets").glob("alpha_050-*"))]
+    assert not dest.exists(), "a dry run changes nothing"
+
+    url = "https://models.example.lan/hub"
+    assert main(["mirror", "alpha_050", "--to", str(dest), "--hub", str(src), "--base-url", url, "--cache-dir", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert load_card(dest / "cards" / "alpha_050.md").assets[0].link.startswith(url + "/assets/alpha_050-")
+    assert check_mirror(dest) == []
+
+    card = src / "cards" / "alpha_050.md"
+    card.write_text(card.read_text() + "\nA note added upstream.\n")
+    items = Client(cache_dir=tmp_path / "c").mirror("alpha_050", dest, hub=str(src), base_url=url)
+    assert (items[0].state, items[0].fetched) == ("updated", [])
+    assert "A note added upstream." in (dest / "cards" / "alpha_050.md").read_text()
+    assert check_mirror(dest) == []
+
+
+def test_no_match_is_a_clear_error(source, tmp_path):
+    from ghosthub.errors import HubError
+
+    with pytest.raises(HubError, match="no model matches"):
+        Client(cache_dir=tmp_path / "c").mirror("nothing_*", tmp_path / "m", hub=str(source["root"]))
+
+
+def test_a_killed_runs_leftovers_are_removed_and_one_writer_at_a_time(source, tmp_path):
+    from ghosthub._utils.lock import FileLock
+    from ghosthub.errors import HubError
+    from ghosthub.hub.mirror import LOCK
+
+    dest = tmp_path / "mirror"
+    (dest / "assets").mkdir(parents=True)
+    leftover = dest / "assets" / ".alpha_050-1234.ckpt.abcd1234.tmp"  # a copy a killed run left
+    leftover.write_bytes(b"half a copy")
+    with FileLock(dest / LOCK), pytest.raises(HubError, match="another `ghosthub mirror`"):
+        Client(cache_dir=tmp_path / "c").mirror("alpha_050", dest, hub=str(source["root"]))
+    assert leftover.exists(), "a running writer's files are left alone"
+    items = Client(cache_dir=tmp_path / "c").mirror("alpha_050", dest, hub=str(source["root"]))
+    assert items[0].state == "new" and not leftover.exists()
+    assert check_mirror(dest) == []

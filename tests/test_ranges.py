@@ -1,0 +1,272 @@
+"""Parallel ranged downloads against the real test server: connections, fallback, retries, resume, the digest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
+from httpserver import AssetServer
+
+from ghosthub.download import parts, ranges
+from ghosthub.download.fetch import fetch_asset
+from ghosthub.errors import WeakHashWarning
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = os.urandom(4 << 20)
+PATH = "/weights/big-1.ckpt"
+PIECE = ranges.plan(len(DATA), 4)[0][2]  # 256 KiB: 16 pieces for 4 connections
+
+
+@pytest.fixture
+def server():
+    with AssetServer() as srv:
+        srv.add(PATH, DATA)
+        yield srv
+
+
+@pytest.fixture
+def card(tmp_path, server):
+    return write_card(tmp_path / "cards", "big", server.url(PATH), sha256(DATA))
+
+
+@pytest.fixture
+def settings():
+    return fast_settings(connections=4, parallel_min=1 << 20)
+
+
+@pytest.fixture(autouse=True)
+def sound_cache(settings):
+    yield
+    assert_cache_sound(settings.cache_dir)
+
+
+def fetch(card, settings, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakHashWarning)
+        return fetch_asset(card, settings=settings, **kw)
+
+
+def starts(server) -> list[int]:
+    return [int(s.range.removeprefix("bytes=").split("-")[0]) if s.range else 0 for s in server.requests_for(PATH)]
+
+
+def test_plan_covers_the_file_in_order():
+    pieces = ranges.plan(10_000_000, 3)
+    assert pieces[0][0] == 0 and pieces[-1][2] == 10_000_000
+    assert all(a[2] == b[0] for a, b in zip(pieces, pieces[1:]))
+    assert ranges.connections_for(256 << 20, fast_settings()) == 8
+    assert ranges.connections_for(1 << 20, fast_settings()) == 1, "a small asset is one stream"
+    assert ranges.connections_for(256 << 20, fast_settings(connections=1)) == 1
+
+
+def test_n_connections_fetch_disjoint_pieces_concurrently(card, settings, server):
+    server.rate = 8 << 20  # per connection: four of them must run at once to be quick
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    # Four at once; the server may count one more while it notices a piece's connection closed.
+    assert 4 <= server.max_active <= 5
+    assert sorted(starts(server)) == [p[0] for p in ranges.plan(len(DATA), 4)], "each piece asked for once"
+    assert server.requests_for(PATH)[0].range is None, "the first request is the plain GET"
+    assert all(s.headers.get("if-range") for s in server.requests_for(PATH)[1:]), "pieces are tied to one version"
+    assert not list(path.parent.glob("*.part*"))
+
+
+def test_a_small_asset_is_one_stream(tmp_path, settings, server):
+    server.add("/small.ckpt", DATA[: 512 << 10])
+    card = write_card(tmp_path / "c2", "small", server.url("/small.ckpt"), sha256(DATA[: 512 << 10]))
+    assert fetch(card, settings).read_bytes() == DATA[: 512 << 10]
+    assert len(server.requests_for("/small.ckpt")) == 1
+
+
+def test_a_server_that_ignores_ranges_falls_back_to_one_stream(card, settings, server):
+    server.always(PATH, "norange")  # 200 and the whole file to every Range request
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    seen = server.requests_for(PATH)
+    assert len(seen) <= 4, "the first answer goes on as the one stream: nothing is fetched from the start again"
+    assert server.full_transfers[PATH] == 1
+
+
+def test_a_failing_piece_is_retried_alone(card, settings, server):
+    server.rate = 16 << 20
+    third = 2 * PIECE
+    server.fault_at(PATH, third, "drop")  # half the piece, then a reset
+    server.fault_at(PATH, 5 * PIECE, "500")
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    got = starts(server)
+    retried = [s for s in got if third < s < third + PIECE]
+    assert retried == [third + PIECE // 2], "the dropped piece resumes where it stopped, once"
+    assert got.count(5 * PIECE) == 2, "a piece answered 500 is asked again"
+    others = [s for s in got if s not in (third, 5 * PIECE) and s not in retried]
+    assert len(others) == len(set(others)) == len(ranges.plan(len(DATA), 4)) - 2, "no other piece was fetched twice"
+
+
+def test_a_piece_that_keeps_failing_fails_the_download_and_leaves_nothing(card, server):
+    settings = fast_settings(connections=4, parallel_min=1 << 20, retries=2)
+    server.fault_at(PATH, 3 * PIECE, "500", "500", "500")
+    with pytest.raises(Exception) as info:
+        fetch(card, settings)
+    assert "HTTP 500" in str(info.value)
+    assert not any(settings.cache_dir.rglob("*.part*")), "the failed download's part and its record are removed"
+
+
+def test_the_digest_is_final_when_the_last_byte_lands(card, settings, server, monkeypatch):
+    server.rate = 8 << 20
+    seen = {}
+    finish = ranges._PrefixHash.finish
+
+    def spy_write(self, index, data, write=ranges._Job.write):
+        try:
+            write(self, index, data)
+        except ranges._Done:
+            if all(p[1] >= p[2] for p in self.pieces):
+                seen["at_end"] = self.hash.frontier
+            raise
+
+    def spy_finish(self, total):
+        digest = finish(self, total)
+        seen.update(hashed=self.hashed, read_back=self.read_back)
+        return digest
+
+    monkeypatch.setattr(ranges._Job, "write", spy_write)
+    monkeypatch.setattr(ranges._PrefixHash, "finish", spy_finish)
+    fetch(card, settings)
+    assert seen["hashed"] + seen["read_back"] == len(DATA), "every byte hashed exactly once"
+    assert seen["hashed"] > 0 and seen["read_back"] < len(DATA)
+    # When the last byte lands, the hash has (or has queued) all but the pieces still in flight.
+    assert len(DATA) - seen["at_end"] <= 4 * PIECE
+
+
+def test_sigkill_mid_download_resumes_every_piece(tmp_path, card, server):
+    settings = fast_settings(connections=4, parallel_min=1 << 20)
+    server.rate = 1 << 20  # 4 MiB over 4 connections: about a second
+    script = textwrap.dedent(
+        f"""
+        import sys, warnings
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+        warnings.simplefilter("ignore")
+        from fetch_helpers import fast_settings
+        from ghosthub import load_card
+        from ghosthub.download.fetch import fetch_asset
+        s = fast_settings(connections=4, parallel_min=1 << 20, cache_dir={str(settings.cache_dir)!r})
+        fetch_asset(load_card({str(card.path)!r}), settings=s)
+        """
+    )
+    env = {**os.environ, "GHOSTHUB_CACHE": str(settings.cache_dir)}
+    child = subprocess.Popen([sys.executable, "-c", script], env=env)
+    target_dir = settings.cache_dir / "assets" / "big" / sha256(DATA)
+    meta = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = list(target_dir.glob("*.part.json")) if target_dir.exists() else []
+        meta = json.loads(found[0].read_text()) if found else None
+        if meta and meta.get("ranges") and sum(d - s for s, d, _ in meta["ranges"]) > len(DATA) // 4:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert meta and meta.get("ranges"), "piece progress is saved beside the part"
+    meta = json.loads(next(target_dir.glob("*.part.json")).read_text())
+    saved = {s: d for s, d, e in meta["ranges"]}
+    started = [s for s, d, e in meta["ranges"] if d > s]
+    assert len(started) >= 2, "several pieces were in flight"
+    before = len(server.seen)
+    server.rate = None
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    resumed = starts(server)[before:]
+    unfinished = sorted(d for s, d, e in meta["ranges"] if d < e)
+    assert sorted(resumed) == unfinished, "each unfinished piece continues where it stopped, nothing else is asked"
+    assert all(saved[s] in resumed for s in started if saved[s] < dict((a, c) for a, _, c in meta["ranges"])[s])
+    assert not any(parts.parts_of(path))
+
+
+@pytest.mark.parametrize("mode", ["drop", "truncate", "500", "429", "stall", "chunked", "norange", "416", "trickle"])
+def test_every_fault_on_one_piece_recovers(card, settings, server, mode):
+    server.retry_after, server.stall_s, server.trickle_piece = "0", 1.5, 65536
+    server.fault_at(PATH, 3 * PIECE, mode)
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert not any(parts.parts_of(path))
+
+
+def test_a_piece_that_cannot_be_had_fails_cleanly(card, settings, server):
+    from ghosthub.errors import DownloadError
+
+    server.fault_at(PATH, 3 * PIECE, "404")
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(card, settings)
+    assert not [p for p in settings.cache_dir.rglob("*.ckpt*") if not p.name.endswith(".lock")], "nothing cached, no part left"
+
+
+def test_connections_setting(monkeypatch):
+    from ghosthub import Client, config
+    from ghosthub.errors import ConfigError
+
+    assert config.settings().connections == 0
+    monkeypatch.setenv("GHOSTHUB_CONNECTIONS", "3")
+    assert config.settings().connections == 3
+    assert Client(connections=6).settings.connections == 6, "an argument beats the environment"
+    monkeypatch.setenv("GHOSTHUB_CONNECTIONS", "auto")
+    assert config.settings().connections == 0
+    monkeypatch.setenv("GHOSTHUB_CONNECTIONS", "many")
+    with pytest.raises(ConfigError, match="GHOSTHUB_CONNECTIONS"):
+        config.settings()
+
+
+def test_a_fast_single_stream_is_not_split(card, server, monkeypatch):
+    """With connections left to size themselves, a fast first answer stays the one stream."""
+    monkeypatch.setattr(ranges, "FAST_STREAM", 1 << 20)  # "fast" that a loaded test machine surely reaches
+    settings = fast_settings(parallel_min=1 << 20)  # connections: auto
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert [s.range for s in server.requests_for(PATH)] == [None]
+
+
+def test_a_slow_single_stream_is_split(card, server, monkeypatch):
+    monkeypatch.setattr(ranges, "PROBE_S", 0.05)
+    server.rate = 4 << 20  # well under FAST_STREAM
+    path = fetch(card, fast_settings(parallel_min=1 << 20))
+    assert path.read_bytes() == DATA
+    seen = server.requests_for(PATH)
+    assert seen[0].range is None and len(seen) > 1 and server.max_active >= 2
+    assert not any(s.range and s.range.startswith("bytes=0-") for s in seen), "the first answer is not asked for again"
+
+
+def test_one_progress_bar_for_all_the_pieces(card, server, monkeypatch):
+    import threading as _threading
+
+    made = []
+
+    class Bar:
+        def __init__(self, **kw):
+            self.kw, self.n, self.lock = kw, kw.get("initial", 0), _threading.Lock()
+            made.append(self)
+
+        def update(self, n):
+            with self.lock:  # tqdm locks too: pieces report from several threads
+                self.n += n
+
+        def reset(self, total=None):
+            self.n = 0
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("tqdm.tqdm", Bar)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    server.rate = 8 << 20
+    fetch(card, fast_settings(connections=4, parallel_min=1 << 20, progress=True))
+    (bar,) = made
+    assert bar.kw["total"] == len(DATA) and bar.n == len(DATA)
+    assert len(server.requests_for(PATH)) > 4
