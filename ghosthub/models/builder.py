@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from ..errors import CheckpointMismatchError, WeightsError
-from .checkpoint import read_checkpoint, split_training_state
+from ..errors import CheckpointMismatchError, LoadError, WeightsError
+from .layouts import split_training_state
 
-__all__ = ["LoadResult", "build_network", "load_weights"]
+__all__ = ["LoadResult", "build_network", "load_network", "load_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _adapt_stem(params: dict, name: str, net_shape: tuple, source: str) -> None:
 
 
 def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<checkpoint>",
-                 strict: bool = True) -> LoadResult:
+                 strict: bool = True, check_only: bool = False) -> LoadResult:
     """Copy checkpoint arrays into a network, strictly by default.
 
     Training state (:func:`split_training_state`) is ignored. Two adaptations follow the network's
@@ -94,6 +94,10 @@ def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<check
     strict : bool
         If True (default) any missing key, unexpected key or shape mismatch raises. If False the
         matching subset is loaded and the rest is logged as a WARNING.
+    check_only : bool
+        Check names and shapes only and set nothing: ``params`` may be stand-ins with the
+        declared shapes (:func:`ghosthub.models.scan.stubs`), so a file is checked against the
+        network before its tensors are read.
 
     Returns
     -------
@@ -113,7 +117,7 @@ def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<check
     targets = net.parameters_dict()
     shapes = {name: tuple(p.shape) for name, p in targets.items()}
     ckpt, ignored = split_training_state(params)
-    if ignored:
+    if ignored and not check_only:
         logger.info("Ignoring %d training-state entries in %s (optimizer, loss scale, EMA, step counters)",
                     len(ignored), source)
 
@@ -148,8 +152,11 @@ def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<check
             )
             error.missing, error.unexpected, error.mismatched = missing, unexpected, mismatched
             raise error
-        logger.warning("%s\nLoading the %d matching tensors only (strict=False).", message,
-                       len(shapes) - len(missing) - len(mismatched) - len(reinitialized))
+        if not check_only:
+            logger.warning("%s\nLoading the %d matching tensors only (strict=False).", message,
+                           len(shapes) - len(missing) - len(mismatched) - len(reinitialized))
+    if check_only:
+        return LoadResult([n for n in targets if n in ckpt and n not in mismatched], reinitialized, ignored)
 
     loaded = []
     for name, param in targets.items():
@@ -204,8 +211,9 @@ def build_network(backbone: str, width: float | None = None, *, checkpoint_path:
     from ._factory import create_model
 
     if params is None and checkpoint_path is not None:
-        # Read first: a bad file fails before time is spent building the network.
-        params = read_checkpoint(checkpoint_path)
+        # Any layout; header checked against the network before a tensor is read.
+        return load_network(checkpoint_path, backbone=backbone, width=width, num_classes=num_classes,
+                            in_channels=in_channels, strict=strict, **model_kwargs)[0]
     net = create_model(backbone, width, num_classes=1000 if num_classes is None else num_classes,
                        in_channels=in_channels, **model_kwargs)
     if params is not None:
@@ -219,3 +227,68 @@ def build_network(backbone: str, width: float | None = None, *, checkpoint_path:
     net.set_train(False)
     return net
 
+
+def load_network(path: str | os.PathLike, *, backbone: str | None = None, width: float | None = None,
+                 layout: str | None = None, num_classes: int | None = None, in_channels: int | None = None,
+                 strict: bool = True, **model_kwargs) -> tuple[Any, Any]:
+    """Build the network a weights file holds and load it strictly: any layout, no architecture needed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.ckpt``, ``.safetensors`` or (with torch) ``.pth`` file, in any layout of
+        :data:`ghosthub.models.layouts.LAYOUTS`.
+    backbone, width, layout : optional
+        What a card says (see :func:`plan_weights`).
+    num_classes : int, optional
+        Default the checkpoint's; another value re-initialises the classifier.
+    in_channels : int, optional
+        Default the checkpoint's; 1 sums an RGB stem.
+    strict : bool
+        See :func:`ghosthub.models.builder.load_weights`.
+    **model_kwargs
+        Passed to :func:`ghosthub.models.create_model`.
+
+    Returns
+    -------
+    net : mindspore.nn.Cell
+        In inference mode.
+    plan : ghosthub.models.weights.WeightsPlan
+
+    Examples
+    --------
+    >>> net, plan = load_network("ghostnetv2_100.safetensors")  # doctest: +SKIP
+    >>> plan.layout, plan.architecture.family
+    ('timm', 'ghostnetv2')
+    """
+    from ._factory import create_model
+    from .weights import plan_weights, read_mapped
+
+    plan = plan_weights(path, layout=layout, backbone=backbone, width=width)
+    arch = plan.architecture
+    classes = num_classes if num_classes is not None else (arch.num_classes or 1000)
+    options = {**plan.options, **model_kwargs}
+    if "upsample" in options and arch.family.split(".")[0] not in ("ghostnetv2", "ghostnetv3"):
+        options.pop("upsample")
+    try:
+        net = create_model(arch.family, None if _variant(arch.family) else arch.width, num_classes=classes,
+                           in_channels=arch.in_channels if in_channels is None else in_channels, **options)
+    except LoadError as exc:
+        raise LoadError(f"{plan.path!r}: {exc}") from None
+    # Names and shapes against the network before a single tensor is read.
+    try:
+        load_weights(net, plan.mapped, source=plan.path, strict=strict, check_only=True)
+    except CheckpointMismatchError as exc:
+        held = plan.inferred
+        if held is not None and (held.family, held.width) != (arch.family, arch.width):
+            exc.args = (f"{exc}\nThe file holds a {held.family} of width {held.width} with {held.num_classes} classes "
+                        "(ghosthub inspect FILE): ghosthub.load(PATH) builds it by itself.",)
+        raise
+    load_weights(net, read_mapped(plan), source=plan.path, strict=strict)
+    net.set_train(False)
+    return net, plan
+
+
+def _variant(name: str) -> bool:
+    """A variant name (ghostnet_050) fixes its own width."""
+    return "_" in name

@@ -16,15 +16,18 @@ import logging
 import os
 import shutil
 import tempfile
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from .._utils.fs import atomic_path
 from .._utils.hashes import file_hash
 from ..errors import WeightsError
+from .layouts import TRAINING_SCALARS, TRAINING_SLOT_PREFIXES, split_training_state
 
 __all__ = [
+    "TRAINING_SCALARS",
+    "TRAINING_SLOT_PREFIXES",
     "INFO_KEY",
     "INFO_FORMAT",
     "Checkpoint",
@@ -40,30 +43,6 @@ logger = logging.getLogger(__name__)
 
 INFO_KEY = "ghosthub"
 INFO_FORMAT = "ghosthub-checkpoint/1"
-
-
-# Entries a MindSpore / MindCV *training* checkpoint holds besides the network's parameters
-# (measured with MindSpore 2.10 and MindCV 0.3.0 by saving their train-step cells):
-# scalars of the optimizer, learning-rate schedule, loss scaler, MindCV's TrainStep and
-# ModelCheckpoint's append_info ...
-TRAINING_SCALARS = frozenset({
-    "learning_rate", "global_step", "momentum",           # every nn.Optimizer; SGD/Momentum
-    "beta1_power", "beta2_power", "mu_schedule",          # Adam, AdamW, Lion, NAdam
-    "scale_sense",                                        # loss scale (TrainOneStepWithLossScaleCell)
-    "current_iterator_step", "last_overflow_iterator_step",  # DynamicLossScaleUpdateCell
-    "updates",                                            # MindCV TrainStep's EMA step counter
-    "epoch_num", "step_num",                              # ModelCheckpoint append_info
-})
-# ... and per-parameter copies named "<slot>.<parameter name>": optimizer slots (Momentum
-# moments; SGD accum/stat; Adam moment1/2; MindCV AdamW adam_m/v, Lion lion_m, NAdam nadam_m/v,
-# Adan moment1/2/3 + prev_gradient; RMSProp mean_square/moment/mean_grad; Lamb lamb_m/v;
-# Adagrad accum) and MindCV's EMA weights ("ema.", used only when MindCV evaluates with --ema).
-TRAINING_SLOT_PREFIXES = (
-    "moments.", "accum.", "stat.", "moment1.", "moment2.", "moment3.", "prev_gradient.",
-    "adam_m.", "adam_v.", "lion_m.", "nadam_m.", "nadam_v.", "lamb_m.", "lamb_v.",
-    "mean_square.", "moment.", "mean_grad.", "ema.",
-)
-
 
 
 class Checkpoint(NamedTuple):
@@ -153,6 +132,16 @@ def read_with_info(path: str | os.PathLike) -> Checkpoint:
     if size == 0:
         raise WeightsError(f"checkpoint {path!r} is empty (0 bytes), expected a MindSpore checkpoint. {advice}")
     fmt = sniff_format(path)
+    # Declared shapes checked against the bytes present first: MindSpore allocates what a header
+    # claims before it notices the file is short (a 43-byte file claiming 4 GiB).
+    from .scan import scan_weights
+
+    try:
+        scan_weights(path)
+    except WeightsError as e:
+        text = str(e)
+        raise WeightsError(f"cannot read {text[0].lower()}{text[1:]}. The file is truncated, corrupt or not a "
+                           f"MindSpore checkpoint. {advice}") from None
     try:
         raw = load_raw(path, fmt)
     except Exception as e:  # MindSpore raises ValueError/TypeError/RuntimeError with long texts
@@ -196,30 +185,6 @@ def _record(text: Any) -> dict | None:
     except ValueError:
         return None
     return info if isinstance(info, dict) and info.get("format") == INFO_FORMAT else None
-
-
-def split_training_state(params: Mapping[str, np.ndarray]) -> tuple[dict, list[str]]:
-    """Separate network parameters from optimizer, loss-scale, EMA and step entries.
-
-    Parameters
-    ----------
-    params : mapping of str to array
-        A checkpoint as returned by :func:`read_checkpoint`.
-
-    Returns
-    -------
-    network : dict
-        The remaining entries (what a network may load).
-    ignored : list of str
-        The names recognised as training state (``TRAINING_SCALARS``, ``TRAINING_SLOT_PREFIXES``).
-    """
-    network, ignored = {}, []
-    for name, value in params.items():
-        if name in TRAINING_SCALARS or name.startswith(TRAINING_SLOT_PREFIXES):
-            ignored.append(name)
-        else:
-            network[name] = value
-    return network, ignored
 
 
 def save_checkpoint(source: Any, path: str | os.PathLike, info: dict, *,

@@ -39,23 +39,35 @@ __all__ = [
     "model_options",
     "split_training_state",
     "to_ghosthub",
+    "TRAINING_SCALARS",
+    "TRAINING_SLOT_PREFIXES",
 ]
 
 LAYOUTS = ("mindcv", "timm", "timm-v3", "modelzoo", "modelzoo-v2", "modelzoo-600m")
 
-# Entries of MindSpore training checkpoints that are not network parameters: optimizer scalars
-# and per-parameter optimizer slots ("moments.<param>"), loss scaling, step counters, and MindCV's
-# EMA copies. The same list as ghosthub's MindSpore checkpoint reader, repeated here because this
-# module must not import MindSpore-dependent code.
-_TRAINING_SCALARS = frozenset({
-    "learning_rate", "global_step", "momentum", "beta1_power", "beta2_power", "mu_schedule",
-    "scale_sense", "current_iterator_step", "last_overflow_iterator_step", "updates", "epoch_num", "step_num",
+# Entries a MindSpore / MindCV *training* checkpoint holds besides the network's parameters
+# (measured with MindSpore 2.10 and MindCV 0.3.0 by saving their train-step cells): scalars of the
+# optimizer, learning-rate schedule, loss scaler, MindCV's TrainStep and ModelCheckpoint's
+# append_info. The one list: ghosthub's checkpoint reader imports it from here, since this module
+# imports no MindSpore.
+TRAINING_SCALARS = frozenset({
+    "learning_rate", "global_step", "momentum",           # every nn.Optimizer; SGD/Momentum
+    "beta1_power", "beta2_power", "mu_schedule",          # Adam, AdamW, Lion, NAdam
+    "scale_sense",                                        # loss scale (TrainOneStepWithLossScaleCell)
+    "current_iterator_step", "last_overflow_iterator_step",  # DynamicLossScaleUpdateCell
+    "updates",                                            # MindCV TrainStep's EMA step counter
+    "epoch_num", "step_num",                              # ModelCheckpoint append_info
 })
-_TRAINING_PREFIXES = (
+# ... and per-parameter copies named "<slot>.<parameter name>": optimizer slots (Momentum
+# moments; SGD accum/stat; Adam moment1/2; MindCV AdamW adam_m/v, Lion lion_m, NAdam nadam_m/v,
+# Adan moment1/2/3 + prev_gradient; RMSProp mean_square/moment/mean_grad; Lamb lamb_m/v;
+# Adagrad accum) and MindCV's EMA weights ("ema.", used only when MindCV evaluates with --ema).
+TRAINING_SLOT_PREFIXES = (
     "moments.", "accum.", "stat.", "moment1.", "moment2.", "moment3.", "prev_gradient.",
     "adam_m.", "adam_v.", "lion_m.", "nadam_m.", "nadam_v.", "lamb_m.", "lamb_v.",
     "mean_square.", "moment.", "mean_grad.", "ema.",
 )
+_TRAINING_SCALARS, _TRAINING_PREFIXES = TRAINING_SCALARS, TRAINING_SLOT_PREFIXES
 
 # The model zoo numbers bottlenecks without stages: flat index -> (stage, block) of the 1x net.
 _FLAT_TO_STAGE = [(s, j) for s, stage in enumerate(GHOSTNET_STAGES) for j in range(len(stage))]

@@ -23,7 +23,10 @@ import numpy as np
 
 from ..errors import WeightsError
 
-__all__ = ["read_foreign", "read_safetensors", "read_torch", "sniff", "unwrap_state_dict"]
+__all__ = [
+    "read_foreign", "read_safetensors", "read_safetensors_header", "read_torch", "sniff", "unwrap_state_dict",
+    "write_safetensors",
+]
 
 # safetensors dtype -> numpy dtype (little-endian, as the format stores). BF16 has no numpy
 # dtype: it is widened to float32, exactly (bfloat16 is the top half of a float32).
@@ -73,6 +76,43 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
         file, or overlapping tensors. All checked before any tensor is read.
     """
     path = os.fspath(path)
+    entries, _, data_start = read_safetensors_header(path)
+    data_size = _file_size(path) - data_start
+    with open(path, "rb") as f:
+        f.seek(data_start)
+        # One read of the data section; every array is a view of it (no second copy).
+        data = bytearray(data_size)
+        if f.readinto(data) != data_size:
+            raise WeightsError(f"{path!r}: the file ended while reading its tensor data (truncated)")
+    out = {}
+    for name, dtype, np_dtype, shape, begin, end in entries:
+        array = np.frombuffer(data, dtype=np_dtype, count=(end - begin) // np.dtype(np_dtype).itemsize,
+                              offset=begin).reshape(shape)
+        if dtype == "BF16":
+            array = (array.astype("<u4") << 16).view("<f4")
+        out[name] = array
+    return out
+
+
+def read_safetensors_header(path: str | os.PathLike) -> tuple[list[tuple], dict[str, str], int]:
+    """A safetensors file's validated header, read without its tensor data.
+
+    Returns
+    -------
+    entries : list of tuple
+        ``(name, dtype, numpy dtype, shape, begin, end)`` by offset; every entry's byte count
+        matches its shape and lies inside the file.
+    metadata : dict of str to str
+        The header's ``__metadata__`` (empty when absent).
+    data_start : int
+        Where the data section begins in the file.
+
+    Raises
+    ------
+    WeightsError
+        As :func:`read_safetensors`.
+    """
+    path = os.fspath(path)
     size = _file_size(path)
     with open(path, "rb") as f:
         prefix = f.read(8)
@@ -87,22 +127,45 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
             )
         try:
             header = json.loads(f.read(header_len).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise WeightsError(f"{path!r}: the safetensors header is not valid JSON ({e})") from None
-        data_size = size - 8 - header_len
-        entries = _validate_header(path, header, data_size)
-        # One read of the data section; every array is a view of it (no second copy).
-        data = bytearray(data_size)
-        if f.readinto(data) != data_size:
-            raise WeightsError(f"{path!r}: the file ended while reading its tensor data (truncated)")
-    out = {}
-    for name, dtype, shape, begin, end in entries:
-        array = np.frombuffer(data, dtype=_DTYPES[dtype], count=(end - begin) // np.dtype(_DTYPES[dtype]).itemsize,
-                              offset=begin).reshape(shape)
-        if dtype == "BF16":
-            array = (array.astype("<u4") << 16).view("<f4")
-        out[name] = array
-    return out
+    entries = _validate_header(path, header, size - 8 - header_len)
+    metadata = header.get("__metadata__")
+    metadata = {str(k): v for k, v in metadata.items() if isinstance(v, str)} if isinstance(metadata, dict) else {}
+    return [(n, d, _DTYPES[d], s, b, e) for n, d, s, b, e in entries], metadata, 8 + header_len
+
+
+def write_safetensors(path: str | os.PathLike, params: Mapping[str, np.ndarray],
+                      metadata: Mapping[str, str] | None = None) -> None:
+    """Write arrays as a .safetensors file (atomically), without torch or MindSpore.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    params : mapping of str to numpy.ndarray
+        float16/32/64 and integer arrays; written little-endian, C order, in the mapping's order.
+    metadata : mapping of str to str, optional
+        Stored as the header's ``__metadata__``.
+    """
+    from .._utils.fs import atomic_write
+
+    names = {np.dtype(v).str: k for k, v in _DTYPES.items() if k != "BF16"}
+    header, offset, blobs = {}, 0, []
+    for name, value in params.items():
+        value = np.ascontiguousarray(value)
+        dtype = value.dtype.newbyteorder("<") if value.dtype.byteorder == ">" else value.dtype
+        value = value.astype(dtype, copy=False)
+        if dtype.str not in names:
+            raise WeightsError(f"cannot write {name!r} to safetensors: dtype {dtype} has no safetensors type")
+        blob = value.tobytes()
+        header[name] = {"dtype": names[dtype.str], "shape": list(value.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data section starts 8-byte aligned, as safetensors writes it
+    atomic_write(path, struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def _validate_header(path: str, header, data_size: int) -> list[tuple]:
