@@ -129,10 +129,10 @@ def plan_weights(path: str | os.PathLike, *, layout: str | None = None, backbone
                                f"{found!r}; fix or remove the card's weights-layout")
     layout = found
     network, _ = split_training_state({n: tensors[n] for n in names})
-    wrong = [f"{n} ({t.dtype})" for n, t in network.items() if t.dtype != "bf16" and np.dtype(t.dtype).kind != "f"]
+    mapped = to_ghosthub(stubs(network), layout)
+    wrong = [f"{n} ({v.dtype})" for n, v in mapped.items() if v.dtype.kind != "f"]
     if wrong:
         raise WeightsError(f"{path!r}: network parameters must be floating point; found {', '.join(wrong[:5])}")
-    mapped = to_ghosthub(stubs(network), layout)
     arch, inferred = _architecture(path, mapped, record if layout in NATIVE else None, backbone, width)
     options = model_options(mapped, layout)
     if layout in NATIVE and record and isinstance(record.get("model_options"), dict):
