@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Client"]
 
+_WEIGHTS_SUFFIXES = (".ckpt", ".safetensors", ".pth", ".pt", ".bin", ".pth.tar")
+
+
+def _is_weights_file(name: str | os.PathLike) -> bool:
+    """A path to a local weights file rather than a model name (model names hold no separator or suffix)."""
+    text = os.fspath(name)
+    looks = os.sep in text or "/" in text or text.lower().endswith(_WEIGHTS_SUFFIXES)
+    return looks and os.path.isfile(text)
+
 
 class Client:
     """A ghosthub session: settings resolved once and one registry of cards, with the verbs as methods.
@@ -254,10 +263,15 @@ class Client:
     ):
         """A MindSpore network for a model card, holding the card's weights, in inference mode.
 
+        The weights may be in any supported layout (MindCV, timm / PyTorch, the MindSpore model
+        zoo, GhostNetV3 training form): they are mapped to ghosthub's names and loaded strictly. A
+        card without a width (or a local file) gets its architecture from the weights' shapes.
+
         Parameters
         ----------
         name : str
-            Model name, as ``ghosthub list`` shows it.
+            Model name, as ``ghosthub list`` shows it, or the path of a local weights file
+            (``.ckpt``, ``.safetensors``, ``.pth`` with torch), which builds what it holds.
         pretrained : bool
             Download (or take from the cache) the card's weights, verify them against the
             card's SHA-256 and load them strictly. False builds the network without any download.
@@ -285,6 +299,11 @@ class Client:
         ModelNotFoundError, DownloadError, HashMismatchError, WeightsError,
         CheckpointMismatchError, UnsupportedBackboneError, LoadError
         """
+        if checkpoint_path is None and _is_weights_file(name):
+            # A local weights file, not a card: it says its own architecture and layout.
+            from .models.builder import load_network
+
+            return load_network(name, num_classes=num_classes, in_channels=in_channels, **model_kwargs)[0]
         if pretrained and checkpoint_path is not None:
             raise LoadError(
                 f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
@@ -295,8 +314,15 @@ class Client:
         from .models import check_model
 
         # Before any download: a card or an argument that cannot work fails now, not after the transfer.
+        # Without a width anywhere on the card, the weights say it once read (any width checks the rest).
+        if width is None and not pretrained and checkpoint_path is None:
+            raise LoadError(
+                f"load({name!r}, pretrained=False): the card names no width (no width: field, no ghostnet_NNN in "
+                "its name or file name), and only its weights could say it: load with pretrained=True, or add width:"
+            )
         try:
-            check_model(backbone, width, num_classes=1000 if num_classes is None else num_classes, in_channels=in_channels, **model_kwargs)
+            check_model(backbone, 1.0 if width is None else width, num_classes=1000 if num_classes is None else num_classes,
+                        in_channels=in_channels, **model_kwargs)
         except LoadError as exc:
             raise LoadError(f"load({name!r}): {exc}") from None
         if pretrained:
@@ -307,11 +333,14 @@ class Client:
             )
         elif checkpoint_path is None and num_classes is None:
             num_classes = int_field(entry, "num-classes") or 1000
-        from .models.builder import build_network
+        from .models.builder import build_network, load_network
 
-        return build_network(
-            backbone, width, checkpoint_path=checkpoint_path, num_classes=num_classes, in_channels=in_channels, **model_kwargs
-        )
+        if checkpoint_path is None:
+            return build_network(backbone, width, num_classes=num_classes, in_channels=in_channels, **model_kwargs)
+        return load_network(
+            checkpoint_path, backbone=backbone, width=width, layout=entry.get("weights-layout"), num_classes=num_classes,
+            in_channels=in_channels, **model_kwargs,
+        )[0]
 
     def preprocessing(self, name: str) -> Preprocessing:
         """The eval preprocessing a model's card states (missing fields: MindCV's ImageNet defaults)."""
@@ -359,19 +388,18 @@ class Client:
     def load_any(self, model: Any, *, arch: str | None = None, **load_kwargs) -> tuple[Any, dict | None]:
         """``(network, record)`` for a network, a checkpoint file or a model name.
 
-        A checkpoint ghosthub wrote names its architecture; any other needs ``arch``
-        (a model name such as ``ghostnet_050``). A model name loads through :meth:`load`
-        and its record comes from the card.
+        A checkpoint ghosthub wrote names its architecture; any other GhostNet checkpoint says it
+        through its shapes, or ``arch`` (a model name such as ``ghostnet_050``) names it. A model
+        name loads through :meth:`load` and its record comes from the card.
         """
         if not isinstance(model, (str, os.PathLike)):
             return model, None
         path = Path(model)
         if path.is_file():
-            from .models.builder import build_network
-            from .models.checkpoint import read_with_info
+            from .models.builder import load_network
             from .naming import split_name
 
-            params, info = read_with_info(path)
+            backbone = width = None
             if arch:
                 try:
                     parsed = split_name(arch)
@@ -383,16 +411,31 @@ class Client:
                         "(the backbone, then the width multiplier times 100 in three digits)."
                     )
                 backbone, width = parsed.backbone, parsed.width
-            elif info is not None:
-                backbone, width = info["backbone"], info["width"]
-            else:
-                raise LoadError(
-                    f"checkpoint {str(path)!r} does not say which architecture it is (ghosthub train did not write "
-                    "it): name it with arch= (command line: eval --arch ghostnet_050, publish --width 0.5)."
-                )
-            return build_network(backbone, width, params=params, checkpoint_path=path), info
+            # Otherwise the record ghosthub wrote, else the weights' own shapes, say the architecture.
+            net, plan = load_network(path, backbone=backbone, width=width)
+            return net, plan.record
         name = os.fspath(model)
         return self.load(name, **load_kwargs), self.record(name)
+
+    def inspect(self, path: str | os.PathLike, *, layout: str | None = None) -> dict[str, Any]:
+        """What a weights file holds, from its header: family, width, classes, layout, parameter count, SHA-256, record.
+
+        No tensor is read and MindSpore is not imported (see
+        :func:`ghosthub.models.weights.describe_weights`).
+        """
+        from .models.weights import describe_weights
+
+        return describe_weights(path, layout=layout)
+
+    def convert(self, src: str | os.PathLike, out: str | os.PathLike, *, layout: str | None = None,
+                record: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Rewrite a weights file of any supported layout in ghosthub's names and record (``.ckpt`` or ``.safetensors``).
+
+        See :func:`ghosthub.models.weights.convert_weights`.
+        """
+        from .models.weights import convert_weights
+
+        return convert_weights(src, out, layout=layout, record=record)
 
     # ------------------------------------------------------------------ producing
 

@@ -1,7 +1,8 @@
 """The ``ghosthub`` command: a thin layer that turns arguments into API calls and results into text.
 
 One module per command group (``registry``: list, show; ``cache``: download, verify, cache;
-``run``: predict, export, eval; ``train``; ``hub``: publish, serve; ``mirror``; ``demo``). Each adds its
+``run``: predict, export, eval; ``weights``: inspect, convert; ``train``; ``hub``: publish, serve; ``mirror``;
+``demo``). Each adds its
 sub-commands to the parser; a run imports and builds only the group of the command it runs.
 """
 
@@ -32,6 +33,8 @@ COMMANDS = {
     "predict": "run",
     "export": "run",
     "eval": "run",
+    "inspect": "weights",
+    "convert": "weights",
     "train": "train",
     "publish": "hub",
     "serve": "hub",

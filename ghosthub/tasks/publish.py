@@ -24,12 +24,14 @@ from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
 from ..modelcard.provenance import provenance_block, provenance_fields
 from ..models.builder import build_network
 from ..models.checkpoint import read_with_info
+from ..models.weights import NATIVE, convert_weights, plan_weights
 from ..preprocessing import Preprocessing
 from .evaluate import evaluate, network_preprocessing
 
 __all__ = ["PublishResult", "publish"]
 
 _FORMATS = {".ckpt": "ckpt", ".safetensors": "safetensors"}
+_FOREIGN = (".pth", ".pth.tar", ".pt", ".bin")  # PyTorch files: converted to .ckpt on publish (needs torch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +144,8 @@ def publish(
     if is_url(str(hub)):
         raise PublishError(f"publish writes into a hub folder, not a URL ({hub}); publish locally, then upload the folder")
     fmt = _FORMATS.get(checkpoint.suffix.lower())
-    if fmt is None:
-        raise PublishError(f"cannot publish {checkpoint}: expected a .ckpt or .safetensors file")
+    if fmt is None and not checkpoint.name.lower().endswith(_FOREIGN):
+        raise PublishError(f"cannot publish {checkpoint}: expected a .ckpt, .safetensors or (with torch) .pth file")
     if not checkpoint.is_file():
         raise PublishError(f"cannot publish {checkpoint}: no such file")
     record, strict = _provenance_record(provenance, checkpoint)
@@ -151,13 +153,28 @@ def publish(
     (root / "assets").mkdir(parents=True, exist_ok=True)
     (root / "cards").mkdir(parents=True, exist_ok=True)
 
+    # Foreign layouts (timm, the model zoo, V3 training form) are converted to ghosthub's first.
+    try:
+        plan = plan_weights(checkpoint)
+    except GhostHubError:
+        plan = None  # not a GhostNet layout: the read and the strict load below say what is wrong
+    converted = None
+    if plan is not None and (plan.layout not in NATIVE or plan.format == "torch"):
+        converted = root / "assets" / f"{name}.incoming-converted.ckpt"
+        convert_weights(checkpoint, converted)
+        fmt, plan = "ckpt", plan_weights(converted)
     # One pass over the bytes (copy into the hub while hashing), one read of the copy.
-    staged, sha256 = _stage_copy(checkpoint, root / "assets" / f"{name}.incoming")
+    try:
+        staged, sha256 = _stage_copy(converted or checkpoint, root / "assets" / f"{name}.incoming")
+    finally:
+        if converted is not None:
+            converted.unlink(missing_ok=True)
     try:
         params, info = _read_staged(staged, checkpoint)
         info = info or {}
-        backbone = backbone or info.get("backbone") or "ghostnet"
-        width = width if width is not None else info.get("width")
+        held = plan.inferred if plan is not None else None
+        backbone = backbone or info.get("backbone") or (held.family if held else None) or "ghostnet"
+        width = width if width is not None else info.get("width", held.width if held else None)
         if width is None:
             raise PublishError(
                 f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "

@@ -1,0 +1,67 @@
+"""``ghosthub inspect`` and ``ghosthub convert``: what a weights file holds, and rewriting it in ghosthub's layout."""
+
+from __future__ import annotations
+
+from ._common import EXIT_OK, add_command, client, print_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+_LAYOUT_HELP = "the source's layout (mindcv, timm, timm-v3, modelzoo, modelzoo-v2, modelzoo-600m); default: from its names"
+
+
+def add_commands(command) -> None:
+    p = add_command(command("inspect"), "inspect", _cmd_inspect,
+                    "what a weights file holds: family, width, classes, layout, parameters, SHA-256, record")
+    p.add_argument("file", metavar="FILE", help="a .ckpt, .safetensors or (with torch) .pth file")
+    p.add_argument("--layout", help=_LAYOUT_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add_command(command("convert"), "convert", _cmd_convert,
+                    "rewrite weights of any supported layout in ghosthub's names, with its record")
+    p.add_argument("src", metavar="SRC", help="a .ckpt, .safetensors or (with torch) .pth file")
+    p.add_argument("--out", required=True, metavar="DST", help="DST.ckpt or DST.safetensors")
+    p.add_argument("--layout", help=_LAYOUT_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    info = client(args).inspect(args.file, layout=args.layout)
+    if args.json:
+        print_json(info)
+        return EXIT_OK
+    options = ", ".join(f"{k}={v}" for k, v in info["options"].items())
+    lines = [
+        ("file", info["file"]),
+        ("format", f"{info['format']} ({info['size']:,} bytes)"),
+        ("family", info["family"] + (f" ({options})" if options else "")),
+        ("width", f"{info['width']:g}"),
+        ("classes", info["num_classes"]),
+        ("in_channels", info["in_channels"]),
+        ("layout", info["layout"]),
+        ("parameters", f"{info['parameters']:,} in {info['tensors']} tensors"
+                       + (f" (+{info['training_state']} training-state entries, not loaded)" if info["training_state"] else "")),
+        ("sha256", info["sha256"]),
+    ]
+    for key, value in lines:
+        print(f"{key:<12} {value}")
+    record = info["record"]
+    if record:
+        print("record")
+        for key in sorted(record):
+            print(f"  {key:<14} {record[key]}")
+    else:
+        print("record       none (not written by ghosthub)")
+    return EXIT_OK
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    result = client(args).convert(args.src, args.out, layout=args.layout)
+    if args.json:
+        print_json({k: result[k] for k in ("out", "sha256", "layout", "architecture")})
+        return EXIT_OK
+    arch = result["architecture"]
+    print(f"converted {args.src} ({result['layout']}) -> {result['out']}\n"
+          f"  {arch['family']} width {arch['width']:g}, {arch['num_classes']} classes\n  sha256 {result['sha256']}")
+    return EXIT_OK
