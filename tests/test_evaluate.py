@@ -77,11 +77,12 @@ def test_checkpoint_evaluates_like_its_network(data, tmp_path):
     assert from_path.loss == pytest.approx(direct.loss, rel=1e-6)
 
 
-def test_checkpoint_without_record_needs_arch(data, tmp_path):
+def test_checkpoint_without_record_reads_its_architecture_from_its_shapes(data, tmp_path):
     _, path = tiny_checkpoint(tmp_path, info=False)
-    with pytest.raises(GhostHubError, match="does not say which architecture.*--arch ghostnet_050"):
-        evaluate(path, data)
-    with pytest.raises(GhostHubError):  # 0.1 is not 0.5: the strict load says so
+    inferred = evaluate(path, data, batch_size=4, progress=False)
+    named = evaluate(path, data, arch="ghostnet_010", batch_size=4, progress=False)
+    assert (inferred.top1, inferred.top5, inferred.images) == (named.top1, named.top5, 9)
+    with pytest.raises(GhostHubError, match="holds a ghostnet of width 0.1"):  # 0.1 is not 0.5
         evaluate(path, data, arch="ghostnet_050")
 
 
@@ -108,8 +109,8 @@ def test_a_safetensors_checkpoint_evaluates_with_arch(data, tmp_path):
     from_ckpt = evaluate(path, data, arch="ghostnet_010", batch_size=4, progress=False)
     from_st = evaluate(st, data, arch="ghostnet_010", batch_size=4, progress=False)
     assert (from_st.top1, from_st.top5, from_st.images) == (from_ckpt.top1, from_ckpt.top5, 9)
-    with pytest.raises(GhostHubError, match="does not say which architecture"):
-        evaluate(st, data)
+    inferred = evaluate(st, data, batch_size=4, progress=False)  # the architecture from the shapes
+    assert (inferred.top1, inferred.top5) == (from_ckpt.top1, from_ckpt.top5)
 
 
 @pytest.mark.parametrize("arch", ["Bad Name", "ghostnet", "ghostnet_5"])

@@ -31,7 +31,7 @@ from .evaluate import evaluate, network_preprocessing
 __all__ = ["PublishResult", "publish"]
 
 _FORMATS = {".ckpt": "ckpt", ".safetensors": "safetensors"}
-_FOREIGN = (".pth", ".pth.tar", ".pt", ".bin")  # PyTorch files: converted to .ckpt on publish (needs torch)
+_FOREIGN = (".pth", ".pth.tar")  # PyTorch files: converted to .ckpt on publish (needs torch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +145,7 @@ def publish(
         raise PublishError(f"publish writes into a hub folder, not a URL ({hub}); publish locally, then upload the folder")
     fmt = _FORMATS.get(checkpoint.suffix.lower())
     if fmt is None and not checkpoint.name.lower().endswith(_FOREIGN):
-        raise PublishError(f"cannot publish {checkpoint}: expected a .ckpt, .safetensors or (with torch) .pth file")
+        raise PublishError(f"cannot publish {checkpoint}: expected a .ckpt or .safetensors file (or, with torch, .pth / .pth.tar)")
     if not checkpoint.is_file():
         raise PublishError(f"cannot publish {checkpoint}: no such file")
     record, strict = _provenance_record(provenance, checkpoint)
