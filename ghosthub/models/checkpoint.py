@@ -137,7 +137,7 @@ def read_with_info(path: str | os.PathLike) -> Checkpoint:
     from .scan import scan_weights
 
     try:
-        scan_weights(path)
+        _, _, texts = scan_weights(path)
     except WeightsError as e:
         text = str(e)
         raise WeightsError(f"cannot read {text[0].lower()}{text[1:]}. The file is truncated, corrupt or not a "
@@ -152,7 +152,7 @@ def read_with_info(path: str | os.PathLike) -> Checkpoint:
             f"The file is truncated, corrupt or not a MindSpore checkpoint. {advice}"
         ) from None
     params = {name: _to_numpy(value) for name, value in raw.items() if hasattr(value, "asnumpy")}
-    info = _record(raw.get(INFO_KEY))
+    info = _record(raw.get(INFO_KEY, texts.get(INFO_KEY)))  # a .ckpt entry, or safetensors __metadata__
     if not params:
         raise WeightsError(f"checkpoint {path!r} ({size} bytes) holds no tensors. {advice}")
     return Checkpoint(params, info)
@@ -161,7 +161,8 @@ def read_with_info(path: str | os.PathLike) -> Checkpoint:
 def read_info(path: str | os.PathLike) -> dict | None:
     """The record a ghosthub checkpoint carries, or None for any other checkpoint (e.g. MindCV's).
 
-    A safetensors file gives None without being read: ghosthub writes its record into .ckpt files only.
+    A safetensors file's record (``ghosthub convert --out X.safetensors`` writes it into the header's
+    ``__metadata__``) is read from its header alone.
 
     Raises
     ------
@@ -175,7 +176,9 @@ def read_info(path: str | os.PathLike) -> dict | None:
     """
     path = os.fspath(path)
     if os.path.isfile(path) and sniff_format(path) == "safetensors":
-        return None
+        from .readers import read_safetensors_header
+
+        return _record(read_safetensors_header(path)[1].get(INFO_KEY))
     return read_with_info(path).info
 
 

@@ -26,7 +26,7 @@ from .layouts import (
 )
 from .scan import TensorInfo, read_ckpt_arrays, record_text, scan_weights, stubs
 
-__all__ = ["WeightsPlan", "plan_weights", "read_mapped", "describe_weights", "convert_weights"]
+__all__ = ["WeightsPlan", "plan_tensors", "plan_weights", "read_mapped", "describe_weights", "convert_weights"]
 
 INFO_KEY = "ghosthub"  # the record's entry (checkpoint.INFO_KEY; that module imports MindSpore-side helpers)
 NATIVE = ("mindcv", "modelzoo-600m")  # layouts whose names are ghosthub's own
@@ -118,9 +118,22 @@ def plan_weights(path: str | os.PathLike, *, layout: str | None = None, backbone
         params = read_torch(path)
         tensors = {n: TensorInfo(np.asarray(v).dtype.str, tuple(v.shape), int(np.asarray(v).nbytes))
                    for n, v in params.items()}
-    record = record_text(texts, INFO_KEY)
+    return plan_tensors(tensors, path=path, fmt=fmt, record=record_text(texts, INFO_KEY), layout=layout,
+                        backbone=backbone, width=width, params=params)
+
+
+def plan_tensors(tensors: dict[str, TensorInfo], *, path: str = "<weights>", fmt: str = "ckpt",
+                 record: dict | None = None, layout: str | None = None, backbone: str | None = None,
+                 width: float | None = None, params: dict | None = None) -> WeightsPlan:
+    """:func:`plan_weights` for declared tensors (names, dtypes, shapes) without a file.
+
+    Lets a card's layout and architecture be checked against a network from a name/shape listing.
+    """
     names = [n for n in tensors if n != INFO_KEY]
-    found = detect_layout(names)
+    try:
+        found = detect_layout(names)
+    except WeightsError as exc:
+        raise WeightsError(f"{path!r}: {exc}") from None
     if layout is not None:
         if layout not in LAYOUTS:
             raise WeightsError(f"unknown weights layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
