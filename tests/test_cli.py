@@ -22,8 +22,10 @@ def test_list_table(capsys):
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "BACKBONE", "DATASET", "TOP-1", "TOP-5", "FORMAT", "SHA256"]
-    assert [line.split()[0] for line in lines[1:]] == ["ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_130"]
-    assert lines[1].split() == ["ghostnet_050", "ghostnet", "ImageNet2012", "65.84", "86.60", "ckpt", "ae7771cb"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "ghostnet600_175.a37ea724", "ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_100.2c1db3f2",
+        "ghostnet_100.722e13be", "ghostnet_130"]
+    assert lines[2].split() == ["ghostnet_050", "ghostnet", "ImageNet2012", "65.84", "86.60", "ckpt", "ae7771cb"]
     # Aligned: every column starts at the same offset on every line.
     starts = [lines[0].index(h) for h in ("BACKBONE", "DATASET", "TOP-1", "SHA256")]
     for line in lines[1:]:
@@ -34,14 +36,16 @@ def test_list_pattern_filters_sort_and_json(capsys):
     code, out, _ = run(capsys, "list", "ghostnet_1*", "--json")
     assert code == 0
     rows = json.loads(out)
-    assert [r["name"] for r in rows] == ["ghostnet_100", "ghostnet_130"]
+    assert [r["name"] for r in rows] == ["ghostnet_100", "ghostnet_100.2c1db3f2", "ghostnet_100.722e13be", "ghostnet_130"]
     assert rows[0]["top1"] == 73.78 and rows[0]["sha256"] == "bef8025a" and rows[0]["format"] == "ckpt"
     _, out, _ = run(capsys, "list", "--sort", "top1", "--json")
-    assert [r["name"] for r in json.loads(out)] == ["ghostnet_130", "ghostnet_100", "ghostnet_050.85b91860", "ghostnet_050"]
+    assert [r["name"] for r in json.loads(out)] == [
+        "ghostnet600_175.a37ea724", "ghostnet_100.722e13be", "ghostnet_130", "ghostnet_100.2c1db3f2", "ghostnet_100",
+        "ghostnet_050.85b91860", "ghostnet_050"]
     _, out, _ = run(capsys, "list", "--backbone", "resnet", "--json")
     assert json.loads(out) == []
     _, out, _ = run(capsys, "list", "--dataset", "imagenet*", "--format", "ckpt", "--json")
-    assert len(json.loads(out)) == 4
+    assert len(json.loads(out)) == 5
 
 
 def test_list_sort_by_an_unknown_metric_is_a_usage_error(capsys):

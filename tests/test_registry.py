@@ -14,7 +14,8 @@ from ghosthub.modelcard import CardWarning, load_card, render_card
 from ghosthub.errors import ModelNotFoundError
 from ghosthub.registry import Registry
 
-BUNDLED = ["ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_130"]
+BUNDLED = ["ghostnet600_175.a37ea724", "ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_100.2c1db3f2",
+    "ghostnet_100.722e13be", "ghostnet_130"]
 
 
 def write_card(folder, name, **fields):
@@ -97,8 +98,8 @@ def test_patterns_and_filters(tmp_path):
     )
     (tmp_path / "exported.md").write_text(render_card(mindir))
     reg = default_registry([tmp_path])
-    assert reg.list("GHOSTNET_1*") == ["ghostnet_100", "ghostnet_130"]
-    assert reg.list("*.*") == ["ghostnet_050.85b91860"]
+    assert reg.list("GHOSTNET_1*") == ["ghostnet_100", "ghostnet_100.2c1db3f2", "ghostnet_100.722e13be", "ghostnet_130"]
+    assert reg.list("*.*") == [n for n in BUNDLED if "." in n]
     assert reg.list(backbone="resnet") == ["other_net"]
     assert reg.list(dataset="cifar*") == ["other_net"]
     assert reg.list(file_format="mindir") == ["exported"]
