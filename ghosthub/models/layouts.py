@@ -272,7 +272,7 @@ def _put(out: dict, target: str, value, source: str) -> None:
     out[target] = value
 
 
-def to_ghosthub(params: Mapping[str, np.ndarray], layout: str | None = None) -> dict:
+def to_ghosthub(params: Mapping[str, np.ndarray], layout: str | None = None, *, shapes_only: bool = False) -> dict:
     """Rename (and for GhostNetV3 fuse) a checkpoint into ghosthub's parameter names.
 
     Pure renames and drops: values are passed through untouched, except GhostNetV3's
@@ -285,6 +285,8 @@ def to_ghosthub(params: Mapping[str, np.ndarray], layout: str | None = None) -> 
         The checkpoint as read from its file.
     layout : str, optional
         One of :data:`LAYOUTS`; detected with :func:`detect_layout` when None.
+    shapes_only : bool
+        Only the names and shapes matter (``params`` are stand-ins): V3 branches are checked, not fused.
 
     Returns
     -------
@@ -308,7 +310,7 @@ def to_ghosthub(params: Mapping[str, np.ndarray], layout: str | None = None) -> 
     if layout == "timm":
         return _rename_timm(params)
     if layout == "timm-v3":
-        return _rename_timm(fuse_v3(params))
+        return _rename_timm(fuse_v3(params, shapes_only=shapes_only))
     return _rename_modelzoo(params)
 
 
@@ -327,45 +329,54 @@ _V3_SLOTS = {
 }
 
 
-def _fold(kernel: np.ndarray, bn: Mapping[str, np.ndarray], where: str, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Fold a BatchNorm (inference statistics) into the preceding kernel: (kernel', bias')."""
+_BN_KEYS = ("weight", "bias", "running_mean", "running_var")
+
+
+def _bn_scale(bn: Mapping[str, np.ndarray], where: str, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """A BatchNorm's inference form as (scale, shift), in float64: y = scale * x + shift."""
     try:
-        gamma, beta, mean, var = (bn[k].astype(np.float64) for k in ("weight", "bias", "running_mean", "running_var"))
+        gamma, beta, mean, var = (np.asarray(bn[k], np.float64) for k in _BN_KEYS)
     except KeyError as e:
         raise CheckpointMismatchError(f"GhostNetV3 branch {where!r} lacks its BatchNorm {e.args[0]!r}") from None
     scale = gamma / np.sqrt(var + eps)
-    return kernel * scale[:, None, None, None], beta - mean * scale
+    return scale, beta - mean * scale
 
 
-def _fuse_group(branches: dict, where: str, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Sum one group's branches (leaf dicts by branch name) into one kernel and bias, in float64."""
+def _fuse_group(branches: dict, where: str, eps: float, shapes_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Sum one group's branches (leaf dicts by branch name) into one kernel and bias, in float64.
+
+    Each branch is added in place where it acts: a 1x1 branch at the kernel's centre, the identity
+    branch at each channel's own centre tap, so no padded or identity kernel is ever built.
+    With ``shapes_only`` the branches are checked but nothing is computed: zero-cost stand-ins.
+    """
     convs = sorted((b for b in branches if b.startswith("conv.")), key=lambda b: int(b[5:]))
     if not convs or "conv.weight" not in branches[convs[0]]:
         raise CheckpointMismatchError(f"GhostNetV3 group {where!r} has no conv branch ({where}_rpr_conv.0.conv.weight)")
     shape = branches[convs[0]]["conv.weight"].shape
-    kernel, bias = np.zeros(shape, np.float64), np.zeros(shape[0], np.float64)
-
-    def add(branch: str, k: np.ndarray, bn: Mapping) -> None:
-        nonlocal kernel, bias
-        k, b = _fold(k, bn, f"{where}_rpr_{branch}", eps)
-        kernel, bias = kernel + k, bias + b
-
-    for branch in convs:
-        leaves = branches[branch]
-        add(branch, leaves["conv.weight"].astype(np.float64), _bn_leaves(leaves))
-    if "scale" in branches:
-        # A 1x1 branch equals a k x k kernel that is zero but at its centre (same stride, and
-        # the same sampling position since the k x k conv pads by (k - 1) / 2).
-        w = branches["scale"]["conv.weight"].astype(np.float64)
-        ph, pw = shape[2] - w.shape[2], shape[3] - w.shape[3]
-        add("scale", np.pad(w, ((0, 0), (0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))),
-            _bn_leaves(branches["scale"]))
+    folds = [(b, _bn_leaves(branches[b])) for b in (*convs, "scale") if b in branches]
     if "skip" in branches:
-        # A BN on the identity: the identity as a kernel (1 at the centre, from each channel's own
-        # input within its group), then folded like any branch.
-        ident = np.zeros(shape, np.float64)
-        ident[np.arange(shape[0]), np.arange(shape[0]) % shape[1], shape[2] // 2, shape[3] // 2] = 1.0
-        add("skip", ident, branches["skip"])
+        folds.append(("skip", branches["skip"]))
+    if shapes_only:
+        for branch, bn in folds:
+            missing = [k for k in _BN_KEYS if k not in bn]
+            if missing:
+                raise CheckpointMismatchError(f"GhostNetV3 branch {where}_rpr_{branch!r} lacks its BatchNorm {missing[0]!r}")
+        stand_in = np.lib.stride_tricks.as_strided
+        return (stand_in(np.zeros(1, np.float32), shape, (0,) * len(shape), writeable=False),
+                stand_in(np.zeros(1, np.float32), shape[:1], (0,), writeable=False))
+    kernel, bias = np.zeros(shape, np.float64), np.zeros(shape[0], np.float64)
+    for branch, bn in folds:
+        scale, shift = _bn_scale(bn, f"{where}_rpr_{branch}", eps)
+        bias += shift
+        if branch == "skip":
+            # A BN on the identity: 1 at the centre tap, from each channel's own input within its group.
+            c = np.arange(shape[0])
+            kernel[c, c % shape[1], shape[2] // 2, shape[3] // 2] += scale
+            continue
+        w = np.asarray(branches[branch]["conv.weight"], np.float64)
+        # A 1x1 branch is a k x k kernel zero but at its centre (the k x k conv pads by (k - 1) / 2).
+        top, left = (shape[2] - w.shape[2]) // 2, (shape[3] - w.shape[3]) // 2
+        kernel[:, :, top:top + w.shape[2], left:left + w.shape[3]] += w * scale[:, None, None, None]
     return kernel, bias
 
 
@@ -378,7 +389,7 @@ def _bn_leaves(leaves: Mapping[str, np.ndarray]) -> dict:
     return {}
 
 
-def fuse_v3(params: Mapping[str, np.ndarray], eps: float = _BN_EPS) -> dict:
+def fuse_v3(params: Mapping[str, np.ndarray], eps: float = _BN_EPS, *, shapes_only: bool = False) -> dict:
     """Fold GhostNetV3 training-form weights into the GhostNetV2 (deploy) topology.
 
     Every re-parameterisation branch of V3 (``*_rpr_conv.{i}`` conv + BN, ``*_rpr_scale`` 1x1
@@ -393,6 +404,9 @@ def fuse_v3(params: Mapping[str, np.ndarray], eps: float = _BN_EPS) -> dict:
         timm (``bn1``) or Huawei (``bn``) V3 training-form names, PyTorch BN leaves.
     eps : float
         The branches' BatchNorm epsilon (1e-5 in timm and Huawei's code).
+    shapes_only : bool
+        Check the branches and give zero-cost stand-ins of the fused shapes (for checking a file's
+        header against a network before its tensors are read).
 
     Returns
     -------
@@ -415,9 +429,15 @@ def fuse_v3(params: Mapping[str, np.ndarray], eps: float = _BN_EPS) -> dict:
         group = groups.setdefault((m["owner"], m["group"]), {})
         group.setdefault(m["branch"], {})[m["leaf"]] = value
     for (owner, group), branches in groups.items():
-        kernel, bias = _fuse_group(branches, f"{owner}{group}", eps)
+        kernel, bias = _fuse_group(branches, f"{owner}{group}", eps, shapes_only)
         conv_slot, bn_slot = _V3_SLOTS[group]
         c = kernel.shape[0]
+        if shapes_only:
+            fused = {f"{owner}{conv_slot}.weight": kernel}
+            fused.update({f"{owner}{bn_slot}.{leaf}": bias for leaf in _BN_KEYS})
+            for name, value in fused.items():
+                _put(out, name, value, name)
+            continue
         fused = {
             f"{owner}{conv_slot}.weight": kernel.astype(np.float32),
             f"{owner}{bn_slot}.weight": np.ones(c, np.float32),

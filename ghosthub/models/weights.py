@@ -142,7 +142,7 @@ def plan_tensors(tensors: dict[str, TensorInfo], *, path: str = "<weights>", fmt
                                f"{found!r}; fix or remove the card's weights-layout")
     layout = found
     network, _ = split_training_state({n: tensors[n] for n in names})
-    mapped = to_ghosthub(stubs(network), layout)
+    mapped = to_ghosthub(stubs(network), layout, shapes_only=True)
     wrong = [f"{n} ({v.dtype})" for n, v in mapped.items() if v.dtype.kind != "f"]
     if wrong:
         raise WeightsError(f"{path!r}: network parameters must be floating point; found {', '.join(wrong[:5])}")
