@@ -137,6 +137,7 @@ def load(
     >>> import ghosthub
     >>> net = ghosthub.load("ghostnet_050", pretrained=True)  # doctest: +SKIP
     >>> net = ghosthub.load("ghostnet_050", pretrained=False, num_classes=10)  # doctest: +SKIP
+    >>> net = ghosthub.load("downloads/ghostnetv2_100.safetensors")  # any layout: builds what it holds  # doctest: +SKIP
     """
     client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline, progress=progress)
     return client.load(

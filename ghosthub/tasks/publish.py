@@ -180,7 +180,7 @@ def publish(
                 f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
                 "name its width, e.g. --backbone ghostnet --width 0.5"
             )
-        net = _build_checked(params, staged, checkpoint, backbone, width)
+        net = _build_checked(params, staged, checkpoint, backbone, width, info.get("model_options"))
         del params
         try:
             if eval_dir is not None and not metrics:
@@ -230,13 +230,14 @@ def _read_staged(staged: Path, checkpoint: Path):
         raise exc from None
 
 
-def _build_checked(params, staged: Path, checkpoint: Path, backbone: str, width: float):
+def _build_checked(params, staged: Path, checkpoint: Path, backbone: str, width: float, options=None):
     """The network with the checkpoint strict-loaded: a mismatch raises before anything is written.
 
     Errors name the user's ``checkpoint``, not the temporary copy, and say what publish accepts.
     """
     try:
-        return build_network(backbone, width, params=params, checkpoint_path=checkpoint)
+        # A converted model-zoo V2 records its bilinear gate: the network must have it too.
+        return build_network(backbone, width, params=params, checkpoint_path=checkpoint, **(options or {}))
     except GhostHubError as exc:  # same error type, told in the user's terms
         message = str(exc).replace(str(staged), str(checkpoint))
         message = message.replace(", or pass strict=False to load only the matching part.", ".")
