@@ -50,7 +50,7 @@ def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), 
     Examples
     --------
     >>> import ghosthub
-    >>> ghosthub.list_models("ghostnet_1*")
+    >>> ghosthub.list_models("ghostnet_1??")
     ['ghostnet_100', 'ghostnet_130']
     """
     return Client(cards=cards, hub=hub).list_models(pattern, **filters)

@@ -60,7 +60,7 @@ class Client:
     Examples
     --------
     >>> client = Client()
-    >>> client.list_models("ghostnet_1*")
+    >>> client.list_models("ghostnet_1??")
     ['ghostnet_100', 'ghostnet_130']
     >>> client.get_card("ghostnet_050").metrics
     {'top1': 65.84, 'top5': 86.6}
