@@ -204,6 +204,10 @@ def detect_layout(names: Iterable[str]) -> str:
 # Renames
 
 
+_FINAL_CONV = re.compile(r"^blocks\.(\d+)\.0\.conv$")
+_FINAL_BN = re.compile(r"^blocks\.(\d+)\.0\.bn1$")
+
+
 def _rename_timm(params: Mapping[str, np.ndarray]) -> dict:
     """timm / Huawei PyTorch names -> ghosthub names (v1 and V2 alike)."""
     # A prefix is a BatchNorm layer exactly when it has running statistics. Deciding by sibling,
@@ -222,8 +226,9 @@ def _rename_timm(params: Mapping[str, np.ndarray]) -> dict:
             leaf = _BN_LEAVES[leaf]
         # The final 1x1 conv + BN is timm's ConvBnAct (conv, bn1) at blocks.9.0, MindCV's
         # SequentialCell at blocks.9.features.{0,1}. Bottleneck children never are "conv"/"bn1".
-        prefix = re.sub(r"^blocks\.(\d+)\.0\.conv$", r"blocks.\1.features.0", prefix)
-        prefix = re.sub(r"^blocks\.(\d+)\.0\.bn1$", r"blocks.\1.features.1", prefix)
+        if prefix.endswith((".0.conv", ".0.bn1")):  # cheap test first: the regexes cost per name
+            prefix = _FINAL_CONV.sub(r"blocks.\1.features.0", prefix)
+            prefix = _FINAL_BN.sub(r"blocks.\1.features.1", prefix)
         _put(out, f"{prefix}.{leaf}" if prefix else leaf, value, name)
     return out
 
@@ -422,7 +427,7 @@ def fuse_v3(params: Mapping[str, np.ndarray], eps: float = _BN_EPS, *, shapes_on
     out, groups = {}, {}
     # One pass over the names: branch entries are grouped, everything else passes through.
     for name, value in params.items():
-        m = _RPR.match(name)
+        m = _RPR.match(name) if "_rpr_" in name else None  # the lazy regex is slow on every name
         if m is None:
             out[name] = value
             continue

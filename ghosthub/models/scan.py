@@ -258,11 +258,12 @@ def scan_weights(path: str | os.PathLike) -> tuple[str, dict[str, TensorInfo] | 
 
 def stubs(tensors: dict[str, TensorInfo]) -> dict[str, np.ndarray]:
     """Arrays of the declared shapes that cost no memory (zero strides), for mapping names and checking shapes."""
-    out = {}
+    out, zeros = {}, {}
     for name, info in tensors.items():
-        dtype = np.float32 if info.dtype == "bf16" else np.dtype(info.dtype)
-        out[name] = np.lib.stride_tricks.as_strided(np.zeros(1, dtype), info.shape, (0,) * len(info.shape),
-                                                    writeable=False)
+        dtype = "<f4" if info.dtype == "bf16" else info.dtype
+        if dtype not in zeros:
+            zeros[dtype] = np.zeros((), dtype)
+        out[name] = np.broadcast_to(zeros[dtype], info.shape)  # read-only, zero strides
     return out
 
 
