@@ -17,8 +17,8 @@ class Settings(
     namedtuple(
         "Settings",
         "cache_dir card_dirs hub offline mirrors token progress max_size "
-        "connect_timeout read_timeout retries backoff max_wait lock_timeout",
-        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0),
+        "connect_timeout read_timeout retries backoff max_wait lock_timeout rehash_below",
+        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, 256 << 20),
     )
 ):
     """Everything ghosthub reads from the environment, resolved once per call.
@@ -55,6 +55,9 @@ class Settings(
     lock_timeout : float
         Seconds a download waits for another process's download of
         the same asset to make progress before going on without the lock.
+    rehash_below : cached files smaller than this many bytes are hashed on every
+        load, not trusted on their stat alone (``GHOSTHUB_REHASH_BELOW``, e.g. ``256M``;
+        ``0`` never re-hashes a file its record vouches for).
     """
 
     # A named tuple rather than a dataclass: importing dataclasses costs a cache hit
@@ -90,6 +93,7 @@ def settings(
         token=env.get("GHOSTHUB_TOKEN") or None,
         progress=(not _flag(env, "GHOSTHUB_NO_PROGRESS")) if progress is None else bool(progress),
         max_size=_size(env.get("GHOSTHUB_MAX_SIZE")) or 5 << 30,
+        rehash_below=_rehash_below(env.get("GHOSTHUB_REHASH_BELOW")),
         read_timeout=_number(env, "GHOSTHUB_TIMEOUT", float, 60.0),
         retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
     )
@@ -174,7 +178,13 @@ def _number(env, name: str, kind, default):
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-def _size(text: str | None) -> int | None:
+def _rehash_below(text: str | None) -> int:
+    if text is None or not text.strip():
+        return 256 << 20
+    return _size(text, "GHOSTHUB_REHASH_BELOW") or 0
+
+
+def _size(text: str | None, name: str = "GHOSTHUB_MAX_SIZE") -> int | None:
     """Parse '5G', '512M', '1048576' (binary units)."""
     if not text:
         return None
@@ -183,4 +193,4 @@ def _size(text: str | None) -> int | None:
     try:
         return int(float(value[: len(value) - len(unit)]) * _UNITS[unit])
     except ValueError:
-        raise ConfigError(f"GHOSTHUB_MAX_SIZE={text!r} is not a size; expected e.g. 5G, 512M or a byte count") from None
+        raise ConfigError(f"{name}={text!r} is not a size; expected e.g. 5G, 512M or a byte count") from None
