@@ -195,22 +195,29 @@ def _values(entry: CardEntry, key: str) -> list[Any]:
 
 
 def _card_files(source: str) -> Iterator[tuple[str, os.stat_result]]:
-    """Every ``*.md`` file under ``source`` (hidden folders skipped) with its stat."""
+    """Every ``*.md`` file under ``source`` (hidden folders skipped) with its stat.
+
+    A folder link that leads back to a folder already read (``ln -s . cards/loop``)
+    is skipped with one warning per source.
+    """
+    from ._utils.walk import walk_files
+
     try:
-        scan = os.scandir(source)
+        os.listdir(source)
     except (FileNotFoundError, NotADirectoryError):
         return
     except OSError as exc:
         warnings.warn(f"cannot read card folder {source}: {exc.strerror or exc}", CardWarning, stacklevel=5)
         return
-    with scan:
-        for item in scan:
-            if item.name.startswith("."):
-                continue
-            if item.is_dir():
-                yield from _card_files(item.path)
-            elif item.name.endswith(".md") and item.is_file():
-                yield item.path, item.stat()
+    loops: list[str] = []
+    yield from walk_files(source, ".md", on_loop=loops.append)
+    if loops:
+        more = f" (and {len(loops) - 1} more)" if len(loops) > 1 else ""
+        warnings.warn(
+            f"skipped {loops[0]}{more} in card folder {source}: a link to a folder already read (a loop or a duplicate)",
+            CardWarning,
+            stacklevel=5,
+        )
 
 
 def _parse_record(path: str) -> dict[str, Any]:

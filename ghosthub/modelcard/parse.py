@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+from .._utils.walk import walk_files
 from ..errors import CardError, CardWarning
 from ._yaml import load_mapping as _load_mapping
 from .model import MAX_CARD_BYTES, ModelCard
@@ -77,7 +78,10 @@ def check_card_files(folder: str | Path) -> list[CardError]:
         return [CardError("not a folder of cards", path=folder)]
     problems: list[CardError] = []
     owners: dict[str, Path] = {}
-    files = sorted(p for p in folder.rglob("*.md") if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    loops: list[str] = []
+    files = sorted(Path(p) for p, _ in walk_files(folder, ".md", on_loop=loops.append))
+    if loops:
+        warnings.warn(f"skipped {', '.join(loops[:3])} in {folder}: a link to a folder already read (a loop)", CardWarning, stacklevel=2)
     for path in files:
         try:
             with open(path, "rb") as f:
