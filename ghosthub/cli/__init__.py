@@ -35,6 +35,7 @@ COMMANDS = {
     "train": "train",
     "publish": "hub",
     "serve": "hub",
+    "fsck": "hub",
     "demo": "demo",
 }
 

@@ -13,7 +13,7 @@ import re
 import time
 from pathlib import Path
 
-__all__ = ["PART_NAME", "activity", "is_abandoned", "is_foreign", "is_own_file", "new_part", "part_meta", "parts_of"]
+__all__ = ["PART_NAME", "activity", "is_abandoned", "is_foreign", "is_own_file", "new_part", "owner_is_gone", "owner_tag", "part_meta", "parts_of"]
 
 PART_NAME = re.compile(r"\.(?P<file>.+)\.(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)-(?P<nonce>[0-9a-f]{8})\.part")
 
@@ -58,9 +58,23 @@ def is_abandoned(part: Path, stale_after: float) -> bool:
         mtime = os.lstat(part).st_mtime
     except FileNotFoundError:
         return False
-    if match["host"] == _host():
-        return not _alive(int(match["pid"]), since=mtime)
+    return owner_is_gone(match["host"], int(match["pid"]), mtime, stale_after)
+
+
+def owner_is_gone(host: str, pid: int, mtime: float, stale_after: float) -> bool:
+    """Whether the process ``pid`` on ``host`` that last wrote a file at ``mtime`` no longer writes it.
+
+    On this host: it is not running (or a later process reuses its pid). Elsewhere:
+    the file has not changed for ``stale_after`` seconds.
+    """
+    if host == _host():
+        return not _alive(pid, since=mtime)
     return time.time() - mtime > stale_after
+
+
+def owner_tag() -> str:
+    """``<host>-<pid>``: what a temporary file's name carries so that another process can tell when it is left over."""
+    return f"{_host()}-{os.getpid()}"
 
 
 def is_foreign(part: Path) -> bool:
