@@ -87,7 +87,13 @@ class Client:
             fnmatch pattern on the model name, case-insensitive (``"ghostnet_*"``).
         **filters : str
             ``backbone``, ``dataset``, ``file_format`` or any front-matter key (``_`` for
-            ``-``), each a fnmatch pattern.
+            ``-``), each a fnmatch pattern; ``pretrained=True`` (as timm takes it) keeps
+            the cards with weights to load.
+
+        Raises
+        ------
+        FilterError
+            A filter key no card has (``datset=``); the message suggests the closest.
         """
         return self.registry.list(pattern, **filters)
 

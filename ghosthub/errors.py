@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "GhostHubError",
     "ConfigError",
+    "FilterError",
     "CardError",
     "ModelNotFoundError",
     "LinkError",
@@ -51,6 +52,10 @@ class GhostHubError(Exception):
 
 class ConfigError(GhostHubError, ValueError):
     """An environment variable or argument that ghosthub cannot use."""
+
+
+class FilterError(GhostHubError, TypeError):
+    """A filter of ``list_models`` names no field any card has (a typo such as ``datset=``)."""
 
 
 class CardError(GhostHubError, ValueError):
