@@ -188,11 +188,14 @@ class Client:
 
         return cache.remove(self.settings.cache_dir, name)
 
-    def clear_cache(self) -> list[Path]:
-        """Remove ghosthub's folders from the cache (assets, card index, hub copies); the folders removed."""
+    def clear_cache(self, *, dry_run: bool = False) -> list[Path]:
+        """Remove ghosthub's folders from the cache (assets, card index, hub copies); the folders removed.
+
+        With ``dry_run`` nothing is removed: the folders that would be are returned.
+        """
         from .download import cache
 
-        return cache.clear(self.settings.cache_dir)
+        return cache.clear(self.settings.cache_dir, dry_run=dry_run)
 
     # ------------------------------------------------------------------ networks
 

@@ -369,10 +369,11 @@ def prune(cache_dir: str | os.PathLike, keep: Iterable[Path], *, stale_after: fl
     return doomed
 
 
-def clear(cache_dir: str | os.PathLike) -> list[Path]:
+def clear(cache_dir: str | os.PathLike, *, dry_run: bool = False) -> list[Path]:
     """Remove ghosthub's folders from the cache root (assets, card index, hub copies).
 
-    Other files a user keeps in the same folder are left alone. Returns the folders removed.
+    Other files a user keeps in the same folder are left alone. Returns the folders
+    removed (with ``dry_run``, those that would be, removing nothing).
 
     Examples
     --------
@@ -385,7 +386,8 @@ def clear(cache_dir: str | os.PathLike) -> list[Path]:
     for name in OWN_FOLDERS:
         folder = Path(cache_dir) / name
         if folder.is_dir() and not folder.is_symlink():
-            shutil.rmtree(folder)
+            if not dry_run:
+                shutil.rmtree(folder)
             removed.append(folder)
     return removed
 
