@@ -290,12 +290,9 @@ def make_bar(label: str, settings, progress: bool | None):
         return None
 
     def make(total: int | None, initial: int):
-        from tqdm import tqdm
+        from .._utils.units import byte_bar
 
-        return tqdm(
-            total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=label, file=sys.stderr, dynamic_ncols=True, leave=False,
-        )  # fmt: skip
+        return byte_bar(total, initial, desc=label, file=sys.stderr, dynamic_ncols=True, leave=False)
 
     return make
 
