@@ -84,6 +84,9 @@ def test_demo_end_to_end(tmp_path):
     lines = proc.stdout.splitlines()
     steps = [line.split()[0] for line in lines if line[:1].isdigit()]
     assert steps == ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]
+    # Issue 12 item 18: through a pipe too, the compilation is announced and every epoch has a line.
+    assert "compiles the network graph" in proc.stdout
+    assert any(line.strip().startswith("epoch 1/1  loss ") for line in lines)
     assert "downloaded, sha256 verified, strict load" in proc.stdout
     assert lines[-1].startswith("done in ")
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
