@@ -34,6 +34,7 @@ __all__ = [
     "WeakHashWarning",
     "PublishWarning",
     "DataWarning",
+    "PreprocessingWarning",
 ]
 
 
@@ -203,6 +204,10 @@ class WeakHashWarning(FetchWarning):
 
 class PublishWarning(UserWarning):
     """Something publish left out, such as a training record of another checkpoint."""
+
+
+class PreprocessingWarning(UserWarning):
+    """A checkpoint records other preprocessing or classes than the card it is used with: the checkpoint's are used."""
 
 
 class DataWarning(UserWarning):

@@ -41,3 +41,4 @@ def test_an_interrupted_train_names_the_checkpoint_to_resume_from(tmp_path):
     last = sorted(out.glob("epoch-*.ckpt"))[-1]
     assert f"resume with: ghosthub train --recipe {recipe} --data-dir {data} --out {out} --resume {last}" in err
     assert "Traceback" not in err
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in out.glob("*.ckpt")), "training checkpoints are not 0400"
