@@ -49,7 +49,9 @@ def test_publish_records_architecture_preprocessing_and_provenance(trained, publ
     assert card.metrics.keys() == {"top1", "top5"}  # from --eval-dir
     assert card.assets[0].sha256 == result.checkpoint_sha256
     recorded = json.loads(Path(result.best_checkpoint).with_name("provenance.json").read_text())
-    assert read_provenance(card) == recorded
+    # A published card names the recipe file, not where it lay on the publisher's disk (issue 12 item 19).
+    assert read_provenance(card) == {**recorded, "recipe_source": Path(recorded["recipe_source"]).name}
+    assert str(Path(recorded["recipe_source"]).parent) not in (published / "cards" / "tiny_010.md").read_text()
 
 
 def test_verify_rebuild_retrains_and_matches(trained, published, capsys):
