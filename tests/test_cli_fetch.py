@@ -168,4 +168,4 @@ def test_cache_ls_total_and_clear_needs_confirmation(capsys, cards, monkeypatch)
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
     code, out, _ = run(capsys, "cache", "clear")
-    assert code == 0 and not (root / "assets").exists() and f"freed " in out and str(root) in out
+    assert code == 0 and not (root / "assets").exists() and "freed " in out and str(root) in out
