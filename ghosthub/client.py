@@ -105,7 +105,13 @@ class Client:
             fnmatch pattern on the model name, case-insensitive (``"ghostnet_*"``).
         **filters : str
             ``backbone``, ``dataset``, ``file_format`` or any front-matter key (``_`` for
-            ``-``), each a fnmatch pattern.
+            ``-``), each a fnmatch pattern; ``pretrained=True`` (as timm takes it) keeps
+            the cards with weights to load.
+
+        Raises
+        ------
+        FilterError
+            A filter key no card has (``datset=``); the message suggests the closest.
         """
         return self.registry.list(pattern, **filters)
 
@@ -241,11 +247,14 @@ class Client:
 
         return cache.remove(self.settings.cache_dir, name)
 
-    def clear_cache(self) -> list[Path]:
-        """Remove ghosthub's folders from the cache (assets, card index, hub copies); the folders removed."""
+    def clear_cache(self, *, dry_run: bool = False) -> list[Path]:
+        """Remove ghosthub's folders from the cache (assets, card index, hub copies); the folders removed.
+
+        With ``dry_run`` nothing is removed: the folders that would be are returned.
+        """
         from .download import cache
 
-        return cache.clear(self.settings.cache_dir)
+        return cache.clear(self.settings.cache_dir, dry_run=dry_run)
 
     # ------------------------------------------------------------------ networks
 
@@ -437,6 +446,39 @@ class Client:
 
         return convert_weights(src, out, layout=layout, record=record)
 
+    def for_inference(self, model: Any, *, checkpoint_path: str | os.PathLike | None = None, arch: str | None = None,
+                      **load_kwargs) -> tuple[Any, Preprocessing, list[str]]:
+        """``(network, preprocessing, class names)`` to predict or export with.
+
+        ``model`` is a model name or a checkpoint file (``arch`` names the architecture of
+        one ghosthub did not write). With a name and ``checkpoint_path``, the card gives the
+        architecture and the checkpoint's record (input size, mean/std, classes), when it
+        has one, wins over the card: a PreprocessingWarning says where they differ.
+        """
+        import warnings
+
+        from .errors import PreprocessingWarning
+        from .tasks.evaluate import network_preprocessing
+
+        if checkpoint_path is None and Path(os.fspath(model)).is_file():
+            net, info = self.load_any(model, arch=arch)
+            return net, network_preprocessing(net, info), _names((info or {}).get("classes"), net.num_classes)
+        name = os.fspath(model)
+        if checkpoint_path is None:
+            net = self.load(name, **load_kwargs)
+            return net, self.preprocessing(name), self.class_names(name, net.num_classes)
+        from .models.checkpoint import read_info
+
+        net = self.load(name, pretrained=False, checkpoint_path=checkpoint_path, **load_kwargs)
+        info, card = read_info(checkpoint_path) or {}, self.preprocessing(name)
+        pre = Preprocessing.from_record(info, default=card)
+        names = _names(info.get("classes"), net.num_classes) if info.get("classes") else self.class_names(name, net.num_classes)
+        if pre != card:
+            changed = ", ".join(f"{k} {getattr(pre, k)} (card: {getattr(card, k)})" for k in pre._fields if getattr(pre, k) != getattr(card, k))
+            warnings.warn(f"{checkpoint_path} records other preprocessing than the card of {name}: {changed}; "
+                          "using the checkpoint's", PreprocessingWarning, stacklevel=2)
+        return net, pre, names
+
     # ------------------------------------------------------------------ producing
 
     def evaluate(
@@ -503,3 +545,14 @@ class Client:
         with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
             result = rebuild(provenance, data_dir, Path(workdir) if workdir else Path(tmp))
         return dataclasses.replace(result, expected_sha256=expected, name=name)
+
+
+def _names(classes: Any, num_classes: int) -> list[str]:
+    """A checkpoint's recorded class names when they fit the network, else ImageNet's or indices."""
+    if isinstance(classes, list) and len(classes) == num_classes:
+        return [str(c) for c in classes]
+    if num_classes == 1000:
+        from .data.classes import imagenet_classes
+
+        return imagenet_classes()
+    return [str(i) for i in range(num_classes)]

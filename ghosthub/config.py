@@ -17,8 +17,9 @@ class Settings(
     namedtuple(
         "Settings",
         "cache_dir card_dirs hub offline mirrors token progress max_size "
-        "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens connections parallel_min",
-        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, (), 0, 16 << 20),
+        "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens connections parallel_min "
+        "rehash_below",
+        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, (), 0, 16 << 20, 256 << 20),
     )
 ):
     """Everything ghosthub reads from the environment, resolved once per call.
@@ -66,6 +67,10 @@ class Settings(
         slow enough for more connections to help; 1 is a single stream.
     parallel_min : int
         Smallest asset, in bytes, downloaded over several connections.
+    rehash_below : int
+        Cached files smaller than this many bytes are hashed on every load, not trusted
+        on their stat alone (``GHOSTHUB_REHASH_BELOW``, e.g. ``256M``; ``0`` never
+        re-hashes a file its record vouches for).
     """
 
     # A named tuple rather than a dataclass: importing dataclasses costs a cache hit
@@ -108,6 +113,7 @@ def settings(
         token=env.get("GHOSTHUB_TOKEN") or None,
         progress=(not _flag(env, "GHOSTHUB_NO_PROGRESS")) if progress is None else bool(progress),
         max_size=_size(env.get("GHOSTHUB_MAX_SIZE")) or 5 << 30,
+        rehash_below=_rehash_below(env.get("GHOSTHUB_REHASH_BELOW")),
         read_timeout=_number(env, "GHOSTHUB_TIMEOUT", float, 60.0),
         retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
         tokens=_tokens(env.get("GHOSTHUB_TOKENS", "")) + _netrc_tokens(env.get("GHOSTHUB_NETRC", "")),
@@ -225,7 +231,13 @@ def _number(env, name: str, kind, default):
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-def _size(text: str | None) -> int | None:
+def _rehash_below(text: str | None) -> int:
+    if text is None or not text.strip():
+        return 256 << 20
+    return _size(text, "GHOSTHUB_REHASH_BELOW") or 0
+
+
+def _size(text: str | None, name: str = "GHOSTHUB_MAX_SIZE") -> int | None:
     """Parse '5G', '512M', '1048576' (binary units)."""
     if not text:
         return None
@@ -234,4 +246,4 @@ def _size(text: str | None) -> int | None:
     try:
         return int(float(value[: len(value) - len(unit)]) * _UNITS[unit])
     except ValueError:
-        raise ConfigError(f"GHOSTHUB_MAX_SIZE={text!r} is not a size; expected e.g. 5G, 512M or a byte count") from None
+        raise ConfigError(f"{name}={text!r} is not a size; expected e.g. 5G, 512M or a byte count") from None

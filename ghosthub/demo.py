@@ -74,7 +74,14 @@ def run_demo(
     say(1, "data", f"{counts['train']} train / {counts['val']} held-out 8x8 digits written as an ImageFolder in {data}", t)
 
     t = time.perf_counter()
-    result = train(RECIPE, data, run, epochs=epochs, progress=progress)
+    print(f"{' ' * 4}training {RECIPE}: the first step compiles the network graph (about 15-30 s), then one line per epoch",
+          file=out, flush=True)
+
+    def epoch_line(e) -> None:  # through a pipe too: no minutes of silence
+        val = f"  val top-1 {e.val_top1:6.2f}%" if e.val_top1 is not None else ""
+        print(f"    epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}{val}  {e.seconds:.1f} s", file=out, flush=True)
+
+    result = train(RECIPE, data, run, epochs=epochs, progress=progress, callback=epoch_line)
     best = result.best
     summary.update(train_top1=best.val_top1, train_seconds=time.perf_counter() - t, images_per_second=result.images_per_second)
     say(

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "GhostHubError",
     "ConfigError",
+    "FilterError",
     "CardError",
     "ModelNotFoundError",
     "LinkError",
@@ -33,6 +34,7 @@ __all__ = [
     "WeakHashWarning",
     "PublishWarning",
     "DataWarning",
+    "PreprocessingWarning",
 ]
 
 
@@ -51,6 +53,10 @@ class GhostHubError(Exception):
 
 class ConfigError(GhostHubError, ValueError):
     """An environment variable or argument that ghosthub cannot use."""
+
+
+class FilterError(GhostHubError, TypeError):
+    """A filter of ``list_models`` names no field any card has (a typo such as ``datset=``)."""
 
 
 class CardError(GhostHubError, ValueError):
@@ -203,6 +209,10 @@ class WeakHashWarning(FetchWarning):
 
 class PublishWarning(UserWarning):
     """Something publish left out, such as a training record of another checkpoint."""
+
+
+class PreprocessingWarning(UserWarning):
+    """A checkpoint records other preprocessing or classes than the card it is used with: the checkpoint's are used."""
 
 
 class DataWarning(UserWarning):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 from . import config
 from ._utils.fs import atomic_write
 from ._version import __version__
-from .errors import CardError, CardWarning, GhostHubError, ModelNotFoundError
+from .errors import CardError, CardWarning, FilterError, GhostHubError, ModelNotFoundError
 from .modelcard import FrontMatterView, ModelCard, load_card
 
 __all__ = ["Registry", "CardEntry", "ModelNotFoundError", "default_sources"]
@@ -141,25 +141,51 @@ class Registry:
         prefix = [k for k in self.entries if k.lower().startswith(name.lower()) and k.lower() not in matches]
         return [by_lower[m] for m in matches] + prefix[: max(0, n - len(matches))]
 
-    def list(self, pattern: str = "*", **filters: str) -> list[str]:
+    def list(self, pattern: str = "*", *, pretrained: bool | None = None, **filters: str) -> list[str]:
         """Names matching a fnmatch ``pattern`` and every filter, sorted.
 
         Filters compare a card field (fnmatch, case-insensitive): ``backbone``,
         ``dataset``, ``file_format`` (any asset), or any front-matter key with
-        ``_`` for ``-`` (``module_type="cv"``).
+        ``_`` for ``-`` (``module_type="cv"``); ``pretrained=True`` keeps the cards
+        with weights to load. An unknown filter key raises FilterError.
         """
-        return [e.name for e in self.select(pattern, **filters)]
+        return [e.name for e in self.select(pattern, pretrained=pretrained, **filters)]
 
-    def select(self, pattern: str = "*", **filters: str) -> list[CardEntry]:
+    def select(self, pattern: str = "*", *, pretrained: bool | None = None, **filters: str) -> list[CardEntry]:
+        """The entries :meth:`list` names; ``pretrained=True`` (timm's habit) keeps cards with a weights asset.
+
+        Raises FilterError for a filter key that is neither an alias nor a front-matter key
+        of any card: ``datset="x"`` would otherwise quietly match nothing.
+        """
         pattern = (pattern or "*").lower()
+        self._check_filter_keys(filters)
         tests = [(_FILTER_KEYS.get(k, k.replace("_", "-")), str(v).lower()) for k, v in filters.items() if v is not None]
         chosen = []
         for entry in self.entries.values():
             if not fnmatch.fnmatchcase(entry.name.lower(), pattern):
                 continue
+            if pretrained and not _has_weights(entry):
+                continue
             if all(any(fnmatch.fnmatchcase(str(value).lower(), want) for value in _values(entry, key)) for key, want in tests):
                 chosen.append(entry)
         return sorted(chosen, key=lambda e: e.name.lower())
+
+    def _check_filter_keys(self, filters: dict) -> None:
+        known = set(_FILTER_KEYS) | {"pretrained"}
+        fields = {key for entry in self.entries.values() for key in entry.fields}
+        for key in filters:
+            if key in known or _FILTER_KEYS.get(key, key.replace("_", "-")) in fields:
+                continue
+            import difflib
+
+            choices = sorted(known | {f.replace("-", "_") for f in fields})
+            close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}=? " if close else ""
+            raise FilterError(
+                f"unknown filter {key}=: no card has a field of that name; {hint}"
+                f"filters: backbone, dataset, file_format, pretrained, or a front-matter key with _ for - "
+                f"({', '.join(sorted(f.replace('-', '_') for f in fields)[:12])}, ...)"
+            )
 
     # ------------------------------------------------------------------ scanning
 
@@ -202,6 +228,14 @@ class Registry:
 _FILTER_KEYS = {"backbone": "backbone-name", "dataset": "train-dataset", "file_format": "file-format", "format": "file-format"}
 
 
+def _has_weights(entry: CardEntry) -> bool:
+    try:
+        entry.weights_asset()
+    except CardError:
+        return False
+    return True
+
+
 def _values(entry: CardEntry, key: str) -> list[Any]:
     if key == "file-format":
         return entry.file_formats
@@ -212,22 +246,29 @@ def _values(entry: CardEntry, key: str) -> list[Any]:
 
 
 def _card_files(source: str) -> Iterator[tuple[str, os.stat_result]]:
-    """Every ``*.md`` file under ``source`` (hidden folders skipped) with its stat."""
+    """Every ``*.md`` file under ``source`` (hidden folders skipped) with its stat.
+
+    A folder link that leads back to a folder already read (``ln -s . cards/loop``)
+    is skipped with one warning per source.
+    """
+    from ._utils.walk import walk_files
+
     try:
-        scan = os.scandir(source)
+        os.listdir(source)
     except (FileNotFoundError, NotADirectoryError):
         return
     except OSError as exc:
         warnings.warn(f"cannot read card folder {source}: {exc.strerror or exc}", CardWarning, stacklevel=5)
         return
-    with scan:
-        for item in scan:
-            if item.name.startswith("."):
-                continue
-            if item.is_dir():
-                yield from _card_files(item.path)
-            elif item.name.endswith(".md") and item.is_file():
-                yield item.path, item.stat()
+    loops: list[str] = []
+    yield from walk_files(source, ".md", on_loop=loops.append)
+    if loops:
+        more = f" (and {len(loops) - 1} more)" if len(loops) > 1 else ""
+        warnings.warn(
+            f"skipped {loops[0]}{more} in card folder {source}: a link to a folder already read (a loop or a duplicate)",
+            CardWarning,
+            stacklevel=5,
+        )
 
 
 def _parse_record(path: str) -> dict[str, Any]:

@@ -21,11 +21,11 @@ def test_list_table(capsys):
     code, out, err = run(capsys, "list")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "BACKBONE", "DATASET", "TOP-1", "TOP-5", "FORMAT", "SHA256"]
+    assert lines[0].split() == ["NAME", "BACKBONE", "DATASET", "TOP-1", "TOP-5", "FORMAT", "SHA256", "CACHED"]
     assert [line.split()[0] for line in lines[1:]] == [
         "ghostnet600_175.a37ea724", "ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_100.2c1db3f2",
         "ghostnet_100.722e13be", "ghostnet_130"]
-    assert lines[2].split() == ["ghostnet_050", "ghostnet", "ImageNet2012", "65.84", "86.60", "ckpt", "ae7771cb"]
+    assert lines[2].split() == ["ghostnet_050", "ghostnet", "ImageNet2012", "65.84", "86.60", "ckpt", "ae7771cb", "no"]
     # Aligned: every column starts at the same offset on every line.
     starts = [lines[0].index(h) for h in ("BACKBONE", "DATASET", "TOP-1", "SHA256")]
     for line in lines[1:]:
@@ -145,7 +145,8 @@ def test_list_shows_what_is_cached(capsys, tmp_path, isolated_env):
     )
     (tmp_path / "local_net.md").write_text(render_card(card))
     _, out, _ = run(capsys, "list", "--cards", str(tmp_path))
-    assert "CACHED" not in out  # no cache yet: no column
+    lines = {line.split()[0]: line.split() for line in out.splitlines()}
+    assert lines["NAME"][-1] == "CACHED" and lines["local_net"][-1] == "no", "the column is there before any cache"
     assert run(capsys, "download", "local_net", "--cards", str(tmp_path))[0] == 0
     _, out, _ = run(capsys, "list", "--cards", str(tmp_path))
     lines = {line.split()[0]: line.split() for line in out.splitlines()}

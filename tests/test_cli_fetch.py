@@ -143,6 +143,29 @@ def test_cache_ls_rm_prune_clear(capsys, cards):
     assert code == 0 and "would remove" in out and "tiny" in out, "without its card folder the asset is unreferenced"
     assert run(capsys, "cache", "rm", "tiny")[0] == 0
     assert run(capsys, "cache", "rm", "tiny")[0] == 1
-    code, out, _ = run(capsys, "cache", "clear")
+    code, out, _ = run(capsys, "cache", "clear", "--yes")
     assert code == 0 and "registry" in out
     assert run(capsys, "cache")[0] == 2
+
+
+def test_cache_ls_total_and_clear_needs_confirmation(capsys, cards, monkeypatch):
+    """Issue 12 item 19: `cache ls` ends with a total and the path; `cache clear` asks, or wants --yes."""
+    import io
+
+    from ghosthub import config
+
+    root = config.settings().cache_dir
+    run(capsys, "download", "tiny", "--cards", cards)
+    code, out, _ = run(capsys, "cache", "ls")
+    assert out.splitlines()[-1] == f"1 file(s), 48.8 KiB in {root}"
+    code, out, _ = run(capsys, "cache", "clear", "--dry-run")
+    assert code == 0 and f"would remove {root / 'assets'}" in out and (root / "assets").is_dir()
+    code, _, err = run(capsys, "cache", "clear")  # stdin is not a terminal here
+    assert code == 2 and "--yes" in err and (root / "assets").is_dir()
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    assert run(capsys, "cache", "clear")[0] == 1 and (root / "assets").is_dir()
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    code, out, _ = run(capsys, "cache", "clear")
+    assert code == 0 and not (root / "assets").exists() and "freed " in out and str(root) in out

@@ -85,6 +85,7 @@ def test_export_mindir_runs_the_same(model, tmp_path, capsys):
     code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(out)])
     assert code == 0 and out.is_file() and "1x3x64x64" in capsys.readouterr().out
     assert [p.name for p in out.parent.iterdir()] == ["five.mindir"]  # nothing left beside it
+    assert out.stat().st_mode & 0o777 == 0o644, "readable by a web server under another user (issue 12 item 19)"
     graph = ms.nn.GraphCell(ms.load(str(out)))
     x = make_transform(64, crop_pct=1.0, batch=True)(model["images"][1])
     logits = graph(ms.Tensor(x)).asnumpy()[0].astype(np.float64)
@@ -156,3 +157,50 @@ def test_predict_in_graph_mode_gives_the_same_answer(model, capsys):
     pynative = json.loads(capsys.readouterr().out)
     assert [t["index"] for t in graph[0]["top"]] == [t["index"] for t in pynative[0]["top"]]
     assert graph[0]["top"][0]["probability"] == pytest.approx(pynative[0]["top"][0]["probability"], abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def recorded(model):
+    """A checkpoint ghosthub wrote for the same architecture: 32 px, its own mean/std and three classes."""
+    from ghosthub.models.checkpoint import save_checkpoint
+
+    ms.set_seed(5)
+    net = create_model("ghostnet", 0.5, num_classes=3)
+    path = model["root"] / "recorded.ckpt"
+    info = {"backbone": "ghostnet", "width": 0.5, "num_classes": 3, "in_channels": 3, "input_size": [3, 32, 32],
+            "crop_pct": 1.0, "interpolation": "bilinear", "mean": [127.5] * 3, "std": [127.5] * 3,
+            "classes": ["cat", "dog", "emu"], "kind": "network"}
+    save_checkpoint(net, path, info)
+    assert path.stat().st_mode & 0o777 == 0o644, "MindSpore writes 0400; ghosthub's checkpoints are readable by others"
+    net.set_train(False)
+    x = make_transform(32, crop_pct=1.0, mean=(127.5,) * 3, std=(127.5,) * 3, batch=True)(model["images"][0])
+    logits = net(ms.Tensor(x)).asnumpy()[0].astype(np.float64)
+    del net
+    gc.collect()
+    p = np.exp(logits - logits.max())
+    return {"path": str(path), "probs": p / p.sum()}
+
+
+def test_predict_with_a_checkpoint_uses_its_record_not_the_card(model, recorded, capsys):
+    """Issue 12 item 16: --checkpoint's record (32 px, its classes) wins over the card's (64 px, five classes)."""
+    code = main(["predict", "five_050", model["images"][0], "--cards", str(model["root"]), "--checkpoint", recorded["path"],
+                 "--topk", "3", "--json"])
+    out, err = capsys.readouterr()
+    assert "records other preprocessing than the card of five_050: input_size 32 (card: 64)" in err
+    (result,) = json.loads(out)
+    assert code == 0 and {t["label"] for t in result["top"]} == {"cat", "dog", "emu"}
+    assert result["top"][0]["label"] == ["cat", "dog", "emu"][int(np.argmax(recorded["probs"]))]
+    assert result["top"][0]["probability"] == pytest.approx(float(recorded["probs"].max()), abs=1e-5)
+
+
+def test_predict_a_checkpoint_path_and_a_folder_of_images(model, recorded, capsys):
+    folder = model["root"] / "some-images"
+    folder.mkdir(exist_ok=True)
+    for i, image in enumerate(model["images"]):
+        (folder / f"{i}.png").write_bytes(open(image, "rb").read())
+    (folder / "notes.txt").write_text("not an image")
+    code = main(["predict", recorded["path"], str(folder), "--topk", "1", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and [r["image"] for r in out] == [str(folder / f"{i}.png") for i in range(3)]
+    assert out[0]["top"][0]["probability"] == pytest.approx(float(recorded["probs"].max()), abs=1e-5)
+    assert main(["predict", recorded["path"], str(model["root"] / "empty-folder-missing")]) == 1

@@ -49,7 +49,9 @@ def test_publish_records_architecture_preprocessing_and_provenance(trained, publ
     assert card.metrics.keys() == {"top1", "top5"}  # from --eval-dir
     assert card.assets[0].sha256 == result.checkpoint_sha256
     recorded = json.loads(Path(result.best_checkpoint).with_name("provenance.json").read_text())
-    assert read_provenance(card) == recorded
+    # A published card names the recipe file, not where it lay on the publisher's disk (issue 12 item 19).
+    assert read_provenance(card) == {**recorded, "recipe_source": Path(recorded["recipe_source"]).name}
+    assert str(Path(recorded["recipe_source"]).parent) not in (published / "cards" / "tiny_010.md").read_text()
 
 
 def test_verify_rebuild_retrains_and_matches(trained, published, capsys):
@@ -84,6 +86,9 @@ def test_demo_end_to_end(tmp_path):
     lines = proc.stdout.splitlines()
     steps = [line.split()[0] for line in lines if line[:1].isdigit()]
     assert steps == ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]
+    # Issue 12 item 18: through a pipe too, the compilation is announced and every epoch has a line.
+    assert "compiles the network graph" in proc.stdout
+    assert any(line.strip().startswith("epoch 1/1  loss ") for line in lines)
     assert "downloaded, sha256 verified, strict load" in proc.stdout
     assert lines[-1].startswith("done in ")
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr

@@ -240,3 +240,24 @@ def test_publish_with_eval_dir_reads_the_checkpoint_once_and_builds_once(checkpo
     result = publish(checkpoints[1], name="tiny_050", hub=tmp_path / "hub", width=0.5, eval_dir=data / "val")
     assert len(reads) == 1 and len(builds) == 1, (reads, builds)
     assert set(result.metrics) == {"top1", "top5"} and result.card.metrics == pytest.approx(result.metrics, abs=0.01)
+
+
+def test_card_author_license_summary_from_the_command_line_never_the_login_name(checkpoints, tmp_path, capsys):
+    """Issue 12 item 19: --author/--license/--summary; no login name, no local recipe path in a published card."""
+    import getpass
+
+    from ghosthub.cli import main
+
+    hub = tmp_path / "hub"
+    assert main(["publish", str(checkpoints[1]), "--name", "a_050", "--hub", str(hub), "--width", "0.5",
+                 "--author", "Ada Lovelace", "--license", "MIT", "--summary", "digits, for the demo"]) == 0
+    card = load_card(hub / "cards" / "a_050.md")
+    assert (card.fields["author"], card.fields["license"], card.fields["summary"]) == ("Ada Lovelace", "MIT", "digits, for the demo")
+    sha = hashlib.sha256(checkpoints[2].read_bytes()).hexdigest()
+    record = {"checkpoint_sha256": sha, "recipe_source": "/home/someone/private/recipes/digits.yaml", "seed": 1}
+    publish(checkpoints[2], name="b_050", hub=hub, width=0.5, provenance=record)
+    text = (hub / "cards" / "b_050.md").read_text()
+    card = load_card(hub / "cards" / "b_050.md")
+    assert card.fields["author"] == "-" and card.fields["user-id"] == "-"
+    assert f": {getpass.getuser()}\n" not in text
+    assert "/home/someone" not in text and '"recipe_source": "digits.yaml"' in text

@@ -60,11 +60,18 @@ def test_ranges(hub, header, start, end):
     assert response.getheader("Content-Range") == f"bytes {start}-{end}/{len(DATA)}"
 
 
-@pytest.mark.parametrize("header", ["bytes=16384-", "bytes=500-100", "bytes=-0", "items=0-1", "bytes=-"])
+@pytest.mark.parametrize("header", ["bytes=16384-", "bytes=500-100", "bytes=-0", "bytes=-"])
 def test_unsatisfiable_range(hub, header):
     response, body = get(hub, "/assets/w.ckpt", Range=header)
     assert response.status == 416 and body == b""
     assert response.getheader("Content-Range") == f"bytes */{len(DATA)}"
+
+
+@pytest.mark.parametrize("header", ["items=0-1", "bytes=0-1,5-6", "bytes=0-1, 20000-"])
+def test_other_units_and_multiple_ranges_get_the_whole_file(hub, header):
+    """Issue 12 item 12: a range the server does not do is ignored (RFC 9110), never answered 416."""
+    response, body = get(hub, "/assets/w.ckpt", Range=header)
+    assert response.status == 200 and body == DATA
 
 
 def test_if_range(hub):
@@ -98,7 +105,6 @@ def test_serve_command(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     (tmp_path / "index.json").write_text("{}")
     proc = subprocess.Popen(
@@ -132,3 +138,53 @@ def test_serve_command_port_errors(tmp_path, capsys):
         code = main(["serve", str(tmp_path), "--port", str(busy.server_address[1])])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: cannot listen on 127.0.0.1:") and "choose another --port" in err
+
+
+@pytest.fixture
+def exposed_hub(tmp_path):
+    """A hub folder that is also a git checkout, with secrets and a killed publish's leftovers."""
+    root = tmp_path / "hub"
+    for folder in ("assets", "cards", ".git", "cards/.hidden"):
+        (root / folder).mkdir(parents=True)
+    (root / "index.json").write_text('{"models": {}}')
+    (root / "cards" / "m.md").write_text("# m")
+    (root / "assets" / "m.ckpt").write_bytes(DATA)
+    secrets = {
+        ".git/config": "[remote]\n url = https://user:TOKEN@example.com/hub.git",
+        ".env": "GHOSTHUB_TOKEN=TOKEN",
+        ".publish-journal.json": '{"steps": []}',
+        "assets/.m.ckpt.incoming.ab12.tmp": "TOKEN partial",
+        "cards/.hidden/x.md": "TOKEN",
+        "README.md": "TOKEN not a hub file",
+        "serve.log": "TOKEN",
+    }
+    for name, text in secrets.items():
+        (root / name).write_text(text)
+    os.symlink(root / ".env", root / "cards" / "env.md")  # a link inside cards/ to a dotfile
+    with serve(root) as server:
+        yield server, secrets
+
+
+def test_only_index_cards_and_assets_are_served(exposed_hub):
+    server, secrets = exposed_hub
+    for path in ["/index.json", "/", "/cards/m.md", "/assets/m.ckpt"]:
+        assert get(server, path)[0].status == 200, path
+    for name in [*secrets, "cards/env.md", ".git/", "cards/.hidden/x.md"]:
+        for path in (f"/{name}", f"/{name.replace('.', '%2e', 1)}", f"/cards/../{name}"):
+            response, body = get(server, path)
+            assert response.status == 404 and b"TOKEN" not in body, path
+
+
+def test_an_idle_connection_is_closed(tmp_path):
+    import socket
+    import time
+
+    (tmp_path / "index.json").write_text("{}")
+    with serve(tmp_path, timeout=0.5) as server:
+        host, port = server.server_address[:2]
+        idle = socket.create_connection((host, port), timeout=10)
+        started = time.monotonic()
+        assert idle.recv(1) == b"", "the server closed the silent connection"
+        assert time.monotonic() - started < 5
+        idle.close()
+        assert get(server, "/")[0].status == 200

@@ -50,7 +50,8 @@ class FileLock:
         if self._fd is not None:
             return
         deadline = None if timeout is None else time.monotonic() + timeout
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a link planted in a shared cache must not make us create or lock a file elsewhere.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             while not _try_lock(fd):
                 if deadline is not None and time.monotonic() >= deadline:

@@ -38,6 +38,7 @@ COMMANDS = {
     "train": "train",
     "publish": "hub",
     "serve": "hub",
+    "fsck": "hub",
     "mirror": "mirror",
     "demo": "demo",
 }

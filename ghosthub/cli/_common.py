@@ -129,8 +129,6 @@ def print_json(data: Any) -> None:
 
 def size(n: float) -> str:
     """A byte count in binary units (KiB, MiB, GiB), as every progress bar and listing shows sizes."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+    from .._utils.units import size as binary_size
+
+    return binary_size(n)

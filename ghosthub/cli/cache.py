@@ -7,6 +7,7 @@ import sys
 from ._common import (
     EXIT_FAIL,
     EXIT_OK,
+    EXIT_USAGE,
     add_command,
     cache_options,
     cards_options,
@@ -62,7 +63,9 @@ def add_commands(command) -> None:
         actions, "prune", _cmd_cache_prune, "remove leftover partial downloads and files no card refers to", parents=[cards, cache_dir]
     )
     q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
-    add_command(actions, "clear", _cmd_cache_clear, "remove every cached asset, the card index and hub copies", parents=[cache_dir])
+    q = add_command(actions, "clear", _cmd_cache_clear, "remove every cached asset, the card index and hub copies", parents=[cache_dir])
+    q.add_argument("--yes", "-y", action="store_true", help="do not ask (required when not on a terminal)")
+    q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
 
 
 # ---------------------------------------------------------------------------- download
@@ -190,7 +193,8 @@ def _verify_cards(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
-    found = client(args).cached_assets()
+    session = client(args)
+    found = session.cached_assets()
     rows = [
         {"name": e.name, "file": e.path.name, "size": e.size, "verified_at": e.verified_at, "sha256": e.sha256, "url": e.url, "path": str(e.path)}
         for e in found
@@ -203,6 +207,7 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = [[r["name"], r["file"], size(r["size"]), r["verified_at"] or "never"] for r in rows]
     print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
+    print(f"{len(rows)} file(s), {size(sum(r['size'] for r in rows))} in {session.settings.cache_dir}")
     return EXIT_OK
 
 
@@ -230,9 +235,40 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
 
 def _cmd_cache_clear(args: argparse.Namespace) -> int:
     session = client(args)
-    removed = session.clear_cache()
-    for folder in removed:
+    where = session.settings.cache_dir
+    doomed = session.clear_cache(dry_run=True)
+    if not doomed:
+        print(f"nothing to clear in {where}", file=sys.stderr)
+        return EXIT_OK
+    total = sum(_folder_size(folder) for folder in doomed)
+    if args.dry_run:
+        for folder in doomed:
+            print(f"would remove {folder}")
+        print(f"would free {size(total)} in {where}")
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"error: `cache clear` would remove {', '.join(str(f) for f in doomed)} ({size(total)}); "
+                  "pass --yes to confirm (or --dry-run to see what it removes)", file=sys.stderr)
+            return EXIT_USAGE
+        answer = input(f"remove {', '.join(f.name for f in doomed)} from {where} ({size(total)})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed", file=sys.stderr)
+            return EXIT_FAIL
+    for folder in session.clear_cache():
         print(f"removed {folder}")
-    if not removed:
-        print(f"nothing to clear in {session.settings.cache_dir}", file=sys.stderr)
+    print(f"freed {size(total)} in {where}")
     return EXIT_OK
+
+
+def _folder_size(folder) -> int:
+    import os
+
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total

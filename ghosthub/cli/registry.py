@@ -39,9 +39,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
     rows = [_entry_summary(e) for e in entries]
     assets_dir = reg.settings.cache_dir / "assets"
-    if assets_dir.is_dir():  # only a cache that exists can say what it holds
-        for row, entry in zip(rows, entries):
-            row["cached"] = _is_cached(entry, reg.settings)
+    exists = assets_dir.is_dir()  # no cache yet: nothing is cached, and nothing need be looked at
+    for row, entry in zip(rows, entries):
+        row["cached"] = exists and _is_cached(entry, reg.settings)
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -57,12 +57,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ("FORMAT", "format"),
         ("SHA256", "sha8"),
     ]
-    if rows and "cached" in rows[0]:
-        columns.append(("CACHED", "cached"))
+    columns.append(("CACHED", "cached"))  # always: a new user learns the column before the first download
     for row in rows:
         row["sha8"] = (row["sha256"] or "")[:8] or None
-        if "cached" in row:
-            row["cached"] = "yes" if row["cached"] else "no"
+        row["cached"] = "yes" if row["cached"] else "no"
     print_table([[cell(row[key]) for _, key in columns] for row in rows], [title for title, _ in columns])
     return EXIT_OK
 

@@ -21,8 +21,9 @@ def add_commands(command) -> None:
 
     p = add_command(command("predict"), "predict", _cmd_predict, "print the top-k classes of images",
                     parents=[cards, cache_dir, load_opts])
-    p.add_argument("name", metavar="NAME", help="model name")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("name", metavar="NAME|CHECKPOINT", help="a model name, or a checkpoint file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders of them")
+    p.add_argument("--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050")
     p.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -46,23 +47,21 @@ def add_commands(command) -> None:
 
 
 def _load_for(args: argparse.Namespace):
-    """The Client and network a predict/export command names, in the requested mode."""
+    """The network, preprocessing and class names a predict/export command names, in the requested mode."""
     from ..tasks.inference import choose_mode, set_mode
 
     set_mode(choose_mode(args.mode, len(getattr(args, "images", ()))))
-    session = client(args)
-    net = session.load(args.name, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
-    return session, net
+    return client(args).for_inference(args.name, checkpoint_path=args.checkpoint, arch=getattr(args, "arch", None))
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..data.transforms import make_transform
-    from ..tasks.inference import predict_images
+    from ..tasks.inference import image_files, predict_images
 
-    session, net = _load_for(args)
-    names = session.class_names(args.name, net.num_classes)
-    transform = make_transform(**session.preprocessing(args.name)._asdict())
-    results = predict_images(net, args.images, transform, names, topk=args.topk, batch_size=args.batch_size)
+    images = image_files(args.images)
+    net, pre, names = _load_for(args)
+    transform = make_transform(**pre._asdict())
+    results = predict_images(net, images, transform, names, topk=args.topk, batch_size=args.batch_size)
     if args.json:
         print_json([{"image": r.image, "top": [{"index": i, "label": n, "probability": p} for i, n, p in r.top]} for r in results])
         return EXIT_OK
@@ -76,8 +75,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from ..tasks.inference import export_network
 
-    session, net = _load_for(args)
-    size = session.preprocessing(args.name).input_size
+    net, pre, _ = _load_for(args)
+    size = pre.input_size
     shape = (args.batch_size, net.in_channels, size, size)
     out = export_network(net, args.out, file_format=args.file_format, input_shape=shape)
     print(f"exported {args.name} ({args.file_format}, input {'x'.join(map(str, shape))}) to {out}")

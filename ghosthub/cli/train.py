@@ -41,8 +41,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  lr {e.lr:.4g}{val}  "
               f"{e.images_per_second:.0f} img/s  {e.seconds:.1f} s{'  best' if e.best else ''}", file=sys.stderr, flush=True)
 
-    result = train(recipe, args.data_dir, out, epochs=args.epochs, resume=args.resume, workers=args.workers,
-                   callback=report, expect_dataset_digest=args.expect_dataset_digest)
+    if not os.environ.get("GHOSTHUB_RANK_DIR"):
+        print(f"training {Path(recipe.source).stem} on {args.data_dir} into {out}; the first step compiles the "
+              "network graph (about 15-30 s), then one line per epoch", file=sys.stderr, flush=True)
+    try:
+        with _signals_as_interrupt():
+            result = train(recipe, args.data_dir, out, epochs=args.epochs, resume=args.resume, workers=args.workers,
+                           callback=report, expect_dataset_digest=args.expect_dataset_digest)
+    except _Interrupted as stop:
+        return _interrupted(args, out, stop.signum)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
     if result.rank != 0 or os.environ.get("GHOSTHUB_RANK_DIR"):
         return EXIT_OK  # other ranks stay quiet; under `--workers N` the launching process reports
@@ -56,3 +63,56 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"last checkpoint: {result.last_checkpoint}")
     print(f"provenance: {os.path.join(result.out_dir, 'provenance.json')}  ({result.images_per_second:.0f} img/s)")
     return EXIT_OK
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (a scheduler's stop, `kill`) while training."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _signals_as_interrupt:
+    """Turn SIGINT and SIGTERM into :class:`_Interrupted`, so that train stops where Python can say how to resume."""
+
+    def __enter__(self):
+        import signal
+
+        self._old = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[signum] = signal.signal(signum, self._raise)
+            except ValueError:  # not the main thread: leave the signals alone
+                pass
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise _Interrupted(signum)
+
+    def __exit__(self, *exc):
+        import signal
+
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)
+
+
+def _interrupted(args: argparse.Namespace, out: str, signum: int) -> int:
+    """Say what was kept and how to go on; exit 128 + the signal, as the shell would."""
+    import re
+
+    found = sorted((int(m.group(1)), p) for p in Path(out).glob("epoch-*.ckpt") if (m := re.fullmatch(r"epoch-(\d+)\.ckpt", p.name)))
+    # MindSpore turns Ctrl-C into SIGTERM on some paths: name neither for sure.
+    name = "Ctrl-C or SIGTERM" if signum in (2, 15) else f"signal {signum}"
+    if found:
+        epoch, last = found[-1]
+        command = f"ghosthub train --recipe {args.recipe} --data-dir {args.data_dir} --out {out} --resume {last}"
+        if args.epochs:
+            command += f" --epochs {args.epochs}"
+        print(f"\ninterrupted ({name}); the last finished epoch is {epoch}, saved in {last}\n"
+              f"resume with: {command}", file=sys.stderr, flush=True)
+    else:
+        print(f"\ninterrupted ({name}) before the first epoch finished: nothing to resume from; "
+              "run the same command again to start over", file=sys.stderr, flush=True)
+    return 128 + signum

@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
-import io
 import logging
 import os
 import warnings
@@ -86,14 +85,16 @@ class ImageFolder:
 # ---------------------------------------------------------------------------- scanning
 
 
-def _check_image(data: bytes) -> str | None:
-    """None when the bytes decode as an image MindSpore can read, else the reason they do not."""
+def _check_image(f) -> str | None:
+    """None when the open file decodes as an image MindSpore can read, else the reason it does not.
+
+    Pillow reads from the file as decoding needs: a junk file is refused on its
+    header, however large it is, and nothing is ever held whole in memory.
+    """
     from PIL import Image
 
-    if not data:
-        return "empty file"
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(f) as img:
             fmt = img.format
             if fmt not in DECODABLE_FORMATS:
                 return f"{fmt} is not a format MindSpore decodes; convert it to JPEG or PNG"
@@ -106,13 +107,53 @@ def _check_image(data: bytes) -> str | None:
 
 
 def _read_and_check(path: Path) -> tuple[str | None, str | None]:
-    """(sha256, None) for a good image, (None, reason) for a bad one."""
+    """(sha256, None) for a good image, (None, reason) for a bad one; the file is streamed, never read whole."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return None, "empty file"
+            reason = _check_image(f)
+            if reason:
+                return None, reason
+            f.seek(0)
+            digest = hashlib.sha256()
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
     except OSError as exc:
         return None, f"cannot read ({exc.strerror or exc})"
-    reason = _check_image(data)
-    return (None, reason) if reason else (hashlib.sha256(data).hexdigest(), None)
+    return digest.hexdigest(), None
+
+
+def _class_files(root: Path, class_dir: Path, skipped_links: list[str]) -> list[Path]:
+    """The candidate image files of one class folder, sorted as ``os.walk`` would find them.
+
+    Folder links inside a class are followed only when they lead out of the data
+    folder and into no folder already entered: ``ln -s .. train/a/loop`` would
+    otherwise count every class's images again, labelled ``a``, or loop.
+    """
+    real_root = os.path.realpath(root)
+    seen = {os.path.realpath(class_dir)}
+    found = []
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
+        dirnames.sort()
+        kept = []
+        for name in dirnames:
+            sub = os.path.join(dirpath, name)
+            real = os.path.realpath(sub)
+            inside = os.path.commonpath([real_root, real]) == real_root
+            above = (os.path.realpath(dirpath) + os.sep).startswith(real + os.sep)  # an ancestor: a loop
+            if os.path.islink(sub) and (real in seen or inside or above or real_root.startswith(real + os.sep)):
+                skipped_links.append(Path(sub).relative_to(root).as_posix())
+                continue
+            if real in seen:
+                continue
+            seen.add(real)
+            kept.append(name)
+        dirnames[:] = kept
+        for filename in sorted(filenames):
+            if filename.lower().endswith(IMAGE_SUFFIXES) and not filename.startswith("."):
+                found.append(Path(dirpath, filename))
+    return found
 
 
 def scan_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
@@ -162,14 +203,24 @@ def scan_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
             f"data folder {str(root)!r} has class folders the training split lacks: {', '.join(unknown[:10])}. "
             "The val split's classes must be a subset of the train split's (same folder names)."
         )
-    candidates = []
+    candidates, links, empty = [], [], []
     for name in found:
-        for dirpath, dirnames, filenames in os.walk(root / name, followlinks=True):
-            dirnames.sort()
-            for filename in sorted(filenames):
-                if filename.lower().endswith(IMAGE_SUFFIXES) and not filename.startswith("."):
-                    path = Path(dirpath, filename)
-                    candidates.append((path, path.relative_to(root).as_posix(), index[name]))
+        files = _class_files(root, root / name, links)
+        if not files:
+            empty.append(name)
+        candidates += [(path, path.relative_to(root).as_posix(), index[name]) for path in files]
+    if links:
+        warnings.warn(
+            f"skipped {len(links)} folder link(s) in {root} that lead back into the data folder or loop "
+            f"({', '.join(links[:3])}): their images would be counted again under another class",
+            DataWarning, stacklevel=2,
+        )  # fmt: skip
+    if empty:
+        warnings.warn(
+            f"class folder(s) {', '.join(empty[:10])} in {root} hold no image file: "
+            "they still take a label (the model gets an output for them that no sample teaches)",
+            DataWarning, stacklevel=2,
+        )  # fmt: skip
     with concurrent.futures.ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
         checked = list(pool.map(lambda c: _read_and_check(c[0]), candidates))
     samples, digests, skipped = [], [], []

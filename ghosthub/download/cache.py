@@ -45,6 +45,7 @@ __all__ = [
     "entries",
     "is_remote_card",
     "prune",
+    "needs_rehash",
     "read_record",
     "rehash",
     "remove",
@@ -209,30 +210,42 @@ def remove_cached(path: Path) -> None:
 def is_vouched(path: Path, expected: str) -> bool | None:
     """Cheap check of a cached file: no reading, no hashing.
 
-    True when the file's size and mtime are those recorded when it was last
-    hashed and the recorded digest matches ``expected``; False when the file
-    exists but its record does not vouch for it (it needs a full re-hash);
-    None when there is no file (or something else than a file).
+    True when the file's size, mtime, ctime and inode are those recorded when it
+    was last hashed and the recorded digest matches ``expected``; False when the
+    file exists but its record does not vouch for it (it needs a full re-hash);
+    None when there is no file (or something else than a regular file: a folder,
+    or a link, which is never followed).
+
+    Size and mtime alone can be restored after an edit (``touch -r``); the ctime
+    cannot be set back and a replaced file has a new inode, so the four together
+    change whenever the bytes can have.
     """
     try:
-        stat = os.stat(path)
+        stat = os.lstat(path)
     except OSError:  # missing, or a path through something that is not a folder
         return None
-    if not S_ISREG(stat.st_mode):  # e.g. a folder where the asset should be
+    if not S_ISREG(stat.st_mode):  # e.g. a folder or a planted link where the asset should be
         return None
     record = read_record(path)
     return bool(
         record
         and record.get("size") == stat.st_size
         and record.get("mtime_ns") == stat.st_mtime_ns
+        and record.get("ctime_ns") == stat.st_ctime_ns
+        and record.get("inode") == stat.st_ino
         and hash_matches(expected, record.get("sha256", ""))
     )
+
+
+def stat_fields(stat: os.stat_result) -> dict[str, int]:
+    """What a record keeps of a file's stat for :func:`is_vouched`."""
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
 
 
 def cached_path(card: ModelCard, asset: Asset | None = None, settings=None) -> Path | None:
     """The cached, verified file of ``asset`` (default: the weights asset), or None.
 
-    No network, no hashing: a file whose size or mtime changed since it was
+    No network, no hashing: a file whose size, mtime, ctime or inode changed since it was
     hashed counts as not cached until the next download or verify re-hashes it.
 
     Examples
@@ -250,22 +263,36 @@ def cached_path(card: ModelCard, asset: Asset | None = None, settings=None) -> P
     return path if is_vouched(path, asset.sha256) else None
 
 
-def rehash(path: Path, asset: Asset) -> tuple[bool, str]:
+def needs_rehash(path: Path, settings) -> bool:
+    """Whether loading ``path`` hashes it although its record vouches for it: it is small enough.
+
+    Below ``settings.rehash_below`` bytes (``GHOSTHUB_REHASH_BELOW``, default 256 MiB)
+    hashing costs less than importing MindSpore, so a load does not rest on stat alone.
+    """
+    try:
+        return os.lstat(path).st_size < settings.rehash_below
+    except OSError:
+        return True
+
+
+def rehash(path: Path, asset: Asset, *, record: bool = True) -> tuple[bool, str]:
     """Hash a cached file in full; returns (matches the card, actual digest).
 
-    A match is recorded as verified now; a mismatch drops the record, so the
-    file is never served again without being hashed.
+    A match is recorded as verified now (unless ``record`` is false: the record
+    already says so); a mismatch drops the record, so the file is never served
+    again without being hashed.
     """
-    stat = os.stat(path)
+    stat = os.lstat(path)
     actual = file_hash(path)
     ok = hash_matches(asset.sha256, actual)
-    if ok:
-        record = read_record(path) or {"link": asset.link}
-        record.pop("version", None)
-        record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=actual, verified_at=utcnow())
+    if ok and record:
+        kept = read_record(path) or {"link": asset.link}
+        kept.pop("version", None)
         with contextlib.suppress(OSError):  # a read-only cache still serves verified files
-            write_record(path, record)
-    else:
+            if os.lstat(path).st_ctime_ns == stat.st_ctime_ns:  # not changed while we hashed it
+                kept.update(stat_fields(stat), sha256=actual, verified_at=utcnow())
+                write_record(path, kept)
+    elif not ok:
         record_path(path).unlink(missing_ok=True)
     return ok, actual
 
@@ -283,7 +310,7 @@ def verify(card: ModelCard, asset: Asset | None = None, settings=None) -> Verifi
     asset = asset or card.weights_asset()
     path = asset_path(settings.cache_dir, card, asset)
     expected = asset.sha256.strip().lower()
-    if not path.is_file():
+    if is_vouched(path, expected) is None:  # missing, or not a regular file (a link is never read)
         return Verification(card.name, path, "NOT CACHED", expected)
     ok, actual = rehash(path, asset)
     return Verification(card.name, path, "OK" if ok else "MISMATCH", expected, actual)
@@ -324,9 +351,12 @@ def remove(cache_dir: str | os.PathLike, name: str) -> list[Path]:
     import shutil
 
     folder = assets_root(cache_dir) / name
-    removed = _files_under(folder)
+    if folder.is_symlink():  # remove the link, never what it points to
+        folder.unlink()
+        return [folder]
+    found = _files_under(folder)
     shutil.rmtree(folder, ignore_errors=True)
-    return removed
+    return [p for p in found if not os.path.lexists(p)]  # only what really went
 
 
 def prune(cache_dir: str | os.PathLike, keep: Iterable[Path], *, stale_after: float = 120.0, dry_run: bool = False) -> list[Path]:
@@ -356,10 +386,11 @@ def prune(cache_dir: str | os.PathLike, keep: Iterable[Path], *, stale_after: fl
     return doomed
 
 
-def clear(cache_dir: str | os.PathLike) -> list[Path]:
+def clear(cache_dir: str | os.PathLike, *, dry_run: bool = False) -> list[Path]:
     """Remove ghosthub's folders from the cache root (assets, card index, hub copies).
 
-    Other files a user keeps in the same folder are left alone. Returns the folders removed.
+    Other files a user keeps in the same folder are left alone. Returns the folders
+    removed (with ``dry_run``, those that would be, removing nothing).
 
     Examples
     --------
@@ -372,7 +403,8 @@ def clear(cache_dir: str | os.PathLike) -> list[Path]:
     for name in OWN_FOLDERS:
         folder = Path(cache_dir) / name
         if folder.is_dir() and not folder.is_symlink():
-            shutil.rmtree(folder)
+            if not dry_run:
+                shutil.rmtree(folder)
             removed.append(folder)
     return removed
 
@@ -419,7 +451,12 @@ def _subdirs(folder: Path) -> list[Path]:
 
 
 def _files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    """Files (and links) under ``folder``, links to folders not followed."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        found += [Path(dirpath, n) for n in filenames]
+        found += [Path(dirpath, n) for n in dirnames if os.path.islink(os.path.join(dirpath, n))]
+    return sorted(found)
 
 
 def _rmdir_if_empty(folder: Path) -> None:

@@ -126,7 +126,7 @@ def fetch_asset(
     asset = asset or card.weights_asset()
     target = cache.asset_path(settings.cache_dir, card, asset)
     source = resolve_link(card, asset, remote=cache.is_remote_card(card, settings.cache_dir))
-    if not force_download and _serve_cached(card, asset, target):
+    if not force_download and _serve_cached(card, asset, target, settings):
         return target
     if settings.offline and isinstance(source, str):
         raise OfflineError(
@@ -141,7 +141,7 @@ def fetch_asset(
     _make_folder(card, target, settings)
     _warn_if_weak(card, asset)
     with _download_lock(target, settings, wait_for=None if force_download else asset.sha256):
-        if not force_download and _serve_cached(card, asset, target):
+        if not force_download and _serve_cached(card, asset, target, settings):
             return target
         return _download(card, asset, source, target, settings, progress)
 
@@ -149,18 +149,20 @@ def fetch_asset(
 # --------------------------------------------------------------------------- cache hits
 
 
-def _serve_cached(card: ModelCard, asset: Asset, target: Path) -> bool:
+def _serve_cached(card: ModelCard, asset: Asset, target: Path, settings) -> bool:
     """True when ``target`` holds the verified asset; a corrupt file is removed, with a warning.
 
-    The cheap check (size, mtime and digest recorded when it was last hashed)
-    decides almost always; a file changed since then is hashed again in full.
+    The cheap check (size, mtime, ctime, inode and digest recorded when it was
+    last hashed) decides for large files; a file changed since then, or one
+    smaller than ``settings.rehash_below`` (hashing it costs less than importing
+    MindSpore), is hashed again in full.
     """
     vouched = cache.is_vouched(target, asset.sha256)
     if vouched is None:
         return False
-    if vouched:
+    if vouched and not cache.needs_rehash(target, settings):
         return True
-    ok, actual = cache.rehash(target, asset)
+    ok, actual = cache.rehash(target, asset, record=not vouched)
     if ok:
         return True
     warnings.warn(
@@ -207,12 +209,12 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
             raise
         sink.finish()
         try:
-            stat = os.stat(sink.path)
             record = {"name": card.name, "card": str(card.path) if card.path else None, "link": _redact(asset.link), "url": _redact(str(url))}
-            record.update(size=stat.st_size, sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
-            record.update(mtime_ns=stat.st_mtime_ns, verified_at=utcnow())
-            cache.write_record(target, record)  # before the file: a visible file is always vouched for
+            record.update(sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
             commit(sink.path, target)  # rename, then sync the folder so the rename survives a crash
+            # After the rename, which changes the ctime: a file without its record is re-hashed, never trusted.
+            record.update(cache.stat_fields(os.lstat(target)), verified_at=utcnow())
+            cache.write_record(target, record)
         except FileNotFoundError:
             raise DownloadError(
                 f"{_card(card)}: the temporary file {sink.path} was removed while downloading "

@@ -41,6 +41,8 @@ def claim_part(target: Path, url: str, settings, progress) -> "PartFile":
     abandoned.sort(key=lambda p: _size(p), reverse=True)
     adopted = None
     for part in abandoned:
+        if not parts.is_own_file(part):  # a link or another user's file: never ours to write or read
+            continue
         meta = read_json(parts.part_meta(part))
         wanted = adopted is None and meta and meta.get("url") == redact(url)
         if parts.is_foreign(part):
@@ -66,7 +68,8 @@ def _copy_part(part: Path, mine: Path) -> bool:
     import shutil
 
     try:
-        shutil.copyfile(part, mine)
+        with _open_regular(part, os.O_RDONLY) as src, open(mine, "xb") as dst:
+            shutil.copyfileobj(src, dst)
         return True
     except OSError:
         mine.unlink(missing_ok=True)
@@ -155,7 +158,8 @@ class PartFile:
         self._bar = None
         self._meta = parts.part_meta(path)
         self._unsynced = 0
-        self._file = open(path, "xb" if resume is None else "r+b", buffering=0)
+        # "xb" (O_EXCL) never follows a link; a taken-over part is opened without following one.
+        self._file = open(path, "xb", buffering=0) if resume is None else _open_regular(path, os.O_RDWR)
         if resume is not None:
             if resume.get("ranges") is None:
                 self._hash_existing()
@@ -291,19 +295,28 @@ def make_bar(label: str, settings, progress: bool | None):
         return None
 
     def make(total: int | None, initial: int):
-        from tqdm import tqdm
+        from .._utils.units import byte_bar
 
-        return tqdm(
-            total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=label, file=sys.stderr, dynamic_ncols=True, leave=False,
-        )  # fmt: skip
+        return byte_bar(total, initial, desc=label, file=sys.stderr, dynamic_ncols=True, leave=False)
 
     return make
 
 
+def _open_regular(path: Path, flags: int):
+    """``path`` opened unbuffered without following a link; refused unless a regular file of this user."""
+    import stat
+
+    fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file of this user")
+    return open(fd, "r+b" if flags & os.O_RDWR else "rb", buffering=0)
+
+
 def _size(path: Path) -> int:
     try:
-        return path.stat().st_size
+        return os.lstat(path).st_size
     except FileNotFoundError:
         return -1
 

@@ -13,7 +13,7 @@ import re
 import time
 from pathlib import Path
 
-__all__ = ["PART_NAME", "activity", "is_abandoned", "is_foreign", "new_part", "part_meta", "parts_of"]
+__all__ = ["PART_NAME", "activity", "is_abandoned", "is_foreign", "is_own_file", "new_part", "owner_is_gone", "owner_tag", "part_meta", "parts_of"]
 
 PART_NAME = re.compile(r"\.(?P<file>.+)\.(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)-(?P<nonce>[0-9a-f]{8})\.part")
 
@@ -55,18 +55,47 @@ def is_abandoned(part: Path, stale_after: float) -> bool:
     if not match:
         return False
     try:
-        mtime = part.stat().st_mtime
+        mtime = os.lstat(part).st_mtime
     except FileNotFoundError:
         return False
-    if match["host"] == _host():
-        return not _alive(int(match["pid"]), since=mtime)
+    return owner_is_gone(match["host"], int(match["pid"]), mtime, stale_after)
+
+
+def owner_is_gone(host: str, pid: int, mtime: float, stale_after: float) -> bool:
+    """Whether the process ``pid`` on ``host`` that last wrote a file at ``mtime`` no longer writes it.
+
+    On this host: it is not running (or a later process reuses its pid). Elsewhere:
+    the file has not changed for ``stale_after`` seconds.
+    """
+    if host == _host():
+        return not _alive(pid, since=mtime)
     return time.time() - mtime > stale_after
+
+
+def owner_tag() -> str:
+    """``<host>-<pid>``: what a temporary file's name carries so that another process can tell when it is left over."""
+    return f"{_host()}-{os.getpid()}"
 
 
 def is_foreign(part: Path) -> bool:
     """True when ``part`` was written by a process on another host (a cache on a shared file system)."""
     match = PART_NAME.fullmatch(part.name)
     return bool(match) and match["host"] != _host()
+
+
+def is_own_file(path: Path) -> bool:
+    """True when ``path`` itself (not what a link points to) is a regular file of this user.
+
+    Only such a part may be taken over or copied: a link planted in a shared cache
+    would make us write through it, or read a file elsewhere into the cache.
+    """
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and (not hasattr(os, "getuid") or st.st_uid == os.getuid())
 
 
 def _alive(pid: int, since: float) -> bool:
@@ -107,6 +136,6 @@ def activity(target: Path) -> list[tuple[str, int, int]]:
     found = []
     for part in parts_of(target):
         with contextlib.suppress(FileNotFoundError):
-            stat = part.stat()
+            stat = os.lstat(part)
             found.append((part.name, stat.st_size, stat.st_mtime_ns))
     return sorted(found)

@@ -15,7 +15,9 @@ from ..errors import HubError
 
 __all__ = ["HubServer", "serve"]
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=\s*(\d*)\s*-\s*(\d*)", re.IGNORECASE)
+# Seconds a connection may stay silent (between requests, or within one) before it is closed.
+IDLE_TIMEOUT = 30.0
 _TYPES = {".json": "application/json", ".md": "text/markdown; charset=utf-8", ".html": "text/html; charset=utf-8"}
 
 
@@ -58,7 +60,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status = 200
             wanted = self.headers.get("Range")
             if_range = self.headers.get("If-Range")
-            if wanted and (not if_range or if_range in (etag, modified)):
+            # Another unit (items=0-1) or several ranges: ignored, the whole file is sent (RFC 9110 14.2).
+            if wanted and _is_single_byte_range(wanted) and (not if_range or if_range in (etag, modified)):
                 parsed = _parse_range(wanted, size)
                 if parsed is None:
                     self.send_response(416)
@@ -93,7 +96,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return None
         relative = "/".join(p for p in parts if p) or "index.json"
         path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root) or not path.is_file():
+        if not path.is_relative_to(self.root) or not _is_public(path.relative_to(self.root).parts) or not path.is_file():
+            return None
+        if not _is_public(relative.split("/")):  # the name asked for, as well as where a link leads
             return None
         return path
 
@@ -105,6 +110,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+
+def _is_public(parts) -> bool:
+    """Only a hub's own files are served: index.json, and files under cards/ and assets/, no dotfile anywhere.
+
+    A hub folder is often a git checkout (``.git/config`` may hold a token) with an
+    ``.env``, a publish journal and in-flight temporary files (all dotfiles).
+    """
+    parts = tuple(parts)
+    if any(p.startswith(".") for p in parts):
+        return False
+    return parts == ("index.json",) or (len(parts) >= 2 and parts[0] in ("cards", "assets"))
+
+
+def _is_single_byte_range(header: str) -> bool:
+    unit, _, spec = header.strip().partition("=")
+    return unit.strip().lower() == "bytes" and "," not in spec
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -136,11 +158,13 @@ class HubServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
+    def __init__(self, directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
+                 timeout: float = IDLE_TIMEOUT):
         root = Path(directory).resolve()
         if not root.is_dir():
             raise HubError(f"cannot serve {directory}: not a folder")
-        handler = type("Handler", (_Handler,), {"root": root, "quiet": quiet})
+        # The socket timeout closes a connection idle (or trickling) that long: it frees its thread.
+        handler = type("Handler", (_Handler,), {"root": root, "quiet": quiet, "timeout": timeout})
         super().__init__((host, port), handler)
         self.root = root
         self._thread: threading.Thread | None = None
@@ -168,6 +192,11 @@ class HubServer(http.server.ThreadingHTTPServer):
         self.stop()
 
 
-def serve(directory: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", quiet: bool = True) -> HubServer:
-    """A server for ``directory`` (not yet started: use it as a context manager or call start())."""
-    return HubServer(directory, host=host, port=port, quiet=quiet)
+def serve(directory: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", quiet: bool = True,
+          timeout: float = IDLE_TIMEOUT) -> HubServer:
+    """A server for ``directory`` (not yet started: use it as a context manager or call start()).
+
+    Only ``index.json`` and the files under ``cards/`` and ``assets/`` are served,
+    never a dotfile; a connection silent for ``timeout`` seconds is closed.
+    """
+    return HubServer(directory, host=host, port=port, quiet=quiet, timeout=timeout)

@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+from .._utils.walk import walk_files
 from ..errors import CardError, CardWarning
 from ._yaml import load_mapping as _load_mapping
 from .model import MAX_CARD_BYTES, ModelCard
@@ -30,14 +31,33 @@ _DELIMITER = re.compile(r"---[ \t]*")
 
 
 def load_card(path: str | Path) -> ModelCard:
-    """Read and validate the card file at ``path``; raise CardError if it is not one."""
-    path = Path(path)
+    """Read and validate the card file at ``path``; raise CardError if it is not one.
+
+    A relative path that does not exist here, ``cards/<name>.md`` or ``<name>.md``,
+    is looked up among the cards shipped with ghosthub: the README's
+    ``load_card("cards/ghostnet_050.md")`` works in an installed ghosthub as in a checkout.
+
+    Examples
+    --------
+    >>> load_card("cards/ghostnet_050.md").name
+    'ghostnet_050'
+    """
+    path = _bundled_fallback(Path(path))
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_CARD_BYTES + 1)
     except OSError as exc:
         raise CardError(f"cannot read the card file ({exc.strerror or exc})", path=path) from None
     return parse_card(data, path=path)
+
+
+def _bundled_fallback(path: Path) -> Path:
+    if path.is_absolute() or path.exists() or path.suffix != ".md" or path.parts[:-1] not in ((), ("cards",)):
+        return path
+    from ..config import bundled_cards_dir
+
+    bundled = bundled_cards_dir() / path.name
+    return bundled if bundled.is_file() else path
 
 
 def parse_card(text: str | bytes, path: str | Path | None = None) -> ModelCard:
@@ -77,7 +97,10 @@ def check_card_files(folder: str | Path) -> list[CardError]:
         return [CardError("not a folder of cards", path=folder)]
     problems: list[CardError] = []
     owners: dict[str, Path] = {}
-    files = sorted(p for p in folder.rglob("*.md") if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    loops: list[str] = []
+    files = sorted(Path(p) for p, _ in walk_files(folder, ".md", on_loop=loops.append))
+    if loops:
+        warnings.warn(f"skipped {', '.join(loops[:3])} in {folder}: a link to a folder already read (a loop)", CardWarning, stacklevel=2)
     for path in files:
         try:
             with open(path, "rb") as f:

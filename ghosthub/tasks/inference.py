@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .._utils.fs import FILE_MODE, commit
-from ..errors import ExportError, LoadError
+from ..errors import ExportError, ImageError, LoadError
 
 __all__ = ["Prediction", "choose_mode", "predict_images", "export_network", "set_mode", "EXPORT_FORMATS"]
 
@@ -47,6 +47,30 @@ def set_mode(mode: str) -> None:
     if mode not in modes:
         raise LoadError(f"unknown mode {mode!r}; expected pynative or graph")
     ms.set_context(mode=modes[mode])
+
+
+def image_files(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """The image files ``paths`` name: files as given, folders expanded to their image files (sorted, recursive).
+
+    Raises ImageError for a path that does not exist or a folder without images.
+    """
+    from ..data.imagefolder import IMAGE_SUFFIXES
+
+    found: list[str] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = []
+            for root, dirs, files in os.walk(path):  # links to folders are not followed: no loops
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                inside += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith(".")]
+            if not inside:
+                raise ImageError(f"{path} is a folder without image files ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
+            found += inside
+        elif path.exists():
+            found.append(str(path))
+        else:
+            raise ImageError(f"{path}: no such file or folder")
+    return found
 
 
 def predict_images(

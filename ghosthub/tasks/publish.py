@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import gc
-import getpass
 import hashlib
 import os
 import warnings
@@ -19,6 +18,8 @@ from .._utils.urls import is_url
 from ..constants import CHUNK_SIZE
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning
 from ..hub.index import INDEX, index_bytes, read_index
+from ..download.parts import owner_tag
+from ..hub.fsck import LOCK, clean_leftovers
 from ..hub.transaction import Transaction, recover
 from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
 from ..modelcard.provenance import provenance_block, provenance_fields
@@ -197,11 +198,19 @@ def publish(
             summary=summary, today=today,
             provenance=_matching_provenance(record, sha256, checkpoint, strict),
         )
-        with FileLock(root / ".publish.lock"):
+        with FileLock(root / LOCK):
             recover(root)
+            _clean_leftovers(root)
             return _commit(root, staged, sha256, fmt, meta, force)
     finally:
         staged.unlink(missing_ok=True)
+
+
+def _clean_leftovers(root: Path) -> None:
+    """Remove what publishes killed before their commit left in the hub (we hold its lock)."""
+    removed = clean_leftovers(root)
+    if removed:
+        warnings.warn(f"removed {len(removed)} temporary file(s) a killed publish left in {root}", PublishWarning, stacklevel=3)
 
 
 def _provenance_record(provenance, checkpoint: Path) -> tuple[Mapping[str, Any] | None, bool]:
@@ -325,7 +334,8 @@ def _read_card(path: Path) -> ModelCard | None:
 def _stage_copy(src: Path, final: Path) -> tuple[Path, str]:
     """Copy ``src`` to a temporary file beside ``final`` while hashing it: (temporary file, SHA-256)."""
     digest = hashlib.sha256()
-    with open(src, "rb") as fin, staged_file(final) as (tmp, fout):
+    # The name carries <host>-<pid>: made before the hub's lock is taken, it is left over only once we are gone.
+    with open(src, "rb") as fin, staged_file(final, suffix=f".{owner_tag()}.tmp") as (tmp, fout):
         while chunk := fin.read(CHUNK_SIZE):
             digest.update(chunk)
             fout.write(chunk)
@@ -356,10 +366,11 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
         "model-version": "1.0",
         "train-dataset": args["dataset"],
         "evaluation": evaluation,
-        "author": args["author"] or _user(),
+        # Never the login name, nor a local path: a published card is read by others (issue 12).
+        "author": args["author"] or "-",
         "update-time": (args["today"] or _dt.date.today()).isoformat(),
         "repo-link": args["base_url"] or "-",
-        "user-id": args["user_id"] or _user(),
+        "user-id": args["user_id"] or args["author"] or "-",
         "used-for": "inference",
         "mindspore-version": _mindspore_version(),
         "asset": [{"file-format": fmt, "asset-link": link, "asset-sha256": sha256}],
@@ -368,7 +379,7 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
     }
     if args["width"] is not None:
         fields["width"] = f"{args['width']:g}"
-    provenance = args.get("provenance")
+    provenance = _public(args.get("provenance"))
     extra = {**args["preprocessing"], **provenance_fields(provenance), **args["extra_fields"]}
     fields.update({k: [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) for k, v in extra.items()})
     notes = args["notes"] + provenance_block(name, provenance)
@@ -415,8 +426,11 @@ def _mindspore_version() -> str:
         return "-"
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "ghosthub"
+def _public(provenance: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The training record as a card shows it: a recipe given as a local file is named by its file name only."""
+    if not provenance or not isinstance(provenance.get("recipe_source"), str):
+        return provenance
+    source = provenance["recipe_source"]
+    if "/" in source or "\\" in source:
+        return {**provenance, "recipe_source": source.replace("\\", "/").rsplit("/", 1)[-1]}
+    return provenance

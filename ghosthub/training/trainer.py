@@ -99,6 +99,8 @@ def _run_epoch(train_step, data, recipe: Recipe, *, epoch: int, rank: int, world
 
     losses, images = [], 0
     previous = time.perf_counter()
+    if not timing["started"]:  # the first step compiles the graph: say so rather than sit at 0%
+        bar.set_postfix_str("compiling the network graph (first step, about 15-30 s)", refresh=True)
     for step, (x, y) in enumerate(data.create_tuple_iterator(num_epochs=1)):
         keep = dropout_keep(recipe, (x.shape[0], num_features), epoch=epoch, step=step, rank=rank)
         out = train_step(x, y, ms.Tensor(keep))

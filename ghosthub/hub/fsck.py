@@ -1,0 +1,164 @@
+"""Checking a hub folder: roll back a killed publish, remove what it left, report what is missing.
+
+A publish stages its files as dotfiles beside their targets (``.<name>.<random>.tmp``, backups
+``.<name>.<pid>.<i>.bak``) and commits them under ``.publish.lock``. A publish killed before
+its commit leaves them behind (tens of MiB each, served by any plain web server). Holding the
+same lock, every such file is left over, except the staged copy of a checkpoint, which is made
+before the lock is taken: its name carries ``<host>-<pid>`` and it is removed only once that
+process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from .._utils.lock import FileLock, LockTimeout
+from ..download.parts import owner_is_gone
+from ..errors import HubError
+from .index import INDEX, read_index
+from .transaction import JOURNAL, recover
+
+__all__ = ["FsckReport", "LOCK", "STALE_AFTER", "fsck", "leftovers"]
+
+LOCK = ".publish.lock"
+# A temporary file without an owner in its name is left over once it has not changed for this long.
+STALE_AFTER = 600.0
+_OWNED = re.compile(r"\.(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)\.tmp")
+_FOLDERS = ("", "cards", "assets")
+
+
+class FsckReport(NamedTuple):
+    """What :func:`fsck` did and found: a rolled-back publish, removed files (bytes), problems left."""
+
+    recovered: bool
+    removed: list
+    freed: int
+    problems: list
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def leftovers(root: str | os.PathLike, *, stale_after: float = STALE_AFTER) -> list[Path]:
+    """Temporary files and backups in a hub that no live publish writes (call it holding the lock)."""
+    root = Path(root)
+    found = []
+    for folder in _FOLDERS:
+        try:
+            names = sorted(os.listdir(root / folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            path = root / folder / name
+            if not name.startswith(".") or not name.endswith((".tmp", ".bak")) or not _is_file(path):
+                continue
+            owned = _OWNED.search(name)
+            try:
+                mtime = os.lstat(path).st_mtime
+            except FileNotFoundError:
+                continue
+            if owned:
+                gone = owner_is_gone(owned["host"], int(owned["pid"]), mtime, stale_after)
+            elif folder == "assets" and name.endswith(".tmp"):  # an older ghosthub's staged copy: by age
+                gone = time.time() - mtime > stale_after
+            else:  # card, index and backups are written only under the lock we hold
+                gone = True
+            if gone:
+                found.append(path)
+    return found
+
+
+def fsck(root: str | os.PathLike, *, dry_run: bool = False, stale_after: float = STALE_AFTER, wait: float = 10.0) -> FsckReport:
+    """Repair what killed publishes left in hub folder ``root`` and report what is missing.
+
+    Under the publish lock: roll back a half-committed publish (its journal), remove
+    leftover temporary files and backups, then check that every model of
+    ``index.json`` has its card and asset files. Orphan assets are reported, not removed.
+
+    Raises
+    ------
+    HubError
+        ``root`` is not a hub folder, or a publish holds the lock for ``wait`` seconds.
+
+    Examples
+    --------
+    >>> fsck("hub").ok  # doctest: +SKIP
+    True
+    """
+    root = Path(root)
+    if not (root / INDEX).is_file() and not (root / "assets").is_dir():
+        raise HubError(f"{root} is not a hub folder (no index.json, no assets/)")
+    lock = FileLock(root / LOCK)
+    try:
+        lock.acquire(timeout=wait)
+    except LockTimeout:
+        raise HubError(f"a publish into {root} holds {root / LOCK}; run this again when it is done") from None
+    except OSError as exc:
+        raise HubError(f"cannot lock {root / LOCK}: {exc.strerror or exc}") from None
+    try:
+        recovered = (root / JOURNAL).exists() if dry_run else recover(root)
+        removed = leftovers(root, stale_after=stale_after)
+        freed = sum(_size(p) for p in removed)
+        if not dry_run:
+            for path in removed:
+                path.unlink(missing_ok=True)
+        problems = _missing(root)
+    finally:
+        lock.release()
+    return FsckReport(recovered, removed, freed, problems)
+
+
+def clean_leftovers(root: Path) -> list[Path]:
+    """Remove what killed publishes left (the caller holds the lock); return what went."""
+    removed = leftovers(root)
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def _missing(root: Path) -> list[str]:
+    problems = []
+    try:
+        index = read_index(root / INDEX)
+    except HubError as exc:
+        return [str(exc)]
+    listed = set()
+    for name, entry in sorted(index.get("models", {}).items()):
+        if not isinstance(entry, dict):
+            problems.append(f"{INDEX}: the entry of {name!r} is not an object")
+            continue
+        card = entry.get("card")
+        if isinstance(card, str) and not (root / card).is_file():
+            problems.append(f"{name}: card {card} is missing")
+        for asset in entry.get("assets") or []:
+            path = asset.get("path") if isinstance(asset, dict) else None
+            if isinstance(path, str):
+                listed.add(path)
+                if not (root / path).is_file():
+                    problems.append(f"{name}: asset {path} is missing")
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(root / "assets")):
+            if not name.startswith(".") and f"assets/{name}" not in listed:
+                problems.append(f"assets/{name} is not listed in {INDEX} (an orphan: remove it or publish it)")
+    return problems
+
+
+def _is_file(path: Path) -> bool:
+    import stat
+
+    with contextlib.suppress(OSError):
+        return stat.S_ISREG(os.lstat(path).st_mode) or stat.S_ISLNK(os.lstat(path).st_mode)
+    return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
