@@ -35,6 +35,7 @@ COMMANDS = {
     "eval": "run",
     "inspect": "weights",
     "convert": "weights",
+    "embed": "embed",
     "train": "train",
     "publish": "hub",
     "serve": "hub",
