@@ -204,3 +204,15 @@ def test_embed_gives_pooled_features(tuned, data4, tmp_path, capsys):
                  "--cache-dir", str(client.settings.cache_dir)]) == 0
     assert np.allclose(np.load(out), features[:2], atol=1e-5)
     assert "2 x 1280 features" in capsys.readouterr().out
+
+
+def test_train_command_names_what_to_fine_tune_from(hub, data4, tmp_path, capsys):
+    from ghosthub.cli import main
+
+    # The bundled recipe tunes a fine-tuning run: without a base it says how to give one.
+    assert main(["train", "--recipe", "digits_finetune", "--data-dir", str(data4), "--out", str(tmp_path / "a")]) != 0
+    assert "--pretrained NAME|PATH" in capsys.readouterr().err
+    # An unknown hub model fails before any training, naming it; nothing is written.
+    assert main(["train", "--recipe", "digits_finetune", "--data-dir", str(data4), "--out", str(tmp_path / "b"),
+                 "--hub", str(hub), "--cache-dir", str(tmp_path / "cache"), "--pretrained", "nosuch_050"]) != 0
+    assert "nosuch_050" in capsys.readouterr().err and not (tmp_path / "b").exists()
