@@ -88,12 +88,12 @@ def test_fine_tuning_recipe_keys_are_named_and_validated():
     assert tuned.base_model == "ghostnet_050" and tuned.to_dict()["freeze"] == "backbone"
     assert tuned.digest() != scratch.digest()
     bundled = load_recipe("digits_finetune")
-    assert bundled.freeze_epochs > 0 and bundled.backbone_lr_scale < 1 and "image_resize" not in bundled.given
+    assert bundled.epoch_size <= 10 and not bundled.finetuning and bundled.replace(pretrained="m_050").finetuning
     # Fine-tuning keys on a run from random weights are refused, saying how to give a base.
     from ghosthub.training.finetune import check_tuning
 
     with pytest.raises(TrainError, match="recipe key 'freeze_epochs' tunes a fine-tuning run.*--pretrained"):
-        check_tuning(bundled)
+        check_tuning(scratch.replace(freeze_epochs=1))
 
 
 def test_base_loads_into_a_seeded_classifier(hub, tmp_path):
@@ -209,8 +209,10 @@ def test_embed_gives_pooled_features(tuned, data4, tmp_path, capsys):
 def test_train_command_names_what_to_fine_tune_from(hub, data4, tmp_path, capsys):
     from ghosthub.cli import main
 
-    # The bundled recipe tunes a fine-tuning run: without a base it says how to give one.
-    assert main(["train", "--recipe", "digits_finetune", "--data-dir", str(data4), "--out", str(tmp_path / "a")]) != 0
+    # A recipe that tunes a fine-tuning run, without a base: the error says how to give one.
+    recipe = tmp_path / "probe.yaml"
+    recipe.write_text("model: ghostnet_010\nepoch_size: 1\nlr: 0.1\nbatch_size: 4\nfreeze: backbone\n")
+    assert main(["train", "--recipe", str(recipe), "--data-dir", str(data4), "--out", str(tmp_path / "a")]) != 0
     assert "--pretrained NAME|PATH" in capsys.readouterr().err
     # An unknown hub model fails before any training, naming it; nothing is written.
     assert main(["train", "--recipe", "digits_finetune", "--data-dir", str(data4), "--out", str(tmp_path / "b"),
