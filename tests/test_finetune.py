@@ -16,7 +16,7 @@ from ghosthub.training.recipe import Recipe, load_recipe
 
 BASE = "tinybase_010"
 TUNED = "tinytuned_010"
-# Fine-tune a tiny GhostNet (width 0.1) for 2 epochs of 4 steps, the first with the backbone frozen.
+# Fine-tune a tiny GhostNet (width 0.1) for 2 epochs of 2 steps, the first with the backbone frozen.
 # No preprocessing keys: the base card's (16 px, mean/std 127.5) are taken.
 TUNE = {"model": "ghostnet_010", "dataset": "tiny4", "epoch_size": 2, "batch_size": 4, "lr": 0.05, "min_lr": 0.0,
         "warmup_epochs": 0, "num_parallel_workers": 1, "threads": 2, "seed": 3, "mode": 1, "hflip": 0.0,
@@ -50,7 +50,7 @@ def hub(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data4(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("data4") / "d", classes=("w", "x", "y", "z"), train=4, val=1, seed=5)
+    return make_image_folder(tmp_path_factory.mktemp("data4") / "d", classes=("w", "x", "y", "z"), train=2, val=1, seed=5)
 
 
 @pytest.fixture(scope="module")
