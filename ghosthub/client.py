@@ -351,37 +351,13 @@ class Client:
             in_channels=in_channels, **model_kwargs,
         )[0]
 
-    def embed(
-        self,
-        name: str,
-        images: Iterable[str | os.PathLike],
-        *,
-        checkpoint_path: str | os.PathLike | None = None,
-        batch_size: int = 32,
-        **load_kwargs,
-    ):
+    def embed(self, name: str, images: Iterable[str | os.PathLike], *, checkpoint_path: str | os.PathLike | None = None,
+              batch_size: int = 32, **load_kwargs):
         """Pooled features (``forward_features`` + pooling, before the classifier) of image files.
 
-        The model loads through :meth:`load` (verified weights) and the images go through the
-        card's eval preprocessing (:meth:`transforms`).
-
-        Parameters
-        ----------
-        name : str
-            Model name.
-        images : iterable of str or os.PathLike
-            Image files.
-        checkpoint_path : str or os.PathLike, optional
-            A local checkpoint instead of the card's weights.
-        batch_size : int
-            Images per forward pass.
-        **load_kwargs
-            Passed on to :meth:`load`.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(len(images), num_features)`` float32.
+        The model loads through :meth:`load` (verified weights; ``checkpoint_path``: a local
+        file instead) and the images go through the card's preprocessing (:meth:`transforms`).
+        Returns a ``(len(images), num_features)`` float32 array.
         """
         import gc
 

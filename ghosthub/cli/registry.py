@@ -31,8 +31,9 @@ def add_commands(command) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     reg = client(args).registry
+    lineage = {"base_model": args.base_model} if args.base_model else {}  # a key no card may have yet
     entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format,
-                         base_model=args.base_model)
+                         **lineage)
     if args.sort != "name":
         known = sorted({m for e in entries for m in e.metrics})
         if entries and args.sort not in known:
