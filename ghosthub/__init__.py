@@ -8,6 +8,7 @@ _EXPORTS = {
     "client": ("Client",),
     "api": (
         "download",
+        "embed",
         "evaluate",
         "get_card",
         "list_models",
@@ -60,7 +61,7 @@ __all__ = ["__version__", *sorted(_MODULE_OF)]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from .api import download, evaluate, get_card, list_models, load, prune_cache, rebuild, transforms, verify  # noqa: F401
+    from .api import download, embed, evaluate, get_card, list_models, load, prune_cache, rebuild, transforms, verify  # noqa: F401
     from .client import Client  # noqa: F401
     from .data.digits import write_digits  # noqa: F401
     from .errors import (  # noqa: F401

@@ -25,6 +25,7 @@ __all__ = [
     "Client",
     "default_registry",
     "download",
+    "embed",
     "evaluate",
     "get_card",
     "list_models",
@@ -157,6 +158,20 @@ def transforms(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str |
     (3, 224, 224)
     """
     return Client(cards=cards, hub=hub).transforms(name, batch=batch)
+
+
+def embed(name: str, images: Iterable[str | os.PathLike], *, checkpoint_path: str | os.PathLike | None = None,
+          batch_size: int = 32, cards: Iterable[str | os.PathLike] = (), hub: str | None = None,
+          cache_dir: str | os.PathLike | None = None, offline: bool | None = None):
+    """Pooled features of image files, ``(N, num_features)`` float32 (see :meth:`Client.embed`).
+
+    Examples
+    --------
+    >>> ghosthub.embed("ghostnet_050", ["cat.jpg", "dog.jpg"]).shape  # doctest: +SKIP
+    (2, 1280)
+    """
+    client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline)
+    return client.embed(name, images, checkpoint_path=checkpoint_path, batch_size=batch_size)
 
 
 def evaluate(model: Any, data_dir: str | os.PathLike, *, arch: str | None = None, batch_size: int = 64,

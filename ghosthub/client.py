@@ -351,6 +351,25 @@ class Client:
             in_channels=in_channels, **model_kwargs,
         )[0]
 
+    def embed(self, name: str, images: Iterable[str | os.PathLike], *, checkpoint_path: str | os.PathLike | None = None,
+              batch_size: int = 32, **load_kwargs):
+        """Pooled features (``forward_features`` + pooling, before the classifier) of image files.
+
+        The model loads through :meth:`load` (verified weights; ``checkpoint_path``: a local
+        file instead) and the images go through the card's preprocessing (:meth:`transforms`).
+        Returns a ``(len(images), num_features)`` float32 array.
+        """
+        import gc
+
+        from .tasks.inference import embed_images
+
+        net = self.load(name, pretrained=checkpoint_path is None, checkpoint_path=checkpoint_path, **load_kwargs)
+        try:
+            return embed_images(net, list(images), self.transforms(name), batch_size=batch_size)
+        finally:
+            del net
+            gc.collect()
+
     def preprocessing(self, name: str) -> Preprocessing:
         """The eval preprocessing a model's card states (missing fields: MindCV's ImageNet defaults)."""
         return Preprocessing.from_card(self.entry(name))
@@ -525,7 +544,8 @@ class Client:
         """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
 
         The card must carry the training record ``ghosthub publish`` writes (its recipe,
-        seed, thread count, dataset digest). ``data_dir`` is the training data, checked
+        seed, thread count, dataset digest; a fine-tuned model's base by name and SHA-256,
+        fetched from the cache or a card by that digest). ``data_dir`` is the training data, checked
         against the recorded digest; scikit-learn's digits are regenerated when it is
         omitted. Run it in a fresh process: MindSpore fixes its kernel thread count once
         per process.
@@ -543,7 +563,9 @@ class Client:
             raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
         expected = card.weights_asset().sha256.lower()
         with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
-            result = rebuild(provenance, data_dir, Path(workdir) if workdir else Path(tmp))
+            # A fine-tuned model's base weights are found by digest in this Client's cache and cards.
+            result = rebuild(provenance, data_dir, Path(workdir) if workdir else Path(tmp), registry=self.registry,
+                             progress=self.settings.progress)
         return dataclasses.replace(result, expected_sha256=expected, name=name)
 
 

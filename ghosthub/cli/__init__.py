@@ -1,7 +1,7 @@
 """The ``ghosthub`` command: a thin layer that turns arguments into API calls and results into text.
 
 One module per command group (``registry``: list, show; ``cache``: download, verify, cache;
-``run``: predict, export, eval; ``weights``: inspect, convert; ``train``; ``hub``: publish, serve; ``mirror``;
+``run``: predict, export, eval; ``embed``; ``weights``: inspect, convert; ``train``; ``hub``: publish, serve; ``mirror``;
 ``demo``). Each adds its
 sub-commands to the parser; a run imports and builds only the group of the command it runs.
 """
@@ -35,6 +35,7 @@ COMMANDS = {
     "eval": "run",
     "inspect": "weights",
     "convert": "weights",
+    "embed": "embed",
     "train": "train",
     "publish": "hub",
     "serve": "hub",

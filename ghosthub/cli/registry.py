@@ -20,6 +20,7 @@ def add_commands(command) -> None:
     p.add_argument("--backbone", help="only this backbone-name (pattern)")
     p.add_argument("--dataset", help="only this train-dataset (pattern)")
     p.add_argument("--format", dest="file_format", help="only cards with an asset of this file-format")
+    p.add_argument("--base-model", help="only models fine-tuned from this base-model (pattern)")
     p.add_argument("--sort", default="name", help="sort by 'name' or a metric such as top1 or top5 (best first)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -30,7 +31,9 @@ def add_commands(command) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     reg = client(args).registry
-    entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format)
+    lineage = {"base_model": args.base_model} if args.base_model else {}  # a key no card may have yet
+    entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format,
+                         **lineage)
     if args.sort != "name":
         known = sorted({m for e in entries for m in e.metrics})
         if entries and args.sort not in known:
@@ -90,8 +93,29 @@ def _entry_summary(entry) -> dict[str, Any]:
     }
 
 
+def _lineage(registry, card) -> list[dict[str, Any]]:
+    """The chain of base models a card names (``base-model``), nearest first, each with whether the
+    registry's card of that name still publishes the recorded weights."""
+    chain: list[dict[str, Any]] = []
+    current, seen = card, {card.name}
+    while current is not None and current.get("base-model"):
+        name, digest = str(current.get("base-model")), str(current.get("base-model-sha256") or "")
+        entry = registry.entries.get(name)
+        digests = {(a.sha256 or "").lower() for a in entry.assets} if entry is not None else set()
+        status = "not in the registry" if entry is None else \
+            "published" if digest.lower() in digests else "the card now has other weights"
+        chain.append({"name": name, "sha256": digest or None, "status": status})
+        if entry is None or name in seen:
+            break
+        seen.add(name)
+        current = entry
+    return chain
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
-    card = client(args).get_card(args.name)
+    session = client(args)
+    card = session.get_card(args.name)
+    lineage = _lineage(session.registry, card)
     data = {
         "name": card.name,
         "title": card.title,
@@ -99,6 +123,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         "fields": card.fields,
         "metrics": card.metrics,
         "assets": [{"file-format": a.file_format, "asset-link": a.link, "asset-sha256": a.sha256} for a in card.assets],
+        "lineage": lineage,
     }
     if args.json:
         print_json(data)
@@ -113,4 +138,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print("  metrics:" + "".join(f" {k}={v:g}" for k, v in card.metrics.items()))
     for i, asset in enumerate(card.assets, 1):
         print(f"  asset {i}: {asset.file_format}  sha256 {asset.sha256}\n    {asset.link}")
+    if lineage:
+        print("  fine-tuned from: " + " <- ".join([card.name] + [b["name"] for b in lineage]))
+        for base in lineage:
+            print(f"    {base['name']}  sha256 {base['sha256'] or '?'}  ({base['status']})")
     return EXIT_OK

@@ -7,17 +7,21 @@ import os
 import sys
 from pathlib import Path
 
-from ._common import EXIT_OK, EXIT_USAGE, add_command, print_json
+from ._common import EXIT_OK, EXIT_USAGE, add_command, cache_options, cards_options, client, print_json
 
 
 def add_commands(command) -> None:
-    p = add_command(command("train"), "train", _cmd_train, "train a model from a recipe on an ImageFolder")
+    p = add_command(command("train"), "train", _cmd_train, "train a model from a recipe on an ImageFolder",
+                    parents=[cards_options(), cache_options()])
     p.add_argument("--recipe", required=True, metavar="FILE|NAME",
                    help="recipe file, or a bundled recipe: digits_demo, ghostnet_050_imagenet, ...")
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/train/<class>/<image>, optionally DIR/val/...")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<recipe name>)")
     p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's epoch_size")
     p.add_argument("--resume", metavar="CKPT", help="continue from an epoch-NNNN.ckpt of an interrupted run")
+    p.add_argument("--pretrained", metavar="NAME|PATH",
+                   help="fine-tune from a hub model's verified weights (NAME) or a local checkpoint (PATH); "
+                        "sets the recipe's pretrained or ckpt_path")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="data-parallel processes, started with MindSpore's msrun (default 1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -27,6 +31,7 @@ def add_commands(command) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     import gc
 
+    from ..training.finetune import resolve_base
     from ..training.recipe import load_recipe
     from ..training.trainer import train
 
@@ -34,6 +39,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print("error: --workers and --epochs must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     recipe = load_recipe(args.recipe)
+    if args.pretrained:
+        local = Path(args.pretrained).expanduser().is_file()
+        recipe = recipe.replace(pretrained=False if local else args.pretrained,
+                                ckpt_path=str(Path(args.pretrained).expanduser().resolve()) if local else None)
+    # The base comes from this command's hub and cache (--hub, --cache-dir), verified as `download` does.
+    base = resolve_base(recipe, registry=client(args).registry) if recipe.finetuning and args.workers == 1 else None
     out = args.out or os.path.join("runs", Path(recipe.source).stem)
 
     def report(e) -> None:
@@ -47,7 +58,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         with _signals_as_interrupt():
             result = train(recipe, args.data_dir, out, epochs=args.epochs, resume=args.resume, workers=args.workers,
-                           callback=report, expect_dataset_digest=args.expect_dataset_digest)
+                           callback=report, expect_dataset_digest=args.expect_dataset_digest, base=base)
     except _Interrupted as stop:
         return _interrupted(args, out, stop.signum)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
@@ -60,6 +71,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     metric = f", val top-1 {best.val_top1:.2f}%" if best and best.val_top1 is not None else ""
     print(f"best checkpoint: {result.best_checkpoint} (epoch {best.epoch if best else '?'}{metric})")
     print(f"  sha256 {result.checkpoint_sha256}")
+    if result.provenance.get("base_sha256"):
+        print(f"  fine-tuned from {result.provenance['base_model']} (sha256 {result.provenance['base_sha256']})")
     print(f"last checkpoint: {result.last_checkpoint}")
     print(f"provenance: {os.path.join(result.out_dir, 'provenance.json')}  ({result.images_per_second:.0f} img/s)")
     return EXIT_OK

@@ -24,6 +24,9 @@ PROVENANCE_FIELDS = {
     "train-threads": "threads",
     "ghosthub-version": "ghosthub_version",
     "mindspore-build": "mindspore_version",
+    # Lineage of a fine-tuned model: what it was trained from, pinned by the full digest.
+    "base-model": "base_model",
+    "base-model-sha256": "base_sha256",
 }
 _PROVENANCE_HEADING = "## Provenance"
 

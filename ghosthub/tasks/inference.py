@@ -13,7 +13,7 @@ import numpy as np
 from .._utils.fs import FILE_MODE, commit
 from ..errors import ExportError, ImageError, LoadError
 
-__all__ = ["Prediction", "choose_mode", "predict_images", "export_network", "set_mode", "EXPORT_FORMATS"]
+__all__ = ["Prediction", "choose_mode", "predict_images", "embed_images", "export_network", "set_mode", "EXPORT_FORMATS"]
 
 EXPORT_FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 
@@ -104,6 +104,31 @@ def predict_images(
             best = np.argsort(-row, kind="stable")[:topk]
             results.append(Prediction(path, [(int(i), class_names[i], float(row[i])) for i in best]))
     return results
+
+
+def embed_images(net, images: Sequence[str | os.PathLike], transform: Callable, *, batch_size: int = 32) -> np.ndarray:
+    """Pooled features of each image file: ``forward_head(forward_features(x), pre_logits=True)``, in batches.
+
+    The vectors a classifier trained elsewhere (scikit-learn, ...) takes as input: one row of
+    ``net.num_features`` float32 values per image, in the order given.
+
+    Examples
+    --------
+    >>> net = ghosthub.load("ghostnet_050")  # doctest: +SKIP
+    >>> embed_images(net, ["cat.jpg", "dog.jpg"], ghosthub.transforms("ghostnet_050")).shape  # doctest: +SKIP
+    (2, 1280)
+    """
+    import mindspore as ms
+
+    net.set_train(False)
+    rows = []
+    for start in range(0, len(images), batch_size):
+        batch = np.stack([transform(str(p)) for p in images[start : start + batch_size]])
+        features = net.forward_head(net.forward_features(ms.Tensor(batch)), pre_logits=True)
+        rows.append(features.asnumpy().astype(np.float32).reshape(len(batch), -1))
+    if not rows:
+        return np.zeros((0, getattr(net, "num_features", 0)), np.float32)
+    return np.concatenate(rows)
 
 
 def export_network(net, out: str | os.PathLike, *, file_format: str = "MINDIR", input_shape: Sequence[int]) -> Path:

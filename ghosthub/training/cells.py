@@ -9,7 +9,7 @@ import numpy as np
 from ..models import create_model
 from .recipe import Recipe
 
-__all__ = ["build", "dropout_keep", "make_cells", "sync_batchnorm", "weights_sha256"]
+__all__ = ["build", "rewrap", "dropout_keep", "make_cells", "sync_batchnorm", "weights_sha256"]
 
 
 def make_cells():
@@ -44,19 +44,36 @@ def make_cells():
     return NetWithLoss, AllReduceMean
 
 
-def _optimizer(net, recipe: Recipe, lr: np.ndarray):
-    """SGD with momentum; like MindCV, no weight decay on biases and batch-norm gamma/beta."""
+def _optimizer(net, recipe: Recipe, lr: np.ndarray, steps_per_epoch: int = 0):
+    """SGD with momentum; like MindCV, no weight decay on biases and batch-norm gamma/beta.
+
+    A fine-tuning run gives the backbone its own learning rate (``backbone_lr_scale``, 0 during
+    ``freeze_epochs``) and leaves it out entirely under ``freeze: backbone``.
+    """
     import mindspore as ms
     from mindspore import nn
 
+    from .finetune import backbone_lr, split_params
+
     params = net.trainable_params()
-    if recipe.filter_bias_and_bn:
-        exempt = lambda p: any(key in p.name for key in ("gamma", "beta", "bias"))  # noqa: E731
-        groups = [{"params": [p for p in params if not exempt(p)], "weight_decay": recipe.weight_decay},
-                  {"params": [p for p in params if exempt(p)], "weight_decay": 0.0},
-                  {"order_params": params}]
-    else:
-        groups = [{"params": params, "weight_decay": recipe.weight_decay}, {"order_params": params}]
+    parts = [(params, None)]
+    if recipe.finetuning and recipe.freeze == "backbone":
+        params = split_params(net)[1]
+        parts = [(params, None)]
+    elif recipe.finetuning and (recipe.freeze_epochs or recipe.backbone_lr_scale != 1.0):
+        backbone, head = split_params(net)
+        parts = [(backbone, ms.Tensor(backbone_lr(recipe, lr, steps_per_epoch))), (head, None)]
+    groups = []
+    for members, part_lr in parts:
+        extra = {} if part_lr is None else {"lr": part_lr}
+        if recipe.filter_bias_and_bn:
+            exempt = lambda p: any(key in p.name for key in ("gamma", "beta", "bias"))  # noqa: E731
+            split = [([p for p in members if not exempt(p)], recipe.weight_decay),
+                     ([p for p in members if exempt(p)], 0.0)]
+        else:
+            split = [(members, recipe.weight_decay)]
+        groups += [{"params": ps, "weight_decay": wd, **extra} for ps, wd in split if ps]
+    groups.append({"order_params": params})
     learning_rate = ms.Tensor(lr)
     if recipe.opt == "sgd":
         return nn.SGD(groups, learning_rate=learning_rate, momentum=recipe.momentum, nesterov=recipe.use_nesterov)
@@ -77,18 +94,28 @@ def _train_step(loss_net, optimizer, recipe: Recipe):
     return nn.TrainOneStepWithLossScaleCell(loss_net, optimizer, scale_sense=scale)
 
 
-def build(recipe: Recipe, num_classes: int, lr: np.ndarray):
-    """The network (initialised from the recipe's seed) and its training step."""
+def build(recipe: Recipe, num_classes: int, lr: np.ndarray, *, base=None, steps_per_epoch: int = 0):
+    """The network (initialised from the recipe's seed, then from the base weights when fine-tuning) and its training step."""
     import mindspore as ms
 
 
     ms.set_seed(recipe.seed)
     # Dropout is the trainer's (a mask per step), so the network is built without its own.
     net = create_model(recipe.backbone, recipe.width, num_classes=num_classes, drop_rate=0.0)
+    if base is not None:
+        from .finetune import load_base
+
+        load_base(net, base)  # a classifier of another size keeps its seeded initialisation
     if recipe.amp_level != "O0":
         ms.amp.auto_mixed_precision(net, recipe.amp_level)
     net_with_loss = make_cells()[0](net, recipe.label_smoothing)
-    return net, _train_step(net_with_loss, _optimizer(net, recipe, lr), recipe)
+    return net, _train_step(net_with_loss, _optimizer(net, recipe, lr, steps_per_epoch), recipe)
+
+
+def rewrap(train_step, recipe: Recipe):
+    """A new training cell over the same network and optimizer: graph mode compiles it afresh
+    (after BatchNorm layers change mode, which a compiled graph would not see)."""
+    return _train_step(train_step.network, train_step.optimizer, recipe)
 
 
 def dropout_keep(recipe: Recipe, shape: tuple, *, epoch: int, step: int, rank: int) -> np.ndarray:

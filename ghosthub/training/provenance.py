@@ -19,8 +19,12 @@ PROVENANCE_KEYS = (
 
 
 def make_provenance(recipe: Recipe, source: str, train_folder, val_folder, data_digest: str, best: dict | None,
-                    history: list, sha: str, world: int, device_target: str) -> dict:
-    """What a card records about how its checkpoint was made (keys: :data:`PROVENANCE_KEYS`)."""
+                    history: list, sha: str, world: int, device_target: str, base=None) -> dict:
+    """What a card records about how its checkpoint was made (keys: :data:`PROVENANCE_KEYS`).
+
+    A fine-tuning run adds its lineage (:data:`~ghosthub.training.finetune.BASE_PROVENANCE_KEYS`):
+    the base model's name, card, asset URL and full SHA-256, by which a rebuild finds it again.
+    """
     rates = [e.images_per_second for e in history if e.images_per_second]
     return {
         "recipe": recipe.to_dict(), "recipe_digest": recipe.digest(), "recipe_source": source,
@@ -32,4 +36,5 @@ def make_provenance(recipe: Recipe, source: str, train_folder, val_folder, data_
         "metrics": best_metrics(best) or {},
         "checkpoint_sha256": sha, "images_per_second": float(np.median(rates)) if rates else 0.0,
         **versions(), "device": device_description(device_target),
+        **(base.provenance() if base is not None else {}),
     }

@@ -45,7 +45,7 @@ class RebuildResult:
 
 
 def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str | os.PathLike, *,
-            progress: bool | None = None) -> RebuildResult:
+            progress: bool | None = None, base=None, registry=None) -> RebuildResult:
     """Retrain from a recorded provenance and compare the checkpoint digest (``verify --rebuild``).
 
     The recorded recipe is the effective one (thread and worker counts resolved), so the run pins
@@ -63,6 +63,11 @@ def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str |
         Where the rebuilt checkpoints go (``out_dir/train``).
     progress : bool, optional
         As for :func:`train`.
+    base : BaseWeights, optional
+        For a fine-tuned model: its base weights. Default: found by the recorded SHA-256
+        (:func:`ghosthub.training.finetune.locate_base`: the cache, then the cards of ``registry``).
+    registry : Registry, optional
+        Where to look for the base weights (default: the default settings' sources).
 
     Returns
     -------
@@ -72,7 +77,8 @@ def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str |
     Raises
     ------
     TrainError
-        The provenance lacks the recipe, or its recipe does not have the recorded digest.
+        The provenance lacks the recipe, or its recipe does not have the recorded digest, or
+        the base weights of a fine-tuned model are nowhere to be found (the message names the digest).
     DataError
         The data differs from what the model was trained on.
     """
@@ -92,13 +98,22 @@ def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str |
     if provenance.get("mindspore_version") and provenance["mindspore_version"] != ms.__version__:
         warnings.warn(f"the model was trained with MindSpore {provenance['mindspore_version']}, this is "
                       f"{ms.__version__}: the digests may differ", stacklevel=2)
+    if recipe.finetuning:
+        from .finetune import locate_base
+
+        if base is None:
+            base = locate_base(provenance, registry=registry, progress=progress)
+        elif base.sha256.lower() != str(provenance.get("base_sha256", "")).lower():
+            raise TrainError(f"the base weights given ({base.path}, sha256 {base.sha256[:16]}...) are not the recorded "
+                             f"ones (sha256 {str(provenance.get('base_sha256'))[:16]}...).")
     out_dir = Path(out_dir)
     if data_dir is None:
-        if recipe.dataset != digits.DATASET_NAME:
+        subset = digits.parse_dataset_name(recipe.dataset)
+        if subset is None:
             raise TrainError(f"the model was trained on {recipe.dataset!r}, which ghosthub cannot regenerate: "
                              "pass the data dir it was trained on.")
         data_dir = out_dir / "data"
-        digits.write_digits(data_dir)
+        digits.write_digits(data_dir, **subset)
     result = train(recipe, data_dir, out_dir / "train", workers=int(provenance.get("workers") or 1),
-                   progress=progress, expect_dataset_digest=provenance["dataset_digest"])
+                   progress=progress, expect_dataset_digest=provenance["dataset_digest"], base=base)
     return RebuildResult(provenance["checkpoint_sha256"], result.checkpoint_sha256, result)

@@ -182,8 +182,20 @@ def _re_value(value: Any) -> float | str:
         raise _Bad("a fill value in [0, 255] or 'random'") from None
 
 
-def _field(check: Callable[[Any], Any], default: Any = dataclasses.MISSING, doc: str = "") -> Any:
-    return dataclasses.field(default=default, metadata={"check": check, "doc": doc})
+def _pretrained(value: Any) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    try:
+        return _model(value)
+    except _Bad:
+        raise _Bad("true (the recipe's model from the hub), false, or a model name such as ghostnet_050") from None
+
+
+def _field(check: Callable[[Any], Any], default: Any = dataclasses.MISSING, doc: str = "", *,
+           optional: bool = False) -> Any:
+    # optional: a key added after recipes were first published; written (and hashed) only when set,
+    # so the digests of earlier recipes, and the checkpoints that record them, stay the same.
+    return dataclasses.field(default=default, metadata={"check": check, "doc": doc, "optional": optional})
 
 
 # ---------------------------------------------------------------------------- the recipe
@@ -261,8 +273,20 @@ class Recipe:
     loss_scale_type: str = _field(_choice("fixed", "dynamic"), "fixed", "loss scaling for amp_level != O0")
     loss_scale: float = _field(_float(0, lo_open=True), 1.0, "(initial) loss scale")
     drop_overflow_update: bool = _field(_bool, False, "skip the update of a step whose gradients overflow")
+    # fine-tuning (see ghosthub.training.finetune)
+    pretrained: Any = _field(_pretrained, False, "start from hub weights: true (the model's) or a model name",
+                             optional=True)
+    ckpt_path: str | None = _field(_optional(_text), None, "start from this local checkpoint file", optional=True)
+    freeze: str = _field(_choice("none", "backbone"), "none", "backbone: train the classifier only (linear probe)",
+                         optional=True)
+    freeze_epochs: int = _field(_int(0), 0, "train the classifier only for this many epochs, then everything",
+                                optional=True)
+    backbone_lr_scale: float = _field(_float(0, 1, lo_open=True), 1.0,
+                                      "learning rate of the pretrained part, as a fraction of lr", optional=True)
 
     source: str = dataclasses.field(default="<dict>", compare=False, repr=False)
+    # The keys the recipe states (not defaulted): a fine-tuning run takes the others' preprocessing from its base.
+    given: frozenset = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     # ------------------------------------------------------------------ construction
 
@@ -316,7 +340,7 @@ class Recipe:
                 values[name] = f.metadata["check"](value)
             except _Bad as bad:
                 raise RecipeError(f"{where(name)}: recipe key {name!r}: expected {bad.expected}, found {value!r}.") from None
-        recipe = cls(**values, source=source)
+        recipe = cls(**values, source=source, given=frozenset(map(str, data)))
         recipe._check_consistency(where)
         return recipe
 
@@ -324,21 +348,34 @@ class Recipe:
         if self.min_lr > self.lr:
             raise RecipeError(f"{where('min_lr')}: recipe key 'min_lr': expected at most lr ({self.lr:g}), "
                               f"found {self.min_lr:g}.")
+        if self.pretrained and self.ckpt_path:
+            raise RecipeError(f"{where('ckpt_path')}: recipe keys 'pretrained' and 'ckpt_path' both name the starting "
+                              "weights; keep one (pretrained: hub weights, ckpt_path: a local file).")
+        if self.freeze == "backbone" and self.freeze_epochs:
+            raise RecipeError(f"{where('freeze_epochs')}: recipe key 'freeze_epochs': freeze: backbone already freezes "
+                              "every epoch; use one of them.")
+        if self.freeze_epochs >= self.epoch_size:
+            raise RecipeError(f"{where('freeze_epochs')}: recipe key 'freeze_epochs': expected fewer than epoch_size "
+                              f"({self.epoch_size}), found {self.freeze_epochs}; for a linear probe use freeze: backbone.")
 
     def replace(self, **changes: Any) -> "Recipe":
         """A copy with some keys changed, validated like a file (e.g. ``epoch_size=3``)."""
         data = self.to_dict()
         data.update(changes)
-        return Recipe.from_dict(data, source=self.source)
+        return dataclasses.replace(Recipe.from_dict(data, source=self.source), given=self.given | set(changes))
 
     # ------------------------------------------------------------------ identity
 
     def to_dict(self) -> dict[str, Any]:
         """Every key with its value (defaults filled in), lists for pairs; JSON and YAML friendly."""
         out = {}
-        for name in self.keys():
-            value = getattr(self, name)
-            out[name] = list(value) if isinstance(value, tuple) else value
+        for f in dataclasses.fields(self):
+            if "check" not in f.metadata:
+                continue
+            value = getattr(self, f.name)
+            if f.metadata["optional"] and value == f.default:
+                continue
+            out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
     def canonical(self) -> str:
@@ -371,6 +408,24 @@ class Recipe:
     def width(self) -> float | None:
         """The width multiplier of ``model`` (0.5 for ``ghostnet_050``), None without a suffix."""
         return split_name(self.model).width
+
+    @property
+    def finetuning(self) -> bool:
+        """Whether the run starts from pretrained weights (``pretrained`` or ``ckpt_path``)."""
+        return bool(self.pretrained) or self.ckpt_path is not None
+
+    @property
+    def tuning_keys(self) -> list[str]:
+        """The fine-tuning keys set away from their defaults (``freeze``, ``freeze_epochs``, ``backbone_lr_scale``)."""
+        return [k for k in ("freeze", "freeze_epochs", "backbone_lr_scale")
+                if getattr(self, k) != Recipe.__dataclass_fields__[k].default]
+
+    @property
+    def base_model(self) -> str | None:
+        """The hub model the run starts from (``pretrained``), None otherwise."""
+        if not self.pretrained:
+            return None
+        return self.model if self.pretrained is True else self.pretrained
 
     @property
     def effective_decay_epochs(self) -> int:

@@ -44,7 +44,7 @@ def resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
                          f"{recipe.epoch_size} epochs: nothing left to do (pass --epochs N to train longer).")
     missing = []
     for param in train_step.get_parameters():
-        if param.name == "learning_rate":  # recomputed from the recipe
+        if param.name.startswith("learning_rate"):  # recomputed from the recipe (per group when fine-tuning)
             continue
         value = stored.get(param.name)
         if value is None or tuple(value.shape) != tuple(param.shape):

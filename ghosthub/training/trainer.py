@@ -45,7 +45,8 @@ from ..errors import DataError, TrainError
 from ..models.checkpoint import save_checkpoint
 from ..preprocessing import Preprocessing
 from ..tasks.evaluate import evaluate_folder
-from .cells import build, dropout_keep, make_cells, sync_batchnorm, weights_sha256
+from . import finetune
+from .cells import build, dropout_keep, make_cells, rewrap, sync_batchnorm, weights_sha256
 from .environment import distributed, effective, pin_threads
 from .launch import launch
 from .provenance import make_provenance
@@ -149,7 +150,7 @@ def _read_history(out_dir: Path, until_epoch: int) -> list[EpochMetrics]:
 def train(recipe: str | os.PathLike | Recipe, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
           epochs: int | None = None, resume: str | os.PathLike | None = None, workers: int = 1,
           progress: bool | None = None, callback: Callable[[EpochMetrics], None] | None = None,
-          expect_dataset_digest: str | None = None) -> TrainResult:
+          expect_dataset_digest: str | None = None, base=None) -> TrainResult:
     """Train a model from a recipe on an ImageFolder.
 
     Parameters
@@ -172,6 +173,9 @@ def train(recipe: str | os.PathLike | Recipe, data_dir: str | os.PathLike, out_d
         Called (on rank 0) with each epoch's :class:`EpochMetrics` after its checkpoint is written.
     expect_dataset_digest : str, optional
         Fail before training if the data's digest differs (used by :func:`rebuild`).
+    base : BaseWeights, optional
+        The weights to fine-tune from, already resolved (:func:`ghosthub.training.finetune.resolve_base`);
+        default: what the recipe's ``pretrained`` or ``ckpt_path`` names, from the default hub and cache.
 
     Returns
     -------
@@ -198,13 +202,13 @@ def train(recipe: str | os.PathLike | Recipe, data_dir: str | os.PathLike, out_d
     previous_mode = ms.get_context("mode")
     try:
         return _train(recipe, Path(data_dir), Path(out_dir), resume=resume, progress=progress, callback=callback,
-                      expect_dataset_digest=expect_dataset_digest)
+                      expect_dataset_digest=expect_dataset_digest, base=base)
     finally:
         ms.set_context(mode=previous_mode)
 
 
 def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, callback,
-           expect_dataset_digest) -> TrainResult:
+           expect_dataset_digest, base) -> TrainResult:
     import mindspore as ms
     from tqdm import tqdm
 
@@ -213,6 +217,10 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
     rank, world = distributed()
     device_target = ms.get_context("device_target")
     recipe = effective(recipe, device_target)
+    finetune.check_tuning(recipe)
+    if recipe.finetuning and base is None:
+        base = finetune.resolve_base(recipe, progress=progress)
+    recipe = finetune.with_base_preprocessing(recipe, base if recipe.finetuning else None)
     pin_threads(recipe.threads)
     if rank == 0 and recipe.devices != world:
         warnings.warn(
@@ -235,7 +243,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
         raise TrainError(f"{train_folder.root} has {len(train_folder)} images, {per_worker} per worker: fewer than one "
                          f"batch of {recipe.batch_size}. Lower batch_size or set drop_remainder: false.")
     lr = lr_schedule(recipe, steps_per_epoch, steps_per_epoch * recipe.epoch_size)
-    net, train_step = build(recipe, num_classes, lr)
+    net, train_step = build(recipe, num_classes, lr, base=base if recipe.finetuning else None,
+                            steps_per_epoch=steps_per_epoch)
     reduce_mean = make_cells()[1](world) if world > 1 else None
 
     preprocessing = Preprocessing.from_recipe(recipe)
@@ -243,6 +252,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
         "model": recipe.model, "backbone": recipe.backbone, "width": recipe.width, "num_classes": num_classes,
         "in_channels": 3, **preprocessing.record(in_channels=3), "classes": list(train_folder.classes), "dataset": recipe.dataset,
         "recipe_digest": recipe.digest(), "dataset_digest": data_digest, "seed": recipe.seed,
+        **({"base_model": base.name, "base_sha256": base.sha256} if recipe.finetuning else {}),
     }
     start_epoch, best = 0, None
     if resume is not None:
@@ -260,7 +270,11 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
 
     for epoch in range(start_epoch, recipe.epoch_size):
         data = train_dataset(train_folder, recipe, epoch=epoch, rank=rank, world=world)
+        if recipe.freeze_epochs and epoch == recipe.freeze_epochs and epoch > start_epoch:
+            train_step = rewrap(train_step, recipe)  # BatchNorm back in training mode: compile afresh
         train_step.set_train(True)
+        if recipe.finetuning:
+            finetune.set_frozen_batchnorm(net, finetune.frozen(recipe, epoch))
         timing = {"started": epoch > start_epoch, "images": 0, "seconds": 0.0}
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{recipe.epoch_size}", unit="step",
                    disable=not progress, leave=False, file=sys.stderr, dynamic_ncols=True)
@@ -291,7 +305,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
             epoch_info = {**arch, "kind": "training", "epoch": epoch + 1, "global_step": (epoch + 1) * steps_per_epoch,
                           "metrics": record, "best": best, "recipe": recipe.to_dict()}
             checkpoint = out_dir / f"epoch-{epoch + 1:04d}.ckpt"
-            save_checkpoint(train_step, checkpoint, epoch_info, choice=lambda name: name != "learning_rate")
+            save_checkpoint(train_step, checkpoint, epoch_info, choice=lambda name: not name.startswith("learning_rate"))
             if improved:
                 save_best(net, out_dir, arch, epoch + 1, record)
             _prune(out_dir, recipe.keep_checkpoint_max)
@@ -316,7 +330,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, *, resume, progress, c
     best_path = out_dir / BEST
     sha = file_hash(best_path) if rank == 0 and best_path.is_file() else ""
     provenance = make_provenance(recipe, source, train_folder, val_folder, data_digest, best, history, sha, world,
-                             device_target)
+                                 device_target, base=base if recipe.finetuning else None)
     result = TrainResult(out_dir=str(out_dir), best_checkpoint=str(best_path), last_checkpoint=last_checkpoint,
                          checkpoint_sha256=sha, weights_sha256=weights, epochs=history,
                          images_per_second=provenance["images_per_second"], provenance=provenance, rank=rank)
