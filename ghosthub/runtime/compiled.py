@@ -13,7 +13,9 @@ as a shared folder, so this module keys a folder per graph (measured with MindSp
 - graphs are numbered by compile order in the process (``compile_cache_0.mindir``, ``_1`` ...),
   and the folder is read once, at the process's first compile;
 - its dependency hash covers the entry script and its imports outside ``sys.path`` only, not an
-  installed ghosthub, and not the weights (which it does not store: new weights are used).
+  installed ghosthub, and not the weights (which it does not store: new weights are used);
+- with no entry script file (``python -c``, some notebooks) compiling with the cache on raises
+  FileNotFoundError ('/cwd/-c'), so the cache is used only when ``sys.argv[0]`` is a file.
 
 Hence the folder is keyed on MindSpore's version, the network's class source, parameter names
 and shapes, the input shape and the entry script, and the cache is used only for the first graph
@@ -75,12 +77,13 @@ def compile_cache_dir(root: str | os.PathLike, net, input_shape, dtype: str = "F
     """
     import mindspore as ms
 
-    main = sys.modules.get("__main__")
+    from mindspore.graph import api
+
     key = {
         "mindspore": ms.__version__, "python": sys.version_info[:2], "class": type(net).__qualname__,
         "sources": _source_digest(net), "input": [list(map(int, input_shape)), str(dtype)],
         "params": [[n, list(p.shape), str(p.dtype)] for n, p in net.parameters_and_names()],
-        "entry": os.path.abspath(getattr(main, "__file__", "") or "-"),
+        "entry": str(api.entry_script_path),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     return Path(root) / digest
@@ -92,7 +95,8 @@ def _cache_allowed() -> bool:
     from mindspore.graph import api
 
     return (not _cache_used and not api.ms_compile_cache and os.environ.get(_CACHE_ENV) is None
-            and os.environ.get(_PATH_ENV) is None and ms.get_context("enable_compile_cache") is None)
+            and os.environ.get(_PATH_ENV) is None and ms.get_context("enable_compile_cache") is None
+            and bool(api.entry_script_path) and os.path.isfile(api.entry_script_path))
 
 
 def compile_network(net, mode: str = "auto", *, cache_dir: str | os.PathLike | None = None, pad_batches: bool = True):
@@ -142,7 +146,11 @@ def compile_network(net, mode: str = "auto", *, cache_dir: str | os.PathLike | N
         os.environ[_CACHE_ENV], os.environ[_PATH_ENV] = "1", str(folder)
         _cache_used = True
         try:
-            return jitted(x)
+            try:
+                return jitted(x)
+            except Exception:  # the cache's own failure (unreadable entry script ...): compile without it
+                os.environ[_CACHE_ENV] = "0"
+                return jitted(x)
         finally:
             # Later graphs would be numbered 1, 2 ... in this folder, in whatever order this process
             # compiles them: another process could load the wrong one. Switch the cache off.

@@ -106,5 +106,9 @@ def fuse_batchnorm(net):
                 setattr(cell, conv_name, fuse_pair(conv, bn))
                 setattr(cell, bn_name, nn.Identity())
                 folded += 1
+    # A cell set as an attribute names its parameters after that attribute only ("conv_dw.weight" in
+    # every down-sampling block); graph compilation needs unique names: give each its full path.
+    for name, param in net.parameters_and_names():
+        param.name = name
     net.bn_fused = getattr(net, "bn_fused", 0) + folded
     return net
