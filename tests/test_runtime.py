@@ -60,6 +60,12 @@ def test_ghosthub_cpu_isa_chooses():
     assert _pin(env, "avx2") is None and "ONEDNN_MAX_CPU_ISA" not in env
 
 
+def test_unknown_isa_name_warns_and_uses_avx2():
+    env = {"GHOSTHUB_CPU_ISA": "avx-2"}
+    with pytest.warns(RuntimeWarning, match="unknown CPU ISA 'avx-2'"):
+        assert isa.pin_cpu_isa(environ=env, machine="x86_64") == "AVX2"
+
+
 def test_argument_when_no_environment_choice():
     env = {}
     assert _pin(env, "avx512_core_bf16") == "AVX512_CORE_BF16"

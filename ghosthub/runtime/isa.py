@@ -195,6 +195,13 @@ def pin_cpu_isa(isa: str | None = None, *, environ=None, machine: str | None = N
             _LAST = IsaInfo("n/a", "machine", machine)
         return None
     wanted, source = _choose(isa, environ)
+    if source != ONEDNN_ENV and wanted != NATIVE and wanted not in _DNNL_ISA:
+        # oneDNN silently ignores a name it does not know (measured: "bogus" -> full AVX-512).
+        import warnings
+
+        warnings.warn(f"unknown CPU ISA {wanted!r} from {source}; expected native or one of "
+                      f"{', '.join(sorted(_DNNL_ISA))}: using {DEFAULT_ISA}", RuntimeWarning, stacklevel=2)
+        wanted = DEFAULT_ISA
     if source == ONEDNN_ENV:  # the user's own setting: applied by oneDNN itself, never overridden
         if real:
             _LAST = IsaInfo(wanted, source, machine)
