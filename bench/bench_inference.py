@@ -11,8 +11,11 @@ children get no ``ONEDNN_MAX_CPU_ISA`` unless the row pins it, as a user's shell
 use the same weights (filled by parameter name, which both implementations share) and inputs.
 
 Figures are medians of ``--runs`` timed calls after the first call and ``--warmup`` more (the
-first call, with compilation where there is one, is reported apart). The ratios compare rows of
-the same run. ``max|dlogit|`` is each row's batch-1 logits against plain PyNative ghosthub
+first call, with compilation where there is one, is reported apart). With ``--rounds R`` every
+row runs R times, the rows interleaved round by round (each round with a fresh cache folder), and
+the table shows the median over rounds, with the spread: on a shared machine the load changes
+between processes (onnxruntime alone measured 122 and 390 img/s at batch 32 minutes apart). The
+ratios compare rows of the same run. ``max|dlogit|`` is each row's batch-1 logits against plain PyNative ghosthub
 (``gh-pynative-native``). Rows:
 
 - ``mindcv-pynative`` / ``mindcv-graph``: ``mindcv.create_model(...)`` then ``net(x)``, no pin.
@@ -191,6 +194,20 @@ def _cpu_model() -> str:
     return f"{name} ({os.cpu_count()} CPUs visible; {' '.join(isas)})"
 
 
+def _combine(runs: list) -> dict:
+    """One row from its rounds: medians over rounds, plus each round's images/s."""
+    if not runs:
+        return {}
+    out = {"config": runs[0]["config"], "isa": runs[0]["isa"], "rounds": len(runs),
+           "process_s": statistics.median(r["process_s"] for r in runs), "batches": {}}
+    for batch in runs[0]["batches"]:
+        rows = [r["batches"][batch] for r in runs]
+        out["batches"][batch] = {key: statistics.median(row[key] for row in rows)
+                                 for key in ("first_call_s", "median_s", "images_per_s")}
+        out["batches"][batch]["per_round_images_per_s"] = [row["images_per_s"] for row in rows]
+    return out
+
+
 def _ratio(results, a: str, b: str, batch: str) -> str:
     try:
         return f"{results[a]['batches'][batch]['images_per_s'] / results[b]['batches'][batch]['images_per_s']:.2f}x"
@@ -207,6 +224,7 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls after the first")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="stop timing a batch size after this (>= 3 runs)")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--rounds", type=int, default=1, help="run every row this many times, interleaved")
     parser.add_argument("--json", help="also write all figures to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--config", choices=list(CONFIGS), help=argparse.SUPPRESS)
@@ -219,25 +237,34 @@ def main(argv=None) -> None:
     import numpy as np
 
     print(f"CPU: {_cpu_model()}; load average at start {os.getloadavg()[0]:.2f}", flush=True)
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="ghosthub-bench-") as cache:
-        for config in args.configs:
-            print(f"running {config} ...", file=sys.stderr, flush=True)
-            results[config] = _run_worker(config, args, cache)
-        logits = {c: np.load(os.path.join(cache, f"logits-{c}.npy")) for c in results
-                  if os.path.exists(os.path.join(cache, f"logits-{c}.npy"))}
+    rounds: dict[str, list] = {c: [] for c in args.configs}
+    logits = {}
+    for r in range(args.rounds):
+        with tempfile.TemporaryDirectory(prefix="ghosthub-bench-") as cache:
+            for config in args.configs:
+                print(f"round {r + 1}/{args.rounds}: {config} ...", file=sys.stderr, flush=True)
+                result = _run_worker(config, args, cache)
+                if result:
+                    rounds[config].append(result)
+                saved = os.path.join(cache, f"logits-{config}.npy")
+                if os.path.exists(saved):
+                    logits[config] = np.load(saved)
+    results = {c: _combine(rs) for c, rs in rounds.items()}
     ref = logits.get(REFERENCE)
     ok = {c: r for c, r in results.items() if r}
 
     print(f"\nGhostNet width {args.width}, {args.size}x{args.size}, images/s: median of up to {args.runs} calls after "
-          f"the first and {args.warmup} warm-up calls; one fresh process per row; load average at end "
-          f"{os.getloadavg()[0]:.2f}")
-    print(f"{'row':<24}{'batch':>6}{'img/s':>9}{'vs mindcv-pynative':>20}{'1st call s':>12}{'max|dlogit|':>13}  isa")
+          f"the first and {args.warmup} warm-up calls; one fresh process per row and round; median of "
+          f"{args.rounds} round(s) (range in brackets); load average at end {os.getloadavg()[0]:.2f}")
+    print(f"{'row':<24}{'batch':>6}{'img/s':>9}{'(range)':>15}{'vs mindcv-pynative':>20}{'1st call s':>12}"
+          f"{'max|dlogit|':>13}  isa")
     for config, r in ok.items():
         for batch in map(str, args.batch_sizes):
             b = r["batches"][batch]
             diff = float(np.abs(logits[config] - ref).max()) if ref is not None and config in logits else float("nan")
-            print(f"{config:<24}{batch:>6}{b['images_per_s']:9.1f}{_ratio(ok, config, 'mindcv-pynative', batch):>20}"
+            spread = f"({min(b['per_round_images_per_s']):.0f}-{max(b['per_round_images_per_s']):.0f})"
+            print(f"{config:<24}{batch:>6}{b['images_per_s']:9.1f}{spread:>15}"
+                  f"{_ratio(ok, config, 'mindcv-pynative', batch):>20}"
                   f"{b['first_call_s']:12.2f}{diff:13.1e}  {r['isa']}")
     print("\nratios (same run):")
     pairs = [("ISA pin, PyNative", "gh-pynative-avx2", "gh-pynative-native"),
@@ -259,7 +286,7 @@ def main(argv=None) -> None:
                   + f"; process total {ok[name]['process_s']:.1f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cpu": _cpu_model(), "results": results}, f, indent=1)
+            json.dump({"cpu": _cpu_model(), "results": results, "rounds": rounds}, f, indent=1)
 
 
 if __name__ == "__main__":
