@@ -72,21 +72,26 @@ def _fill(net, seed: int = 0) -> None:
         p.set_data(ms.Tensor(value))
 
 
-def _time_calls(call, x, args) -> tuple[float, list[float], object]:
-    """(first call s, timed call times, first output) after the first call and args.warmup more."""
+def _time_calls(call, x, args) -> tuple[float, list[float], object, list[float]]:
+    """(first call s, timed wall times, first output, timed CPU times) after the first call and args.warmup more.
+
+    CPU time (this process, all threads) is reported beside wall time because it hardly moves
+    with the machine's load, which other users' jobs change from one process to the next.
+    """
     t0 = time.perf_counter()
     out = call(x)
     first = time.perf_counter() - t0
     for _ in range(args.warmup):
         call(x)
-    times, budget = [], time.perf_counter() + args.max_seconds
+    times, cpu, budget = [], [], time.perf_counter() + args.max_seconds
     for i in range(args.runs):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         call(x)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         if i >= 2 and time.perf_counter() > budget:
             break  # slow rows (unpinned batch 32: seconds per call) stop after 3 runs past the budget
-    return first, times, out
+    return first, times, out, cpu
 
 
 def worker(args) -> dict:
@@ -138,11 +143,12 @@ def worker(args) -> dict:
 
             session = ort.InferenceSession(str(call.paths[batch]), providers=["CPUExecutionProvider"])
             name = session.get_input_names()[0] if hasattr(session, "get_input_names") else session.get_inputs()[0].name
-            first, times, out = _time_calls(lambda a: session.run(None, {name: a})[0], inputs[batch], args)
+            first, times, out, cpu = _time_calls(lambda a: session.run(None, {name: a})[0], inputs[batch], args)
         else:
-            first, times, out = _time_calls(lambda a: call(a).asnumpy(), x, args)
+            first, times, out, cpu = _time_calls(lambda a: call(a).asnumpy(), x, args)
         median = statistics.median(times)
         result["batches"][str(batch)] = {"first_call_s": first, "median_s": median, "images_per_s": batch / median,
+                                         "cpu_ms_per_image": 1000 * statistics.median(cpu) / batch,
                                          "runs": len(times)}
         if batch == min(args.batch_sizes):
             np.save(os.path.join(args.cache_dir, f"logits-{args.config}.npy"), np.asarray(out))
@@ -203,14 +209,17 @@ def _combine(runs: list) -> dict:
     for batch in runs[0]["batches"]:
         rows = [r["batches"][batch] for r in runs]
         out["batches"][batch] = {key: statistics.median(row[key] for row in rows)
-                                 for key in ("first_call_s", "median_s", "images_per_s")}
+                                 for key in ("first_call_s", "median_s", "images_per_s", "cpu_ms_per_image")}
         out["batches"][batch]["per_round_images_per_s"] = [row["images_per_s"] for row in rows]
     return out
 
 
 def _ratio(results, a: str, b: str, batch: str) -> str:
+    """Speed of row a over row b: images/s (wall) and, in brackets, by CPU time per image."""
     try:
-        return f"{results[a]['batches'][batch]['images_per_s'] / results[b]['batches'][batch]['images_per_s']:.2f}x"
+        wall = results[a]['batches'][batch]['images_per_s'] / results[b]['batches'][batch]['images_per_s']
+        cpu = results[b]['batches'][batch]['cpu_ms_per_image'] / results[a]['batches'][batch]['cpu_ms_per_image']
+        return f"{wall:.2f}x ({cpu:.2f}x)"
     except (KeyError, ZeroDivisionError):
         return "n/a"
 
@@ -256,17 +265,17 @@ def main(argv=None) -> None:
     print(f"\nGhostNet width {args.width}, {args.size}x{args.size}, images/s: median of up to {args.runs} calls after "
           f"the first and {args.warmup} warm-up calls; one fresh process per row and round; median of "
           f"{args.rounds} round(s) (range in brackets); load average at end {os.getloadavg()[0]:.2f}")
-    print(f"{'row':<24}{'batch':>6}{'img/s':>9}{'(range)':>15}{'vs mindcv-pynative':>20}{'1st call s':>12}"
-          f"{'max|dlogit|':>13}  isa")
+    print(f"{'row':<24}{'batch':>6}{'img/s':>9}{'(range)':>13}{'CPU ms/img':>11}{'vs mindcv-pynative (CPU)':>26}"
+          f"{'1st call s':>11}{'max|dlogit|':>12}  isa")
     for config, r in ok.items():
         for batch in map(str, args.batch_sizes):
             b = r["batches"][batch]
             diff = float(np.abs(logits[config] - ref).max()) if ref is not None and config in logits else float("nan")
             spread = f"({min(b['per_round_images_per_s']):.0f}-{max(b['per_round_images_per_s']):.0f})"
-            print(f"{config:<24}{batch:>6}{b['images_per_s']:9.1f}{spread:>15}"
-                  f"{_ratio(ok, config, 'mindcv-pynative', batch):>20}"
-                  f"{b['first_call_s']:12.2f}{diff:13.1e}  {r['isa']}")
-    print("\nratios (same run):")
+            print(f"{config:<24}{batch:>6}{b['images_per_s']:9.1f}{spread:>13}{b['cpu_ms_per_image']:11.1f}"
+                  f"{_ratio(ok, config, 'mindcv-pynative', batch):>26}"
+                  f"{b['first_call_s']:11.2f}{diff:12.1e}  {r['isa']}")
+    print("\nratios (same run; by CPU time per image in brackets):")
     pairs = [("ISA pin, PyNative", "gh-pynative-avx2", "gh-pynative-native"),
              ("ISA pin, compiled", "gh-compiled-avx2", "gh-compiled-native"),
              ("BN fused, PyNative", "gh-pynative-avx2-fused", "gh-pynative-avx2"),

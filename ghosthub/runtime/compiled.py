@@ -149,12 +149,13 @@ def compile_network(net, mode: str = "auto", *, cache_dir: str | os.PathLike | N
             try:
                 return jitted(x)
             except Exception:  # the cache's own failure (unreadable entry script ...): compile without it
-                os.environ[_CACHE_ENV] = "0"
+                os.environ.pop(_CACHE_ENV, None)
                 return jitted(x)
         finally:
             # Later graphs would be numbered 1, 2 ... in this folder, in whatever order this process
-            # compiles them: another process could load the wrong one. Switch the cache off.
-            os.environ[_CACHE_ENV] = "0"
+            # compiles them: another process could load the wrong one. Switch the cache off (removed,
+            # not "0", so that child processes start as clean as this one did).
+            os.environ.pop(_CACHE_ENV, None)
             os.environ.pop(_PATH_ENV, None)
 
     def construct(x):
