@@ -1,6 +1,11 @@
 """ghosthub: a model-zoo hub for MindSpore. Model cards in, verified weights and ready networks out."""
 
 from ._version import __version__
+from .runtime.isa import pin_cpu_isa as _pin_cpu_isa
+
+# Before MindSpore's first convolution: oneDNN capped at AVX2 on x86 (ghosthub/runtime/isa.py says why:
+# on AVX-512 CPUs GhostNet runs 5-20x faster, and training gives the bytes any x86 CPU gives).
+_pin_cpu_isa()
 
 # The public API, by the module that defines it. Attributes are imported on first
 # use, so `import ghosthub` and the `ghosthub` command load only what they need.

@@ -67,7 +67,10 @@ def run_demo(
     def say(step: int, label: str, text: str, since: float) -> None:
         print(f"{step}/{STEPS} {label:<8} {text}  [{time.perf_counter() - since:.1f} s]", file=out, flush=True)
 
+    from .runtime.isa import cpu_isa_in_use
+
     print(f"ghosthub demo: GhostNet-0.5 on scikit-learn's handwritten digits, offline; files in {work}", file=out, flush=True)
+    print(f"CPU: {cpu_isa_in_use()}", file=out, flush=True)
 
     t = time.perf_counter()
     counts = write_digits(data)
@@ -109,7 +112,7 @@ def run_demo(
     with serve(hub) as server:
         t = time.perf_counter()
         client = Client(hub=server.url, cache_dir=cache, progress=False)
-        net = client.load(MODEL_NAME)
+        net = client.load(MODEL_NAME, mode="auto", fuse=True)  # compiled, BatchNorm folded
         cached = client.download(MODEL_NAME)  # a cache hit now: no connection
         summary["hub_url"] = server.url
         say(

@@ -15,7 +15,7 @@ LAYERS = [
     ("hubs", ("hub",)),
     ("registry", ("registry",)),
     ("networks and data", ("models", "data")),
-    ("tasks", ("tasks",)),
+    ("tasks", ("tasks", "runtime")),
     ("training", ("training",)),
     ("api", ("client", "api")),
     ("surface", ("cli", "demo", "__main__", "__init__")),

@@ -24,6 +24,7 @@ PROVENANCE_FIELDS = {
     "train-threads": "threads",
     "ghosthub-version": "ghosthub_version",
     "mindspore-build": "mindspore_version",
+    "train-cpu-isa": "cpu_isa",
     # Lineage of a fine-tuned model: what it was trained from, pinned by the full digest.
     "base-model": "base_model",
     "base-model-sha256": "base_sha256",

@@ -105,7 +105,7 @@ def compile_network(net, mode: str = "auto", *, cache_dir: str | os.PathLike | N
     Call it in ``ghosthub.load(..., mode=)`` on the loaded (and possibly BN-fused) inference
     network, with ``cache_dir=<ghosthub cache>/compile``. The network stays the same Cell
     (parameters, ``num_classes``, ``default_cfg``), in PyNative context; only ``construct`` is
-    replaced, so ``net(x)`` runs the graph. Do not train it afterwards.
+    replaced, so ``net(x)`` runs the graph; in training mode it runs op by op as before.
 
     Parameters
     ----------
@@ -173,7 +173,10 @@ def compile_network(net, mode: str = "auto", *, cache_dir: str | os.PathLike | N
 
     # A per-network subclass overriding __call__ (Python, outside the graph) keeps the Cell's own
     # attributes clean: a function stored on the Cell makes MindSpore's graph parser fail.
-    net.__class__ = type(type(net).__name__, (type(net), _Compiled), {"__call__": lambda self, x: construct(x)})
+    # In training mode (a user fine-tuning it) the Cell runs op by op as before: the graph is for inference.
+    plain_call = type(net).__call__
+    net.__class__ = type(type(net).__name__, (type(net), _Compiled),
+                         {"__call__": lambda self, *args: plain_call(self, *args) if self.training else construct(*args)})
     return net
 
 

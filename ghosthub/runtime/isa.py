@@ -54,6 +54,7 @@ _X86 = frozenset({"x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "x86
 
 # What the last pin_cpu_isa call did in this process (for cpu_isa_in_use).
 _LAST: "IsaInfo | None" = None
+_WARNED_LATE: set = set()
 
 
 class IsaInfo:
@@ -218,7 +219,8 @@ def pin_cpu_isa(isa: str | None = None, *, environ=None, machine: str | None = N
     if real:
         late = _apply_in_process(wanted, ours)
         _LAST = IsaInfo(wanted, source, machine, late)
-        if late and warn:
+        if late and warn and wanted not in _WARNED_LATE:  # once per process: import ghosthub already tried
+            _WARNED_LATE.add(wanted)
             import warnings
 
             warnings.warn(

@@ -113,7 +113,7 @@ class OnnxRuntimeNetwork:
         """Export (once per cache), verify against MindSpore, and open the session for x's shape."""
         import mindspore as ms
 
-        from ..inference import export_network
+        from ..tasks.inference import export_network
 
         shape = tuple(x.shape)
         path = onnx_cache_path(self.cache_dir, self.weights_sha256, shape, fused=bool(getattr(self.net, "bn_fused", 0)))

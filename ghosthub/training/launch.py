@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .._utils.fs import write_json
 from ..errors import TrainError
+from ..runtime.isa import child_env
 from .recipe import Recipe, load_recipe
 from .results import TrainResult
 
@@ -120,7 +121,8 @@ def launch(recipe: str | os.PathLike | Recipe, data_dir: str | os.PathLike, out_
         follower.start()
     try:
         with open(run_dir / "msrun.log", "w", encoding="utf-8") as log:
-            code = subprocess.run(msrun + task, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+            code = subprocess.run(msrun + task, env=child_env(recipe.cpu_isa, env), stdout=log,
+                                  stderr=subprocess.STDOUT).returncode
     finally:
         stop.set()
         if echo:

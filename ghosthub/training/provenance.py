@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime.isa import cpu_isa_in_use
 from .environment import device_description, versions
 from .resume import best_metrics
 from .recipe import Recipe
@@ -14,7 +15,7 @@ PROVENANCE_KEYS = (
     "recipe", "recipe_digest", "recipe_source", "dataset", "dataset_digest", "train_images", "val_images",
     "classes", "seed", "threads", "data_workers", "workers", "amp_level", "mode", "epochs", "best_epoch",
     "metrics", "checkpoint_sha256", "images_per_second", "ghosthub_version", "mindspore_version",
-    "numpy_version", "python_version", "device",
+    "numpy_version", "python_version", "device", "cpu_isa",
 )
 
 
@@ -35,6 +36,6 @@ def make_provenance(recipe: Recipe, source: str, train_folder, val_folder, data_
         "best_epoch": best["epoch"] if best else None,
         "metrics": best_metrics(best) or {},
         "checkpoint_sha256": sha, "images_per_second": float(np.median(rates)) if rates else 0.0,
-        **versions(), "device": device_description(device_target),
+        **versions(), "device": device_description(device_target), "cpu_isa": cpu_isa_in_use().isa,
         **(base.provenance() if base is not None else {}),
     }

@@ -116,4 +116,9 @@ def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str |
         digits.write_digits(data_dir, **subset)
     result = train(recipe, data_dir, out_dir / "train", workers=int(provenance.get("workers") or 1),
                    progress=progress, expect_dataset_digest=provenance["dataset_digest"], base=base)
+    recorded, used = provenance.get("cpu_isa"), result.provenance.get("cpu_isa")
+    if recorded and used != recorded:
+        warnings.warn(f"the model was trained with oneDNN's instruction set capped at {recorded!r} and this rebuild "
+                      f"ran at {used!r} (ONEDNN_MAX_CPU_ISA or GHOSTHUB_CPU_ISA set?): the digests may differ",
+                      stacklevel=2)
     return RebuildResult(provenance["checkpoint_sha256"], result.checkpoint_sha256, result)

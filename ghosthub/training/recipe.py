@@ -191,6 +191,15 @@ def _pretrained(value: Any) -> bool | str:
         raise _Bad("true (the recipe's model from the hub), false, or a model name such as ghostnet_050") from None
 
 
+def _cpu_isa(value: Any) -> str:
+    from ..runtime.isa import _DNNL_ISA, NATIVE
+
+    names = sorted({NATIVE, *_DNNL_ISA})
+    if not isinstance(value, str) or value.strip().lower() not in names:
+        raise _Bad("one of " + ", ".join(names))
+    return value.strip().lower()
+
+
 def _field(check: Callable[[Any], Any], default: Any = dataclasses.MISSING, doc: str = "", *,
            optional: bool = False) -> Any:
     # optional: a key added after recipes were first published; written (and hashed) only when set,
@@ -273,6 +282,9 @@ class Recipe:
     loss_scale_type: str = _field(_choice("fixed", "dynamic"), "fixed", "loss scaling for amp_level != O0")
     loss_scale: float = _field(_float(0, lo_open=True), 1.0, "(initial) loss scale")
     drop_overflow_update: bool = _field(_bool, False, "skip the update of a step whose gradients overflow")
+    # CPU arithmetic: oneDNN's instruction-set ceiling decides the bytes a CPU trains to (ghosthub.runtime.isa)
+    cpu_isa: str = _field(_cpu_isa, "avx2", "oneDNN instruction-set ceiling on x86 CPUs: avx2 (the same bytes on every "
+                          "x86 CPU), native, or a oneDNN ISA name", optional=True)
     # fine-tuning (see ghosthub.training.finetune)
     pretrained: Any = _field(_pretrained, False, "start from hub weights: true (the model's) or a model name",
                              optional=True)

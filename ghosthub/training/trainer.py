@@ -48,6 +48,7 @@ from ..tasks.evaluate import evaluate_folder
 from . import finetune
 from .cells import build, dropout_keep, make_cells, rewrap, sync_batchnorm, weights_sha256
 from .environment import distributed, effective, pin_threads
+from ..runtime.isa import pin_cpu_isa
 from .launch import launch
 from .provenance import make_provenance
 from .recipe import Recipe, load_recipe
@@ -194,6 +195,8 @@ def train(recipe: str | os.PathLike | Recipe, data_dir: str | os.PathLike, out_d
     True
     """
     recipe = load_recipe(recipe, **({"epoch_size": epochs} if epochs else {}))
+    # The instruction set oneDNN dispatches to is part of the arithmetic: pinned before the first convolution.
+    pin_cpu_isa(recipe.cpu_isa)
     if workers > 1 and os.environ.get("MS_ROLE") != "MS_WORKER":
         return launch(recipe, data_dir, out_dir, workers=workers, resume=resume, progress=progress,
                       expect_dataset_digest=expect_dataset_digest)
