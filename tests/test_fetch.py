@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
+from fetch_helpers import assert_cache_sound, assert_nothing_cached, fast_settings, sha256, write_card
 from httpserver import AssetServer
 
 import ghosthub
@@ -24,6 +24,9 @@ from ghosthub.errors import FetchWarning, WeakHashWarning
 from ghosthub.download.fetch import fetch_asset
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every fetch here takes milliseconds to seconds: a regression that waits or retries forever fails fast.
+pytestmark = pytest.mark.timeout(60)
+
 DATA = os.urandom(300_000)
 PATH = "/weights/tiny-3a.ckpt"
 
@@ -121,6 +124,7 @@ def test_429_honours_retry_after(card, settings, server):
     assert len(server.requests_for(PATH)) == 2
 
 
+@pytest.mark.timeout(15)  # a broken cap waits for the server's hour
 def test_retry_after_is_capped(card, settings, server):
     server.fault(PATH, "429")
     server.retry_after = "3600"
@@ -161,6 +165,7 @@ def test_wrong_bytes_raise_a_full_report_and_cache_nothing(card, settings, serve
         assert fact in str(error)
     assert error.expected == sha256(DATA)[:8] and len(error.actual) == 64
     assert not target.exists()
+    assert_nothing_cached(settings.cache_dir)
 
 
 def test_a_resumed_download_that_does_not_verify_starts_over_once(card, settings, server):
@@ -187,9 +192,17 @@ def test_size_limit_is_enforced_while_streaming(card, server):
 
 
 def test_not_enough_disk_space_is_found_before_downloading(card, settings, server, monkeypatch):
+    from ghosthub.download.partfile import PartFile
+
     monkeypatch.setattr("ghosthub.download.partfile._free_space", lambda folder: 10)
+    received = []
+    real_write = PartFile.write
+    monkeypatch.setattr(PartFile, "write", lambda self, data: (received.append(len(data)), real_write(self, data))[1])
     with pytest.raises(DownloadError, match="disk space"):
         fetch(card, settings)
+    # "Before": the check runs on the headers; not one byte of the body was taken, and it is not retried.
+    assert received == [], f"{sum(received)} bytes of the body were received before the check"
+    assert len(server.requests_for(PATH)) == 1
 
 
 # --------------------------------------------------------------------------- token, redirects, mirrors

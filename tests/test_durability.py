@@ -1,0 +1,138 @@
+"""Durability of the cache, seen through the system calls: what is synced, what is renamed, in which order.
+
+A crash can only be simulated so far; what a test can see is the order of the calls
+that make a write survive one. Each test wraps ``os.fsync`` and ``os.replace`` (the
+module objects ghosthub calls through) and checks the promise on the recorded trace:
+
+- the part file is flushed to disk before it is renamed into place;
+- the record is in place, and vouches for the file, before the file becomes visible;
+- the record itself is written atomically: a synced temporary file renamed onto it;
+- the asset's folder is synced after the rename, so the rename survives a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+from pathlib import Path
+
+import pytest
+from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
+from httpserver import AssetServer
+
+from ghosthub.download import cache
+from ghosthub.download.fetch import fetch_asset
+from ghosthub.errors import WeakHashWarning
+
+pytestmark = pytest.mark.timeout(60)
+
+DATA = os.urandom(50_000)
+PATH = "/weights/durable.ckpt"
+
+
+@pytest.fixture
+def server():
+    with AssetServer() as srv:
+        srv.add(PATH, DATA)
+        yield srv
+
+
+@pytest.fixture
+def settings():
+    return fast_settings()
+
+
+@pytest.fixture
+def card(tmp_path, server):
+    return write_card(tmp_path / "cards", "durable", server.url(PATH), sha256(DATA))
+
+
+class Trace:
+    """Every fsync (by inode, file or folder) and every replace (source inode, destination), in order."""
+
+    def __init__(self, monkeypatch):
+        self.events: list[tuple] = []
+        real_fsync, real_replace = os.fsync, os.replace
+
+        def fsync(fd):
+            st = os.fstat(fd)
+            self.events.append(("fsync", st.st_ino, stat.S_ISDIR(st.st_mode)))
+            return real_fsync(fd)
+
+        def replace(src, dst, **kw):
+            st = os.stat(src)
+            self.events.append(("replace", st.st_ino, Path(dst), _vouches(cache.read_record(Path(dst)), st)))
+            return real_replace(src, dst, **kw)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "replace", replace)
+        # fdatasync during the transfer is a speed-up, not the promise; keep it out of the trace.
+        monkeypatch.delattr(os, "fdatasync", raising=False)
+
+    def index(self, kind: str, match) -> list[int]:
+        return [i for i, e in enumerate(self.events) if e[0] == kind and match(e)]
+
+
+def _vouches(record, st) -> bool:
+    """Whether ``record`` (of the destination) vouches for the file being renamed onto it."""
+    return bool(record) and record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns and record.get("sha256") == sha256(DATA)
+
+
+def fetch(card, settings, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakHashWarning)
+        return fetch_asset(card, settings=settings, **kw)
+
+
+def test_the_part_file_is_synced_before_it_is_renamed_into_place(card, settings, server, monkeypatch):
+    trace = Trace(monkeypatch)
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    asset_ino = path.stat().st_ino  # a rename keeps the inode: the part file's
+    renames = trace.index("replace", lambda e: e[2] == path)
+    assert len(renames) == 1, trace.events
+    syncs = trace.index("fsync", lambda e: e[1] == asset_ino and not e[2])
+    assert syncs and syncs[0] < renames[0], f"the part file was not synced before the rename: {trace.events}"
+    assert_cache_sound(settings.cache_dir)
+
+
+def test_a_visible_file_is_always_vouched_for(card, settings, server, monkeypatch):
+    """The record is in place before the asset appears: at the rename, the record already vouches for it."""
+    trace = Trace(monkeypatch)
+    path = fetch(card, settings)
+    record = cache.record_path(path)
+    asset_rename = trace.index("replace", lambda e: e[2] == path)
+    record_rename = trace.index("replace", lambda e: e[2] == record)
+    assert asset_rename and record_rename, trace.events
+    assert record_rename[-1] < asset_rename[0], f"the asset became visible before its record: {trace.events}"
+    assert trace.events[asset_rename[0]][3], "at the rename, the record must already vouch for the file (size, mtime, digest)"
+    assert cache.is_vouched(path, sha256(DATA)) is True
+
+
+def test_the_record_is_written_atomically(card, settings, server, monkeypatch):
+    """The record appears by renaming a synced temporary file onto it, never by writing it in place."""
+    trace = Trace(monkeypatch)
+    path = fetch(card, settings)
+    record = cache.record_path(path)
+    record_ino = record.stat().st_ino
+    renames = trace.index("replace", lambda e: e[2] == record)
+    assert renames and trace.events[renames[-1]][1] == record_ino, f"the record was not renamed into place: {trace.events}"
+    syncs = trace.index("fsync", lambda e: e[1] == record_ino and not e[2])
+    assert syncs and syncs[0] < renames[-1], f"the record was not synced before its rename: {trace.events}"
+    # A re-hash rewrites the record (a touched file): the same promise holds there.
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    trace.events.clear()
+    assert fetch(card, settings) == path and len(server.seen) == 1
+    renames = trace.index("replace", lambda e: e[2] == record)
+    assert renames and trace.events[renames[-1]][1] == record.stat().st_ino != record_ino, trace.events
+    assert cache.is_vouched(path, sha256(DATA)) is True
+
+
+def test_the_rename_is_made_durable_by_syncing_the_folder(card, settings, server, monkeypatch):
+    trace = Trace(monkeypatch)
+    path = fetch(card, settings)
+    folder_ino = path.parent.stat().st_ino
+    asset_rename = trace.index("replace", lambda e: e[2] == path)[0]
+    after = trace.index("fsync", lambda e: e[1] == folder_ino and e[2])
+    assert any(i > asset_rename for i in after), f"the folder was not synced after the rename: {trace.events}"
