@@ -120,6 +120,8 @@ def test_the_record_is_written_atomically(card, settings, server, monkeypatch):
     assert renames and trace.events[renames[-1]][1] == record_ino, f"the record was not renamed into place: {trace.events}"
     syncs = trace.index("fsync", lambda e: e[1] == record_ino and not e[2])
     assert syncs and syncs[0] < renames[-1], f"the record was not synced before its rename: {trace.events}"
+    folder_syncs = trace.index("fsync", lambda e: e[1] == path.parent.stat().st_ino and e[2])
+    assert any(i > renames[-1] for i in folder_syncs), f"the record's rename was not made durable: {trace.events}"
     # A re-hash rewrites the record (a touched file): the same promise holds there.
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
     trace.events.clear()
