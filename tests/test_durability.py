@@ -128,6 +128,9 @@ def test_the_record_is_written_atomically(card, settings, server, monkeypatch):
     assert fetch(card, settings) == path and len(server.seen) == 1
     renames = trace.index("replace", lambda e: e[2] == record)
     assert renames and trace.events[renames[-1]][1] == record.stat().st_ino != record_ino, trace.events
+    assert not trace.index("replace", lambda e: e[2] == path), "a re-hash renames nothing but the record"
+    folder_syncs = trace.index("fsync", lambda e: e[1] == path.parent.stat().st_ino and e[2])
+    assert any(i > renames[-1] for i in folder_syncs), f"the rewritten record's rename was not made durable: {trace.events}"
     assert cache.is_vouched(path, sha256(DATA)) is True
 
 

@@ -115,6 +115,15 @@ def test_faults_that_recover(card, settings, server, modes, expect_range):
         assert ranges[1] == f"bytes={len(DATA) // 2}-", "the resume starts right after what was received"
 
 
+def test_a_resume_answered_from_the_wrong_offset_starts_over(card, settings, server):
+    server.fault(PATH, "drop", "badrange")  # the resume is answered 206, but from byte 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FetchWarning)  # a clean restart, not a failed verification
+        path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert [s.range for s in server.requests_for(PATH)] == [None, f"bytes={len(DATA) // 2}-", None]
+
+
 def test_429_honours_retry_after(card, settings, server):
     server.fault(PATH, "429")
     server.retry_after = "1"
@@ -179,10 +188,16 @@ def test_a_resumed_download_that_does_not_verify_starts_over_once(card, settings
     assert [s.range for s in server.requests_for(PATH)] == ["bytes=1000-", None]
 
 
-def test_size_limit_from_content_length(card, server):
+def test_size_limit_from_content_length(card, server, monkeypatch):
+    from ghosthub.download.partfile import PartFile
+
+    received = []
+    real_write = PartFile.write
+    monkeypatch.setattr(PartFile, "write", lambda self, data: (received.append(len(data)), real_write(self, data))[1])
     with pytest.raises(DownloadError, match="size limit"):
         fetch(card, fast_settings(max_size=1000))
     assert len(server.seen) == 1, "a size over the limit is not retried"
+    assert received == [], "Content-Length over the limit is refused before any of the body is taken"
 
 
 def test_size_limit_is_enforced_while_streaming(card, server):
