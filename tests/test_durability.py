@@ -141,3 +141,26 @@ def test_the_rename_is_made_durable_by_syncing_the_folder(card, settings, server
     asset_rename = trace.index("replace", lambda e: e[2] == path)[0]
     after = trace.index("fsync", lambda e: e[1] == folder_ino and e[2])
     assert any(i > asset_rename for i in after), f"the folder was not synced after the rename: {trace.events}"
+
+
+def test_a_hub_commit_makes_its_renames_durable_before_dropping_the_journal(tmp_path, monkeypatch):
+    """Without the journal nothing can roll back: every renamed file's folder is synced before it goes."""
+    from ghosthub.hub.transaction import JOURNAL, Transaction
+
+    root = tmp_path / "hub"
+    (root / "cards").mkdir(parents=True)
+    txn = Transaction(root)
+    txn.stage(root / "cards" / "a.md", b"card")
+    txn.stage(root / "index.json", b"{}")
+    trace = Trace(monkeypatch)
+    real_unlink = os.unlink
+    monkeypatch.setattr(os, "unlink", lambda path, **kw: (trace.events.append(("unlink", Path(path))), real_unlink(path, **kw))[1])
+    txn.commit()
+    assert (root / "cards" / "a.md").read_bytes() == b"card" and not (root / JOURNAL).exists()
+    (gone,) = trace.index("unlink", lambda e: e[1] == root / JOURNAL)
+    for final in (root / "cards" / "a.md", root / "index.json"):
+        (renamed,) = trace.index("replace", lambda e: e[2] == final)
+        folder_ino = final.parent.stat().st_ino
+        assert any(renamed < i < gone for i in trace.index("fsync", lambda e: e[1] == folder_ino and e[2])), (
+            f"{final.parent} was not synced between the rename of {final.name} and the journal's removal: {trace.events}"
+        )
