@@ -339,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), mutated.splitlines(True), mu.file, mu.file + " (mutated)"))
         return 0
 
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still removes the copy
     with tempfile.TemporaryDirectory(prefix="ghosthub-mutate-") as tmp:
         repo = Path(tmp)
         copy_repo(repo)
