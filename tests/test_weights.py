@@ -113,6 +113,8 @@ def test_bad_files_raise_weights_error_naming_the_file(tmp_path, ckpt, safetenso
     assert str(path) in message
     assert "download it again" in message
     assert "Traceback" not in message and isinstance(info.value, GhostHubError)
+    if kind == "empty":
+        assert "is empty (0 bytes)" in message, "an empty file (a failed copy) is named as such, not as corrupt"
 
 
 def test_missing_file_and_directory(tmp_path):
