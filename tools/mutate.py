@@ -255,7 +255,7 @@ MUTATIONS = [
       "    finally:\n        staged.unlink(missing_ok=True)", "    finally:\n        pass",
       [PUBLISH], "a refused publish leaves its staged copy in the hub"),
     m("publish.no-strict-check", "publish", PUBLISH_PY,
-      "        net = _build_checked(params, staged, checkpoint, backbone, width)",
+      "        net = _build_checked(params, staged, checkpoint, backbone, width, info.get(\"model_options\"))",
       "        net = None",
       [PUBLISH], "a checkpoint of another architecture is published"),
     m("publish.index-not-updated", "publish", PUBLISH_PY,
@@ -263,14 +263,10 @@ MUTATIONS = [
       [PUBLISH], "index.json does not list the publication"),
     # ------------------------------------------------------------------ weights
     m("weights.build-before-read", "weights", BUILDER_PY,
-      "    if params is None and checkpoint_path is not None:\n        # Read first: a bad file fails before time is spent building the network.\n"
-      "        params = read_checkpoint(checkpoint_path)\n"
-      "    net = create_model(backbone, width, num_classes=1000 if num_classes is None else num_classes,\n"
-      "                       in_channels=in_channels, **model_kwargs)\n",
-      "    net = create_model(backbone, width, num_classes=1000 if num_classes is None else num_classes,\n"
-      "                       in_channels=in_channels, **model_kwargs)\n"
-      "    if params is None and checkpoint_path is not None:\n        params = read_checkpoint(checkpoint_path)\n",
-      [WEIGHTS], "a bad checkpoint is found only after the network was built"),
+      "    plan = plan_weights(path, layout=layout, backbone=backbone, width=width)\n",
+      "    create_model(backbone or \"ghostnet\", width or 1.0)  # time spent before the file is looked at\n"
+      "    plan = plan_weights(path, layout=layout, backbone=backbone, width=width)\n",
+      [WEIGHTS], "a bad checkpoint is found only after a network was built"),
     m("weights.not-strict", "weights", BUILDER_PY,
       "        if strict:\n            error = CheckpointMismatchError(", "        if False:\n            error = CheckpointMismatchError(",
       [WEIGHTS], "a checkpoint that does not fit is loaded partly, silently"),
