@@ -236,6 +236,20 @@ def test_token_goes_to_the_asset_host_only_never_after_a_redirect(tmp_path, serv
         assert other.seen and all("authorization" not in s.headers for s in other.seen)
 
 
+def test_after_a_redirect_no_credentials_are_sent_even_to_a_named_host(tmp_path, server):
+    """Credentials never leave the origin first asked: a redirect does not pick the next host's token either."""
+    with AssetServer() as other:
+        other.add("/elsewhere.ckpt", DATA)
+        server.redirect_to = other.url("/elsewhere.ckpt", host="localhost")
+        server.always(PATH, "redirect")
+        card = write_card(tmp_path / "cards", "tiny", server.url(PATH), sha256(DATA))
+        tokens = {f"127.0.0.1:{server.port}": "first-token", f"localhost:{other.port}": "second-token"}
+        path = fetch_asset(card, settings=fast_settings(tokens=tuple(tokens.items())))
+        assert path.read_bytes() == DATA
+        assert server.seen[0].headers.get("authorization") == "Bearer first-token"  # the guard: tokens are in use
+        assert other.seen and all("authorization" not in s.headers for s in other.seen)
+
+
 def test_the_token_never_appears_in_errors(card, server):
     server.always(PATH, "404")
     settings = fast_settings(token="s3cret-token")
