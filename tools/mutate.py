@@ -77,11 +77,15 @@ MUTATIONS = [
     m("fetch.no-part-fsync", "fetch", PARTFILE_PY,
       "        os.fsync(self._file.fileno())\n        self._close()", "        self._close()",
       [DURABILITY], "the part file is not synced before it is renamed into place"),
-    m("fetch.record-after-rename", "fetch", FETCH_PY,
-      "            cache.write_record(target, record)  # before the file: a visible file is always vouched for\n"
-      "            commit(sink.path, target)",
-      "            commit(sink.path, target)\n            cache.write_record(target, record)",
-      [DURABILITY], "the asset becomes visible before its record"),
+    m("fetch.record-before-rename", "fetch", FETCH_PY,
+      "            commit(sink.path, target)  # rename, then sync the folder so the rename survives a crash\n"
+      "            # After the rename, which changes the ctime: a file without its record is re-hashed, never trusted.\n"
+      "            record.update(cache.stat_fields(os.lstat(target)), verified_at=utcnow())\n"
+      "            cache.write_record(target, record)",
+      "            record.update(cache.stat_fields(os.lstat(sink.path)), verified_at=utcnow())\n"
+      "            cache.write_record(target, record)\n"
+      "            commit(sink.path, target)  # rename, then sync the folder so the rename survives a crash",
+      [DURABILITY], "the record is written before the rename, of a file that then changes (ctime)"),
     m("fetch.no-folder-fsync", "fetch", FETCH_PY,
       "            commit(sink.path, target)  # rename,", "            os.replace(sink.path, target)  # rename,",
       [DURABILITY], "the asset's rename is not made durable"),
@@ -97,7 +101,7 @@ MUTATIONS = [
       "    except BaseException:\n        sink.discard()", "    except BaseException:\n        sink.keep()",
       [FETCH], "a failed download leaves its part file behind"),
     m("fetch.offline-before-cache", "fetch", FETCH_PY,
-      "    if not force_download and _serve_cached(card, asset, target):\n        return target\n    if settings.offline",
+      "    if not force_download and _serve_cached(card, asset, target, settings):\n        return target\n    if settings.offline",
       "    if settings.offline",
       [FETCH], "offline mode refuses even what is cached"),
     m("fetch.no-mirrors", "fetch", FETCH_PY,
@@ -108,7 +112,8 @@ MUTATIONS = [
       "            except ZeroDivisionError as exc:\n                warnings.warn(f\"mirror failed",
       [FETCH], "a failing mirror is not followed by the origin"),
     m("fetch.corrupt-cache-served", "fetch", FETCH_PY,
-      "    ok, actual = cache.rehash(target, asset)\n    if ok:", "    ok, actual = cache.rehash(target, asset)\n    if True:",
+      "    ok, actual = cache.rehash(target, asset, record=not vouched)\n    if ok:",
+      "    ok, actual = cache.rehash(target, asset, record=not vouched)\n    if True:",
       [FETCH], "a corrupt cached file is served"),
     m("fetch.weak-hash-silent", "fetch", FETCH_PY,
       "    if is_weak(asset.sha256) and key not in _warned_weak:", "    if False:",
@@ -177,10 +182,10 @@ MUTATIONS = [
       '        and hash_matches(expected, record.get("sha256", ""))\n', "",
       [CACHE, FETCH], "a record of another digest vouches for the file"),
     m("cache.rehash-keeps-bad-record", "cache", CACHE_PY,
-      "    else:\n        record_path(path).unlink(missing_ok=True)", "    else:\n        pass",
+      "    elif not ok:\n        record_path(path).unlink(missing_ok=True)", "    elif not ok:\n        pass",
       [CACHE, FETCH], "a mismatching file keeps its record"),
     m("cache.rehash-forgets-record", "cache", CACHE_PY,
-      "            write_record(path, record)", "            pass",
+      "                write_record(path, kept)", "                pass",
       [CACHE, FETCH], "a successful re-hash is not recorded (every later hit hashes again)"),
     m("cache.outside-allowed", "cache", CACHE_PY,
       "    if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:", "    if False:",
