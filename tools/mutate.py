@@ -88,7 +88,8 @@ MUTATIONS = [
       [DURABILITY], "the record is written before the rename, of a file that then changes (ctime)"),
     m("fetch.no-folder-fsync", "fetch", FETCH_PY,
       "            commit(sink.path, target)  # rename,", "            os.replace(sink.path, target)  # rename,",
-      [DURABILITY], "the asset's rename is not made durable"),
+      [DURABILITY], "the asset's rename is not made durable",
+      known="equivalent while the record is written after the rename: its commit syncs the same folder"),
     # ------------------------------------------------------------------ fetch: verification and cleanup
     m("fetch.no-hash-check", "fetch", FETCH_PY,
       "        if hash_matches(asset.sha256, actual):\n            return actual",
