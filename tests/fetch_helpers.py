@@ -45,7 +45,14 @@ def fast_settings(**changes) -> config.Settings:
 
 
 def assert_cache_sound(cache_dir: Path) -> None:
-    """The invariants every test ends with: no temporary file left, every cached file matches its digest."""
+    """The invariants every test ends with: no temporary file left, and nothing vouched for that is not so.
+
+    Dot-files are looked at too: a ``.part`` (or its ``.part.json``) or a ``.tmp`` left
+    behind fails, every visible file must match its digest folder, and a record that
+    vouches for a file (same size and mtime) must name that file's real digest.
+    """
+    import json
+
     assets = Path(cache_dir) / "assets"
     if not assets.exists():
         return
@@ -56,3 +63,20 @@ def assert_cache_sound(cache_dir: Path) -> None:
             if not name.startswith("."):
                 digest = path.parent.name
                 assert file_hash(path).startswith(digest), f"cached file does not match its digest: {path}"
+            elif name.endswith(".json"):
+                asset = path.with_name(name[1 : -len(".json")])
+                try:
+                    record = json.loads(path.read_bytes())
+                    st = asset.stat()
+                except (OSError, ValueError):
+                    continue  # a record of nothing vouches for nothing (prune removes it)
+                if record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns:
+                    assert record.get("sha256") == file_hash(asset), f"a record vouches for a file it does not describe: {path}"
+
+
+def assert_nothing_cached(cache_dir: Path) -> None:
+    """What a failed download may leave: at most its lock files (and folders); no asset, record or part."""
+    assert_cache_sound(cache_dir)
+    assets = Path(cache_dir) / "assets"
+    left = [p for p in assets.rglob("*") if p.is_file() and not p.name.endswith(".lock")] if assets.exists() else []
+    assert left == [], f"a failed download left files in the cache: {left}"

@@ -13,7 +13,8 @@ bytes of the right length), ``chunked`` (no Content-Length), ``norange``
 ``redirect_to``), ``trickle`` (the body in small pieces, ``trickle_s`` apart), ``gzip``
 (the whole file gzip-compressed with ``Content-Encoding: gzip``, whatever the request
 asked, as nginx's ``gzip_static always`` and objects stored with gzip metadata do;
-``gzip-drop`` and ``gzip-truncate`` then fail mid-body).
+``gzip-drop`` and ``gzip-truncate`` then fail mid-body), ``badrange`` (answer a
+Range request 206 from byte 0, as a broken proxy may).
 
 Ranges may be open (``bytes=A-``) or bounded (``bytes=A-B``).
 ``fault_at(path, start, *modes)`` queues faults for requests whose range starts at
@@ -175,6 +176,8 @@ def _handler(server: AssetServer):
             if start is not None and start >= len(data):
                 return self._status(416, {"Content-Range": f"bytes */{len(data)}"})
             stop = self._range_stop(len(data)) if start is not None else len(data)
+            if mode == "badrange" and start is not None:
+                start = 0  # a broken server or proxy: 206, but not from the byte asked for
             body = data[start or 0 : stop]
             self.send_response(206 if start is not None else 200)
             self.send_header("ETag", etag)

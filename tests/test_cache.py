@@ -113,6 +113,16 @@ def test_cached_path_is_cheap_and_exact(tmp_path):
     assert cache.cached_path(card, asset, settings) == path
     path.write_bytes(b"WEIGHTS")  # same size, new mtime
     assert cache.cached_path(card, asset, settings) is None
+    # Each recorded fact counts on its own: a record that differs from the file in one of them vouches for nothing.
+    path.write_bytes(data)
+    assert cache.verify(card, asset, settings).status == "OK"
+    record = cache.read_record(path)
+    record.pop("version")
+    cache.write_record(path, record)  # the guard: rewriting the record as it is keeps the file vouched for
+    assert cache.cached_path(card, asset, settings) == path
+    for key, other in (("size", record["size"] + 1), ("mtime_ns", record["mtime_ns"] + 1), ("sha256", sha256(b"other"))):
+        cache.write_record(path, {**record, key: other})
+        assert cache.cached_path(card, asset, settings) is None, f"a record with another {key} vouched for the file"
 
 
 def test_cached_path_imports_no_network_stack(tmp_path):

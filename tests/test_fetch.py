@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
+from fetch_helpers import assert_cache_sound, assert_nothing_cached, fast_settings, sha256, write_card
 from httpserver import AssetServer
 
 import ghosthub
@@ -24,6 +24,9 @@ from ghosthub.errors import FetchWarning, WeakHashWarning
 from ghosthub.download.fetch import fetch_asset
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every fetch here takes milliseconds to seconds: a regression that waits or retries forever fails fast.
+pytestmark = pytest.mark.timeout(60)
+
 DATA = os.urandom(300_000)
 PATH = "/weights/tiny-3a.ckpt"
 
@@ -112,6 +115,15 @@ def test_faults_that_recover(card, settings, server, modes, expect_range):
         assert ranges[1] == f"bytes={len(DATA) // 2}-", "the resume starts right after what was received"
 
 
+def test_a_resume_answered_from_the_wrong_offset_starts_over(card, settings, server):
+    server.fault(PATH, "drop", "badrange")  # the resume is answered 206, but from byte 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FetchWarning)  # a clean restart, not a failed verification
+        path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert [s.range for s in server.requests_for(PATH)] == [None, f"bytes={len(DATA) // 2}-", None]
+
+
 def test_429_honours_retry_after(card, settings, server):
     server.fault(PATH, "429")
     server.retry_after = "1"
@@ -121,6 +133,7 @@ def test_429_honours_retry_after(card, settings, server):
     assert len(server.requests_for(PATH)) == 2
 
 
+@pytest.mark.timeout(15)  # a broken cap waits for the server's hour
 def test_retry_after_is_capped(card, settings, server):
     server.fault(PATH, "429")
     server.retry_after = "3600"
@@ -161,6 +174,7 @@ def test_wrong_bytes_raise_a_full_report_and_cache_nothing(card, settings, serve
         assert fact in str(error)
     assert error.expected == sha256(DATA)[:8] and len(error.actual) == 64
     assert not target.exists()
+    assert_nothing_cached(settings.cache_dir)
 
 
 def test_a_resumed_download_that_does_not_verify_starts_over_once(card, settings, server):
@@ -174,10 +188,16 @@ def test_a_resumed_download_that_does_not_verify_starts_over_once(card, settings
     assert [s.range for s in server.requests_for(PATH)] == ["bytes=1000-", None]
 
 
-def test_size_limit_from_content_length(card, server):
+def test_size_limit_from_content_length(card, server, monkeypatch):
+    from ghosthub.download.partfile import PartFile
+
+    received = []
+    real_write = PartFile.write
+    monkeypatch.setattr(PartFile, "write", lambda self, data: (received.append(len(data)), real_write(self, data))[1])
     with pytest.raises(DownloadError, match="size limit"):
         fetch(card, fast_settings(max_size=1000))
     assert len(server.seen) == 1, "a size over the limit is not retried"
+    assert received == [], "Content-Length over the limit is refused before any of the body is taken"
 
 
 def test_size_limit_is_enforced_while_streaming(card, server):
@@ -187,9 +207,17 @@ def test_size_limit_is_enforced_while_streaming(card, server):
 
 
 def test_not_enough_disk_space_is_found_before_downloading(card, settings, server, monkeypatch):
+    from ghosthub.download.partfile import PartFile
+
     monkeypatch.setattr("ghosthub.download.partfile._free_space", lambda folder: 10)
+    received = []
+    real_write = PartFile.write
+    monkeypatch.setattr(PartFile, "write", lambda self, data: (received.append(len(data)), real_write(self, data))[1])
     with pytest.raises(DownloadError, match="disk space"):
         fetch(card, settings)
+    # "Before": the check runs on the headers; not one byte of the body was taken, and it is not retried.
+    assert received == [], f"{sum(received)} bytes of the body were received before the check"
+    assert len(server.requests_for(PATH)) == 1
 
 
 # --------------------------------------------------------------------------- token, redirects, mirrors
@@ -205,6 +233,20 @@ def test_token_goes_to_the_asset_host_only_never_after_a_redirect(tmp_path, serv
         path = fetch_asset(card, settings=fast_settings(token="s3cret-token", hub=server.url("/")))
         assert path.read_bytes() == DATA
         assert server.seen[0].headers.get("authorization") == "Bearer s3cret-token"
+        assert other.seen and all("authorization" not in s.headers for s in other.seen)
+
+
+def test_after_a_redirect_no_credentials_are_sent_even_to_a_named_host(tmp_path, server):
+    """Credentials never leave the origin first asked: a redirect does not pick the next host's token either."""
+    with AssetServer() as other:
+        other.add("/elsewhere.ckpt", DATA)
+        server.redirect_to = other.url("/elsewhere.ckpt", host="localhost")
+        server.always(PATH, "redirect")
+        card = write_card(tmp_path / "cards", "tiny", server.url(PATH), sha256(DATA))
+        tokens = {f"127.0.0.1:{server.port}": "first-token", f"localhost:{other.port}": "second-token"}
+        path = fetch_asset(card, settings=fast_settings(tokens=tuple(tokens.items())))
+        assert path.read_bytes() == DATA
+        assert server.seen[0].headers.get("authorization") == "Bearer first-token"  # the guard: tokens are in use
         assert other.seen and all("authorization" not in s.headers for s in other.seen)
 
 

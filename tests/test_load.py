@@ -9,6 +9,7 @@ import pytest
 
 import ghosthub
 from conftest import SEED
+from fetch_helpers import assert_nothing_cached
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.models import create_model
 from ghosthub.hub.serve import serve
@@ -94,7 +95,7 @@ def test_hash_mismatch_caches_nothing(reference, tmp_path, isolated_env):
     with pytest.raises(ghosthub.HashMismatchError) as info:
         ghosthub.load("tiny_bad_050", cards=[tmp_path])
     assert "tiny_bad_050" in str(info.value) and "tiny-weights.ckpt" in str(info.value)
-    assert not [p for p in (isolated_env / "cache" / "assets").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert_nothing_cached(isolated_env / "cache")  # dot-files too: no leftover part, record or temporary
 
 
 def test_not_a_checkpoint_names_the_file(reference, tmp_path):

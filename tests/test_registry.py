@@ -1,5 +1,6 @@
 """The registry: sources and precedence, skipping bad cards, filters, lookup, the parse cache."""
 
+import json
 import os
 import shutil
 import warnings
@@ -169,6 +170,10 @@ def test_corrupt_parse_cache_is_ignored(tmp_path, isolated_env):
     folder = tmp_path / "cards"
     write_card(folder, "net_x")
     Registry([folder]).list()
-    for index in (isolated_env / "cache" / "registry").glob("*.json"):
+    corrupted = sorted((isolated_env / "cache" / "registry").glob("*.json"))
+    assert corrupted, "the first listing must have written a parse cache for this test to corrupt"
+    for index in corrupted:
         index.write_text("{not json")
     assert Registry([folder]).list() == ["net_x"]
+    # The corrupt file was read, found unusable and written afresh.
+    assert all(json.loads(index.read_text())["records"] for index in corrupted)

@@ -113,6 +113,8 @@ def test_bad_files_raise_weights_error_naming_the_file(tmp_path, ckpt, safetenso
     assert str(path) in message
     assert "download it again" in message
     assert "Traceback" not in message and isinstance(info.value, GhostHubError)
+    if kind == "empty":
+        assert "is empty (0 bytes)" in message, "an empty file (a failed copy) is named as such, not as corrupt"
 
 
 def test_missing_file_and_directory(tmp_path):
@@ -122,10 +124,18 @@ def test_missing_file_and_directory(tmp_path):
         read_checkpoint(tmp_path)
 
 
-def test_build_network_with_bad_file_fails_before_building(tmp_path, ckpt):
+def test_build_network_with_bad_file_fails_before_building(tmp_path, ckpt, monkeypatch):
+    from ghosthub.models import _factory
+
+    builds = []
+    real_create = _factory.create_model
+    monkeypatch.setattr(_factory, "create_model", lambda *a, **kw: builds.append(a) or real_create(*a, **kw))
     path = _bad_file(tmp_path, "truncated", ckpt)
     with pytest.raises(WeightsError, match="truncated"):
         build_network("ghostnet", 0.5, checkpoint_path=path)
+    assert builds == [], "the file is read, and found bad, before any network is built"
+    build_network("ghostnet", 0.5, checkpoint_path=ckpt)  # the count sees a build when there is one
+    assert len(builds) == 1
 
 
 # --- strict loading ------------------------------------------------------------------------
