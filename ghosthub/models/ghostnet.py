@@ -13,6 +13,7 @@ import math
 from mindspore import Tensor, nn, ops
 
 from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ._channels import GHOSTNET_STAGES, make_divisible
 from ._factory import register_backbone, register_model
 
 __all__ = ["DEFAULT_CFG", "GhostNet", "ghostnet_050", "ghostnet_100", "ghostnet_130", "make_divisible"]
@@ -29,14 +30,6 @@ DEFAULT_CFG = {
     "first_conv": "conv_stem",
     "classifier": "classifier",
 }
-
-
-def make_divisible(v: float, divisor: int = 4) -> int:
-    """Round ``v`` to a multiple of ``divisor``, never going down by more than 10%."""
-    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
 
 
 def _conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, group: int = 1,
@@ -148,27 +141,9 @@ class GhostBottleneck(nn.Cell):
         return y + self.shortcut(x)
 
 
-# One row per bottleneck, one inner list per stage (the blocks.{stage}.{block} names).
-# Columns: kernel, expansion (mid) channels, output channels, SE ratio, stride.
-_STAGES = [
-    # k, exp, c, se, s
-    [[3, 16, 16, 0, 1]],
-    [[3, 48, 24, 0, 2]],
-    [[3, 72, 24, 0, 1]],
-    [[5, 72, 40, 0.25, 2]],
-    [[5, 120, 40, 0.25, 1]],
-    [[3, 240, 80, 0, 2]],
-    [[3, 200, 80, 0, 1],
-     [3, 184, 80, 0, 1],
-     [3, 184, 80, 0, 1],
-     [3, 480, 112, 0.25, 1],
-     [3, 672, 112, 0.25, 1]],
-    [[5, 672, 160, 0.25, 2]],
-    [[5, 960, 160, 0, 1],
-     [5, 960, 160, 0.25, 1],
-     [5, 960, 160, 0, 1],
-     [5, 960, 160, 0.25, 1]],
-]
+# One row per bottleneck, one inner list per stage (the blocks.{stage}.{block} names); columns:
+# kernel, expansion (mid) channels, output channels, SE ratio, stride. Shared with the weight layouts.
+_STAGES = GHOSTNET_STAGES
 
 
 class GhostNet(nn.Cell):
