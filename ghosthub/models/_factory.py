@@ -23,7 +23,6 @@ def _load_architectures() -> None:
         import_module(f"{__package__}.{module}")
 
 
-
 def register_backbone(name: str, *, options: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
     """Register a network builder under a backbone name.
 

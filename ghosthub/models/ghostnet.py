@@ -15,6 +15,7 @@ from mindspore import Tensor, nn, ops
 from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ._channels import GHOSTNET_STAGES, make_divisible
 from ._factory import register_backbone, register_model
+from ._head import ClassifierNet
 
 __all__ = ["DEFAULT_CFG", "GhostNet", "ghostnet_050", "ghostnet_100", "ghostnet_130", "make_divisible"]
 
@@ -146,7 +147,7 @@ class GhostBottleneck(nn.Cell):
 _STAGES = GHOSTNET_STAGES
 
 
-class GhostNet(nn.Cell):
+class GhostNet(ClassifierNet):
     """GhostNet image classifier.
 
     Parameters
@@ -195,40 +196,12 @@ class GhostNet(nn.Cell):
         self.blocks = nn.SequentialCell(blocks)
 
         # Head: global average pool, 1x1 conv with bias (no BN), ReLU, dropout, linear classifier.
-        self.conv_head = _conv(last_chs, num_features, 1, has_bias=True)
-        self.act2 = nn.ReLU()
-        self.flatten = nn.Flatten()
-        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
-        self.classifier = self._make_classifier(num_classes)
-
-    def _make_classifier(self, num_classes: int) -> nn.Cell:
-        if num_classes <= 0:
-            return nn.Identity()
-        return nn.Dense(self.num_features, num_classes, weight_init="he_uniform", bias_init="zeros")
-
-    def get_classifier(self) -> nn.Cell:
-        """The final linear layer (an identity when ``num_classes`` is 0)."""
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier by a freshly initialised one with ``num_classes`` outputs."""
-        self.num_classes = num_classes
-        self.classifier = self._make_classifier(num_classes)
+        self._build_head(_conv(last_chs, num_features, 1, has_bias=True), nn.ReLU(), drop_rate, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Stem and bottlenecks: (N, C, H, W) image -> (N, C', H/32, W/32) feature map."""
         x = self.act1(self.bn1(self.conv_stem(x)))
         return self.blocks(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Feature map -> logits (or the pooled ``num_features`` vector when ``pre_logits``)."""
-        x = ops.mean(x, (2, 3), True)
-        x = self.flatten(self.act2(self.conv_head(x)))
-        x = self.dropout(x)
-        return x if pre_logits else self.classifier(x)
-
-    def construct(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_backbone("ghostnet", options=("num_features",))

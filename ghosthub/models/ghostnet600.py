@@ -19,6 +19,7 @@ from mindspore import Tensor, nn, ops
 
 from ._channels import ghostnet600_plan
 from ._factory import register_backbone
+from ._head import ClassifierNet
 
 __all__ = ["DEFAULT_CFG", "GhostNet600"]
 
@@ -107,7 +108,7 @@ class GhostBottleneck600(nn.Cell):
         return y + self.shortcut(x)
 
 
-class GhostNet600(nn.Cell):
+class GhostNet600(ClassifierNet):
     """GhostNet-600M image classifier.
 
     Parameters
@@ -140,38 +141,12 @@ class GhostNet600(nn.Cell):
         blocks = [GhostBottleneck600(i, m, o, se, k, s) for i, m, o, se, k, s in plan]
         blocks.append(ConvUnit(plan[-1][2], last, 1, act=True))
         self.blocks = nn.SequentialCell(blocks)
-        self.conv_head = nn.Conv2d(last, num_features, 1, has_bias=True, weight_init="he_uniform", bias_init="zeros")
-        self.act2 = nn.HSwish()
-        self.flatten = nn.Flatten()
-        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
-        self.classifier = self._make_classifier(num_classes)
-
-    def _make_classifier(self, num_classes: int) -> nn.Cell:
-        if num_classes <= 0:
-            return nn.Identity()
-        return nn.Dense(self.num_features, num_classes, weight_init="he_uniform", bias_init="zeros")
-
-    def get_classifier(self) -> nn.Cell:
-        """The final linear layer (an identity when ``num_classes`` is 0)."""
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier by a freshly initialised one with ``num_classes`` outputs."""
-        self.num_classes = num_classes
-        self.classifier = self._make_classifier(num_classes)
+        conv_head = nn.Conv2d(last, num_features, 1, has_bias=True, weight_init="he_uniform", bias_init="zeros")
+        self._build_head(conv_head, nn.HSwish(), drop_rate, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Stem and bottlenecks: (N, C, H, W) image -> (N, C', H/32, W/32) feature map."""
         return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Feature map -> logits (or the pooled ``num_features`` vector when ``pre_logits``)."""
-        x = ops.mean(x, (2, 3), True)
-        x = self.dropout(self.flatten(self.act2(self.conv_head(x))))
-        return x if pre_logits else self.classifier(x)
-
-    def construct(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_backbone("ghostnet600", options=("num_features",))

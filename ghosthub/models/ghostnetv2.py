@@ -26,6 +26,7 @@ from mindspore import Tensor, nn, ops
 
 from ._channels import GHOSTNET_STAGES, make_divisible
 from ._factory import register_backbone
+from ._head import ClassifierNet
 
 __all__ = ["DEFAULT_CFG", "UPSAMPLE_MODES", "GhostNetV2"]
 
@@ -192,7 +193,7 @@ class GhostBottleneckV2(nn.Cell):
         return y + self.shortcut(x)
 
 
-class GhostNetV2(nn.Cell):
+class GhostNetV2(ClassifierNet):
     """GhostNetV2 image classifier (also the deploy form of GhostNetV3 after fusion).
 
     Parameters
@@ -242,40 +243,12 @@ class GhostNetV2(nn.Cell):
         blocks.append(ConvBnAct(prev_chs, last_chs, 1))
         self.blocks = nn.SequentialCell(blocks)
 
-        self.conv_head = _conv(last_chs, num_features, 1, has_bias=True)
-        self.act2 = nn.ReLU()
-        self.flatten = nn.Flatten()
-        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
-        self.classifier = self._make_classifier(num_classes)
-
-    def _make_classifier(self, num_classes: int) -> nn.Cell:
-        if num_classes <= 0:
-            return nn.Identity()
-        return nn.Dense(self.num_features, num_classes, weight_init="he_uniform", bias_init="zeros")
-
-    def get_classifier(self) -> nn.Cell:
-        """The final linear layer (an identity when ``num_classes`` is 0)."""
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier by a freshly initialised one with ``num_classes`` outputs."""
-        self.num_classes = num_classes
-        self.classifier = self._make_classifier(num_classes)
+        self._build_head(_conv(last_chs, num_features, 1, has_bias=True), nn.ReLU(), drop_rate, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Stem and bottlenecks: (N, C, H, W) image -> (N, C', H/32, W/32) feature map."""
         x = self.act1(self.bn1(self.conv_stem(x)))
         return self.blocks(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Feature map -> logits (or the pooled ``num_features`` vector when ``pre_logits``)."""
-        x = ops.mean(x, (2, 3), True)
-        x = self.flatten(self.act2(self.conv_head(x)))
-        x = self.dropout(x)
-        return x if pre_logits else self.classifier(x)
-
-    def construct(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_backbone("ghostnetv2", options=("num_features", "upsample"))
