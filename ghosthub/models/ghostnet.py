@@ -33,10 +33,15 @@ DEFAULT_CFG = {
 }
 
 
-def _conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, group: int = 1,
+def _conv(in_chs: int, out_chs: int, kernel_size, stride: int = 1, group: int = 1,
           has_bias: bool = False) -> nn.Conv2d:
-    """A k x k convolution with 'same' zero padding for odd k, He-uniform initialised."""
-    return nn.Conv2d(in_chs, out_chs, kernel_size, stride, pad_mode="pad", padding=(kernel_size - 1) // 2,
+    """A convolution with 'same' zero padding for odd kernels (k or ``(kh, kw)``), He-uniform initialised."""
+    if isinstance(kernel_size, int):
+        padding = (kernel_size - 1) // 2
+    else:  # GhostNetV2's (1, 5) and (5, 1) attention convolutions
+        (kh, kw), kernel_size = kernel_size, tuple(kernel_size)
+        padding = ((kh - 1) // 2, (kh - 1) // 2, (kw - 1) // 2, (kw - 1) // 2)
+    return nn.Conv2d(in_chs, out_chs, kernel_size, stride, pad_mode="pad", padding=padding,
                      group=group, has_bias=has_bias, weight_init="he_uniform",
                      bias_init="zeros" if has_bias else None)
 
@@ -93,24 +98,28 @@ class GhostModule(nn.Cell):
         # Skipping the no-op slice matters: on CPU it made graph mode 2-4x slower (MindCV slices).
         self.trim = 2 * init_chs != out_chs
 
-    def construct(self, x: Tensor) -> Tensor:
+    def ghost(self, x: Tensor) -> Tensor:
+        """The ghost output: intrinsic and cheap maps (GhostNetV2's attention multiplies it)."""
         x1 = self.primary_conv(x)
         out = ops.concat((x1, self.cheap_operation(x1)), 1)
         if self.trim:
             out = out[:, : self.out_chs]
         return out
 
+    def construct(self, x: Tensor) -> Tensor:
+        return self.ghost(x)
+
 
 class GhostBottleneck(nn.Cell):
     """Ghost bottleneck: ghost expansion, optional strided depth-wise conv and SE, ghost projection."""
 
     def __init__(self, in_chs: int, mid_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
-                 se_ratio: float = 0.0) -> None:
+                 se_ratio: float = 0.0, ghost1: nn.Cell | None = None) -> None:
         super().__init__()
         self.stride = stride
         self.has_se = se_ratio > 0
-        # Point-wise expansion.
-        self.ghost1 = GhostModule(in_chs, mid_chs, relu=True)
+        # Point-wise expansion (GhostNetV2 passes its module with DFC attention).
+        self.ghost1 = ghost1 if ghost1 is not None else GhostModule(in_chs, mid_chs, relu=True)
         # Depth-wise convolution (down-sampling blocks only).
         if stride > 1:
             self.conv_dw = _conv(mid_chs, mid_chs, kernel_size, stride, group=mid_chs)

@@ -20,13 +20,13 @@ aligned corners. ``upsample`` selects which one the network reproduces.
 
 from __future__ import annotations
 
-import math
 
 from mindspore import Tensor, nn, ops
 
 from ._channels import GHOSTNET_STAGES, make_divisible
 from ._factory import register_backbone
 from ._head import ClassifierNet
+from .ghostnet import ConvBnAct, GhostBottleneck, GhostModule, _conv
 
 __all__ = ["DEFAULT_CFG", "UPSAMPLE_MODES", "GhostNetV2"]
 
@@ -48,76 +48,6 @@ UPSAMPLE_MODES = ("nearest", "bilinear")
 
 # Bottlenecks before this index keep the plain ghost module (no attention), as in the paper.
 _FIRST_ATTENTION_LAYER = 2
-
-
-def _conv(in_chs: int, out_chs: int, kernel_size, stride: int = 1, group: int = 1,
-          has_bias: bool = False) -> nn.Conv2d:
-    """Convolution with 'same' zero padding for odd kernels (square or ``(kh, kw)``)."""
-    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    padding = ((kh - 1) // 2, (kh - 1) // 2, (kw - 1) // 2, (kw - 1) // 2)
-    return nn.Conv2d(in_chs, out_chs, (kh, kw), stride, pad_mode="pad", padding=padding, group=group,
-                     has_bias=has_bias, weight_init="he_uniform", bias_init="zeros" if has_bias else None)
-
-
-class ConvBnAct(nn.Cell):
-    """Convolution, batch norm, ReLU; the cells live in ``features`` (MindCV's checkpoint names)."""
-
-    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1) -> None:
-        super().__init__()
-        self.features = nn.SequentialCell([_conv(in_chs, out_chs, kernel_size), nn.BatchNorm2d(out_chs), nn.ReLU()])
-
-    def construct(self, x: Tensor) -> Tensor:
-        return self.features(x)
-
-
-class SqueezeExcite(nn.Cell):
-    """Squeeze-and-excitation with a hard-sigmoid gate, ``relu6(s + 3) / 6``."""
-
-    def __init__(self, channels: int, ratio: float = 0.25) -> None:
-        super().__init__()
-        reduced = make_divisible(channels * ratio, 4)
-        self.conv_reduce = _conv(channels, reduced, 1, has_bias=True)
-        self.conv_expand = _conv(reduced, channels, 1, has_bias=True)
-
-    def construct(self, x: Tensor) -> Tensor:
-        s = ops.mean(x, (2, 3), True)
-        s = self.conv_expand(ops.relu(self.conv_reduce(s)))
-        return x * ops.hardsigmoid(s)
-
-
-class GhostModule(nn.Cell):
-    """Ghost module: half the outputs from a 1x1 conv, the other half from a depth-wise 3x3 on them.
-
-    Parameters
-    ----------
-    in_chs, out_chs : int
-        Input and output channels.
-    relu : bool
-        ReLU after both convolutions (expansion) or none (projection).
-    """
-
-    def __init__(self, in_chs: int, out_chs: int, relu: bool = True) -> None:
-        super().__init__()
-        self.out_chs = out_chs
-        init_chs = math.ceil(out_chs / 2)
-        act = [nn.ReLU()] if relu else []
-        self.primary_conv = nn.SequentialCell([_conv(in_chs, init_chs, 1), nn.BatchNorm2d(init_chs)] + act)
-        self.cheap_operation = nn.SequentialCell(
-            [_conv(init_chs, init_chs, 3, group=init_chs), nn.BatchNorm2d(init_chs)] + act
-        )
-        # Only an odd out_chs has a ghost map too many; slicing otherwise costs time on CPU for nothing.
-        self.trim = 2 * init_chs != out_chs
-
-    def ghost(self, x: Tensor) -> Tensor:
-        """The ghost output (before any attention)."""
-        x1 = self.primary_conv(x)
-        out = ops.concat((x1, self.cheap_operation(x1)), 1)
-        if self.trim:
-            out = out[:, : self.out_chs]
-        return out
-
-    def construct(self, x: Tensor) -> Tensor:
-        return self.ghost(x)
 
 
 class GhostModuleV2(GhostModule):
@@ -155,42 +85,6 @@ class GhostModuleV2(GhostModule):
             # (MindSpore 1.x default) and assumes square maps; (H, W) equals it on square inputs.
             gate = ops.interpolate(gate, size=size, mode="bilinear", align_corners=True)
         return out * gate
-
-
-class GhostBottleneckV2(nn.Cell):
-    """Ghost bottleneck; the expansion module has DFC attention when ``attention`` is set."""
-
-    def __init__(self, in_chs: int, mid_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
-                 se_ratio: float = 0.0, attention: bool = False, upsample: str = "nearest") -> None:
-        super().__init__()
-        self.stride = stride
-        self.has_se = se_ratio > 0
-        self.ghost1 = GhostModuleV2(in_chs, mid_chs, upsample) if attention else GhostModule(in_chs, mid_chs)
-        if stride > 1:
-            self.conv_dw = _conv(mid_chs, mid_chs, kernel_size, stride, group=mid_chs)
-            self.bn_dw = nn.BatchNorm2d(mid_chs)
-        if self.has_se:
-            self.se = SqueezeExcite(mid_chs, se_ratio)
-        self.ghost2 = GhostModule(mid_chs, out_chs, relu=False)
-        self.identity = in_chs == out_chs and stride == 1
-        if not self.identity:
-            self.shortcut = nn.SequentialCell([
-                _conv(in_chs, in_chs, kernel_size, stride, group=in_chs),
-                nn.BatchNorm2d(in_chs),
-                _conv(in_chs, out_chs, 1),
-                nn.BatchNorm2d(out_chs),
-            ])
-
-    def construct(self, x: Tensor) -> Tensor:
-        y = self.ghost1(x)
-        if self.stride > 1:
-            y = self.bn_dw(self.conv_dw(y))
-        if self.has_se:
-            y = self.se(y)
-        y = self.ghost2(y)
-        if self.identity:
-            return y + x
-        return y + self.shortcut(x)
 
 
 class GhostNetV2(ClassifierNet):
@@ -235,8 +129,10 @@ class GhostNetV2(ClassifierNet):
             layers = []
             for k, exp, c, se, s in stage:
                 out_chs = make_divisible(c * width)
-                layers.append(GhostBottleneckV2(prev_chs, make_divisible(exp * width), out_chs, k, s, se,
-                                                attention=layer_idx >= _FIRST_ATTENTION_LAYER, upsample=upsample))
+                mid_chs = make_divisible(exp * width)
+                # Layers from the third on expand with DFC attention; the rest is GhostNet's bottleneck.
+                ghost1 = GhostModuleV2(prev_chs, mid_chs, upsample) if layer_idx >= _FIRST_ATTENTION_LAYER else None
+                layers.append(GhostBottleneck(prev_chs, mid_chs, out_chs, k, s, se, ghost1=ghost1))
                 prev_chs, layer_idx = out_chs, layer_idx + 1
             blocks.append(nn.SequentialCell(layers))
         last_chs = make_divisible(GHOSTNET_STAGES[-1][-1][1] * width)
