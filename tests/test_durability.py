@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import warnings
 from pathlib import Path
 
@@ -165,3 +166,42 @@ def test_a_hub_commit_makes_its_renames_durable_before_dropping_the_journal(tmp_
         assert any(renamed < i < gone for i in trace.index("fsync", lambda e: e[1] == folder_ino and e[2])), (
             f"{final.parent} was not synced between the rename of {final.name} and the journal's removal: {trace.events}"
         )
+
+
+def test_writeback_is_started_as_the_download_goes_and_the_fsync_still_precedes_the_rename(card, settings, server, monkeypatch):
+    """Every span of the file has its flush to disk started during the transfer (the final fsync waits
+    only for the tail), and the fsync before the rename is still there: starting writeback is a speed-up."""
+    from ghosthub._utils import fs
+    from ghosthub.download import partfile
+
+    spans = []
+
+    def recording(fd, offset, length):
+        spans.append((offset, length))
+        return fs.start_writeback(fd, offset, length)
+
+    monkeypatch.setattr(partfile, "start_writeback", recording)
+    monkeypatch.setattr(partfile.PartFile, "SYNC_EVERY", 8 << 10)
+    trace = Trace(monkeypatch)
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    assert spans and spans[0][0] == 0, spans
+    assert all(a + n == b for (a, n), (b, _) in zip(spans, spans[1:])), spans  # contiguous, in order
+    assert all(n >= 8 << 10 for _, n in spans) and len(DATA) - sum(n for _, n in spans) < 8 << 10, spans
+    syncs = trace.index("fsync", lambda e: e[1] == path.stat().st_ino and not e[2])
+    assert syncs and syncs[0] < trace.index("replace", lambda e: e[2] == path)[0]
+    assert_cache_sound(settings.cache_dir)
+
+
+def test_start_writeback_leaves_the_data_as_written(tmp_path):
+    from ghosthub._utils.fs import start_writeback
+
+    target = tmp_path / "f"
+    fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, DATA)
+        started = start_writeback(fd, 0, len(DATA))
+        assert started is sys.platform.startswith("linux")
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == DATA

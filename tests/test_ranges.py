@@ -147,6 +147,26 @@ def test_the_digest_is_final_when_the_last_byte_lands(card, settings, server, mo
     assert len(DATA) - seen["at_end"] <= 4 * PIECE
 
 
+def test_every_piece_starts_its_writeback_while_the_download_goes(card, settings, server, monkeypatch):
+    """The spans handed to writeback cover the whole file once: the final fsync is left only the tail."""
+    from ghosthub._utils import fs
+
+    spans = []
+
+    def recording(fd, offset, length):
+        spans.append((offset, offset + length))
+        return fs.start_writeback(fd, offset, length)
+
+    monkeypatch.setattr(ranges, "start_writeback", recording)
+    monkeypatch.setattr(ranges, "WRITEBACK_EVERY", 64 << 10)
+    path = fetch(card, settings)
+    assert path.read_bytes() == DATA
+    covered = sorted(spans)
+    assert covered[0][0] == 0 and covered[-1][1] == len(DATA)
+    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:])), "every byte once, no gap, no overlap"
+    assert len(spans) >= len(ranges.plan(len(DATA), 4)), "at least one per piece"
+
+
 def test_sigkill_mid_download_resumes_every_piece(tmp_path, card, server):
     settings = fast_settings(connections=4, parallel_min=1 << 20)
     server.rate = 1 << 20  # 4 MiB over 4 connections: about a second

@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # typing stays out of a download's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-from .._utils.fs import atomic_write, read_json
+from .._utils.fs import atomic_write, read_json, start_writeback
 from .._utils.urls import redact
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError
@@ -142,8 +142,8 @@ class PartFile:
     callers pass fresh ``bytes``, never a buffer they reuse.
     """
 
-    # Flushing to disk as the download goes leaves little for the final fsync.
-    SYNC_EVERY = 32 << 20
+    # Starting the flush to disk as the download goes leaves little for the final fsync.
+    SYNC_EVERY = 8 << 20
 
     def __init__(self, path: Path, max_size: int, bar, resume: dict[str, Any] | None = None):
         self.path = path
@@ -233,8 +233,10 @@ class PartFile:
             view = view[self._file.write(view) :]
         self._unsynced += len(data)
         if self._unsynced >= self.SYNC_EVERY:
+            fd, n = self._file.fileno(), self._unsynced
             self._unsynced = 0
-            _datasync(self._file.fileno())
+            if not start_writeback(fd, self._file.tell() - n, n):
+                _datasync(fd)
 
     def _write_error(self, exc: OSError) -> Stop:
         return Stop(f"cannot write {self.path}: {exc.strerror or exc}", "free some disk space, or set GHOSTHUB_CACHE to another folder")

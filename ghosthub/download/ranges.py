@@ -22,7 +22,7 @@ import os
 import threading
 import time
 
-from .._utils.fs import atomic_write
+from .._utils.fs import atomic_write, start_writeback
 from .._utils.urls import redact
 from . import parts
 
@@ -33,6 +33,7 @@ MIN_PIECE = 256 << 10
 PIECES_PER_CONNECTION = 4
 # Memory the hash may lag behind by before it reads bytes back from the page cache instead.
 MAX_QUEUED = 64 << 20
+WRITEBACK_EVERY = 8 << 20  # bytes of a piece between starts of its writeback to disk
 PERSIST_EVERY = 0.5  # seconds between saves of piece progress
 # With connections left to size themselves, the first answer is timed for PROBE_S first:
 # a stream faster than FAST_STREAM (bytes/s) stays one stream, since more connections
@@ -231,6 +232,7 @@ class _Job:
         # Set once a piece is answered 206 (or not): till then the first answer is not cut short.
         self.answered = threading.Event()
         self.fd = os.dup(part._file.fileno())
+        self.flushed: dict[int, int] = {}  # piece -> offset up to which writeback was started
         self.hash = _PrefixHash(part.path, pieces)
         self._saved_at = 0.0
         self._persist_lock = threading.Lock()
@@ -309,6 +311,10 @@ class _Job:
                 raise _Cancelled  # the pieces were given up for one stream
             piece[1] = done + n
             self.hash.landed(done, data if n == len(data) else bytes(data[:n]))
+            flushed = self.flushed.get(index, start)
+        if piece[1] - flushed >= WRITEBACK_EVERY or piece[1] >= end:
+            self.flushed[index] = piece[1]
+            start_writeback(self.fd, flushed, piece[1] - flushed)  # the final fsync then waits for little
         bar = self.part._bar
         if bar is not None:
             bar.update(n)
