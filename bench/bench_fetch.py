@@ -254,7 +254,7 @@ def main() -> int:
         py = sys.executable
         cache = work / "cache"
         # What the installed `ghosthub` console script runs.
-        ghosthub = [py, "-c", "import sys; from ghosthub.cli import main; sys.exit(main())"]
+        ghosthub = [py, "-c", "import sys; from ghosthub.cli import run; sys.exit(run())"]
         download = [*ghosthub, "download", "bench_asset", "--cards", str(cards), "--cache-dir", str(cache)]
         verify = [*ghosthub, "verify", "bench_asset", "--cards", str(cards), "--cache-dir", str(cache)]
         out = work / "curl.out"

@@ -27,7 +27,7 @@ def test_wheel_contains_cards_and_entry_point(wheel):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-        assert "ghosthub = ghosthub.cli:main" in zf.read(entry_points).decode()
+        assert "ghosthub = ghosthub.cli:run" in zf.read(entry_points).decode()
     for card in sorted((REPO / "cards").glob("*.md")):
         assert f"ghosthub/cards/{card.name}" in names
     recipes = sorted((REPO / "recipes").glob("*.yaml"))

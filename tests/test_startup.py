@@ -1,4 +1,4 @@
-"""A cache miss's start-up: requests is imported, its charset detection only when something uses it."""
+"""A cache miss's start-up and exit: requests is imported, its charset detection only when something uses it; no collection at exit."""
 
 from __future__ import annotations
 
@@ -51,3 +51,37 @@ def test_a_submodule_imported_first_still_works():
         """
     )
     assert out.split() == ["ascii", "True"]
+
+
+@pytest.mark.parametrize(("command", "collecting"), [("list", False), ("train", True)])
+def test_the_console_script_skips_collections_where_they_only_cost(tmp_path, command, collecting):
+    """``ghosthub`` (``cli.run``) freezes the heap before exit; a short command runs without the collector,
+    a long one (training, which makes and drops networks) keeps it. ``cli.main`` in-process changes nothing."""
+    out = run(
+        f"""
+        import atexit, gc, os
+        os.environ["GHOSTHUB_CACHE"] = {str(tmp_path)!r}
+        from ghosthub import cli
+        atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count() > 0))
+        sys.argv = ["ghosthub", {command!r}, "--help"] if {command!r} == "train" else ["ghosthub", {command!r}]
+        try:
+            cli.run()
+        except SystemExit:
+            pass  # --help exits from argparse
+        """
+    )
+    enabled, frozen = out.split()[-2:]
+    assert enabled == str(collecting)
+    if command == "list":
+        assert frozen == "True"
+
+
+def test_main_in_process_leaves_the_collector_alone(tmp_path, monkeypatch):
+    import gc
+
+    from ghosthub.cli import main
+
+    monkeypatch.setenv("GHOSTHUB_CACHE", str(tmp_path))
+    before = gc.get_freeze_count()
+    assert main(["list"]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == before
