@@ -92,8 +92,10 @@ def test_a_server_that_ignores_ranges_falls_back_to_one_stream(card, settings, s
     path = fetch(card, settings)
     assert path.read_bytes() == DATA
     seen = server.requests_for(PATH)
-    assert len(seen) <= 4, "the first answer goes on as the one stream: nothing is fetched from the start again"
-    assert server.full_transfers[PATH] == 1
+    assert len(seen) <= 4
+    # Only the first request asks from the start: it goes on as the one stream. (The server's count of
+    # whole files sent is no witness here: an ignored 200 to a piece may fit the socket buffers whole.)
+    assert [s.range for s in seen].count(None) == 1, "nothing is fetched from the start again"
 
 
 def test_a_failing_piece_is_retried_alone(card, settings, server):
@@ -165,6 +167,44 @@ def test_every_piece_starts_its_writeback_while_the_download_goes(card, settings
     assert covered[0][0] == 0 and covered[-1][1] == len(DATA)
     assert all(a[1] == b[0] for a, b in zip(covered, covered[1:])), "every byte once, no gap, no overlap"
     assert len(spans) >= len(ranges.plan(len(DATA), 4)), "at least one per piece"
+
+
+def test_a_fall_back_after_the_hash_passed_other_pieces_still_hashes_every_byte_once(tmp_path):
+    """The race behind a flaky "internal error: hashed N of M bytes": piece 1 landed, piece 0 (the first
+    answer) completed and the hash took both; then a piece is answered 200 and the first answer must go
+    on as the one stream, rewriting piece 1. Its bytes before the hash's frontier are not hashed again."""
+    import threading
+    from types import SimpleNamespace
+
+    from ghosthub.download.partfile import PartFile
+
+    data = os.urandom(1 << 20)
+    part = PartFile(tmp_path / "x.part", 1 << 30, None)
+    part.begin(len(data), url="http://127.0.0.1/x", etag='"v1"', last_modified=None)
+    transport = SimpleNamespace(settings=fast_settings(read_timeout=5.0))
+    job = ranges._Job(transport, "http://127.0.0.1/x", "http://127.0.0.1", part, len(data), ranges.plan(len(data), 2), 2)
+    job.taken[0] = job.streaming = True
+    (_, _, end0), (_, _, end1) = job.pieces[0], job.pieces[1]
+    with pytest.raises(ranges._Done):
+        job.write(1, data[end0:end1])
+    outcome = []
+    first = threading.Thread(target=lambda: outcome.append(job.write(0, data[:end0])))
+    first.start()  # completes piece 0, then waits to hear whether the server serves ranges
+    deadline = time.monotonic() + 5
+    while job.hash.frontier < end1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert job.hash.frontier == end1, "the hash passed piece 1"
+    job._fall_back()  # another piece answered 200
+    first.join(5)
+    assert outcome == [None], "the first answer's write returns: it goes on as the one stream"
+    assert job.pieces == [[0, end0, len(data)]] and job.streaming
+    with pytest.raises(ranges._Done):
+        job.write(0, data[end0:])  # the one stream rewrites piece 1, then the rest
+    job.finish()
+    assert part.digest.hexdigest() == sha256(data)
+    assert job.hash.hashed + job.hash.read_back == len(data), "every byte hashed exactly once"
+    assert (tmp_path / "x.part").read_bytes() == data
+    part.discard()
 
 
 def test_sigkill_mid_download_resumes_every_piece(tmp_path, card, server):
@@ -242,6 +282,30 @@ def test_connections_setting(monkeypatch):
     monkeypatch.setenv("GHOSTHUB_CONNECTIONS", "many")
     with pytest.raises(ConfigError, match="GHOSTHUB_CONNECTIONS"):
         config.settings()
+
+
+def test_the_connections_flag_of_download_and_mirror(tmp_path, server, capsys):
+    from ghosthub.cli import main
+
+    big = os.urandom((17 << 20) + 5)  # above the default parallel_min (16 MiB)
+    server.add("/one.ckpt", big)
+    server.add("/four.ckpt", big[::-1])
+    cards = tmp_path / "cards"
+    write_card(cards, "one", server.url("/one.ckpt"), sha256(big))
+    write_card(cards, "four", server.url("/four.ckpt"), sha256(big[::-1]))
+    common = ["--cards", str(cards), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(["download", "one", "--connections", "1", *common]) == 0
+    assert [s.range for s in server.requests_for("/one.ckpt")] == [None], "one stream, not even a probe"
+    server.rate = 32 << 20  # per connection, so the four overlap
+    assert main(["download", "four", "--connections", "4", *common]) == 0
+    assert len(server.requests_for("/four.ckpt")) == len(ranges.plan(len(big), 4)) and server.max_active >= 4
+    assert Path(capsys.readouterr().out.split()[-1]).read_bytes() == big[::-1]
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["download", "one", "--connections", bad, *common])
+        assert exit_info.value.code == 2 and "number of connections" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["mirror", "one", "--to", str(tmp_path / "m"), "--connections", "-1"])
 
 
 def test_a_fast_single_stream_is_not_split(card, server, monkeypatch):

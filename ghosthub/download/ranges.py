@@ -286,33 +286,48 @@ class _Job:
                 return
             self.fallback = True
             if self.streaming and self.pieces[0][1] < self.total:
-                # The first answer carries the whole file: let it be the one stream.
+                # The first answer carries the whole file: let it be the one stream. It rewrites
+                # what other pieces wrote after its own position (the same bytes: If-Range tied
+                # them to its version), which the hash has taken once already.
                 self.pieces[:] = [[0, self.pieces[0][1], self.total]]
                 self.taken = [True]
+                self.hash.index = 0
             else:
                 self.cancelled = True
         self.answered.set()
 
     def write(self, index: int, data) -> None:
-        pieces = self.pieces
-        if self.cancelled or index >= len(pieces) or (self.fallback and index):
-            raise _Cancelled  # given up, or given up for the one stream
-        piece = pieces[index]
-        start, done, end = piece
-        view = memoryview(data)[: end - done]
-        n = len(view)
-        offset = done
+        view = memoryview(data)
         while view:
-            written = os.pwrite(self.fd, view, offset)
-            offset += written
-            view = view[written:]
+            view = self._write_within(index, view)
+
+    def _write_within(self, index: int, view: memoryview) -> memoryview:
+        """Write what of ``view`` fits piece ``index``; what is left over for the piece that follows it.
+
+        Raises _Done when the piece is complete, _Cancelled when it was given up.
+        """
         with self.lock:
-            if index >= len(self.pieces) or self.pieces[index] is not piece:
-                raise _Cancelled  # the pieces were given up for one stream
+            if self.cancelled or index >= len(self.pieces) or (self.fallback and index):
+                raise _Cancelled  # given up, or given up for the one stream
+            piece = self.pieces[index]
+        start, done, end = piece
+        n = min(len(view), end - done)
+        offset, left = done, view[:n]
+        while left:
+            written = os.pwrite(self.fd, left, offset)
+            offset += written
+            left = left[written:]
+        with self.lock:
+            current = self.pieces[index] if index < len(self.pieces) else None
+            if current is not piece:
+                # The pieces were given up while this wrote; the first answer goes on as the one stream.
+                if index or current is None or current[1] != done:
+                    raise _Cancelled
+                piece = current
             piece[1] = done + n
-            self.hash.landed(done, data if n == len(data) else bytes(data[:n]))
+            self.hash.landed(done, view[:n])
             flushed = self.flushed.get(index, start)
-        if piece[1] - flushed >= WRITEBACK_EVERY or piece[1] >= end:
+        if piece[1] - flushed >= WRITEBACK_EVERY or piece[1] >= piece[2]:
             self.flushed[index] = piece[1]
             start_writeback(self.fd, flushed, piece[1] - flushed)  # the final fsync then waits for little
         bar = self.part._bar
@@ -329,8 +344,9 @@ class _Job:
                     extended = self.pieces[0] is not piece
                     self.streaming = extended
                 if extended:
-                    return self.write(0, memoryview(data)[n:]) if n < len(data) else None
+                    return view[n:]
             raise _Done
+        return view[n:]  # more than the piece held when this began: it became the one stream
 
     def _probe(self, piece: list[int]) -> None:
         """Time the first answer for PROBE_S; then let it be the one stream, or split what is left."""
@@ -438,12 +454,17 @@ class _PrefixHash:
         self.thread = threading.Thread(target=self._run, name="ghosthub-range-hash", daemon=True)
         self.thread.start()
 
-    def landed(self, offset: int, data) -> None:
-        """``data`` was written at ``offset`` (called under the job's lock)."""
-        if offset == self.frontier and self.queued - self.hashed < MAX_QUEUED:
+    def landed(self, offset: int, data: memoryview) -> None:
+        """``data`` was written at ``offset`` (called under the job's lock).
+
+        Bytes before the frontier were hashed already (a piece the one stream rewrote after a fall-back).
+        """
+        end = offset + len(data)
+        if offset <= self.frontier < end and self.queued - self.hashed < MAX_QUEUED:
+            data = data[self.frontier - offset :]
             self.queue.put(data)
             self.queued += len(data)
-            self.frontier += len(data)
+            self.frontier = end
         self.advance()
 
     def advance(self) -> None:
