@@ -152,7 +152,7 @@ def worker(args) -> dict:
                                          "runs": len(times)}
         if batch == min(args.batch_sizes):
             np.save(os.path.join(args.cache_dir, f"logits-{args.config}.npy"), np.asarray(out))
-    del call, net
+    call = net = None  # drop the network before the next configuration
     import gc
 
     gc.collect()
