@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from . import config
-from .errors import CardError, LinkError, LoadError
+from .errors import CardError, HubError, LinkError, LoadError
 from .modelcard.fields import architecture, int_field
 from .preprocessing import Preprocessing
 from .registry import CardEntry, Registry, default_sources
@@ -167,24 +167,28 @@ class Client:
         hub: str | None = None,
         base_url: str | None = None,
         dry_run: bool = False,
+        prune: bool = False,
         progress: bool | None = None,
     ) -> list[MirrorItem]:
         """Copy matching models (cards and verified assets) into the hub folder ``to``, for an air-gapped site.
 
         ``patterns`` are model names or shell patterns; ``hub`` copies from that hub only (default:
         every card source of this Client); ``base_url`` makes asset links absolute; ``dry_run``
-        changes and fetches nothing. Returns a :class:`ghosthub.hub.mirror.MirrorItem` per model:
-        ``state`` (new, updated, unchanged), asset files ``fetched`` and ``kept``.
+        changes and fetches nothing; ``prune`` (with ``hub``) also removes the mirror's models matching
+        ``patterns`` that the hub no longer has. Returns a :class:`ghosthub.hub.mirror.MirrorItem` per
+        model: ``state`` (new, updated, unchanged, removed), asset files ``fetched``, ``kept``, ``removed``.
         """
         from .hub.mirror import mirror
 
+        if prune and hub is None:
+            raise HubError("prune needs the one hub to follow (hub=): models of other sources would look gone")
         cards = self.registry
         if hub is not None:
             from .hub.sync import cards_dir
 
             cards = Registry([cards_dir(hub, self.settings)], settings=self.settings)
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-        return mirror(cards, patterns, to, settings=self.settings, base_url=base_url, dry_run=dry_run, progress=progress)
+        return mirror(cards, patterns, to, settings=self.settings, base_url=base_url, dry_run=dry_run, prune=prune, progress=progress)
 
     def verify(self, name: str) -> list[Verification]:
         """Re-hash the cached files of a model against its card: the weights asset and any other cached one.
@@ -206,10 +210,7 @@ class Client:
         return results
 
     def prune_cache(self, *, dry_run: bool = False) -> list[Path]:
-        """Remove abandoned partial downloads and cached files that no known card refers to.
-
-        Returns the files removed (or, with ``dry_run``, that would be).
-        """
+        """Remove abandoned partial downloads and cached files no known card refers to; the files (to be) removed."""
         from .download import cache
 
         keep = set()
@@ -234,10 +235,7 @@ class Client:
         return cache.remove(self.settings.cache_dir, name)
 
     def clear_cache(self, *, dry_run: bool = False) -> list[Path]:
-        """Remove ghosthub's folders from the cache (assets, card index, hub copies); the folders removed.
-
-        With ``dry_run`` nothing is removed: the folders that would be are returned.
-        """
+        """Remove ghosthub's folders from the cache (assets, card index, hub copies); with ``dry_run`` only list them."""
         from .download import cache
 
         return cache.clear(self.settings.cache_dir, dry_run=dry_run)

@@ -162,3 +162,60 @@ def test_a_killed_runs_leftovers_are_removed_and_one_writer_at_a_time(source, tm
     items = Client(cache_dir=tmp_path / "c").mirror("alpha_050", dest, hub=str(source["root"]))
     assert items[0].state == "new" and not leftover.exists()
     assert check_mirror(dest) == []
+
+
+def test_prune_follows_a_hub_that_replaced_one_model_and_dropped_another(source, tmp_path, capsys):
+    """Upstream re-publishes alpha_050 with new weights and removes beta_050: the mirror follows with
+    --prune (dry run first), keeps no superseded asset, and stays sound for `mirror --check`."""
+    import shutil
+
+    from ghosthub.hub.index import index_bytes
+
+    src, dest, cache = tmp_path / "src", tmp_path / "mirror", str(tmp_path / "c")
+    shutil.copytree(source["root"], src)
+    assert main(["mirror", "*_050", "--to", str(dest), "--hub", str(src), "--cache-dir", cache]) == 0
+    old_alpha = next((dest / "assets").glob("alpha_050-*")).name
+    beta_files = sorted(p.relative_to(dest) for p in dest.rglob("beta_050*"))
+    assert len(beta_files) == 2  # its card and its asset
+
+    ms.set_seed(7)
+    net = create_model("ghostnet", 0.5, num_classes=3)
+    ckpt = tmp_path / "alpha_v2.ckpt"
+    ms.save_checkpoint(net, str(ckpt))
+    del net
+    publish(ckpt, name="alpha_050", hub=src, width=0.5, dataset="toy", force=True)
+    index = read_index(src / INDEX)
+    beta = index["models"].pop("beta_050")
+    (src / INDEX).write_bytes(index_bytes(index))
+    for rel in [beta["card"], *(a["path"] for a in beta["assets"])]:
+        (src / rel).unlink()
+    capsys.readouterr()
+
+    # A pattern that does not match beta_050 leaves it alone, prune or not.
+    items = Client(cache_dir=cache).mirror("alpha_*", dest, hub=str(src), prune=True, dry_run=True)
+    assert [(i.name, i.state, i.removed) for i in items] == [("alpha_050", "updated", [f"assets/{old_alpha}"])]
+    assert (dest / "assets" / old_alpha).exists(), "a dry run changes nothing"
+
+    assert main(["mirror", "*_050", "--to", str(dest), "--hub", str(src), "--prune", "--dry-run", "--cache-dir", cache]) == 0
+    out = capsys.readouterr().out
+    assert "beta_050" in out and "would remove its card and 1 asset(s)" in out
+    assert sorted(p.relative_to(dest) for p in dest.rglob("beta_050*")) == beta_files
+
+    assert main(["mirror", "*_050", "--to", str(dest), "--hub", str(src), "--prune", "--json", "--cache-dir", cache]) == 0
+    report = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert report["alpha_050"]["state"] == "updated" and report["alpha_050"]["removed"] == [f"assets/{old_alpha}"]
+    assert report["beta_050"]["state"] == "removed"
+    assert not list(dest.rglob("beta_050*")) and not (dest / "assets" / old_alpha).exists()
+    assert set(read_index(dest / INDEX)["models"]) == {"alpha_050"}
+    assert check_mirror(dest) == [], "no superseded or orphaned file is left"
+    assert [p.name for p in dest.rglob(".*")] == [".mirror.lock"]
+
+
+def test_prune_needs_the_hub_it_follows(source, tmp_path, capsys):
+    from ghosthub.errors import HubError
+
+    with pytest.raises(HubError, match="prune needs the one hub"):
+        Client(cache_dir=tmp_path / "c").mirror("*_050", tmp_path / "m", prune=True)
+    assert main(["mirror", "*_050", "--to", str(tmp_path / "m"), "--prune"]) == 2
+    assert "--hub" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -72,8 +72,33 @@ def cache_options() -> argparse.ArgumentParser:
     return parent
 
 
+def transfer_options() -> argparse.ArgumentParser:
+    """--connections: for commands that download large files."""
+    parent = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
+    parent.add_argument(
+        "--connections",
+        metavar="N",
+        type=connections,
+        help="connections for one large download: a number (1: one stream) or auto (default: GHOSTHUB_CONNECTIONS, "
+        "else split a slow stream over up to 8)",
+    )
+    return parent
+
+
+def connections(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of connections (1 to 64, or auto)")
+    return value
+
+
 def client(args: argparse.Namespace):
-    """The one Client a command uses, from its --cards, --hub, --cache-dir and --offline."""
+    """The one Client a command uses, from its --cards, --hub, --cache-dir, --offline and --connections."""
     from ..client import Client
 
     return Client(
@@ -82,6 +107,7 @@ def client(args: argparse.Namespace):
         cache_dir=getattr(args, "cache_dir", None),
         offline=getattr(args, "offline", None),
         progress=getattr(args, "progress", None),
+        connections=getattr(args, "connections", None),
     )
 
 

@@ -15,6 +15,7 @@ from ._common import (
     print_json,
     print_table,
     size,
+    transfer_options,
     usage,
     usage_error,
 )
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 def add_commands(command) -> None:
     cards, cache_dir = cards_options(), cache_options()
     p = add_command(command("download"), "download", _cmd_download, "download models' weights into the cache, verified",
-                    parents=[cards, cache_dir])
+                    parents=[cards, cache_dir, transfer_options()])
     p.add_argument("names", nargs="+", metavar="NAME", help="model name")
     p.add_argument("--force", action="store_true", help="download again even when a verified copy is cached")
     p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")

@@ -6,8 +6,11 @@ reads it in place. Each model is committed through a
 :class:`~ghosthub.hub.transaction.Transaction` (its assets, its card, the index), so
 a reader sees a model whole or not at all, and a killed run leaves a journal the next
 run rolls back. A run is incremental: an asset already there with the right digest is
-not fetched again, a card that did not change is not written. Downloads go through
-the cache (:func:`ghosthub.download.fetch.fetch_asset`), so they resume after a kill.
+not fetched again, a card that did not change is not written, an asset an updated card
+no longer links is removed once the new card is in place. With ``prune``, models that
+match the patterns but are gone from the source leave the mirror too (index first,
+then their files), as ``rsync --delete`` would. Downloads go through the cache
+(:func:`ghosthub.download.fetch.fetch_asset`), so they resume after a kill.
 
 This module takes the source cards as an argument (any object with ``list(pattern)``
 and ``get(name)``, e.g. a :class:`ghosthub.registry.Registry`); it imports nothing
@@ -17,6 +20,7 @@ above the hub layer.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import os
 from pathlib import Path
@@ -40,10 +44,11 @@ class MirrorItem:
     """What a mirror run did (or, dry, would do) to one model."""
 
     name: str
-    state: str  # "new", "updated", "unchanged"
+    state: str  # "new", "updated", "unchanged", "removed" (gone from the source, with prune)
     fetched: list[str]  # asset files transferred into the mirror
     kept: list[str]  # asset files already there and verified
     card: str
+    removed: list[str] = dataclasses.field(default_factory=list)  # asset files taken out of the mirror
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -57,6 +62,7 @@ def mirror(
     settings,
     base_url: str | None = None,
     dry_run: bool = False,
+    prune: bool = False,
     progress: bool | None = None,
 ) -> list[MirrorItem]:
     """Copy the cards matching ``patterns`` and their verified assets into the hub folder ``to``.
@@ -75,6 +81,9 @@ def mirror(
         Where the mirror will be served: asset links become absolute; by default relative.
     dry_run : bool
         Report what would change; change nothing, fetch nothing.
+    prune : bool
+        Also remove the mirror's models that match ``patterns`` but that the source no
+        longer has (state ``removed``). Only models matching the patterns are touched.
     progress : bool, optional
         Progress bars for downloads; None follows ``settings.progress``.
 
@@ -94,8 +103,10 @@ def mirror(
     names = sorted({n for p in patterns for n in cards.list(p)})
     if not names:
         raise HubError(f"no model matches {' '.join(patterns)!r}; see `ghosthub list` for the names")
+    gone = _gone(root, patterns, names) if prune else []
     if dry_run:
-        return [_mirror_one(cards.get(name), root, settings, base_url, True, progress) for name in names]
+        items = [_mirror_one(cards.get(name), root, settings, base_url, True, progress) for name in names]
+        return items + [_remove_one(root, name, True) for name in gone]
     from .._utils.lock import FileLock, LockTimeout
 
     for sub in ("cards", "assets"):
@@ -108,9 +119,53 @@ def mirror(
     try:
         recover(root)  # a run killed while committing: roll its model back first
         _remove_leftovers(root)
-        return [_mirror_one(cards.get(name), root, settings, base_url, False, progress) for name in names]
+        items = [_mirror_one(cards.get(name), root, settings, base_url, False, progress) for name in names]
+        return items + [_remove_one(root, name, False) for name in gone]
     finally:
         lock.release()
+
+
+def _gone(root: Path, patterns: Iterable[str], names: list[str]) -> list[str]:
+    """Models of the mirror that match ``patterns`` but not the source's ``names``."""
+    if not (root / INDEX).is_file():
+        return []
+    wanted = [p.lower() for p in patterns]
+    have = set(names)
+    listed = read_index(root / INDEX)["models"]
+    return sorted(n for n in listed if n not in have and any(fnmatch.fnmatchcase(n.lower(), p) for p in wanted))
+
+
+def _remove_one(root: Path, name: str, dry_run: bool) -> MirrorItem:
+    """Take ``name`` out of the index (atomically), then remove its card and the assets no other model lists."""
+    index = read_index(root / INDEX)
+    entry = index["models"].get(name) or {}
+    card_rel = str(entry.get("card") or f"cards/{name}.md")
+    others = _listed_elsewhere(index, name)
+    assets = [a["path"] for a in entry.get("assets", []) if a.get("path") not in others]
+    if not dry_run:
+        del index["models"][name]
+        index["updated"] = utcnow()
+        txn = Transaction(root)
+        try:
+            txn.stage(root / INDEX, index_bytes(index))
+            txn.commit()  # from here readers no longer see the model; its files go next
+        finally:
+            txn.discard()
+        _unlink_inside(root, [card_rel, *assets])
+    return MirrorItem(name, "removed", [], [], card_rel, assets)
+
+
+def _listed_elsewhere(index: dict, name: str) -> set[str]:
+    """Asset paths the index lists for models other than ``name``: never removed with it."""
+    return {a.get("path") for n, e in index["models"].items() if n != name for a in e.get("assets", [])}
+
+
+def _unlink_inside(root: Path, rels: Iterable[str]) -> None:
+    """Remove these hub files (``cards/...``, ``assets/...`` only: an index entry never reaches elsewhere)."""
+    for rel in rels:
+        folder, _, file_name = rel.partition("/")
+        if folder in ("cards", "assets") and file_name and "/" not in file_name and not file_name.startswith("."):
+            (root / folder / file_name).unlink(missing_ok=True)
 
 
 def _remove_leftovers(root: Path) -> None:
@@ -158,8 +213,10 @@ def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry
         parse_card(text, path=root / card_rel)  # what readers will see must be a valid card
         same_card = old_entry.get("card-sha256") == card_sha and _sha_of(root / card_rel) == card_sha
         state = "unchanged" if same_card and not fetched else ("updated" if old_entry else "new")
+        # Assets the new card no longer links (and no other model lists) go once it is in place.
+        dropped = sorted(set(known) - {a["path"] for a in index_assets} - _listed_elsewhere(index, name))
         if dry_run or state == "unchanged":
-            return MirrorItem(name, state, fetched, kept, card_rel)
+            return MirrorItem(name, state, fetched, kept, card_rel, dropped)
         index["updated"] = utcnow()
         index["models"][name] = {
             "card": card_rel,
@@ -174,7 +231,8 @@ def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry
         txn.commit()
     finally:
         txn.discard()
-    return MirrorItem(name, state, fetched, kept, card_rel)
+    _unlink_inside(root, dropped)  # after the commit: the old card linked them until then
+    return MirrorItem(name, state, fetched, kept, card_rel, dropped)
 
 
 def check_mirror(root: str | os.PathLike) -> list[str]:
