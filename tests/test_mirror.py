@@ -219,3 +219,33 @@ def test_prune_needs_the_hub_it_follows(source, tmp_path, capsys):
     assert main(["mirror", "*_050", "--to", str(tmp_path / "m"), "--prune"]) == 2
     assert "--hub" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_a_plain_static_server_serves_the_mirror(source, tmp_path):
+    """No ghosthub on the serving side: Python's own static file server (no ranges, no index pages
+    of ours), as nginx or any web server would, serves the mirror folder as a hub."""
+    import functools
+    import http.server
+    import threading
+
+    dest = tmp_path / "mirror"
+    Client(cache_dir=tmp_path / "c").mirror(NAMES, dest, hub=str(source["root"]))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(dest)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        client = Client(hub=f"http://127.0.0.1:{httpd.server_address[1]}/", cache_dir=tmp_path / "fresh")
+        assert set(NAMES) <= set(client.list_models())
+        path = client.download("alpha_050")
+        assert path.read_bytes() == next((dest / "assets").glob("alpha_050-*")).read_bytes()
+        net = client.load("beta_050")
+        np.testing.assert_array_equal(net(ms.Tensor(source["x"])).asnumpy(), source["logits"]["beta_050"])
+        del net
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    gc.collect()
