@@ -116,3 +116,25 @@ def test_fsck_rolls_back_a_journal_and_reports_missing_files(tmp_path, capsys):
 def test_fsck_refuses_what_is_not_a_hub(tmp_path):
     with pytest.raises(HubError, match="not a hub folder"):
         fsck(tmp_path)
+
+
+def test_an_older_asset_kept_by_publish_force_is_no_problem_but_a_real_orphan_is(checkpoint, tmp_path, capsys):
+    """`publish --force` keeps the replaced asset for copies of the older card; fsck names it as kept and
+    exits 0. A file no listed model could have published stays a problem."""
+    hub = tmp_path / "hub"
+    first = publish(checkpoint, name="first", hub=hub, width=0.5)
+    ms.set_seed(2)
+    other = tmp_path / "other.ckpt"
+    ms.save_checkpoint(create_model("ghostnet", 0.5, num_classes=4), str(other))
+    second = publish(other, name="first", hub=hub, width=0.5, force=True)
+    older = f"assets/{first.asset_path.name}"
+    assert first.sha256 != second.sha256 and (hub / older).exists()
+    report = fsck(hub)
+    assert report.ok and report.superseded == (older,)
+    assert main(["fsck", str(hub), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["superseded"] == [older]
+    (hub / "assets" / "gone_model-0123abcd.ckpt").write_bytes(b"x")  # the name of a model not in the index
+    report = fsck(hub)
+    assert report.superseded == (older,) and report.problems == [
+        "assets/gone_model-0123abcd.ckpt is not listed in index.json (an orphan: remove it or publish it)"]
+    assert main(["fsck", str(hub)]) == 1

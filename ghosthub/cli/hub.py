@@ -96,7 +96,7 @@ def _cmd_fsck(args: argparse.Namespace) -> int:
     report = fsck(args.directory, dry_run=args.dry_run)
     if args.json:
         print_json({"recovered": report.recovered, "removed": [str(p) for p in report.removed], "freed": report.freed,
-                    "problems": report.problems, "dry_run": args.dry_run})
+                    "problems": report.problems, "superseded": list(report.superseded), "dry_run": args.dry_run})
         return EXIT_OK if report.ok else EXIT_FAIL
     verb = "would remove" if args.dry_run else "removed"
     if report.recovered:
@@ -107,6 +107,9 @@ def _cmd_fsck(args: argparse.Namespace) -> int:
         print(f"{verb} {len(report.removed)} leftover file(s), {size(report.freed)}")
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)
+    if report.superseded:
+        print(f"kept {len(report.superseded)} older asset(s) of published models, for copies of their older cards: "
+              + ", ".join(report.superseded))
     if report.ok and not report.removed and not report.recovered:
         print(f"{args.directory}: clean")
     return EXIT_OK if report.ok else EXIT_FAIL

@@ -39,6 +39,8 @@ class FsckReport(NamedTuple):
     removed: list
     freed: int
     problems: list
+    # Older assets of listed models, kept by `publish --force` for copies of the older cards: no problem.
+    superseded: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -108,10 +110,10 @@ def fsck(root: str | os.PathLike, *, dry_run: bool = False, stale_after: float =
         if not dry_run:
             for path in removed:
                 path.unlink(missing_ok=True)
-        problems = _missing(root)
+        problems, superseded = _missing(root)
     finally:
         lock.release()
-    return FsckReport(recovered, removed, freed, problems)
+    return FsckReport(recovered, removed, freed, problems, tuple(superseded))
 
 
 def clean_leftovers(root: Path) -> list[Path]:
@@ -122,12 +124,13 @@ def clean_leftovers(root: Path) -> list[Path]:
     return removed
 
 
-def _missing(root: Path) -> list[str]:
-    problems = []
+def _missing(root: Path) -> tuple[list[str], list[str]]:
+    """Problems (files index.json lists that are missing, orphan assets), and superseded assets."""
+    problems, superseded = [], []
     try:
         index = read_index(root / INDEX)
     except HubError as exc:
-        return [str(exc)]
+        return [str(exc)], []
     listed = set()
     for name, entry in sorted(index.get("models", {}).items()):
         if not isinstance(entry, dict):
@@ -142,11 +145,31 @@ def _missing(root: Path) -> list[str]:
                 listed.add(path)
                 if not (root / path).is_file():
                     problems.append(f"{name}: asset {path} is missing")
+    models = index.get("models", {})
     with contextlib.suppress(OSError):
         for name in sorted(os.listdir(root / "assets")):
-            if not name.startswith(".") and f"assets/{name}" not in listed:
+            if name.startswith(".") or f"assets/{name}" in listed:
+                continue
+            if _model_of_asset(name) in models:
+                superseded.append(f"assets/{name}")
+            else:
                 problems.append(f"assets/{name} is not listed in {INDEX} (an orphan: remove it or publish it)")
-    return problems
+    return problems, superseded
+
+
+def _model_of_asset(file_name: str) -> str | None:
+    """``NAME`` of a published asset's file name ``NAME-<8 hex digits>.<format>``; None for any other name.
+
+    Examples
+    --------
+    >>> _model_of_asset("ghostnet_050.85b91860-1a2b3c4d.ckpt")
+    'ghostnet_050.85b91860'
+    >>> _model_of_asset("notes.txt") is None
+    True
+    """
+    model, _, rest = file_name.rpartition("-")
+    digest, dot, _ = rest.partition(".")
+    return model if model and dot and len(digest) == 8 and all(c in "0123456789abcdef" for c in digest) else None
 
 
 def _is_file(path: Path) -> bool:
