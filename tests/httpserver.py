@@ -216,7 +216,7 @@ def _handler(server: AssetServer):
                 for i in range(0, len(body), piece):
                     self.wfile.write(body[i : i + piece])
                     ahead = began + (i + piece) / server.rate - time.monotonic()
-                    if ahead > 0:
+                    if ahead > 0 and i + piece < len(body):  # no wait after the last byte: the answer is done
                         time.sleep(ahead)
             else:
                 self.wfile.write(body)

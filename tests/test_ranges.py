@@ -72,8 +72,9 @@ def test_n_connections_fetch_disjoint_pieces_concurrently(card, settings, server
     server.rate = 8 << 20  # per connection: four of them must run at once to be quick
     path = fetch(card, settings)
     assert path.read_bytes() == DATA
-    # Four at once; the server may count one more while it notices a piece's connection closed.
-    assert 4 <= server.max_active <= 5
+    # Four at once; the server may count a piece's answer a moment after the client has it whole
+    # and has asked for the next (one more, two on a loaded machine).
+    assert 4 <= server.max_active <= 6
     assert sorted(starts(server)) == [p[0] for p in ranges.plan(len(DATA), 4)], "each piece asked for once"
     assert server.requests_for(PATH)[0].range is None, "the first request is the plain GET"
     assert all(s.headers.get("if-range") for s in server.requests_for(PATH)[1:]), "pieces are tied to one version"
