@@ -330,6 +330,13 @@ def main() -> int:
             "print((time.perf_counter() - t) * 1000)"
         )
         own = statistics.median(float(subprocess.run([py, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout) for _ in range(5))
+        # Where a cache miss's start-up goes: ghosthub's command line, then requests and the transport.
+        steps = (
+            "import time; t = time.perf_counter(); import ghosthub.cli, ghosthub.client, ghosthub.download.fetch; "
+            "a = time.perf_counter(); import ghosthub.download.transport; print((a - t) * 1000, (time.perf_counter() - a) * 1000)"
+        )
+        runs = [subprocess.run([py, "-c", steps], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split() for _ in range(9)]
+        own_imports, transport_imports = (statistics.median(float(r[i]) for r in runs) for i in (0, 1))
 
         timings = {k: v for k, v in results.items() if k != "mirror requests"}
         wall = {k: statistics.median(w for w, _ in v) for k, v in timings.items()}
@@ -343,6 +350,7 @@ def main() -> int:
         for key in ("python -c pass", "ghosthub download (cached)"):
             print(f"  {key:28s} {wall[key] * 1000:7.1f} ms wall   cpu {cpu[key] * 1000:6.1f} ms")
         print(f"  {'ghosthub.download() hit':28s} {own:7.1f} ms in-process, after imports")
+        print(f"  {'imports of a cache miss':28s} {own_imports:7.1f} ms ghosthub's, then {transport_imports:.1f} ms requests and the transport")
         print("ratios:")
         print(f"  download throughput / curl      {wall['curl -o'] / wall['ghosthub download']:.2f}  (goal >= 1.0)")
         print(f"  the same work / curl's          {wall['curl, SHA-256, sync'] / wall['ghosthub download']:.2f}  (curl, then the SHA-256, then sync)")
