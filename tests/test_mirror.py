@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+from pathlib import Path
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_mirror_from_a_url_hub_then_offline_and_served(source, tmp_path, capfd, 
     assert set(index["models"]) == set(NAMES)
     card = load_card(dest / "cards" / "alpha_050.md")
     assert card.assets[0].link.startswith("../assets/alpha_050-") and len(card.assets[0].sha256) == 64
-    assert [p.name for p in dest.rglob(".*")] == [".mirror.lock"], "no temporary file or journal left"
+    assert sorted(p.name for p in dest.rglob(".*")) == [".mirror-verified.json", ".mirror.lock"], "no temporary file or journal left"
 
     # Air-gapped: the source is gone, the cache is empty, the network is off.
     monkeypatch.setenv("GHOSTHUB_HUB", str(dest))
@@ -208,7 +209,7 @@ def test_prune_follows_a_hub_that_replaced_one_model_and_dropped_another(source,
     assert not list(dest.rglob("beta_050*")) and not (dest / "assets" / old_alpha).exists()
     assert set(read_index(dest / INDEX)["models"]) == {"alpha_050"}
     assert check_mirror(dest) == [], "no superseded or orphaned file is left"
-    assert [p.name for p in dest.rglob(".*")] == [".mirror.lock"]
+    assert sorted(p.name for p in dest.rglob(".*")) == [".mirror-verified.json", ".mirror.lock"]
 
 
 def test_prune_needs_the_hub_it_follows(source, tmp_path, capsys):
@@ -249,3 +250,52 @@ def test_a_plain_static_server_serves_the_mirror(source, tmp_path):
         httpd.shutdown()
         httpd.server_close()
     gc.collect()
+
+
+def test_a_second_sync_reads_no_asset_its_records_vouch_for(source, tmp_path, monkeypatch):
+    """At scale a nightly sync must not read every byte it holds: an asset hashed by an earlier run and
+    unchanged since (size, mtime, ctime, inode) is trusted; one whose stat moved is read again."""
+    import os
+
+    from ghosthub.hub import mirror as mirror_module
+
+    dest, cache = tmp_path / "mirror", tmp_path / "c"
+    Client(cache_dir=cache).mirror(NAMES, dest, hub=str(source["root"]))
+    cache = tmp_path / "another-cache"  # a sync in a fresh container: the records are the mirror's own
+    hashed = []
+    real = mirror_module.file_hash
+    monkeypatch.setattr(mirror_module, "file_hash", lambda path: hashed.append(Path(path).name) or real(path))
+    items = Client(cache_dir=cache).mirror(NAMES, dest, hub=str(source["root"]))
+    assert [(i.state, i.fetched, len(i.kept)) for i in items] == [("unchanged", [], 1)] * 2
+    assert hashed == [], "no asset read again"
+
+    touched = next((dest / "assets").glob("beta_050-*"))
+    os.utime(touched)  # same bytes, another mtime: the record no longer vouches
+    items = Client(cache_dir=cache).mirror(NAMES, dest, hub=str(source["root"]))
+    assert hashed == [touched.name] and [i.state for i in items] == ["unchanged"] * 2
+
+
+def test_check_drops_the_record_of_silent_corruption_and_the_next_sync_repairs_it(source, tmp_path):
+    """Bit rot leaves the stat as it was: the sync's records cannot see it, `mirror --check` (which reads
+    everything) can, and drops the record, so the next sync fetches the asset again."""
+    from ghosthub.hub.verified import VerifiedFiles
+
+    dest, cache = tmp_path / "mirror", tmp_path / "c"
+    Client(cache_dir=cache).mirror(NAMES, dest, hub=str(source["root"]))
+    asset = next((dest / "assets").glob("alpha_050-*"))
+    rel = f"assets/{asset.name}"
+    with open(asset, "r+b") as f:  # flip one byte in place: same size
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    records = VerifiedFiles(dest)
+    records.note(rel, records.files[rel]["sha256"])  # as if the stat had not moved
+    records.save()
+    items = Client(cache_dir=cache).mirror("alpha_050", dest, hub=str(source["root"]))
+    assert items[0].state == "unchanged", "the records vouch for it: the sync cannot tell"
+    assert main(["mirror", "--check", str(dest)]) == 1
+    assert rel not in VerifiedFiles(dest).files
+    items = Client(cache_dir=cache).mirror("alpha_050", dest, hub=str(source["root"]))
+    assert (items[0].state, items[0].fetched) == ("updated", [rel])
+    assert check_mirror(dest) == []

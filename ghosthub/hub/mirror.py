@@ -6,7 +6,8 @@ reads it in place. Each model is committed through a
 :class:`~ghosthub.hub.transaction.Transaction` (its assets, its card, the index), so
 a reader sees a model whole or not at all, and a killed run leaves a journal the next
 run rolls back. A run is incremental: an asset already there with the right digest is
-not fetched again, a card that did not change is not written, an asset an updated card
+not fetched again (nor read again, when a record of an earlier run still vouches for it,
+see :mod:`ghosthub.hub.verified`), a card that did not change is not written, an asset an updated card
 no longer links is removed once the new card is in place. With ``prune``, models that
 match the patterns but are gone from the source leave the mirror too (index first,
 then their files), as ``rsync --delete`` would. Downloads go through the cache
@@ -33,6 +34,7 @@ from ..errors import HubError
 from ..modelcard import ModelCard, parse_card, render_card
 from .index import INDEX, index_bytes, read_index
 from .transaction import Transaction, recover
+from .verified import VerifiedFiles
 
 __all__ = ["LOCK", "MirrorItem", "check_mirror", "mirror"]
 
@@ -104,8 +106,9 @@ def mirror(
     if not names:
         raise HubError(f"no model matches {' '.join(patterns)!r}; see `ghosthub list` for the names")
     gone = _gone(root, patterns, names) if prune else []
+    verified = VerifiedFiles(root)
     if dry_run:
-        items = [_mirror_one(cards.get(name), root, settings, base_url, True, progress) for name in names]
+        items = [_mirror_one(cards.get(name), root, settings, base_url, True, progress, verified) for name in names]
         return items + [_remove_one(root, name, True) for name in gone]
     from .._utils.lock import FileLock, LockTimeout
 
@@ -119,9 +122,10 @@ def mirror(
     try:
         recover(root)  # a run killed while committing: roll its model back first
         _remove_leftovers(root)
-        items = [_mirror_one(cards.get(name), root, settings, base_url, False, progress) for name in names]
+        items = [_mirror_one(cards.get(name), root, settings, base_url, False, progress, verified) for name in names]
         return items + [_remove_one(root, name, False) for name in gone]
     finally:
+        verified.save()
         lock.release()
 
 
@@ -175,7 +179,7 @@ def _remove_leftovers(root: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry_run: bool, progress) -> MirrorItem:
+def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry_run: bool, progress, verified) -> MirrorItem:
     from ..download.fetch import fetch_asset
 
     name = card.name
@@ -184,12 +188,13 @@ def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry
     known = {a["path"]: a for a in old_entry.get("assets", [])}
     txn = Transaction(root)
     fetched, kept, new_assets, index_assets = [], [], [], []
+    copied: dict[str, str] = {}  # asset -> digest of the copy staged for it
     try:
         for asset in card.assets:
             file_name = f"{name}-{asset.sha256.lower()[:8]}.{asset.file_format}"
             rel = f"assets/{file_name}"
             final = root / rel
-            digest = _present(final, known.get(rel), asset.sha256)
+            digest = _present(rel, final, known.get(rel), asset.sha256, verified)
             if digest:
                 kept.append(rel)
             elif dry_run:
@@ -203,6 +208,7 @@ def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry
                     raise HubError(f"{source} changed while being copied into the mirror; run the mirror again")
                 txn.stage(final, tmp=tmp)
                 fetched.append(rel)
+                copied[rel] = digest
             link = f"{base_url.rstrip('/')}/{rel}" if base_url else f"../{rel}"
             new_assets.append({**dict(asset.extra), "file-format": asset.file_format, "asset-link": link, "asset-sha256": digest})
             size = None if dry_run else _size(final, txn)
@@ -231,12 +237,17 @@ def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry
         txn.commit()
     finally:
         txn.discard()
+    for rel, digest in copied.items():
+        verified.note(rel, digest)  # hashed while copied: the next run need not read it
     _unlink_inside(root, dropped)  # after the commit: the old card linked them until then
     return MirrorItem(name, state, fetched, kept, card_rel, dropped)
 
 
 def check_mirror(root: str | os.PathLike) -> list[str]:
     """Problems of a mirror (or any hub folder): every card and asset digest, every link. Empty when sound.
+
+    Every asset is read, whatever earlier runs recorded; the record of a corrupt one is
+    dropped, so the next ``mirror`` run fetches it again.
 
     Examples
     --------
@@ -249,6 +260,7 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
     problems: list[str] = []
     index = read_index(root / INDEX)
     listed = set()
+    verified = VerifiedFiles(root)
     for name, entry in sorted(index["models"].items()):
         card_path = root / entry["card"]
         if _sha_of(card_path) is None:
@@ -270,6 +282,7 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
             actual = file_hash(path)
             if not actual.startswith(str(item.get("sha256", "")).lower()):
                 problems.append(f"{name}: asset {path} is corrupt: SHA-256 {actual}, index.json says {item.get('sha256')}")
+                verified.forget(item["path"])
             elif item.get("size") is not None and path.stat().st_size != item["size"]:
                 problems.append(f"{name}: asset {path} has {path.stat().st_size} bytes, index.json says {item['size']}")
         for asset in card.assets:
@@ -281,6 +294,7 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
     for path in sorted((root / "assets").glob("*")) if (root / "assets").is_dir() else ():
         if not path.name.startswith(".") and f"assets/{path.name}" not in listed:
             problems.append(f"{path}: not listed in index.json (left by an interrupted run? remove it)")
+    verified.save()
     return problems
 
 
@@ -295,14 +309,29 @@ def _link_target(link: str) -> str | None:
     return f"assets/{file_name}" if file_name and "/" not in file_name else None
 
 
-def _present(path: Path, entry: dict | None, want: str) -> str | None:
-    """The full digest of an asset already in the mirror and intact; None when it must be fetched."""
+def _present(rel: str, path: Path, entry: dict | None, want: str, verified) -> str | None:
+    """The full digest of an asset already in the mirror and intact; None when it must be fetched.
+
+    A file a record of an earlier run vouches for is not read again (as rsync's quick check,
+    but on the ctime and inode too); any other is hashed. ``mirror --check`` reads them all,
+    and whoever loads from the mirror verifies what they fetch.
+    """
     if entry is None or not path.is_file():
         return None
-    if entry.get("size") is not None and path.stat().st_size != entry["size"]:
+    size = path.stat().st_size
+    if entry.get("size") is not None and size != entry["size"]:
         return None
+    listed = str(entry.get("sha256", "")).lower()
+    if not listed.startswith(want.lower()):
+        return None
+    if verified.vouches(rel, listed):
+        return listed
     digest = file_hash(path)
-    return digest if digest.startswith(want.lower()) and digest == str(entry.get("sha256", "")).lower() else None
+    if digest != listed:
+        verified.forget(rel)
+        return None
+    verified.note(rel, digest)
+    return digest
 
 
 def _stage_copy(src: Path, final: Path) -> tuple[Path, str]:
