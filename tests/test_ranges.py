@@ -170,14 +170,19 @@ def test_every_piece_starts_its_writeback_while_the_download_goes(card, settings
     assert len(spans) >= len(ranges.plan(len(DATA), 4)), "at least one per piece"
 
 
-def test_a_fall_back_after_the_hash_passed_other_pieces_still_hashes_every_byte_once(tmp_path):
+@pytest.mark.parametrize("from_memory", [True, False], ids=["from-memory", "read-back"])
+def test_a_fall_back_after_the_hash_passed_other_pieces_still_hashes_every_byte_once(tmp_path, monkeypatch, from_memory):
     """The race behind a flaky "internal error: hashed N of M bytes": piece 1 landed, piece 0 (the first
     answer) completed and the hash took both; then a piece is answered 200 and the first answer must go
-    on as the one stream, rewriting piece 1. Its bytes before the hash's frontier are not hashed again."""
+    on as the one stream, rewriting piece 1. Its bytes before the hash's frontier are not hashed again,
+    whether the hash takes bytes from memory or (lagging) reads them back from the file."""
     import threading
     from types import SimpleNamespace
 
     from ghosthub.download.partfile import PartFile
+
+    if not from_memory:
+        monkeypatch.setattr(ranges, "MAX_QUEUED", 0)
 
     data = os.urandom(1 << 20)
     part = PartFile(tmp_path / "x.part", 1 << 30, None)
