@@ -44,6 +44,9 @@ PUBLISH = "tests/test_publish.py"
 RECOVERY = "tests/test_publish_recovery.py"
 WEIGHTS = "tests/test_weights.py"
 LOAD = "tests/test_load.py"
+RANGES = "tests/test_ranges.py"
+MIRROR = "tests/test_mirror.py"
+FSCK = "tests/test_hub_fsck.py"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +74,10 @@ TXN_PY = "ghosthub/hub/transaction.py"
 PUBLISH_PY = "ghosthub/tasks/publish.py"
 BUILDER_PY = "ghosthub/models/builder.py"
 CHECKPOINT_PY = "ghosthub/models/checkpoint.py"
+RANGES_PY = "ghosthub/download/ranges.py"
+MIRROR_PY = "ghosthub/hub/mirror.py"
+VERIFIED_PY = "ghosthub/hub/verified.py"
+FSCK_PY = "ghosthub/hub/fsck.py"
 
 MUTATIONS = [
     # ------------------------------------------------------------------ fetch: durability and order
@@ -282,6 +289,35 @@ MUTATIONS = [
     m("weights.empty-file-accepted", "weights", CHECKPOINT_PY,
       "    if size == 0:", "    if False:",
       [WEIGHTS], "an empty file is not named as empty"),
+    # ------------------------------------------------------------------ parallel ranges and writeback
+    m("ranges.overlap-read-back", "ranges", RANGES_PY,
+      "        if offset <= self.frontier < end and", "        if offset == self.frontier and",
+      [RANGES], "after a fall-back, the one stream's bytes past the hash's frontier are read back from the file, not hashed from memory"),
+    m("ranges.stale-piece-index", "ranges", RANGES_PY,
+      "                self.hash.index = 0\n", "",
+      [RANGES], "after a fall-back, a lagging hash never reads the one stream's bytes back"),
+    m("ranges.no-writeback", "ranges", RANGES_PY,
+      "            start_writeback(self.fd, flushed, piece[1] - flushed)", "            pass",
+      [RANGES], "pieces leave their whole flush to the final fsync"),
+    m("ranges.no-part-writeback", "ranges", PARTFILE_PY,
+      "            if not start_writeback(fd, self._file.tell() - n, n):", "            if False:",
+      [DURABILITY], "one stream leaves its whole flush to the final fsync"),
+    # ------------------------------------------------------------------ mirror and fsck
+    m("mirror.records-ignore-stat", "mirror", VERIFIED_PY,
+      "                    and {k: record.get(k) for k in now} == now)", "                    )",
+      [MIRROR], "a sync trusts an asset changed since it was hashed"),
+    m("mirror.check-keeps-corrupt-record", "mirror", MIRROR_PY,
+      "                verified.forget(item[\"path\"])", "                pass",
+      [MIRROR], "a corrupt asset found by --check is still vouched for by the next sync"),
+    m("mirror.superseded-kept", "mirror", MIRROR_PY,
+      "    _unlink_inside(root, dropped)  # after the commit", "    # after the commit",
+      [MIRROR], "an asset an updated card no longer links stays in the mirror"),
+    m("mirror.prune-beyond-patterns", "mirror", MIRROR_PY,
+      " and any(fnmatch.fnmatchcase(n.lower(), p) for p in wanted))", ")",
+      [MIRROR], "prune removes models the patterns do not name"),
+    m("mirror.fsck-superseded-is-a-problem", "mirror", FSCK_PY,
+      "            if _model_of_asset(name) in models:", "            if False:",
+      [FSCK], "fsck fails a hub where publish --force kept the older asset"),
 ]
 
 
