@@ -86,15 +86,10 @@ def transfer_options() -> argparse.ArgumentParser:
 
 
 def connections(text: str) -> int:
+    """--connections: 1 to 64, or auto (0: sized for the asset)."""
     if text.strip().lower() == "auto":
         return 0
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of connections (1 to 64, or auto)")
-    return value
+    return _int_within(text, 1, 64, "a number of connections (1 to 64, or auto)")
 
 
 def client(args: argparse.Namespace):
@@ -112,12 +107,17 @@ def client(args: argparse.Namespace):
 
 
 def port(text: str) -> int:
+    return _int_within(text, 0, 65535, "a port number (0 to 65535; 0 picks a free one)")
+
+
+def _int_within(text: str, low: int, high: int, what: str) -> int:
+    """An argument parsed as an integer from ``low`` to ``high``; argparse names ``what`` it must be."""
     try:
         value = int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535; 0 picks a free one)")
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
 
 
