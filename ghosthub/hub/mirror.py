@@ -6,12 +6,12 @@ reads it in place. Each model is committed through a
 :class:`~ghosthub.hub.transaction.Transaction` (its assets, its card, the index), so
 a reader sees a model whole or not at all, and a killed run leaves a journal the next
 run rolls back. A run is incremental: an asset already there with the right digest is
-not fetched again (nor read again, when a record of an earlier run still vouches for it,
-see :mod:`ghosthub.hub.verified`), a card that did not change is not written, an asset an updated card
-no longer links is removed once the new card is in place. With ``prune``, models that
-match the patterns but are gone from the source leave the mirror too (index first,
-then their files), as ``rsync --delete`` would. Downloads go through the cache
-(:func:`ghosthub.download.fetch.fetch_asset`), so they resume after a kill.
+not fetched again (nor read again while a record of an earlier run vouches for it, see
+:mod:`ghosthub.hub.verified`), a card that did not change is not written, and an asset
+an updated card no longer links is removed once the new card is in place. With
+``prune``, models that match the patterns but are gone from the source leave the
+mirror too (index first, then their files), as ``rsync --delete`` would. Downloads go
+through the cache (:func:`ghosthub.download.fetch.fetch_asset`), so they resume after a kill.
 
 This module takes the source cards as an argument (any object with ``list(pattern)``
 and ``get(name)``, e.g. a :class:`ghosthub.registry.Registry`); it imports nothing
