@@ -131,28 +131,14 @@ import numpy as np  # noqa: E402
 
 import ghosthub  # noqa: E402
 from ghosthub.modelcard import CardWarning, load_card
-from ghosthub.models import create_model  # noqa: E402
-from ghosthub.tasks.publish import publish
 from ghosthub.hub.serve import serve
+from publish_helpers import published_hub  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A hub folder with two published models, and the logits of the first one's network."""
-    root = tmp_path_factory.mktemp("pub") / "hub"
-    x = np.ones((1, 3, 32, 32), np.float32)
-    logits = {}
-    for seed, name in ((1, "alpha_050"), (2, "beta_050")):
-        ms.set_seed(seed)
-        net = create_model("ghostnet", 0.5, num_classes=3)
-        net.set_train(False)
-        logits[name] = net(ms.Tensor(x)).asnumpy()
-        ckpt = root.parent / f"{name}.ckpt"
-        ms.save_checkpoint(net, str(ckpt))
-        del net
-        publish(ckpt, name=name, hub=root, width=0.5, dataset="toy")
-    gc.collect()
-    return {"root": root, "x": x, "logits": logits}
+    """A hub folder with two published models, and the logits of each network."""
+    return published_hub(tmp_path_factory.mktemp("pub") / "hub")
 
 
 def requests_seen(capfd):

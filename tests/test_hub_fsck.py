@@ -10,26 +10,24 @@ import textwrap
 import time
 from pathlib import Path
 
-import mindspore as ms
 import pytest
+from publish_helpers import save_checkpoints
 
 from ghosthub.cli import main
 from ghosthub.download.parts import _host
 from ghosthub.errors import HubError, PublishWarning
 from ghosthub.hub.fsck import fsck, leftovers
 from ghosthub.hub.serve import serve
-from ghosthub.models import create_model
 from ghosthub.tasks.publish import publish
+
+pytest.importorskip("mindspore")  # the checkpoints are real ones
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "run.ckpt"
-    ms.set_seed(1)
-    ms.save_checkpoint(create_model("ghostnet", 0.5, num_classes=4), str(path))
-    return path
+    return save_checkpoints(tmp_path_factory.mktemp("ckpt"), (1,))[1]
 
 
 def dotfiles(hub: Path) -> list[str]:
@@ -123,10 +121,7 @@ def test_an_older_asset_kept_by_publish_force_is_no_problem_but_a_real_orphan_is
     exits 0. A file no listed model could have published stays a problem."""
     hub = tmp_path / "hub"
     first = publish(checkpoint, name="first", hub=hub, width=0.5)
-    ms.set_seed(2)
-    other = tmp_path / "other.ckpt"
-    ms.save_checkpoint(create_model("ghostnet", 0.5, num_classes=4), str(other))
-    second = publish(other, name="first", hub=hub, width=0.5, force=True)
+    second = publish(save_checkpoints(tmp_path, (2,))[2], name="first", hub=hub, width=0.5, force=True)
     older = f"assets/{first.asset_path.name}"
     assert first.sha256 != second.sha256 and (hub / older).exists()
     report = fsck(hub)

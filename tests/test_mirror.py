@@ -22,6 +22,7 @@ from ghosthub.hub.serve import serve  # noqa: E402
 from ghosthub.modelcard import load_card  # noqa: E402
 from ghosthub.models import create_model  # noqa: E402
 from ghosthub.tasks.publish import publish  # noqa: E402
+from publish_helpers import published_hub  # noqa: E402
 
 NAMES = ("alpha_050", "beta_050")
 
@@ -29,20 +30,7 @@ NAMES = ("alpha_050", "beta_050")
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """A published hub folder with two real checkpoints, and the logits of each network."""
-    root = tmp_path_factory.mktemp("src") / "hub"
-    x = np.ones((1, 3, 32, 32), np.float32)
-    logits = {}
-    for seed, name in enumerate(NAMES, 1):
-        ms.set_seed(seed)
-        net = create_model("ghostnet", 0.5, num_classes=3)
-        net.set_train(False)
-        logits[name] = net(ms.Tensor(x)).asnumpy()
-        ckpt = root.parent / f"{name}.ckpt"
-        ms.save_checkpoint(net, str(ckpt))
-        del net
-        publish(ckpt, name=name, hub=root, width=0.5, dataset="toy")
-    gc.collect()
-    return {"root": root, "x": x, "logits": logits}
+    return published_hub(tmp_path_factory.mktemp("src") / "hub", NAMES)
 
 
 def asset_gets(capfd) -> list[str]:

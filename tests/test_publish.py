@@ -9,11 +9,11 @@ import os
 import mindspore as ms
 import numpy as np
 import pytest
+from publish_helpers import save_checkpoints, tree
 
 import ghosthub
 from ghosthub.hub.index import FORMAT
 from ghosthub.modelcard import load_card
-from ghosthub.models import create_model
 from ghosthub.errors import PublishError
 from ghosthub.tasks.publish import publish
 from ghosthub.hub.serve import serve
@@ -21,25 +21,11 @@ from ghosthub.hub.serve import serve
 TODAY = datetime.date(2026, 11, 27)
 
 
-def tree(root):
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".publish.lock"}
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt")
-    paths = {}
-    for seed in (1, 2):
-        ms.set_seed(seed)
-        net = create_model("ghostnet", 0.5, num_classes=4)
-        paths[seed] = root / f"run{seed}.ckpt"
-        ms.save_checkpoint(net, str(paths[seed]))
-        del net
-    net = create_model("ghostnet", 1.0, num_classes=4)
-    paths["wide"] = root / "wide.ckpt"
-    ms.save_checkpoint(net, str(paths["wide"]))
-    del net
-    gc.collect()
+    paths = save_checkpoints(root, (1, 2))
+    paths["wide"] = save_checkpoints(root, (3,), width=1.0)[3].rename(root / "wide.ckpt")
     return paths
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import gc
 import json
 import os
 import signal
@@ -12,13 +11,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-import mindspore as ms
 import pytest
+from publish_helpers import save_checkpoints, tree
 
 from ghosthub.hub.index import INDEX
 from ghosthub.hub.transaction import JOURNAL
-from ghosthub.models import create_model
 from ghosthub.tasks.publish import publish
+
+pytest.importorskip("mindspore")  # the checkpoints are real ones
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = datetime.date(2026, 11, 27)
@@ -42,22 +42,9 @@ KILLED_PUBLISH = textwrap.dedent(
 )
 
 
-def tree(root):
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".publish.lock"}
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt")
-    paths = {}
-    for seed in (1, 2):
-        ms.set_seed(seed)
-        net = create_model("ghostnet", 0.5, num_classes=4)
-        paths[seed] = root / f"run{seed}.ckpt"
-        ms.save_checkpoint(net, str(paths[seed]))
-        del net
-    gc.collect()
-    return paths
+    return save_checkpoints(tmp_path_factory.mktemp("ckpt"), (1, 2))
 
 
 def test_a_killed_publish_is_rolled_back_by_the_next_publish(checkpoints, tmp_path):
