@@ -8,17 +8,15 @@ size, mtime, ctime and inode, with small files hashed on every load.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
+from fetch_helpers import assert_cache_sound, fast_settings, fetch, sha256, write_card
 from httpserver import AssetServer
 
 from ghosthub import config
 from ghosthub.download import cache, parts
-from ghosthub.download.fetch import fetch_asset
-from ghosthub.errors import FetchWarning, LinkError, WeakHashWarning
+from ghosthub.errors import FetchWarning, LinkError
 
 DATA = os.urandom(200_000)
 PATH = "/weights/tiny.ckpt"
@@ -39,12 +37,6 @@ def card(tmp_path, server):
 @pytest.fixture
 def settings():
     return fast_settings()
-
-
-def fetch(card, settings, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeakHashWarning)
-        return fetch_asset(card, settings=settings, **kw)
 
 
 def target_of(card, settings) -> Path:

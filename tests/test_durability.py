@@ -15,16 +15,13 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
+from fetch_helpers import assert_cache_sound, fast_settings, fetch, sha256, write_card
 from httpserver import AssetServer
 
 from ghosthub.download import cache
-from ghosthub.download.fetch import fetch_asset
-from ghosthub.errors import WeakHashWarning
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,12 +73,6 @@ class Trace:
 
     def index(self, kind: str, match) -> list[int]:
         return [i for i, e in enumerate(self.events) if e[0] == kind and match(e)]
-
-
-def fetch(card, settings, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeakHashWarning)
-        return fetch_asset(card, settings=settings, **kw)
 
 
 def test_the_part_file_is_synced_before_it_is_renamed_into_place(card, settings, server, monkeypatch):

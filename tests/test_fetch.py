@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, assert_nothing_cached, fast_settings, sha256, write_card
+from fetch_helpers import assert_cache_sound, assert_nothing_cached, fast_settings, fetch, sha256, write_card
 from httpserver import AssetServer
 
 import ghosthub
@@ -52,12 +52,6 @@ def settings():
 def sound_cache(settings):
     yield
     assert_cache_sound(settings.cache_dir)
-
-
-def fetch(card, settings, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeakHashWarning)
-        return fetch_asset(card, settings=settings, **kw)
 
 
 # --------------------------------------------------------------------------- the happy path

@@ -9,16 +9,13 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
+from fetch_helpers import assert_cache_sound, fast_settings, fetch, sha256, write_card
 from httpserver import AssetServer
 
 from ghosthub.download import parts, ranges
-from ghosthub.download.fetch import fetch_asset
-from ghosthub.errors import WeakHashWarning
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = os.urandom(4 << 20)
@@ -47,12 +44,6 @@ def settings():
 def sound_cache(settings):
     yield
     assert_cache_sound(settings.cache_dir)
-
-
-def fetch(card, settings, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeakHashWarning)
-        return fetch_asset(card, settings=settings, **kw)
 
 
 def starts(server) -> list[int]:
