@@ -17,7 +17,7 @@ from ._channels import GHOSTNET_STAGES, make_divisible
 from ._factory import register_backbone, register_model
 from ._head import ClassifierNet
 
-__all__ = ["DEFAULT_CFG", "GhostNet", "ghostnet_050", "ghostnet_100", "ghostnet_130", "make_divisible"]
+__all__ = ["DEFAULT_CFG", "GhostNet", "GhostNetBody", "ghostnet_050", "ghostnet_100", "ghostnet_130", "make_divisible"]
 
 
 # Preprocessing and head of the published ImageNet-1k weights (MindCV's eval pipeline);
@@ -156,7 +156,52 @@ class GhostBottleneck(nn.Cell):
 _STAGES = GHOSTNET_STAGES
 
 
-class GhostNet(ClassifierNet):
+class GhostNetBody(ClassifierNet):
+    """What GhostNet and GhostNetV2 share: the stem, the ghost-bottleneck stages and the head."""
+
+    def _build_body(self, stages: list, width: float, num_classes: int, in_channels: int, drop_rate: float,
+                    num_features: int, expansion=None) -> None:
+        """The model's attributes, then stem, ghost bottlenecks and head, in the order that names the parameters.
+
+        ``expansion(layer, in_chs, mid_chs)`` may give a bottleneck its own first ghost module
+        (GhostNetV2's DFC attention) or None for GhostNet's.
+        """
+        self.width = width
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.drop_rate = drop_rate
+        self.num_features = num_features
+
+        # Stem: 3x3 stride-2 convolution.
+        stem_chs = make_divisible(16 * width)
+        self.conv_stem = _conv(in_channels, stem_chs, 3, 2)
+        self.bn1 = nn.BatchNorm2d(stem_chs)
+        self.act1 = nn.ReLU()
+
+        # Ghost bottlenecks, then a 1x1 conv to the last expansion width.
+        blocks, prev_chs, layer = [], stem_chs, 0
+        for stage in stages:
+            layers = []
+            for k, exp, c, se, s in stage:
+                out_chs, mid_chs = make_divisible(c * width), make_divisible(exp * width)
+                ghost1 = expansion(layer, prev_chs, mid_chs) if expansion else None
+                layers.append(GhostBottleneck(prev_chs, mid_chs, out_chs, k, s, se, ghost1=ghost1))
+                prev_chs, layer = out_chs, layer + 1
+            blocks.append(nn.SequentialCell(layers))
+        last_chs = make_divisible(stages[-1][-1][1] * width)
+        blocks.append(ConvBnAct(prev_chs, last_chs, 1))
+        self.blocks = nn.SequentialCell(blocks)
+
+        # Head: global average pool, 1x1 conv with bias (no BN), ReLU, dropout, linear classifier.
+        self._build_head(_conv(last_chs, num_features, 1, has_bias=True), nn.ReLU(), drop_rate, num_classes)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Stem and bottlenecks: (N, C, H, W) image -> (N, C', H/32, W/32) feature map."""
+        x = self.act1(self.bn1(self.conv_stem(x)))
+        return self.blocks(x)
+
+
+class GhostNet(GhostNetBody):
     """GhostNet image classifier.
 
     Parameters
@@ -178,39 +223,7 @@ class GhostNet(ClassifierNet):
     def __init__(self, stages: list, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
                  drop_rate: float = 0.2, num_features: int = 1280) -> None:
         super().__init__()
-        self.width = width
-        self.num_classes = num_classes
-        self.in_channels = in_channels
-        self.drop_rate = drop_rate
-        self.num_features = num_features
-
-        # Stem: 3x3 stride-2 convolution.
-        stem_chs = make_divisible(16 * width)
-        self.conv_stem = _conv(in_channels, stem_chs, 3, 2)
-        self.bn1 = nn.BatchNorm2d(stem_chs)
-        self.act1 = nn.ReLU()
-
-        # Ghost bottlenecks, then a 1x1 conv to the last expansion width.
-        blocks = []
-        prev_chs = stem_chs
-        for stage in stages:
-            layers = []
-            for k, exp, c, se, s in stage:
-                out_chs = make_divisible(c * width)
-                layers.append(GhostBottleneck(prev_chs, make_divisible(exp * width), out_chs, k, s, se))
-                prev_chs = out_chs
-            blocks.append(nn.SequentialCell(layers))
-        last_chs = make_divisible(stages[-1][-1][1] * width)
-        blocks.append(ConvBnAct(prev_chs, last_chs, 1))
-        self.blocks = nn.SequentialCell(blocks)
-
-        # Head: global average pool, 1x1 conv with bias (no BN), ReLU, dropout, linear classifier.
-        self._build_head(_conv(last_chs, num_features, 1, has_bias=True), nn.ReLU(), drop_rate, num_classes)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Stem and bottlenecks: (N, C, H, W) image -> (N, C', H/32, W/32) feature map."""
-        x = self.act1(self.bn1(self.conv_stem(x)))
-        return self.blocks(x)
+        self._build_body(stages, width, num_classes, in_channels, drop_rate, num_features)
 
 
 @register_backbone("ghostnet", options=("num_features",))

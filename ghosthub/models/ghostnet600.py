@@ -20,21 +20,13 @@ from mindspore import Tensor, nn, ops
 from ._channels import ghostnet600_plan
 from ._factory import register_backbone
 from ._head import ClassifierNet
+from .ghostnet import DEFAULT_CFG as GHOSTNET_CFG
 
 __all__ = ["DEFAULT_CFG", "GhostNet600"]
 
 # The model zoo's evaluation pipeline for ghostnet_600m: 240 x 240 inputs (its Hub card's
 # input-shape), ImageNet statistics on the 0-255 scale.
-DEFAULT_CFG = {
-    "num_classes": 1000,
-    "input_size": (3, 240, 240),
-    "crop_pct": 0.875,
-    "interpolation": "bilinear",
-    "mean": (0.485 * 255, 0.456 * 255, 0.406 * 255),
-    "std": (0.229 * 255, 0.224 * 255, 0.225 * 255),
-    "first_conv": "conv_stem",
-    "classifier": "classifier",
-}
+DEFAULT_CFG = {**GHOSTNET_CFG, "input_size": (3, 240, 240)}
 
 
 class ConvUnit(nn.Cell):

@@ -23,25 +23,16 @@ from __future__ import annotations
 
 from mindspore import Tensor, nn, ops
 
-from ._channels import GHOSTNET_STAGES, make_divisible
+from ._channels import GHOSTNET_STAGES
 from ._factory import register_backbone
-from ._head import ClassifierNet
-from .ghostnet import ConvBnAct, GhostBottleneck, GhostModule, _conv
+from .ghostnet import DEFAULT_CFG as GHOSTNET_CFG
+from .ghostnet import GhostModule, GhostNetBody, _conv
 
 __all__ = ["DEFAULT_CFG", "UPSAMPLE_MODES", "GhostNetV2"]
 
 # Preprocessing of the published ImageNet-1k weights (timm's ghostnetv2_*.in1k pretrained_cfg:
 # bicubic, crop 0.875, ImageNet statistics on the 0-255 scale as ghosthub's transforms expect).
-DEFAULT_CFG = {
-    "num_classes": 1000,
-    "input_size": (3, 224, 224),
-    "crop_pct": 0.875,
-    "interpolation": "bicubic",
-    "mean": (0.485 * 255, 0.456 * 255, 0.406 * 255),
-    "std": (0.229 * 255, 0.224 * 255, 0.225 * 255),
-    "first_conv": "conv_stem",
-    "classifier": "classifier",
-}
+DEFAULT_CFG = {**GHOSTNET_CFG, "interpolation": "bicubic"}
 
 # "nearest": timm / Huawei PyTorch; "bilinear": MindSpore model zoo (align_corners=True).
 UPSAMPLE_MODES = ("nearest", "bilinear")
@@ -87,7 +78,7 @@ class GhostModuleV2(GhostModule):
         return out * gate
 
 
-class GhostNetV2(ClassifierNet):
+class GhostNetV2(GhostNetBody):
     """GhostNetV2 image classifier (also the deploy form of GhostNetV3 after fusion).
 
     Parameters
@@ -112,39 +103,13 @@ class GhostNetV2(ClassifierNet):
         super().__init__()
         if upsample not in UPSAMPLE_MODES:
             raise ValueError(f"upsample={upsample!r}: expected one of {', '.join(UPSAMPLE_MODES)}")
-        self.width = width
-        self.num_classes = num_classes
-        self.in_channels = in_channels
-        self.drop_rate = drop_rate
-        self.num_features = num_features
         self.upsample = upsample
 
-        stem_chs = make_divisible(16 * width)
-        self.conv_stem = _conv(in_channels, stem_chs, 3, 2)
-        self.bn1 = nn.BatchNorm2d(stem_chs)
-        self.act1 = nn.ReLU()
+        def expansion(layer: int, in_chs: int, mid_chs: int):
+            # Layers from the third on expand with DFC attention; the rest is GhostNet's bottleneck.
+            return GhostModuleV2(in_chs, mid_chs, upsample) if layer >= _FIRST_ATTENTION_LAYER else None
 
-        blocks, prev_chs, layer_idx = [], stem_chs, 0
-        for stage in GHOSTNET_STAGES:
-            layers = []
-            for k, exp, c, se, s in stage:
-                out_chs = make_divisible(c * width)
-                mid_chs = make_divisible(exp * width)
-                # Layers from the third on expand with DFC attention; the rest is GhostNet's bottleneck.
-                ghost1 = GhostModuleV2(prev_chs, mid_chs, upsample) if layer_idx >= _FIRST_ATTENTION_LAYER else None
-                layers.append(GhostBottleneck(prev_chs, mid_chs, out_chs, k, s, se, ghost1=ghost1))
-                prev_chs, layer_idx = out_chs, layer_idx + 1
-            blocks.append(nn.SequentialCell(layers))
-        last_chs = make_divisible(GHOSTNET_STAGES[-1][-1][1] * width)
-        blocks.append(ConvBnAct(prev_chs, last_chs, 1))
-        self.blocks = nn.SequentialCell(blocks)
-
-        self._build_head(_conv(last_chs, num_features, 1, has_bias=True), nn.ReLU(), drop_rate, num_classes)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Stem and bottlenecks: (N, C, H, W) image -> (N, C', H/32, W/32) feature map."""
-        x = self.act1(self.bn1(self.conv_stem(x)))
-        return self.blocks(x)
+        self._build_body(GHOSTNET_STAGES, width, num_classes, in_channels, drop_rate, num_features, expansion)
 
 
 @register_backbone("ghostnetv2", options=("num_features", "upsample"))
