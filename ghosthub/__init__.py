@@ -1,5 +1,6 @@
 """ghosthub: a model-zoo hub for MindSpore. Model cards in, verified weights and ready networks out."""
 
+from ._utils.lazy import lazy_attributes as _lazy_attributes
 from ._version import __version__
 from .runtime.isa import pin_cpu_isa as _pin_cpu_isa
 
@@ -106,15 +107,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .training.trainer import train  # noqa: F401
 
 
-def __getattr__(name: str):
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ghosthub' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_attributes(globals(), _MODULE_OF)
 
 
 def __dir__() -> list[str]:

@@ -4,6 +4,7 @@
 import MindSpore); the other modules are imported on first use of their names.
 """
 
+from .._utils.lazy import lazy_attributes as _lazy_attributes
 from .isa import child_env, cpu_isa_in_use, pin_cpu_isa
 
 _LAZY = {
@@ -52,12 +53,4 @@ def make_ready(net, cache_dir, *, mode: str = "auto", fuse: bool = True, runtime
     return compile_network(net, mode, cache_dir=Path(cache_dir) / "compile")
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ghosthub.runtime' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_attributes(globals(), _LAZY)
