@@ -316,7 +316,7 @@ MUTATIONS = [
       " and any(fnmatch.fnmatchcase(n.lower(), p) for p in wanted))", ")",
       [MIRROR], "prune removes models the patterns do not name"),
     m("mirror.fsck-superseded-is-a-problem", "mirror", FSCK_PY,
-      "            if _model_of_asset(name) in models:", "            if False:",
+      "            if model_of_asset(name) in models:", "            if False:",
       [FSCK], "fsck fails a hub where publish --force kept the older asset"),
 ]
 

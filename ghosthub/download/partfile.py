@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # typing stays out of a download's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-from .._utils.fs import atomic_write, read_json, start_writeback
+from .._utils.fs import WRITEBACK_EVERY, atomic_write, read_json, start_writeback
 from .._utils.urls import redact
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError
@@ -143,7 +143,7 @@ class PartFile:
     """
 
     # Starting the flush to disk as the download goes leaves little for the final fsync.
-    SYNC_EVERY = 8 << 20
+    SYNC_EVERY = WRITEBACK_EVERY
 
     def __init__(self, path: Path, max_size: int, bar, resume: dict[str, Any] | None = None):
         self.path = path

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 
-from .._utils.fs import atomic_write, start_writeback
+from .._utils.fs import WRITEBACK_EVERY, atomic_write, start_writeback
 from .._utils.urls import redact
 from . import parts
 
@@ -33,7 +33,6 @@ MIN_PIECE = 256 << 10
 PIECES_PER_CONNECTION = 4
 # Memory the hash may lag behind by before it reads bytes back from the page cache instead.
 MAX_QUEUED = 64 << 20
-WRITEBACK_EVERY = 8 << 20  # bytes of a piece between starts of its writeback to disk
 PERSIST_EVERY = 0.5  # seconds between saves of piece progress
 # With connections left to size themselves, the first answer is timed for PROBE_S first:
 # a stream faster than FAST_STREAM (bytes/s) stays one stream, since more connections

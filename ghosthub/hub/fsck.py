@@ -20,7 +20,7 @@ from typing import NamedTuple
 from .._utils.lock import FileLock, LockTimeout
 from ..download.parts import owner_is_gone
 from ..errors import HubError
-from .index import INDEX, read_index
+from .index import INDEX, model_of_asset, read_index
 from .transaction import JOURNAL, recover
 
 __all__ = ["FsckReport", "LOCK", "STALE_AFTER", "fsck", "leftovers"]
@@ -150,26 +150,12 @@ def _missing(root: Path) -> tuple[list[str], list[str]]:
         for name in sorted(os.listdir(root / "assets")):
             if name.startswith(".") or f"assets/{name}" in listed:
                 continue
-            if _model_of_asset(name) in models:
+            if model_of_asset(name) in models:
                 superseded.append(f"assets/{name}")
             else:
                 problems.append(f"assets/{name} is not listed in {INDEX} (an orphan: remove it or publish it)")
     return problems, superseded
 
-
-def _model_of_asset(file_name: str) -> str | None:
-    """``NAME`` of a published asset's file name ``NAME-<8 hex digits>.<format>``; None for any other name.
-
-    Examples
-    --------
-    >>> _model_of_asset("ghostnet_050.85b91860-1a2b3c4d.ckpt")
-    'ghostnet_050.85b91860'
-    >>> _model_of_asset("notes.txt") is None
-    True
-    """
-    model, _, rest = file_name.rpartition("-")
-    digest, dot, _ = rest.partition(".")
-    return model if model and dot and len(digest) == 8 and all(c in "0123456789abcdef" for c in digest) else None
 
 
 def _is_file(path: Path) -> bool:

@@ -17,7 +17,7 @@ from .._utils.urls import is_url
 from ..errors import HubError, shorten
 from ..modelcard import is_safe_name
 
-__all__ = ["INDEX", "FORMAT", "MAX_INDEX_BYTES", "empty_index", "index_bytes", "is_url", "parse_index", "read_index"]
+__all__ = ["INDEX", "FORMAT", "MAX_INDEX_BYTES", "asset_file_name", "empty_index", "index_bytes", "is_url", "model_of_asset", "parse_index", "read_index"]
 
 INDEX = "index.json"
 FORMAT = "ghosthub-hub/1"
@@ -25,6 +25,32 @@ MAX_INDEX_BYTES = 16 << 20
 _CARD_PATH = re.compile(r"cards/([^/]+)\.md")
 _ASSET_PATH = re.compile(r"assets/([^/]+)")
 _DIGEST = re.compile(r"[0-9a-fA-F]{8,64}")
+
+
+def asset_file_name(model: str, sha256: str, file_format: str) -> str:
+    """The file name of a model's asset in ``assets/``: ``<model>-<first 8 hex digits>.<format>``.
+
+    Examples
+    --------
+    >>> asset_file_name("ghostnet_050", "1A2B3C4D5E", "ckpt")
+    'ghostnet_050-1a2b3c4d.ckpt'
+    """
+    return f"{model}-{sha256.lower()[:8]}.{file_format}"
+
+
+def model_of_asset(file_name: str) -> str | None:
+    """The model of an :func:`asset_file_name`; None for a name of another shape.
+
+    Examples
+    --------
+    >>> model_of_asset("ghostnet_050.85b91860-1a2b3c4d.ckpt")
+    'ghostnet_050.85b91860'
+    >>> model_of_asset("notes.txt") is None
+    True
+    """
+    model, _, rest = file_name.rpartition("-")
+    digest, dot, _ = rest.partition(".")
+    return model if model and dot and len(digest) == 8 and all(c in "0123456789abcdef" for c in digest) else None
 
 
 def empty_index() -> dict[str, Any]:

@@ -32,7 +32,7 @@ from .._utils.hashes import file_hash
 from ..constants import CHUNK_SIZE
 from ..errors import HubError
 from ..modelcard import ModelCard, parse_card, render_card
-from .index import INDEX, index_bytes, read_index
+from .index import INDEX, asset_file_name, index_bytes, read_index
 from .transaction import Transaction, recover
 from .verified import VerifiedFiles
 
@@ -191,8 +191,7 @@ def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry
     copied: dict[str, str] = {}  # asset -> digest of the copy staged for it
     try:
         for asset in card.assets:
-            file_name = f"{name}-{asset.sha256.lower()[:8]}.{asset.file_format}"
-            rel = f"assets/{file_name}"
+            rel = f"assets/{asset_file_name(name, asset.sha256, asset.file_format)}"
             final = root / rel
             digest = _present(rel, final, known.get(rel), asset.sha256, verified)
             if digest:
@@ -263,13 +262,15 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
     verified = VerifiedFiles(root)
     for name, entry in sorted(index["models"].items()):
         card_path = root / entry["card"]
-        if _sha_of(card_path) is None:
+        try:
+            text = card_path.read_bytes()  # once: hashed, then parsed
+        except OSError:
             problems.append(f"{name}: card {card_path} is missing")
             continue
-        if entry.get("card-sha256") and _sha_of(card_path) != entry["card-sha256"]:
+        if entry.get("card-sha256") and hashlib.sha256(text).hexdigest() != entry["card-sha256"]:
             problems.append(f"{name}: card {card_path} does not match the SHA-256 in index.json")
         try:
-            card = parse_card(card_path.read_bytes(), path=card_path)
+            card = parse_card(text, path=card_path)
         except Exception as exc:  # noqa: BLE001 - any unreadable card is a finding
             problems.append(f"{name}: card {card_path} cannot be read: {exc}")
             continue

@@ -17,7 +17,7 @@ from .._utils.lock import FileLock
 from .._utils.urls import is_url
 from ..constants import CHUNK_SIZE
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning
-from ..hub.index import INDEX, index_bytes, read_index
+from ..hub.index import INDEX, asset_file_name, index_bytes, read_index
 from ..download.parts import owner_tag
 from ..hub.fsck import LOCK, clean_leftovers
 from ..hub.transaction import Transaction, recover
@@ -271,7 +271,7 @@ def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool
 
 def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: bool) -> PublishResult:
     name = meta["name"]
-    asset_name = f"{name}-{sha256[:8]}.{fmt}"
+    asset_name = asset_file_name(name, sha256, fmt)
     asset_path = root / "assets" / asset_name
     card_path = root / "cards" / f"{name}.md"
 
