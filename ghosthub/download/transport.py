@@ -196,12 +196,7 @@ class Transport:
             if left <= 0:
                 raise TransferError("no answer in the time allowed", _HINTS["network"], url=url, network=True)
             timeout = (min(self.settings.connect_timeout, left), min(self.settings.read_timeout, left))
-        try:
-            response = self._get(url, {"If-None-Match": etag} if etag else {}, url, timeout=timeout)
-        except requests.exceptions.SSLError as exc:
-            raise TransferError(f"TLS verification failed: {_describe(exc)}", _HINTS["tls"], url=url) from None
-        except _NETWORK_ERRORS as exc:
-            raise _network_failure(exc, url) from None
+        response = self._request(url, {"If-None-Match": etag} if etag else {}, url, timeout=timeout)
         with response:
             status = response.status_code
             if status == 304 and etag:
@@ -242,11 +237,7 @@ class Transport:
             if sink.validator:
                 headers["If-Range"] = sink.validator
         try:
-            response = self._get(url, headers, origin)
-        except requests.exceptions.SSLError as exc:
-            raise TransferError(f"TLS verification failed: {_describe(exc)}", _HINTS["tls"], url=url) from None
-        except _NETWORK_ERRORS as exc:
-            raise _network_failure(exc, url) from None
+            response = self._request(url, headers, origin)
         except requests.RequestException as exc:
             raise TransferError(f"the request failed: {_describe(exc)}", _HINTS["http"], url=url) from None
         with response:
@@ -288,6 +279,15 @@ class Transport:
                 if encoded:
                     sink.restart()
                 raise _Retry(f"connection closed after {received} of {total} bytes")
+
+    def _request(self, url: str, headers: dict, origin: str, *, timeout: tuple[float, float] | None = None) -> requests.Response:
+        """:meth:`_get`, with a TLS failure or no answer turned into TransferError."""
+        try:
+            return self._get(url, headers, origin, timeout=timeout)
+        except requests.exceptions.SSLError as exc:
+            raise TransferError(f"TLS verification failed: {_describe(exc)}", _HINTS["tls"], url=url) from None
+        except _NETWORK_ERRORS as exc:
+            raise _network_failure(exc, url) from None
 
     def _get(self, url: str, headers: dict, origin: str, *, timeout: tuple[float, float] | None = None) -> requests.Response:
         """GET with redirects followed by hand, so credentials never leave the origin first asked.
