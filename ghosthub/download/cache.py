@@ -8,7 +8,7 @@ Layout under the cache root (``settings.cache_dir``)::
     assets/<model-name>/<card digest>/.<file>.<host>-<pid>-<nonce>.part[.json]
                                                       a download in progress, or one a killed process left
 
-Every component is validated: the model name by :func:`ghosthub.card.is_safe_name`,
+Every component is validated: the model name by :func:`ghosthub.modelcard.is_safe_name`,
 the digest as hexadecimal, the file name reduced to ``[A-Za-z0-9._+-]`` from the
 last segment of the link. ``registry/`` and ``hubs/`` beside ``assets/`` belong to
 other parts of ghosthub and are never taken for assets.

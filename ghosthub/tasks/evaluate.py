@@ -76,7 +76,7 @@ def network_preprocessing(net: Any, info: dict | None = None) -> Preprocessing:
 
 def evaluate_folder(net: Any, folder: ImageFolder, preprocessing: Preprocessing, *, batch_size: int = 64,
                     workers: int | None = None, progress: bool = False) -> EvalResult:
-    """Evaluate a network on a scanned split (see :func:`ghosthub.imagefolder.scan_image_folder`).
+    """Evaluate a network on a scanned split (see :func:`ghosthub.data.imagefolder.scan_image_folder`).
 
     The last batch is padded to ``batch_size`` so a compiled (graph mode) network sees one shape.
     The network is put in inference mode and left there.
@@ -88,7 +88,7 @@ def evaluate_folder(net: Any, folder: ImageFolder, preprocessing: Preprocessing,
     folder : ghosthub.data.imagefolder.ImageFolder
         The labelled images.
     preprocessing : Preprocessing
-        The eval transform (:func:`ghosthub.data.imagefolder.eval_dataset`).
+        The eval transform (:func:`ghosthub.data.pipelines.eval_dataset`).
     batch_size : int
         Images per forward pass.
     workers : int, optional
