@@ -27,13 +27,12 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .._utils.fs import staged_file, utcnow
+from .._utils.fs import utcnow
 from .._utils.hashes import file_hash
-from ..constants import CHUNK_SIZE
 from ..errors import HubError
 from ..modelcard import ModelCard, parse_card, render_card
 from .index import INDEX, asset_file_name, index_bytes, read_index
-from .transaction import Transaction, recover
+from .transaction import Transaction, recover, stage_copy
 from .verified import VerifiedFiles
 
 __all__ = ["LOCK", "MirrorItem", "check_mirror", "mirror"]
@@ -201,7 +200,7 @@ def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry
                 digest = asset.sha256.lower()
             else:
                 source = fetch_asset(card, asset, settings=settings, progress=progress)
-                tmp, digest = _stage_copy(source, final)
+                tmp, digest = stage_copy(source, final)
                 if not digest.startswith(asset.sha256.lower()):
                     os.unlink(tmp)
                     raise HubError(f"{source} changed while being copied into the mirror; run the mirror again")
@@ -333,16 +332,6 @@ def _present(rel: str, path: Path, entry: dict | None, want: str, verified) -> s
         return None
     verified.note(rel, digest)
     return digest
-
-
-def _stage_copy(src: Path, final: Path) -> tuple[Path, str]:
-    """Copy a verified cache file beside ``final`` while hashing it: (temporary file, SHA-256)."""
-    digest = hashlib.sha256()
-    with open(src, "rb") as fin, staged_file(final) as (tmp, fout):
-        while chunk := fin.read(CHUNK_SIZE):
-            digest.update(chunk)
-            fout.write(chunk)
-    return tmp, digest.hexdigest()
 
 
 def _size(final: Path, txn: Transaction) -> int:

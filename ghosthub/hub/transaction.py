@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from .._utils.fs import atomic_write, fsync_dir, staged_file
+from ..constants import CHUNK_SIZE
 from ..errors import HubError
 
-__all__ = ["JOURNAL", "Transaction", "recover"]
+__all__ = ["JOURNAL", "Transaction", "recover", "stage_copy"]
 
 JOURNAL = ".publish-journal.json"
 
@@ -63,6 +64,22 @@ class Transaction:
             if step["backup"]:
                 Path(step["backup"]).unlink(missing_ok=True)
         self.steps = []
+
+
+def stage_copy(src: Path, final: Path, *, suffix: str = ".tmp") -> tuple[Path, str]:
+    """Copy ``src`` to a temporary file beside ``final`` while hashing it: (temporary file, SHA-256).
+
+    The copy is what gets staged, so its own digest is what a caller checks: a source that
+    changed while it was read is caught.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, staged_file(final, suffix=suffix) as (tmp, fout):
+        while chunk := fin.read(CHUNK_SIZE):
+            digest.update(chunk)
+            fout.write(chunk)
+    return tmp, digest.hexdigest()
 
 
 def recover(root: str | os.PathLike) -> bool:

@@ -11,16 +11,15 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._utils.fs import read_json, staged_file, utcnow
+from .._utils.fs import read_json, utcnow
 from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
 from .._utils.urls import is_url
-from ..constants import CHUNK_SIZE
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning
 from ..hub.index import INDEX, asset_file_name, index_bytes, read_index
 from ..download.parts import owner_tag
 from ..hub.fsck import LOCK, clean_leftovers
-from ..hub.transaction import Transaction, recover
+from ..hub.transaction import Transaction, recover, stage_copy
 from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
 from ..modelcard.provenance import provenance_block, provenance_fields
 from ..models.builder import build_network
@@ -166,7 +165,8 @@ def publish(
         fmt, plan = "ckpt", plan_weights(converted)
     # One pass over the bytes (copy into the hub while hashing), one read of the copy.
     try:
-        staged, sha256 = _stage_copy(converted or checkpoint, root / "assets" / f"{name}.incoming")
+        # The name carries <host>-<pid>: made before the hub's lock is taken, it is left over only once we are gone.
+        staged, sha256 = stage_copy(converted or checkpoint, root / "assets" / f"{name}.incoming", suffix=f".{owner_tag()}.tmp")
     finally:
         if converted is not None:
             converted.unlink(missing_ok=True)
@@ -329,17 +329,6 @@ def _read_card(path: Path) -> ModelCard | None:
         return parse_card(path.read_bytes(), path=path)
     except CardError:
         return None
-
-
-def _stage_copy(src: Path, final: Path) -> tuple[Path, str]:
-    """Copy ``src`` to a temporary file beside ``final`` while hashing it: (temporary file, SHA-256)."""
-    digest = hashlib.sha256()
-    # The name carries <host>-<pid>: made before the hub's lock is taken, it is left over only once we are gone.
-    with open(src, "rb") as fin, staged_file(final, suffix=f".{owner_tag()}.tmp") as (tmp, fout):
-        while chunk := fin.read(CHUNK_SIZE):
-            digest.update(chunk)
-            fout.write(chunk)
-    return tmp, digest.hexdigest()
 
 
 def _record_fields(info: Mapping[str, Any]) -> dict[str, Any]:
