@@ -9,7 +9,6 @@ import sys
 import tempfile
 import time
 
-
 # Children may write bytecode, as an installed package has it (pip compiles on install): a shell
 # with PYTHONDONTWRITEBYTECODE=1 would otherwise time compiling ghosthub's sources on every run.
 _PYCACHE = os.path.join(tempfile.gettempdir(), f"ghosthub-bench-pycache-{os.getuid() if hasattr(os, 'getuid') else 0}")
@@ -34,7 +33,10 @@ def median(values) -> float:
 
 def report(name: str, values, unit: str = "s") -> None:
     values = list(values)
-    print(f"{name:<58} median {median(values):8.3f} {unit}  (min {min(values):.3f}, max {max(values):.3f}, n={len(values)})")
+    print(
+        f"{name:<58} median {median(values):8.3f} {unit}  (min {min(values):.3f}, max {max(values):.3f}, "
+        f"n={len(values)})"
+    )
 
 
 def ghosthub_cmd(*args: str) -> list[str]:

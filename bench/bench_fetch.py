@@ -46,9 +46,14 @@ from ghosthub import ModelCard, render_card  # noqa: E402
 def bench_card(url: str, digest: str, name: str = "bench_asset") -> str:
     """The text of a card whose one asset is the served file."""
     fields = {"model-name": name, "backbone-name": "ghostnet", "module-type": "cv", "fine-tunable": "True"}
-    fields.update({"model-version": "1.0", "author": "bench", "update-time": "2026-01-01", "repo-link": "https://example.org"})
+    fields.update(
+        {"model-version": "1.0", "author": "bench", "update-time": "2026-01-01", "repo-link": "https://example.org"}
+    )
     fields.update({"user-id": "bench", "used-for": "inference", "mindspore-version": "2.5", "license": "Apache2.0"})
-    fields.update(summary="a random file for the fetch benchmark", asset=[{"file-format": "ckpt", "asset-link": url, "asset-sha256": digest}])
+    fields.update(
+        summary="a random file for the fetch benchmark",
+        asset=[{"file-format": "ckpt", "asset-link": url, "asset-sha256": digest}],
+    )
     return render_card(ModelCard(title=name, fields=fields))
 
 
@@ -137,7 +142,10 @@ def report(results: dict, size: int) -> None:
     if "curl -o (capped)" in wall:
         for key in ("curl -o (capped)", "ghosthub download (capped)"):
             print(f"  {key:28s} {wall[key]:7.3f} s wall {mib / wall[key]:8.1f} MiB/s")
-        print(f"  capped throughput / curl        {wall['curl -o (capped)'] / wall['ghosthub download (capped)']:.2f}  (goal >= 4)")
+        print(
+            f"  capped throughput / curl        {wall['curl -o (capped)'] / wall['ghosthub download (capped)']:.2f}  "
+            "(goal >= 4)"
+        )
     for key in ("mirror (first run)", "mirror (second run)"):
         if key in wall:
             print(f"  {key:28s} {wall[key]:7.3f} s wall")
@@ -171,8 +179,11 @@ def mirror_bench(work: Path, env: dict, ghosthub: list[str], results: dict, runs
         (hub / "assets" / asset).write_bytes(data)
         text = bench_card(f"../assets/{asset}", digest, name)
         (hub / "cards" / f"{name}.md").write_text(text)
-        models[name] = {"card": f"cards/{name}.md", "card-sha256": hashlib.sha256(text.encode()).hexdigest(),
-                        "assets": [{"path": f"assets/{asset}", "file-format": "ckpt", "sha256": digest, "size": len(data)}]}
+        models[name] = {
+            "card": f"cards/{name}.md",
+            "card-sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "assets": [{"path": f"assets/{asset}", "file-format": "ckpt", "sha256": digest, "size": len(data)}],
+        }
     (hub / "index.json").write_bytes(index_bytes({"format": FORMAT, "updated": None, "models": models}))
 
     asset_requests = [0]
@@ -215,8 +226,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--rate-mib", type=float, default=16.0, help="per-connection cap of the throttled server (MiB/s)")
-    parser.add_argument("--throttled-runs", type=int, default=3, help="runs against the throttled server (curl: size/rate each)")
+    parser.add_argument(
+        "--rate-mib", type=float, default=16.0, help="per-connection cap of the throttled server (MiB/s)"
+    )
+    parser.add_argument(
+        "--throttled-runs", type=int, default=3, help="runs against the throttled server (curl: size/rate each)"
+    )
     parser.add_argument("--only", choices=["all", "fetch", "throttled", "mirror"], default="all")
     args = parser.parse_args()
     if not shutil.which("curl") or not shutil.which("sha256sum"):
@@ -295,12 +310,14 @@ def main() -> int:
         slow_download = [*ghosthub, "download", "bench_slow", "--cards", str(cards), "--cache-dir", str(cache)]
         if args.only in ("all", "throttled"):
             # Every connection capped, as by a CDN: curl has one, ghosthub several.
-            pair("curl -o (capped)", ["curl", "-s", "-o", str(out), slow_url], fresh_out, "ghosthub download (capped)", slow_download,
-                 fresh_cache, runs=args.throttled_runs)  # fmt: skip
+            curl = ["curl", "-s", "-o", str(out), slow_url]
+            pair("curl -o (capped)", curl, fresh_out, "ghosthub download (capped)", slow_download, fresh_cache,
+                 runs=args.throttled_runs)  # fmt: skip
         if args.only in ("all", "mirror"):
             mirror_bench(work, env, ghosthub, results, args.throttled_runs)
         if args.only == "fetch":
-            pair("curl -o", ["curl", "-s", "-o", str(out), url], fresh_out, "ghosthub download", download, fresh_cache, n,
+            curl = ["curl", "-s", "-o", str(out), url]
+            pair("curl -o", curl, fresh_out, "ghosthub download", download, fresh_cache, n,
                  "curl, SHA-256, sync", curl_verified, fresh_out)  # fmt: skip
             wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
             cpu = {k: statistics.median(c for _, c in v) for k, v in results.items()}
@@ -308,13 +325,23 @@ def main() -> int:
             for key in wall:
                 print(f"  {key:28s} {wall[key]:7.3f} s wall   cpu {cpu[key]:6.3f} s")
             print(f"  download throughput / curl      {wall['curl -o'] / wall['ghosthub download']:.2f}  (goal >= 1.0)")
-            print(f"  the same work / curl's          {wall['curl, SHA-256, sync'] / wall['ghosthub download']:.2f}  (curl, then the SHA-256, then sync)")
+            print(
+                f"  the same work / curl's          {wall['curl, SHA-256, sync'] / wall['ghosthub download']:.2f}  "
+                "(curl, then the SHA-256, then sync)"
+            )
             return 0
         if args.only == "throttled" or args.only == "mirror":
             report(results, size)
             return 0
         # A 4 KiB asset shows what each costs before the first byte (start-up, imports).
-        pair("curl -o (4 KiB)", ["curl", "-s", "-o", str(out), small_url], fresh_out, "ghosthub download (4 KiB)", small_download, fresh_cache)
+        pair(
+            "curl -o (4 KiB)",
+            ["curl", "-s", "-o", str(out), small_url],
+            fresh_out,
+            "ghosthub download (4 KiB)",
+            small_download,
+            fresh_cache,
+        )
         pair("curl -o", ["curl", "-s", "-o", str(out), url], fresh_out, "ghosthub download", download, fresh_cache, n,
              "curl, SHA-256, sync", curl_verified, fresh_out)  # fmt: skip
         pair("sha256sum", ["sha256sum", str(cached_file)], None, "ghosthub verify", verify, None)
@@ -329,13 +356,24 @@ def main() -> int:
             f"ghosthub.download('bench_asset', cards=[{str(cards)!r}], cache_dir={str(cache)!r}); "
             "print((time.perf_counter() - t) * 1000)"
         )
-        own = statistics.median(float(subprocess.run([py, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout) for _ in range(5))
+        own = statistics.median(
+            float(
+                subprocess.run([py, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+            )
+            for _ in range(5)
+        )
         # Where a cache miss's start-up goes: ghosthub's command line, then requests and the transport.
         steps = (
             "import time; t = time.perf_counter(); import ghosthub.cli, ghosthub.client, ghosthub.download.fetch; "
-            "a = time.perf_counter(); import ghosthub.download.transport; print((a - t) * 1000, (time.perf_counter() - a) * 1000)"
+            "a = time.perf_counter(); import ghosthub.download.transport; print((a - t) * 1000, (time.perf_counter() "
+            "- a) * 1000)"
         )
-        runs = [subprocess.run([py, "-c", steps], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split() for _ in range(9)]
+        runs = [
+            subprocess.run(
+                [py, "-c", steps], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.split()
+            for _ in range(9)
+        ]
         own_imports, transport_imports = (statistics.median(float(r[i]) for r in runs) for i in (0, 1))
 
         timings = {k: v for k, v in results.items() if k != "mirror requests"}
@@ -344,17 +382,33 @@ def main() -> int:
         mib = size / (1 << 20)
         print(f"asset: {mib:.0f} MiB on 127.0.0.1; {n} runs each (cache hit: {len(hit_t)}); medians")
         print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-        keys = ("curl -o", "ghosthub download", "curl, SHA-256, sync", "curl -o (4 KiB)", "ghosthub download (4 KiB)", "sha256sum", "ghosthub verify")
+        keys = (
+            "curl -o",
+            "ghosthub download",
+            "curl, SHA-256, sync",
+            "curl -o (4 KiB)",
+            "ghosthub download (4 KiB)",
+            "sha256sum",
+            "ghosthub verify",
+        )
         for key in keys:
             print(f"  {key:28s} {wall[key]:7.3f} s wall {mib / wall[key]:8.1f} MiB/s   cpu {cpu[key]:6.3f} s")
         for key in ("python -c pass", "ghosthub download (cached)"):
             print(f"  {key:28s} {wall[key] * 1000:7.1f} ms wall   cpu {cpu[key] * 1000:6.1f} ms")
         print(f"  {'ghosthub.download() hit':28s} {own:7.1f} ms in-process, after imports")
-        print(f"  {'imports of a cache miss':28s} {own_imports:7.1f} ms ghosthub's, then {transport_imports:.1f} ms requests and the transport")
+        print(
+            f"  {'imports of a cache miss':28s} {own_imports:7.1f} ms ghosthub's, then {transport_imports:.1f} ms "
+            "requests and the transport"
+        )
         print("ratios:")
         print(f"  download throughput / curl      {wall['curl -o'] / wall['ghosthub download']:.2f}  (goal >= 1.0)")
-        print(f"  the same work / curl's          {wall['curl, SHA-256, sync'] / wall['ghosthub download']:.2f}  (curl, then the SHA-256, then sync)")
-        per_byte = (wall["curl -o"] - wall["curl -o (4 KiB)"]) / (wall["ghosthub download"] - wall["ghosthub download (4 KiB)"])
+        print(
+            f"  the same work / curl's          {wall['curl, SHA-256, sync'] / wall['ghosthub download']:.2f}  "
+            "(curl, then the SHA-256, then sync)"
+        )
+        per_byte = (wall["curl -o"] - wall["curl -o (4 KiB)"]) / (
+            wall["ghosthub download"] - wall["ghosthub download (4 KiB)"]
+        )
         print(f"  the same, start-up of each left out {per_byte:.2f}  (time for 256 MiB less time for 4 KiB)")
         print(f"  verify throughput / sha256sum   {wall['sha256sum'] / wall['ghosthub verify']:.2f}  (goal >= 0.9)")
         extra_wall = (wall["ghosthub download (cached)"] - wall["python -c pass"]) * 1000

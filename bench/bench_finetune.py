@@ -34,7 +34,8 @@ from ghosthub.training.finetune import resolve_base
 from ghosthub.training.recipe import load_recipe
 from ghosthub.training.trainer import train
 hub, cache, data, out, freeze, epochs = sys.argv[1:7]
-changes = {"freeze": "backbone", "freeze_epochs": 0} if freeze == "1" else {"freeze_epochs": 0, "backbone_lr_scale": 1.0}
+frozen = {"freeze": "backbone", "freeze_epochs": 0}
+changes = frozen if freeze == "1" else {"freeze_epochs": 0, "backbone_lr_scale": 1.0}
 recipe = load_recipe("digits_finetune", pretrained="digits04_ghostnet_050", epoch_size=int(epochs), **changes)
 base = resolve_base(recipe, registry=Client(hub=hub, cache_dir=cache, progress=False).registry)
 result = train(recipe, data, out, base=base, progress=False)
@@ -80,22 +81,28 @@ def main() -> int:
     print(f"\n1. few-shot digits 5-9 (10 images per class), top-1 on {work}/digits5-9-10shot/val:")
     print(f"   fine-tuned from the hub  {summary['finetuned_top1']:6.2f}%  in {summary['finetune_seconds']:6.1f} s")
     print(f"   from scratch             {summary['scratch_top1']:6.2f}%  in {summary['scratch_seconds']:6.1f} s")
-    print(f"   gain {summary['gain']:+.2f} points (target >= +10); pretraining {summary['base_seconds']:.1f} s; "
-          f"whole demo {time.perf_counter() - t:.1f} s")
+    print(
+        f"   gain {summary['gain']:+.2f} points (target >= +10); pretraining {summary['base_seconds']:.1f} s; "
+        f"whole demo {time.perf_counter() - t:.1f} s"
+    )
 
     hub, cache, data = str(work / "hub"), str(work / "cache"), str(work / "digits5-9-10shot")
     rates = {}
     for label, freeze in (("frozen backbone (linear probe)", "1"), ("full fine-tuning", "0")):
         got = run_json(THROUGHPUT, hub, cache, data, str(work / f"throughput-{freeze}"), freeze, str(args.epochs))
         rates[label] = statistics.median(got["rates"])
-        print(f"2. {label:<32} median {rates[label]:7.1f} img/s over epochs 2-{args.epochs} "
-              f"(epoch seconds {', '.join(f'{s:.1f}' for s in got['seconds'])})")
+        print(
+            f"2. {label:<32} median {rates[label]:7.1f} img/s over epochs 2-{args.epochs} "
+            f"(epoch seconds {', '.join(f'{s:.1f}' for s in got['seconds'])})"
+        )
     frozen, full = rates.values()
     print(f"   ratio frozen / full: {frozen / full:.2f}x")
 
     got = run_json(REBUILD, hub, cache, str(work / "rebuild"))
-    print(f"3. verify --rebuild digits59_10shot_ghostnet_050: {'MATCH' if got['matches'] else 'MISMATCH'} "
-          f"sha256 {got['actual']} (card {got['expected']}) in {got['seconds']:.1f} s")
+    print(
+        f"3. verify --rebuild digits59_10shot_ghostnet_050: {'MATCH' if got['matches'] else 'MISMATCH'} "
+        f"sha256 {got['actual']} (card {got['expected']}) in {got['seconds']:.1f} s"
+    )
     return 0 if got["matches"] and summary["gain"] >= 10 else 1
 
 

@@ -143,13 +143,19 @@ def worker(args) -> dict:
 
             session = ort.InferenceSession(str(call.paths[batch]), providers=["CPUExecutionProvider"])
             name = session.get_input_names()[0] if hasattr(session, "get_input_names") else session.get_inputs()[0].name
-            first, times, out, cpu = _time_calls(lambda a: session.run(None, {name: a})[0], inputs[batch], args)
+            first, times, out, cpu = _time_calls(
+                lambda a, session=session, name=name: session.run(None, {name: a})[0], inputs[batch], args
+            )
         else:
             first, times, out, cpu = _time_calls(lambda a: call(a).asnumpy(), x, args)
         median = statistics.median(times)
-        result["batches"][str(batch)] = {"first_call_s": first, "median_s": median, "images_per_s": batch / median,
-                                         "cpu_ms_per_image": 1000 * statistics.median(cpu) / batch,
-                                         "runs": len(times)}
+        result["batches"][str(batch)] = {
+            "first_call_s": first,
+            "median_s": median,
+            "images_per_s": batch / median,
+            "cpu_ms_per_image": 1000 * statistics.median(cpu) / batch,
+            "runs": len(times),
+        }
         if batch == min(args.batch_sizes):
             np.save(os.path.join(args.cache_dir, f"logits-{args.config}.npy"), np.asarray(out))
     call = net = None  # drop the network before the next configuration
@@ -160,8 +166,11 @@ def worker(args) -> dict:
 
 
 def _child_env(config: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "GHOSTHUB_ONEDNN_PINNED", "GHOSTHUB_CPU_ISA")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "GHOSTHUB_ONEDNN_PINNED", "GHOSTHUB_CPU_ISA")
+    }
     env["GLOG_v"] = os.environ.get("GLOG_v", "3")
     if CONFIGS[config][2] == "native":
         env["GHOSTHUB_CPU_ISA"] = "native"
@@ -171,10 +180,27 @@ def _child_env(config: str) -> dict:
 
 
 def _run_worker(config: str, args, cache_dir: str) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--config", config, "--cache-dir", cache_dir,
-           "--width", str(args.width), "--size", str(args.size), "--runs", str(args.runs),
-           "--warmup", str(args.warmup), "--max-seconds", str(args.max_seconds),
-           "--batch-sizes", *map(str, args.batch_sizes)]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        "--config",
+        config,
+        "--cache-dir",
+        cache_dir,
+        "--width",
+        str(args.width),
+        "--size",
+        str(args.size),
+        "--runs",
+        str(args.runs),
+        "--warmup",
+        str(args.warmup),
+        "--max-seconds",
+        str(args.max_seconds),
+        "--batch-sizes",
+        *map(str, args.batch_sizes),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(config))
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -204,12 +230,19 @@ def _combine(runs: list) -> dict:
     """One row from its rounds: medians over rounds, plus each round's images/s."""
     if not runs:
         return {}
-    out = {"config": runs[0]["config"], "isa": runs[0]["isa"], "rounds": len(runs),
-           "process_s": statistics.median(r["process_s"] for r in runs), "batches": {}}
+    out = {
+        "config": runs[0]["config"],
+        "isa": runs[0]["isa"],
+        "rounds": len(runs),
+        "process_s": statistics.median(r["process_s"] for r in runs),
+        "batches": {},
+    }
     for batch in runs[0]["batches"]:
         rows = [r["batches"][batch] for r in runs]
-        out["batches"][batch] = {key: statistics.median(row[key] for row in rows)
-                                 for key in ("first_call_s", "median_s", "images_per_s", "cpu_ms_per_image")}
+        out["batches"][batch] = {
+            key: statistics.median(row[key] for row in rows)
+            for key in ("first_call_s", "median_s", "images_per_s", "cpu_ms_per_image")
+        }
         out["batches"][batch]["per_round_images_per_s"] = [row["images_per_s"] for row in rows]
     return out
 
@@ -217,8 +250,8 @@ def _combine(runs: list) -> dict:
 def _ratio(results, a: str, b: str, batch: str) -> str:
     """Speed of row a over row b: images/s (wall) and, in brackets, by CPU time per image."""
     try:
-        wall = results[a]['batches'][batch]['images_per_s'] / results[b]['batches'][batch]['images_per_s']
-        cpu = results[b]['batches'][batch]['cpu_ms_per_image'] / results[a]['batches'][batch]['cpu_ms_per_image']
+        wall = results[a]["batches"][batch]["images_per_s"] / results[b]["batches"][batch]["images_per_s"]
+        cpu = results[b]["batches"][batch]["cpu_ms_per_image"] / results[a]["batches"][batch]["cpu_ms_per_image"]
         return f"{wall:.2f}x ({cpu:.2f}x)"
     except (KeyError, ZeroDivisionError):
         return "n/a"
@@ -231,7 +264,9 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--runs", type=int, default=7, help="timed calls per batch size (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls after the first")
-    parser.add_argument("--max-seconds", type=float, default=20.0, help="stop timing a batch size after this (>= 3 runs)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=20.0, help="stop timing a batch size after this (>= 3 runs)"
+    )
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--rounds", type=int, default=1, help="run every row this many times, interleaved")
     parser.add_argument("--json", help="also write all figures to this file")
@@ -262,37 +297,49 @@ def main(argv=None) -> None:
     ref = logits.get(REFERENCE)
     ok = {c: r for c, r in results.items() if r}
 
-    print(f"\nGhostNet width {args.width}, {args.size}x{args.size}, images/s: median of up to {args.runs} calls after "
-          f"the first and {args.warmup} warm-up calls; one fresh process per row and round; median of "
-          f"{args.rounds} round(s) (range in brackets); load average at end {os.getloadavg()[0]:.2f}")
-    print(f"{'row':<24}{'batch':>6}{'img/s':>9}{'(range)':>13}{'CPU ms/img':>11}{'vs mindcv-pynative (CPU)':>26}"
-          f"{'1st call s':>11}{'max|dlogit|':>12}  isa")
+    print(
+        f"\nGhostNet width {args.width}, {args.size}x{args.size}, images/s: median of up to {args.runs} calls after "
+        f"the first and {args.warmup} warm-up calls; one fresh process per row and round; median of "
+        f"{args.rounds} round(s) (range in brackets); load average at end {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"{'row':<24}{'batch':>6}{'img/s':>9}{'(range)':>13}{'CPU ms/img':>11}{'vs mindcv-pynative (CPU)':>26}"
+        f"{'1st call s':>11}{'max|dlogit|':>12}  isa"
+    )
     for config, r in ok.items():
         for batch in map(str, args.batch_sizes):
             b = r["batches"][batch]
             diff = float(np.abs(logits[config] - ref).max()) if ref is not None and config in logits else float("nan")
             spread = f"({min(b['per_round_images_per_s']):.0f}-{max(b['per_round_images_per_s']):.0f})"
-            print(f"{config:<24}{batch:>6}{b['images_per_s']:9.1f}{spread:>13}{b['cpu_ms_per_image']:11.1f}"
-                  f"{_ratio(ok, config, 'mindcv-pynative', batch):>26}"
-                  f"{b['first_call_s']:11.2f}{diff:12.1e}  {r['isa']}")
+            print(
+                f"{config:<24}{batch:>6}{b['images_per_s']:9.1f}{spread:>13}{b['cpu_ms_per_image']:11.1f}"
+                f"{_ratio(ok, config, 'mindcv-pynative', batch):>26}"
+                f"{b['first_call_s']:11.2f}{diff:12.1e}  {r['isa']}"
+            )
     print("\nratios (same run; by CPU time per image in brackets):")
-    pairs = [("ISA pin, PyNative", "gh-pynative-avx2", "gh-pynative-native"),
-             ("ISA pin, compiled", "gh-compiled-avx2", "gh-compiled-native"),
-             ("BN fused, PyNative", "gh-pynative-avx2-fused", "gh-pynative-avx2"),
-             ("BN fused, compiled", "gh-compiled-avx2-fused", "gh-compiled-avx2"),
-             ("compiled vs PyNative (pinned)", "gh-compiled-avx2", "gh-pynative-avx2"),
-             ("GOAL >= 3x: ghosthub default vs mindcv PyNative", "gh-default-warm", "mindcv-pynative"),
-             ("ghosthub default vs mindcv graph", "gh-default-warm", "mindcv-graph"),
-             ("GOAL >= 0.4x: compiled MindSpore vs bare onnxruntime", "gh-default-warm", "ort-bare"),
-             ("GOAL >= 0.9x: ghosthub onnxruntime vs bare onnxruntime", "gh-onnxruntime", "ort-bare")]
+    pairs = [
+        ("ISA pin, PyNative", "gh-pynative-avx2", "gh-pynative-native"),
+        ("ISA pin, compiled", "gh-compiled-avx2", "gh-compiled-native"),
+        ("BN fused, PyNative", "gh-pynative-avx2-fused", "gh-pynative-avx2"),
+        ("BN fused, compiled", "gh-compiled-avx2-fused", "gh-compiled-avx2"),
+        ("compiled vs PyNative (pinned)", "gh-compiled-avx2", "gh-pynative-avx2"),
+        ("GOAL >= 3x: ghosthub default vs mindcv PyNative", "gh-default-warm", "mindcv-pynative"),
+        ("ghosthub default vs mindcv graph", "gh-default-warm", "mindcv-graph"),
+        ("GOAL >= 0.4x: compiled MindSpore vs bare onnxruntime", "gh-default-warm", "ort-bare"),
+        ("GOAL >= 0.9x: ghosthub onnxruntime vs bare onnxruntime", "gh-onnxruntime", "ort-bare"),
+    ]
     for label, a, b in pairs:
         if a in ok and b in ok:
             print(f"  {label:<56}" + "  ".join(f"batch {n}: {_ratio(ok, a, b, n)}" for n in map(str, args.batch_sizes)))
     for name in ("gh-default-cold", "gh-default-warm"):
         if name in ok:
-            print(f"  first call of {name} (fresh process): " + ", ".join(
-                f"batch {n} {ok[name]['batches'][n]['first_call_s']:.2f} s" for n in map(str, args.batch_sizes))
-                  + f"; process total {ok[name]['process_s']:.1f} s")
+            print(
+                f"  first call of {name} (fresh process): "
+                + ", ".join(
+                    f"batch {n} {ok[name]['batches'][n]['first_call_s']:.2f} s" for n in map(str, args.batch_sizes)
+                )
+                + f"; process total {ok[name]['process_s']:.1f} s"
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"cpu": _cpu_model(), "results": results, "rounds": rounds}, f, indent=1)

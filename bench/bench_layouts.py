@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _util import median
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +52,7 @@ def sources(timm_names: str | None):
         dump = json.loads(Path(timm_names).read_text())["ghostnetv3_100"]
         rng = np.random.default_rng(0)
         params = {}
-        for n, shape in (dump.items() if isinstance(dump, dict) else [(e[0], e[1]) for e in dump]):
+        for n, shape in dump.items() if isinstance(dump, dict) else [(e[0], e[1]) for e in dump]:
             if n.endswith("num_batches_tracked"):
                 params[n] = np.array(0, np.int64)
                 continue
@@ -95,7 +94,9 @@ def main() -> None:
     from ghosthub.models.weights import convert_weights, plan_weights
 
     print(f"CPU: {cpu_model()}; runs per file: {args.runs}")
-    print(f"{'source':<30} {'layout':<14} {'native s':>9} {'foreign s':>10} {'ratio':>6} {'mapping s':>10} {'share':>6}")
+    print(
+        f"{'source':<30} {'layout':<14} {'native s':>9} {'foreign s':>10} {'ratio':>6} {'mapping s':>10} {'share':>6}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, params in sources(args.timm_names):
             suffix = ".safetensors" if name.startswith("timm") else ".ckpt"
@@ -109,11 +110,17 @@ def main() -> None:
             ghosthub.load(str(foreign)), ghosthub.load(str(native))  # warm-up: imports, kernels
             nat, fgn, mapping = [], [], []
             for _ in range(args.runs):
-                nat.append(timed(lambda: ghosthub.load(str(native))))
-                fgn.append(timed(lambda: ghosthub.load(str(foreign))))
+                nat.append(timed(lambda native=native: ghosthub.load(str(native))))
+                fgn.append(timed(lambda foreign=foreign: ghosthub.load(str(foreign))))
                 # Both mapping passes a load makes: names and shapes (stand-ins), then the arrays.
-                mapping.append(timed(lambda: (layouts.to_ghosthub(stubs(network), plan.layout),
-                                              layouts.to_ghosthub(arrays, plan.layout))))
+                mapping.append(
+                    timed(
+                        lambda network=network, arrays=arrays, plan=plan: (
+                            layouts.to_ghosthub(stubs(network), plan.layout),
+                            layouts.to_ghosthub(arrays, plan.layout),
+                        )
+                    )
+                )
             n, f, m = median(nat), median(fgn), median(mapping)
             print(f"{name:<30} {plan.layout:<14} {n:9.3f} {f:10.3f} {f / n:6.2f} {m:10.3f} {m / f:6.1%}")
 

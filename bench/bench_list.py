@@ -30,7 +30,9 @@ def make_cards(folder: Path, count: int) -> None:
     for i in range(count):
         name = f"bench_net_{i:05d}"
         asset = [{"file-format": "ckpt", "asset-link": f"https://example.org/{name}.ckpt", "asset-sha256": f"{i:08x}"}]
-        card = seed.replace(title=name, **{"model-name": name, "asset": asset, "evaluation": f"top1acc{i % 100}.5 | top5acc90.1"})
+        card = seed.replace(
+            title=name, **{"model-name": name, "asset": asset, "evaluation": f"top1acc{i % 100}.5 | top5acc90.1"}
+        )
         (folder / f"{name}.md").write_text(render_card(card), encoding="utf-8")
 
 
@@ -49,7 +51,10 @@ def main() -> int:
         report("ghosthub list (fresh process)", small)
         if importlib.util.find_spec("mindcv"):
             mindcv = time_process(
-                [sys.executable, "-c", "import mindcv; mindcv.list_models('ghost*')"], runs=max(3, args.runs // 3), env=env, cwd=tmp
+                [sys.executable, "-c", "import mindcv; mindcv.list_models('ghost*')"],
+                runs=max(3, args.runs // 3),
+                env=env,
+                cwd=tmp,
             )
             report("python -c 'import mindcv; mindcv.list_models(\"ghost*\")'", mindcv)
             print(f"{'speed-up over mindcv':<58} {median(mindcv) / median(small):8.1f} x   (target >= 8x)")
@@ -61,7 +66,9 @@ def main() -> int:
         make_cards(folder, args.cards)
         cold = time_process(ghosthub_cmd("list", "--cards", str(folder)), runs=1, warmup=0, env=env, cwd=tmp)
         report(f"ghosthub list --cards DIR ({args.cards} cards), first run", cold)
-        warm = time_process(ghosthub_cmd("list", "--cards", str(folder)), runs=max(3, args.runs // 3), warmup=0, env=env, cwd=tmp)
+        warm = time_process(
+            ghosthub_cmd("list", "--cards", str(folder)), runs=max(3, args.runs // 3), warmup=0, env=env, cwd=tmp
+        )
         report(f"ghosthub list --cards DIR ({args.cards} cards), later runs", warm)
         every = cold + warm
         report("  all runs, first included", every)

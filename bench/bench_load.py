@@ -42,22 +42,36 @@ del net; gc.collect()
 
 def prepare(work: Path) -> dict:
     """Write the shared checkpoint, mindcv's cached copy, a ghosthub card for it, and fill ghosthub's cache."""
-    env = {**os.environ, "GLOG_v": "3", "PYTHONPATH": str(REPO), "HOME": str(work / "home"), "GHOSTHUB_CACHE": str(work / "cache")}
+    env = {
+        **os.environ,
+        "GLOG_v": "3",
+        "PYTHONPATH": str(REPO),
+        "HOME": str(work / "home"),
+        "GHOSTHUB_CACHE": str(work / "cache"),
+    }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     models = work / "home" / ".mindspore" / "models"
     models.mkdir(parents=True)
     ckpt = models / "ghostnet_050-85b91860.ckpt"
     subprocess.run(
-        [sys.executable, "-c", f"import gc, mindspore as ms, mindcv; n = mindcv.create_model('ghostnet_050'); ms.save_checkpoint(n, {str(ckpt)!r}); del n; gc.collect()"],
-        env=env, check=True, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            "import gc, mindspore as ms, mindcv; n = mindcv.create_model('ghostnet_050'); ms.save_checkpoint(n, "
+            f"{str(ckpt)!r}); del n; gc.collect()",
+        ],
+        env=env,
+        check=True,
+        stderr=subprocess.DEVNULL,
     )
     digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
     cards = work / "cards"
     cards.mkdir()
     seed = (REPO / "cards" / "ghostnet_050.md").read_text(encoding="utf-8")
     card = seed.replace(
-        "<https://download-mindspore.osinfra.cn/toolkits/mindcv/ghostnet/ghostnet_050-ae7771cb-910v2.ckpt>", ckpt.as_uri()
+        "<https://download-mindspore.osinfra.cn/toolkits/mindcv/ghostnet/ghostnet_050-ae7771cb-910v2.ckpt>",
+        ckpt.as_uri(),
     ).replace("asset-sha256: ae7771cb", f"asset-sha256: {digest}")
     (cards / "ghostnet_050.md").write_text(card, encoding="utf-8")
     # Fill ghosthub's cache (and both bytecode caches) once.
@@ -81,9 +95,14 @@ def main() -> int:
             order = list(commands) if i % 2 == 0 else list(reversed(commands))
             for name in order:
                 start = time.perf_counter()
-                subprocess.run(commands[name], env=setup["env"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    commands[name], env=setup["env"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
                 times[name].append(time.perf_counter() - start)
-    print(f"ghostnet_050, checkpoint cached, fresh process each run, {args.runs} runs, medians (load {os.getloadavg()[0]:.2f})")
+    print(
+        f"ghostnet_050, checkpoint cached, fresh process each run, {args.runs} runs, medians (load "
+        f"{os.getloadavg()[0]:.2f})"
+    )
     for name, values in times.items():
         print(f"  {name:<30} {median(values):6.2f} s   (min {min(values):.2f}, max {max(values):.2f})")
     ratio = median(times["ghosthub.load (cached)"]) / median(times["mindcv.create_model (cached)"])

@@ -135,8 +135,11 @@ def main() -> int:
 
     from ghosthub.data.digits import write_digits
 
-    print(f"python {sys.version.split()[0]}, mindspore {mindspore.__version__}, {os.cpu_count()} CPUs, "
-          f"recipe {RECIPE}, {args.runs} runs x {args.epochs} epochs\n", flush=True)
+    print(
+        f"python {sys.version.split()[0]}, mindspore {mindspore.__version__}, {os.cpu_count()} CPUs, "
+        f"recipe {RECIPE}, {args.runs} runs x {args.epochs} epochs\n",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="ghosthub-bench-") as tmp:
         tmp = Path(tmp)
         data = tmp / "digits"
@@ -151,10 +154,18 @@ def main() -> int:
         ours, two = [], []
         for i in range(args.runs):
             for name, (mode, network) in variants.items():
-                rates[name].append(run_json(MINDCV_TRAIN, str(data), str(args.epochs), mode, network)["images_per_second"])
-            ours.append(run_json(GHOSTHUB_TRAIN, str(data), str(tmp / f"one-{i}"), str(args.epochs), "1")["images_per_second"])
+                rates[name].append(
+                    run_json(MINDCV_TRAIN, str(data), str(args.epochs), mode, network)["images_per_second"]
+                )
+            ours.append(
+                run_json(GHOSTHUB_TRAIN, str(data), str(tmp / f"one-{i}"), str(args.epochs), "1")["images_per_second"]
+            )
             if not args.skip_workers:
-                two.append(run_json(GHOSTHUB_TRAIN, str(data), str(tmp / f"two-{i}"), str(args.epochs), "2")["images_per_second"])
+                two.append(
+                    run_json(GHOSTHUB_TRAIN, str(data), str(tmp / f"two-{i}"), str(args.epochs), "2")[
+                        "images_per_second"
+                    ]
+                )
         print("training images/s (digits, 32x32, batch 32, ghostnet_050, data loading included)")
         medians = {name: summary("  " + name, values, "img/s") for name, values in rates.items()}
         ours_rate = summary("  ghosthub train, 1 process", ours, "img/s")
@@ -162,18 +173,24 @@ def main() -> int:
             names = [n for n, (_, net) in variants.items() if net == network]
             fastest = max(names, key=medians.get)
             per_run = [o / max(rates[n][i] for n in names) for i, o in enumerate(ours)]
-            print(f"  ratio ghosthub train / MindCV-style loop with the {network} GhostNet (faster mode): "
-                  f"{ours_rate / medians[fastest]:.2f}x (median of per-run ratios {statistics.median(per_run):.2f}x)")
+            print(
+                f"  ratio ghosthub train / MindCV-style loop with the {network} GhostNet (faster mode): "
+                f"{ours_rate / medians[fastest]:.2f}x (median of per-run ratios {statistics.median(per_run):.2f}x)"
+            )
         if two:
             two_rate = summary("  ghosthub train --workers 2 (msrun, both ranks)", two, "img/s")
             print(f"  ratio 2 workers / 1 worker: {two_rate / ours_rate:.2f}x")
-        evals = [run_json(GHOSTHUB_EVAL, str(tmp / "one-0" / "best.ckpt"), str(data))["images_per_second"]
-                 for _ in range(args.runs)]
+        evals = [
+            run_json(GHOSTHUB_EVAL, str(tmp / "one-0" / "best.ckpt"), str(data))["images_per_second"]
+            for _ in range(args.runs)
+        ]
         summary("eval images/s (359 val digits, batch 64)", evals, "img/s")
         if not args.skip_demo:
             demo = run_json(DEMO, str(data), str(tmp / "demo"))
-            print(f"demo: digits_demo {demo['epochs']} epochs, val top-1 {demo['top1']:.2f}%, "
-                  f"{demo['seconds']:.0f} s in train() (sha256 {demo['sha256'][:12]})")
+            print(
+                f"demo: digits_demo {demo['epochs']} epochs, val top-1 {demo['top1']:.2f}%, "
+                f"{demo['seconds']:.0f} s in train() (sha256 {demo['sha256'][:12]})"
+            )
     return 0
 
 

@@ -13,7 +13,8 @@ from .client import Client
 
 TYPE_CHECKING = False  # typing stays out of a cache hit's imports
 if TYPE_CHECKING:
-    from typing import Any, Iterable
+    from collections.abc import Iterable
+    from typing import Any
 
     from .download.cache import Verification
     from .modelcard import ModelCard
@@ -45,7 +46,9 @@ def default_registry(cards: Iterable[str | os.PathLike] = (), **settings_kw) -> 
     return Client(cards=cards, **settings_kw).registry
 
 
-def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, **filters: str) -> list[str]:
+def list_models(
+    pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, **filters: str
+) -> list[str]:
     """Names of the cards matching a fnmatch ``pattern`` and every filter, sorted (see :meth:`Client.list_models`).
 
     Examples
@@ -57,7 +60,13 @@ def list_models(pattern: str = "*", *, cards: Iterable[str | os.PathLike] = (), 
     return Client(cards=cards, hub=hub).list_models(pattern, **filters)
 
 
-def get_card(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, cache_dir: str | os.PathLike | None = None) -> ModelCard:
+def get_card(
+    name: str,
+    *,
+    cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> ModelCard:
     """The model card called ``name``; an unknown name raises ModelNotFoundError with suggestions.
 
     Examples
@@ -92,7 +101,13 @@ def download(
     return client.download(name, force_download=force_download, progress=progress, file_format=file_format)
 
 
-def verify(name: str, *, cache_dir: str | os.PathLike | None = None, cards: Iterable[str | os.PathLike] = (), hub: str | None = None) -> list[Verification]:
+def verify(
+    name: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
+) -> list[Verification]:
     """Re-hash the cached files of a model against its card (see :meth:`Client.verify`).
 
     Examples
@@ -104,7 +119,13 @@ def verify(name: str, *, cache_dir: str | os.PathLike | None = None, cards: Iter
     return Client(cards=cards, hub=hub, cache_dir=cache_dir).verify(name)
 
 
-def prune_cache(*, cache_dir: str | os.PathLike | None = None, cards: Iterable[str | os.PathLike] = (), hub: str | None = None, dry_run: bool = False) -> list[Path]:
+def prune_cache(
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
+    dry_run: bool = False,
+) -> list[Path]:
     """Remove abandoned partial downloads and cached files no known card refers to (see :meth:`Client.prune_cache`).
 
     Examples
@@ -138,12 +159,19 @@ def load(
     >>> import ghosthub
     >>> net = ghosthub.load("ghostnet_050", pretrained=True)  # doctest: +SKIP
     >>> net = ghosthub.load("ghostnet_050", pretrained=False, num_classes=10)  # doctest: +SKIP
-    >>> net = ghosthub.load("downloads/ghostnetv2_100.safetensors")  # any layout: builds what it holds  # doctest: +SKIP
+    >>> # any layout: builds what the file holds
+    >>> net = ghosthub.load("downloads/ghostnetv2_100.safetensors")  # doctest: +SKIP
     """
     client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline, progress=progress)
     return client.load(
-        name, pretrained, num_classes=num_classes, in_channels=in_channels, checkpoint_path=checkpoint_path,
-        force_download=force_download, progress=progress, **model_kwargs,
+        name,
+        pretrained,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        checkpoint_path=checkpoint_path,
+        force_download=force_download,
+        progress=progress,
+        **model_kwargs,
     )
 
 
@@ -160,9 +188,17 @@ def transforms(name: str, *, cards: Iterable[str | os.PathLike] = (), hub: str |
     return Client(cards=cards, hub=hub).transforms(name, batch=batch)
 
 
-def embed(name: str, images: Iterable[str | os.PathLike], *, checkpoint_path: str | os.PathLike | None = None,
-          batch_size: int = 32, cards: Iterable[str | os.PathLike] = (), hub: str | None = None,
-          cache_dir: str | os.PathLike | None = None, offline: bool | None = None):
+def embed(
+    name: str,
+    images: Iterable[str | os.PathLike],
+    *,
+    checkpoint_path: str | os.PathLike | None = None,
+    batch_size: int = 32,
+    cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    offline: bool | None = None,
+):
     """Pooled features of image files, ``(N, num_features)`` float32 (see :meth:`Client.embed`).
 
     Examples
@@ -174,9 +210,19 @@ def embed(name: str, images: Iterable[str | os.PathLike], *, checkpoint_path: st
     return client.embed(name, images, checkpoint_path=checkpoint_path, batch_size=batch_size)
 
 
-def evaluate(model: Any, data_dir: str | os.PathLike, *, arch: str | None = None, batch_size: int = 64,
-             workers: int | None = None, progress: bool | None = None, cards: Iterable[str | os.PathLike] = (),
-             hub: str | None = None, cache_dir: str | os.PathLike | None = None, offline: bool | None = None) -> EvalResult:
+def evaluate(
+    model: Any,
+    data_dir: str | os.PathLike,
+    *,
+    arch: str | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    progress: bool | None = None,
+    cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    offline: bool | None = None,
+) -> EvalResult:
     """Top-1, top-5, loss and images/s of a network, checkpoint file or model name (see :meth:`Client.evaluate`).
 
     Examples
@@ -188,8 +234,15 @@ def evaluate(model: Any, data_dir: str | os.PathLike, *, arch: str | None = None
     return client.evaluate(model, data_dir, arch=arch, batch_size=batch_size, workers=workers, progress=progress)
 
 
-def rebuild(name: str, *, data_dir: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None,
-            cards: Iterable[str | os.PathLike] = (), hub: str | None = None, cache_dir: str | os.PathLike | None = None) -> RebuildResult:
+def rebuild(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    workdir: str | os.PathLike | None = None,
+    cards: Iterable[str | os.PathLike] = (),
+    hub: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> RebuildResult:
     """Retrain a published model from its card's record and compare digests (see :meth:`Client.rebuild`).
 
     Examples

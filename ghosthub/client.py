@@ -18,7 +18,8 @@ from .registry import CardEntry, Registry, default_sources
 
 TYPE_CHECKING = False  # typing stays out of a cache hit's imports
 if TYPE_CHECKING:
-    from typing import Any, Iterable
+    from collections.abc import Iterable
+    from typing import Any
 
     from .download.cache import Verification
     from .hub.mirror import MirrorItem
@@ -76,7 +77,9 @@ class Client:
         progress: bool | None = None,
         connections: int | None = None,
     ):
-        self.settings = config.settings(cache_dir=cache_dir, offline=offline, hub=hub, progress=progress, connections=connections)
+        self.settings = config.settings(
+            cache_dir=cache_dir, offline=offline, hub=hub, progress=progress, connections=connections
+        )
         self.cards = tuple(cards)
         self._registry: Registry | None = None
 
@@ -91,7 +94,9 @@ class Client:
         """The cards of every source, scanned on first use (a URL hub is synced then, once)."""
         if self._registry is None:
             hubs: list = []
-            self._registry = Registry(default_sources(self.cards, self.settings, hubs), settings=self.settings, hubs=hubs)
+            self._registry = Registry(
+                default_sources(self.cards, self.settings, hubs), settings=self.settings, hubs=hubs
+            )
         return self._registry
 
     # ------------------------------------------------------------------ cards
@@ -188,7 +193,16 @@ class Client:
 
             cards = Registry([cards_dir(hub, self.settings)], settings=self.settings)
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-        return mirror(cards, patterns, to, settings=self.settings, base_url=base_url, dry_run=dry_run, prune=prune, progress=progress)
+        return mirror(
+            cards,
+            patterns,
+            to,
+            settings=self.settings,
+            base_url=base_url,
+            dry_run=dry_run,
+            prune=prune,
+            progress=progress,
+        )
 
     def verify(self, name: str) -> list[Verification]:
         """Re-hash the cached files of a model against its card: the weights asset and any other cached one.
@@ -235,7 +249,7 @@ class Client:
         return cache.remove(self.settings.cache_dir, name)
 
     def clear_cache(self, *, dry_run: bool = False) -> list[Path]:
-        """Remove ghosthub's folders from the cache (assets, card index, hub copies); with ``dry_run`` only list them."""
+        """Remove ghosthub's folders from the cache (assets, card index, hub copies); ``dry_run`` only lists them."""
         from .download import cache
 
         return cache.clear(self.settings.cache_dir, dry_run=dry_run)
@@ -300,12 +314,20 @@ class Client:
             In inference mode (``set_train(False)``); with ``runtime="onnxruntime"`` a callable
             with the same attributes that returns numpy logits.
         """
-        net = self._load(name, pretrained, num_classes=num_classes, in_channels=in_channels,
-                         checkpoint_path=checkpoint_path, force_download=force_download, progress=progress, **model_kwargs)
+        net = self._load(
+            name,
+            pretrained,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            checkpoint_path=checkpoint_path,
+            force_download=force_download,
+            progress=progress,
+            **model_kwargs,
+        )
         return self.for_running(net, mode=mode, fuse=fuse, runtime=runtime)
 
     def for_running(self, net, *, mode: str = "auto", fuse: bool = True, runtime: str = "mindspore"):
-        """``net`` made ready for inference (see :func:`ghosthub.runtime.make_ready`), its caches under this Client's."""
+        """``net`` made ready for inference (:func:`ghosthub.runtime.make_ready`), its caches under this Client's."""
         from .runtime import make_ready
 
         return make_ready(net, self.settings.cache_dir, mode=mode, fuse=fuse, runtime=runtime)
@@ -345,8 +367,13 @@ class Client:
                 "its name or file name), and only its weights could say it: load with pretrained=True, or add width:"
             )
         try:
-            check_model(backbone, 1.0 if width is None else width, num_classes=1000 if num_classes is None else num_classes,
-                        in_channels=in_channels, **model_kwargs)
+            check_model(
+                backbone,
+                1.0 if width is None else width,
+                num_classes=1000 if num_classes is None else num_classes,
+                in_channels=in_channels,
+                **model_kwargs,
+            )
         except LoadError as exc:
             raise LoadError(f"load({name!r}): {exc}") from None
         if pretrained:
@@ -362,12 +389,24 @@ class Client:
         if checkpoint_path is None:
             return build_network(backbone, width, num_classes=num_classes, in_channels=in_channels, **model_kwargs)
         return load_network(
-            checkpoint_path, backbone=backbone, width=width, layout=entry.get("weights-layout"), num_classes=num_classes,
-            in_channels=in_channels, **model_kwargs,
+            checkpoint_path,
+            backbone=backbone,
+            width=width,
+            layout=entry.get("weights-layout"),
+            num_classes=num_classes,
+            in_channels=in_channels,
+            **model_kwargs,
         )[0]
 
-    def embed(self, name: str, images: Iterable[str | os.PathLike], *, checkpoint_path: str | os.PathLike | None = None,
-              batch_size: int = 32, **load_kwargs):
+    def embed(
+        self,
+        name: str,
+        images: Iterable[str | os.PathLike],
+        *,
+        checkpoint_path: str | os.PathLike | None = None,
+        batch_size: int = 32,
+        **load_kwargs,
+    ):
         """Pooled features (``forward_features`` + pooling, before the classifier) of image files.
 
         The model loads through :meth:`load` (verified weights; ``checkpoint_path``: a local
@@ -470,9 +509,15 @@ class Client:
 
         return describe_weights(path, layout=layout)
 
-    def convert(self, src: str | os.PathLike, out: str | os.PathLike, *, layout: str | None = None,
-                record: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Rewrite a weights file of any supported layout in ghosthub's names and record (``.ckpt`` or ``.safetensors``).
+    def convert(
+        self,
+        src: str | os.PathLike,
+        out: str | os.PathLike,
+        *,
+        layout: str | None = None,
+        record: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Rewrite a weights file of any supported layout in ghosthub's names and record (.ckpt or .safetensors).
 
         See :func:`ghosthub.models.weights.convert_weights`.
         """
@@ -480,8 +525,9 @@ class Client:
 
         return convert_weights(src, out, layout=layout, record=record)
 
-    def for_inference(self, model: Any, *, checkpoint_path: str | os.PathLike | None = None, arch: str | None = None,
-                      **load_kwargs) -> tuple[Any, Preprocessing, list[str]]:
+    def for_inference(
+        self, model: Any, *, checkpoint_path: str | os.PathLike | None = None, arch: str | None = None, **load_kwargs
+    ) -> tuple[Any, Preprocessing, list[str]]:
         """``(network, preprocessing, class names)`` to predict or export with.
 
         ``model`` is a model name or a checkpoint file (``arch`` names the architecture of
@@ -506,11 +552,23 @@ class Client:
         net = self.load(name, pretrained=False, checkpoint_path=checkpoint_path, **load_kwargs)
         info, card = read_info(checkpoint_path) or {}, self.preprocessing(name)
         pre = Preprocessing.from_record(info, default=card)
-        names = _names(info.get("classes"), net.num_classes) if info.get("classes") else self.class_names(name, net.num_classes)
+        names = (
+            _names(info.get("classes"), net.num_classes)
+            if info.get("classes")
+            else self.class_names(name, net.num_classes)
+        )
         if pre != card:
-            changed = ", ".join(f"{k} {getattr(pre, k)} (card: {getattr(card, k)})" for k in pre._fields if getattr(pre, k) != getattr(card, k))
-            warnings.warn(f"{checkpoint_path} records other preprocessing than the card of {name}: {changed}; "
-                          "using the checkpoint's", PreprocessingWarning, stacklevel=2)
+            changed = ", ".join(
+                f"{k} {getattr(pre, k)} (card: {getattr(card, k)})"
+                for k in pre._fields
+                if getattr(pre, k) != getattr(card, k)
+            )
+            warnings.warn(
+                f"{checkpoint_path} records other preprocessing than the card of {name}: {changed}; "
+                "using the checkpoint's",
+                PreprocessingWarning,
+                stacklevel=2,
+            )
         return net, pre, names
 
     # ------------------------------------------------------------------ producing
@@ -551,14 +609,21 @@ class Client:
             net = self.for_running(net, mode=mode, runtime=runtime)
         try:
             return evaluate(
-                net, data_dir, preprocessing=network_preprocessing(net, info), classes=(info or {}).get("classes"),
-                batch_size=batch_size, workers=workers, progress=self.settings.progress if progress is None else progress,
+                net,
+                data_dir,
+                preprocessing=network_preprocessing(net, info),
+                classes=(info or {}).get("classes"),
+                batch_size=batch_size,
+                workers=workers,
+                progress=self.settings.progress if progress is None else progress,
             )
         finally:
             del net
             gc.collect()
 
-    def rebuild(self, name: str, *, data_dir: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None) -> RebuildResult:
+    def rebuild(
+        self, name: str, *, data_dir: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None
+    ) -> RebuildResult:
         """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
 
         The card must carry the training record ``ghosthub publish`` writes (its recipe,
@@ -578,12 +643,19 @@ class Client:
         card = self.get_card(name)
         provenance = read_provenance(card)
         if provenance is None:
-            raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
+            raise TrainError(
+                f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt"
+            )
         expected = card.weights_asset().sha256.lower()
         with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
             # A fine-tuned model's base weights are found by digest in this Client's cache and cards.
-            result = rebuild(provenance, data_dir, Path(workdir) if workdir else Path(tmp), registry=self.registry,
-                             progress=self.settings.progress)
+            result = rebuild(
+                provenance,
+                data_dir,
+                Path(workdir) if workdir else Path(tmp),
+                registry=self.registry,
+                progress=self.settings.progress,
+            )
         return dataclasses.replace(result, expected_sha256=expected, name=name)
 
 

@@ -19,7 +19,25 @@ class Settings(
         "cache_dir card_dirs hub offline mirrors token progress max_size "
         "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens connections parallel_min "
         "rehash_below",
-        defaults=((), None, False, (), None, True, 5 << 30, 10.0, 60.0, 5, 1.0, 60.0, 120.0, (), 0, 16 << 20, 256 << 20),
+        defaults=(
+            (),
+            None,
+            False,
+            (),
+            None,
+            True,
+            5 << 30,
+            10.0,
+            60.0,
+            5,
+            1.0,
+            60.0,
+            120.0,
+            (),
+            0,
+            16 << 20,
+            256 << 20,
+        ),
     )
 ):
     """Everything ghosthub reads from the environment, resolved once per call.
@@ -77,7 +95,7 @@ class Settings(
     # more time than the hit itself.
     __slots__ = ()
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         """A copy with some settings changed."""
         return self._replace(**changes)
 
@@ -122,7 +140,7 @@ def settings(
 
 
 def show_progress(progress: bool | None = None, settings: Settings | None = None) -> bool:
-    """Whether to draw a progress bar: asked for (``progress``, else not GHOSTHUB_NO_PROGRESS) and stderr is a terminal."""
+    """Whether to draw a progress bar: asked for (``progress``, else not GHOSTHUB_NO_PROGRESS), stderr a terminal."""
     wanted = (settings or globals()["settings"]()).progress if progress is None else progress
     return bool(wanted) and bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
 
@@ -197,7 +215,9 @@ def _tokens(text: str) -> tuple[tuple[str, str], ...]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         host, sep, token = item.partition("=")
         if not sep or not host.strip() or not token.strip() or "/" in host:
-            raise ConfigError("a GHOSTHUB_TOKENS entry is not understood; expected HOST=TOKEN or HOST:PORT=TOKEN, comma-separated")
+            raise ConfigError(
+                "a GHOSTHUB_TOKENS entry is not understood; expected HOST=TOKEN or HOST:PORT=TOKEN, comma-separated"
+            )
         pairs.append((host.strip().lower(), token.strip()))
     return tuple(pairs)
 

@@ -69,16 +69,29 @@ def run_demo(
 
     from .runtime.isa import cpu_isa_in_use
 
-    print(f"ghosthub demo: GhostNet-0.5 on scikit-learn's handwritten digits, offline; files in {work}", file=out, flush=True)
+    print(
+        f"ghosthub demo: GhostNet-0.5 on scikit-learn's handwritten digits, offline; files in {work}",
+        file=out,
+        flush=True,
+    )
     print(f"CPU: {cpu_isa_in_use()}", file=out, flush=True)
 
     t = time.perf_counter()
     counts = write_digits(data)
-    say(1, "data", f"{counts['train']} train / {counts['val']} held-out 8x8 digits written as an ImageFolder in {data}", t)
+    say(
+        1,
+        "data",
+        f"{counts['train']} train / {counts['val']} held-out 8x8 digits written as an ImageFolder in {data}",
+        t,
+    )
 
     t = time.perf_counter()
-    print(f"{' ' * 4}training {RECIPE}: the first step compiles the network graph (about 15-30 s), then one line per epoch",
-          file=out, flush=True)
+    print(
+        f"{' ' * 4}training {RECIPE}: the first step compiles the network graph (about 15-30 s), then one line per "
+        "epoch",
+        file=out,
+        flush=True,
+    )
 
     def epoch_line(e) -> None:  # through a pipe too: no minutes of silence
         val = f"  val top-1 {e.val_top1:6.2f}%" if e.val_top1 is not None else ""
@@ -86,7 +99,9 @@ def run_demo(
 
     result = train(RECIPE, data, run, epochs=epochs, progress=progress, callback=epoch_line)
     best = result.best
-    summary.update(train_top1=best.val_top1, train_seconds=time.perf_counter() - t, images_per_second=result.images_per_second)
+    summary.update(
+        train_top1=best.val_top1, train_seconds=time.perf_counter() - t, images_per_second=result.images_per_second
+    )
     say(
         2,
         "train",
@@ -107,7 +122,9 @@ def run_demo(
         force=True,  # the demo's own hub: a rerun with other settings replaces its card
     )
     summary["sha256"] = published.sha256
-    say(3, "publish", f"{MODEL_NAME} -> {published.asset_path.relative_to(work)} (sha256 {published.sha256[:16]}...)", t)
+    say(
+        3, "publish", f"{MODEL_NAME} -> {published.asset_path.relative_to(work)} (sha256 {published.sha256[:16]}...)", t
+    )
 
     with serve(hub) as server:
         t = time.perf_counter()
@@ -131,7 +148,8 @@ def run_demo(
         say(
             5,
             "eval",
-            f"top-1 {scores.top1:.2f}%  top-5 {scores.top5:.2f}%  loss {scores.loss:.3f} on {scores.images} held-out digits "
+            f"top-1 {scores.top1:.2f}%  top-5 {scores.top5:.2f}%  loss {scores.loss:.3f} on {scores.images} held-out "
+            "digits "
             f"({scores.images_per_second:.0f} img/s)",
             t,
         )
@@ -214,25 +232,47 @@ def run_finetune_demo(
     def say(step: int, label: str, text: str, since: float) -> None:
         print(f"{step}/{steps} {label:<9} {text}  [{time.perf_counter() - since:.1f} s]", file=out, flush=True)
 
-    print(f"ghosthub demo --finetune: pretrain on the digits 0-4, fine-tune from the hub on {SHOTS} images of each "
-          f"of 5-9, offline; files in {work}", file=out, flush=True)
+    print(
+        f"ghosthub demo --finetune: pretrain on the digits 0-4, fine-tune from the hub on {SHOTS} images of each "
+        f"of 5-9, offline; files in {work}",
+        file=out,
+        flush=True,
+    )
     t = time.perf_counter()
     pre_data, few_data = work / "digits0-4", work / f"digits5-9-{SHOTS}shot"
     pre_name, few_name = dataset_name((0, 4)), dataset_name((5, 9), SHOTS)
     pre_counts = write_digits(pre_data, classes=(0, 4))
     few_counts = write_digits(few_data, classes=(5, 9), shots=SHOTS)
-    say(1, "data", f"digits 0-4: {pre_counts['train']} train images; digits 5-9: {few_counts['train']} train "
-                   f"({SHOTS} per class), {few_counts['val']} held out", t)
+    say(
+        1,
+        "data",
+        f"digits 0-4: {pre_counts['train']} train images; digits 5-9: {few_counts['train']} train "
+        f"({SHOTS} per class), {few_counts['val']} held out",
+        t,
+    )
 
     t = time.perf_counter()
-    pre = train(load_recipe(RECIPE, dataset=pre_name), pre_data, work / "run-base", epochs=base_epochs, progress=progress)
-    published = publish(pre.best_checkpoint, name=BASE_NAME, hub=hub, dataset=pre_name, provenance=pre.provenance,
-                        metrics={"top1": pre.best.val_top1, "top5": pre.best.val_top5},
-                        summary="GhostNet-0.5 trained on the digits 0-4 by `ghosthub demo --finetune` (the base model)",
-                        force=True)
+    pre = train(
+        load_recipe(RECIPE, dataset=pre_name), pre_data, work / "run-base", epochs=base_epochs, progress=progress
+    )
+    published = publish(
+        pre.best_checkpoint,
+        name=BASE_NAME,
+        hub=hub,
+        dataset=pre_name,
+        provenance=pre.provenance,
+        metrics={"top1": pre.best.val_top1, "top5": pre.best.val_top5},
+        summary="GhostNet-0.5 trained on the digits 0-4 by `ghosthub demo --finetune` (the base model)",
+        force=True,
+    )
     summary.update(base_top1=pre.best.val_top1, base_sha256=published.sha256, base_seconds=time.perf_counter() - t)
-    say(2, "pretrain", f"{RECIPE} on the digits 0-4: val top-1 {pre.best.val_top1:.2f}%; published {BASE_NAME} "
-                       f"(sha256 {published.sha256[:16]}...)", t)
+    say(
+        2,
+        "pretrain",
+        f"{RECIPE} on the digits 0-4: val top-1 {pre.best.val_top1:.2f}%; published {BASE_NAME} "
+        f"(sha256 {published.sha256[:16]}...)",
+        t,
+    )
 
     def held_out(result) -> float:
         import gc
@@ -255,10 +295,14 @@ def run_finetune_demo(
         recipe = load_recipe(FINETUNE_RECIPE, pretrained=BASE_NAME, dataset=few_name)
         base = resolve_base(recipe, registry=client.registry, progress=False)  # downloaded and verified
         tuned = train(recipe, few_data, work / "run-finetune", epochs=epochs, progress=progress, base=base)
-        summary.update(finetuned_top1=held_out(tuned), finetune_seconds=time.perf_counter() - t,
-                       hub_url=server.url)
-    say(3, "finetune", f"{FINETUNE_RECIPE} from {BASE_NAME} (via {server.url}, sha256 verified): top-1 "
-                       f"{summary['finetuned_top1']:.2f}% on the {few_counts['val']} held-out digits 5-9", t)
+        summary.update(finetuned_top1=held_out(tuned), finetune_seconds=time.perf_counter() - t, hub_url=server.url)
+    say(
+        3,
+        "finetune",
+        f"{FINETUNE_RECIPE} from {BASE_NAME} (via {server.url}, sha256 verified): top-1 "
+        f"{summary['finetuned_top1']:.2f}% on the {few_counts['val']} held-out digits 5-9",
+        t,
+    )
 
     t = time.perf_counter()
     # The very recipe the fine-tuning ran (the base's preprocessing filled in), from random weights.
@@ -268,18 +312,33 @@ def run_finetune_demo(
     say(4, "scratch", f"the same recipe from random weights: top-1 {summary['scratch_top1']:.2f}%", t)
 
     t = time.perf_counter()
-    final = publish(tuned.best_checkpoint, name=FINETUNED_NAME, hub=hub, dataset=few_name, provenance=tuned.provenance,
-                    metrics={"top1": summary["finetuned_top1"]},
-                    summary=f"{BASE_NAME} fine-tuned on {SHOTS} images of each of the digits 5-9 by `ghosthub demo --finetune`",
-                    force=True)
+    final = publish(
+        tuned.best_checkpoint,
+        name=FINETUNED_NAME,
+        hub=hub,
+        dataset=few_name,
+        provenance=tuned.provenance,
+        metrics={"top1": summary["finetuned_top1"]},
+        summary=f"{BASE_NAME} fine-tuned on {SHOTS} images of each of the digits 5-9 by `ghosthub demo --finetune`",
+        force=True,
+    )
     summary["sha256"] = final.sha256
-    say(5, "publish", f"{FINETUNED_NAME} (base-model: {BASE_NAME}); rebuild it with `ghosthub verify --rebuild "
-                      f"{FINETUNED_NAME} --hub {hub}`", t)
+    say(
+        5,
+        "publish",
+        f"{FINETUNED_NAME} (base-model: {BASE_NAME}); rebuild it with `ghosthub verify --rebuild "
+        f"{FINETUNED_NAME} --hub {hub}`",
+        t,
+    )
 
     summary["gain"] = summary["finetuned_top1"] - summary["scratch_top1"]
     summary["seconds"] = time.perf_counter() - started
     verdict = "reached" if summary["gain"] >= WIN_POINTS else "MISSED"
-    print(f"done in {summary['seconds']:.0f} s: fine-tuned {summary['finetuned_top1']:.2f}% vs from scratch "
-          f"{summary['scratch_top1']:.2f}% top-1 on held-out digits 5-9 ({summary['gain']:+.2f} points; {verdict} "
-          f"the +{WIN_POINTS:g} target)", file=out, flush=True)
+    print(
+        f"done in {summary['seconds']:.0f} s: fine-tuned {summary['finetuned_top1']:.2f}% vs from scratch "
+        f"{summary['scratch_top1']:.2f}% top-1 on held-out digits 5-9 ({summary['gain']:+.2f} points; {verdict} "
+        f"the +{WIN_POINTS:g} target)",
+        file=out,
+        flush=True,
+    )
     return summary

@@ -93,7 +93,11 @@ class ModelNotFoundError(GhostHubError, LookupError):
         self.name = name
         self.suggestions = list(suggestions)
         self.hubs = list(hubs)  # (hub, its cards folder or None, why it gave nothing or None)
-        hint = f"did you mean {', '.join(self.suggestions)}?" if self.suggestions else "run `ghosthub list` to see what there is"
+        hint = (
+            f"did you mean {', '.join(self.suggestions)}?"
+            if self.suggestions
+            else "run `ghosthub list` to see what there is"
+        )
         folders = {str(folder): hub for hub, folder, _ in self.hubs if folder is not None}
         where = ", ".join(f"hub {folders[str(s)]} (its cards in {s})" if str(s) in folders else str(s) for s in sources)
         where = where or "no card folders"

@@ -41,7 +41,9 @@ def split_name(name: str) -> ModelName:
     base, _, tag = name.strip().partition(".")
     match = _NAME.fullmatch(base.lower())
     if not match:
-        raise ValueError(f"{name!r} is not a model name such as ghostnet_050 (a backbone, then _ and the width in hundredths)")
+        raise ValueError(
+            f"{name!r} is not a model name such as ghostnet_050 (a backbone, then _ and the width in hundredths)"
+        )
     width = match["width"]
     return ModelName(match["backbone"], int(width) / 100 if width else None, tag)
 

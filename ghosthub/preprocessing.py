@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, Mapping
-
 from .constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .errors import CardError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = ["Preprocessing"]
 
@@ -58,7 +59,7 @@ class Preprocessing(
     # ------------------------------------------------------------------ cards
 
     @classmethod
-    def from_card(cls, card) -> "Preprocessing":
+    def from_card(cls, card) -> Preprocessing:
         """From a card's ``input-size``, ``crop-pct``, ``interpolation``, ``mean``, ``std`` (missing: defaults).
 
         Raises CardError naming the file, line and field of a value that is not a number.
@@ -73,7 +74,12 @@ class Preprocessing(
             except (TypeError, ValueError):
                 lines = getattr(card, "lines", {}) or {}
                 raise CardError(
-                    f"{field} is not understood", path=card.path, line=lines.get(field), field=field, expected=expected, found=text
+                    f"{field} is not understood",
+                    path=card.path,
+                    line=lines.get(field),
+                    field=field,
+                    expected=expected,
+                    found=text,
                 ) from None
         return cls(**values)
 
@@ -90,7 +96,7 @@ class Preprocessing(
     # ------------------------------------------------------------------ checkpoint records, default_cfg
 
     @classmethod
-    def from_record(cls, info: Mapping[str, Any] | None, default: "Preprocessing | None" = None) -> "Preprocessing":
+    def from_record(cls, info: Mapping[str, Any] | None, default: Preprocessing | None = None) -> Preprocessing:
         """From a ghosthub checkpoint's record or a network's ``default_cfg``; missing keys keep ``default``'s."""
         base = default or cls()
         info = info or {}
@@ -125,8 +131,8 @@ class Preprocessing(
     # ------------------------------------------------------------------ recipes
 
     @classmethod
-    def from_recipe(cls, recipe) -> "Preprocessing":
-        """The eval preprocessing a recipe trains for (``image_resize``, ``crop_pct``, ``interpolation``, ``mean``, ``std``)."""
+    def from_recipe(cls, recipe) -> Preprocessing:
+        """The eval preprocessing a recipe trains for (its image_resize, crop_pct, interpolation, mean and std)."""
         return cls(recipe.image_resize, recipe.crop_pct, recipe.interpolation, tuple(recipe.mean), tuple(recipe.std))
 
 

@@ -11,15 +11,16 @@ import zlib
 from collections import namedtuple
 from pathlib import Path
 
-TYPE_CHECKING = False  # typing and hashlib stay out of a cache hit's imports
-if TYPE_CHECKING:
-    from typing import Any, Iterable, Iterator, Sequence
-
 from . import config
 from ._utils.fs import atomic_write
 from ._version import __version__
 from .errors import CardError, CardWarning, FilterError, GhostHubError, ModelNotFoundError
 from .modelcard import FrontMatterView, ModelCard, load_card
+
+TYPE_CHECKING = False  # typing and hashlib stay out of a cache hit's imports
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from typing import Any
 
 __all__ = ["Registry", "CardEntry", "ModelNotFoundError", "default_sources"]
 
@@ -94,11 +95,19 @@ class Registry:
     """
 
     def __init__(
-        self, sources: Sequence[str | os.PathLike] | None = None, *, settings: config.Settings | None = None, hubs: Sequence | None = None
+        self,
+        sources: Sequence[str | os.PathLike] | None = None,
+        *,
+        settings: config.Settings | None = None,
+        hubs: Sequence | None = None,
     ):
         self.settings = settings or config.settings()
         self.hubs: list = list(hubs or [])  # (hub, cards folder or None, why it gave nothing or None)
-        self.sources = [Path(s) for s in sources] if sources is not None else default_sources(settings=self.settings, hubs=self.hubs)
+        self.sources = (
+            [Path(s) for s in sources]
+            if sources is not None
+            else default_sources(settings=self.settings, hubs=self.hubs)
+        )
         self._entries: dict[str, CardEntry] | None = None
 
     # ------------------------------------------------------------------ lookup
@@ -159,14 +168,19 @@ class Registry:
         """
         pattern = (pattern or "*").lower()
         self._check_filter_keys(filters)
-        tests = [(_FILTER_KEYS.get(k, k.replace("_", "-")), str(v).lower()) for k, v in filters.items() if v is not None]
+        tests = [
+            (_FILTER_KEYS.get(k, k.replace("_", "-")), str(v).lower()) for k, v in filters.items() if v is not None
+        ]
         chosen = []
         for entry in self.entries.values():
             if not fnmatch.fnmatchcase(entry.name.lower(), pattern):
                 continue
             if pretrained and not _has_weights(entry):
                 continue
-            if all(any(fnmatch.fnmatchcase(str(value).lower(), want) for value in _values(entry, key)) for key, want in tests):
+            if all(
+                any(fnmatch.fnmatchcase(str(value).lower(), want) for value in _values(entry, key))
+                for key, want in tests
+            ):
                 chosen.append(entry)
         return sorted(chosen, key=lambda e: e.name.lower())
 
@@ -220,12 +234,19 @@ class Registry:
             if "error" in record:
                 warnings.warn(f"skipped card {path}: {record['error']}", CardWarning, stacklevel=5)
                 continue
-            result.append(CardEntry(record["fields"]["model-name"], path, record["fields"], source, record.get("lines", {})))
+            result.append(
+                CardEntry(record["fields"]["model-name"], path, record["fields"], source, record.get("lines", {}))
+            )
         index.save()
         return result
 
 
-_FILTER_KEYS = {"backbone": "backbone-name", "dataset": "train-dataset", "file_format": "file-format", "format": "file-format"}
+_FILTER_KEYS = {
+    "backbone": "backbone-name",
+    "dataset": "train-dataset",
+    "file_format": "file-format",
+    "format": "file-format",
+}
 
 
 def _has_weights(entry: CardEntry) -> bool:
@@ -265,7 +286,8 @@ def _card_files(source: str) -> Iterator[tuple[str, os.stat_result]]:
     if loops:
         more = f" (and {len(loops) - 1} more)" if len(loops) > 1 else ""
         warnings.warn(
-            f"skipped {loops[0]}{more} in card folder {source}: a link to a folder already read (a loop or a duplicate)",
+            f"skipped {loops[0]}{more} in card folder {source}: a link to a folder already read (a loop or a "
+            "duplicate)",
             CardWarning,
             stacklevel=5,
         )
@@ -328,6 +350,8 @@ class _ParseIndex:
             del self.records[key]
         if not (self.changed or stale):
             return
-        data = json.dumps({"version": _INDEX_VERSION, "ghosthub": __version__, "records": self.records}, ensure_ascii=False)
+        data = json.dumps(
+            {"version": _INDEX_VERSION, "ghosthub": __version__, "records": self.records}, ensure_ascii=False
+        )
         with contextlib.suppress(OSError):  # a cache that cannot be written is simply not used
             atomic_write(self.file, data.encode("utf-8"))

@@ -8,8 +8,9 @@ import numpy as np
 from PIL import Image
 
 
-def make_image_folder(root: Path, *, classes=("a", "b", "c"), train: int = 6, val: int = 2, size: int = 16,
-                      seed: int = 0) -> Path:
+def make_image_folder(
+    root: Path, *, classes=("a", "b", "c"), train: int = 6, val: int = 2, size: int = 16, seed: int = 0
+) -> Path:
     """``root/{train,val}/<class>/NNN.png``: noise with one colour channel raised per class (learnable)."""
     rng = np.random.default_rng(seed)
     for split, count in (("train", train), ("val", val)):

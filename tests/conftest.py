@@ -1,4 +1,6 @@
-"""Shared test data: the repository, the seed card, the MindSpore Hub card corpus (the isolation fixture is in ../conftest.py)."""
+"""Shared test data: the repository, the seed card, the MindSpore Hub card corpus.
+
+The isolation fixture is in ../conftest.py."""
 
 import os
 from pathlib import Path
@@ -9,10 +11,13 @@ REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "cards" / "ghostnet_050.md"
 
 
-
 def _find_corpus():
     """The public MindSpore Hub card corpus, which lives beside the checkout (../shared)."""
-    candidates = [os.environ.get("GHOSTHUB_TEST_CORPUS"), REPO.parent / "shared/corpus/mshub-cards", "/work/shared/corpus/mshub-cards"]
+    candidates = [
+        os.environ.get("GHOSTHUB_TEST_CORPUS"),
+        REPO.parent / "shared/corpus/mshub-cards",
+        "/work/shared/corpus/mshub-cards",
+    ]
     for candidate in filter(None, candidates):
         if Path(candidate).is_dir():
             return Path(candidate)

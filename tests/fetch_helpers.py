@@ -29,7 +29,11 @@ def write_card(folder: Path, name: str, link: str, sha256: str):
     """Write ``<folder>/<name>.md`` with one ckpt asset and return the parsed card."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.md"
-    fields = {"model-name": name, **FIELDS, "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": sha256}]}
+    fields = {
+        "model-name": name,
+        **FIELDS,
+        "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": sha256}],
+    }
     path.write_text(render_card(ModelCard(title=name, fields=fields)), encoding="utf-8")
     return load_card(path)
 
@@ -83,7 +87,9 @@ def assert_cache_sound(cache_dir: Path) -> None:
                 except (OSError, ValueError):
                     continue  # a record of nothing vouches for nothing (prune removes it)
                 if record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns:
-                    assert record.get("sha256") == file_hash(asset), f"a record vouches for a file it does not describe: {path}"
+                    assert record.get("sha256") == file_hash(asset), (
+                        f"a record vouches for a file it does not describe: {path}"
+                    )
 
 
 def assert_nothing_cached(cache_dir: Path) -> None:

@@ -72,7 +72,7 @@ class AssetServer:
 
     # ------------------------------------------------------------------ control
 
-    def start(self) -> "AssetServer":
+    def start(self) -> AssetServer:
         self._thread.start()
         return self
 

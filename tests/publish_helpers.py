@@ -8,7 +8,11 @@ from pathlib import Path
 
 def tree(root: Path) -> dict[str, bytes]:
     """Every file of a hub folder and its bytes (the publish lock aside): equal trees mean nothing changed."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".publish.lock"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".publish.lock"
+    }
 
 
 def save_checkpoints(folder: Path, seeds=(1, 2), *, width: float = 0.5, num_classes: int = 4) -> dict:

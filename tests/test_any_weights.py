@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_family import DATA, close, load_fixture
 
 import ghosthub
 from conftest import SEED
@@ -28,7 +29,6 @@ from ghosthub.errors import CheckpointMismatchError, LoadError, WeightsError
 from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.models.readers import write_safetensors
-from test_family import DATA, close, load_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIMIZER = ("learning_rate", "global_step", "momentum")  # what the model zoo's train checkpoints add
@@ -57,8 +57,11 @@ def files(tmp_path_factory):
     out["timm"] = (root / "assets" / "v2.safetensors", x, ref)
     params, x, ref, _ = load_fixture("modelzoo_ghostnet_1x")
     # A training checkpoint: the weights plus the optimizer's state, as the model zoo saves them.
-    training = {**params, **{f"moments.{k}": np.zeros_like(v) for k, v in list(params.items())[:20]},
-                **{k: np.array(0.1, np.float32) for k in OPTIMIZER}}
+    training = {
+        **params,
+        **{f"moments.{k}": np.zeros_like(v) for k, v in list(params.items())[:20]},
+        **{k: np.array(0.1, np.float32) for k in OPTIMIZER},
+    }
     save_ckpt(root / "assets" / "pets-weights.ckpt", training)
     out["modelzoo"] = (root / "assets" / "pets-weights.ckpt", x, ref)
     params, x, ref, _ = load_fixture("modelzoo_ghostnetv2_1x")
@@ -71,8 +74,10 @@ def files(tmp_path_factory):
 
 def write_card(folder, name, link, digest, **fields):
     card = load_card(SEED).replace(
-        title=name, **{"model-name": name, "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": digest}]},
-        **fields)
+        title=name,
+        **{"model-name": name, "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": digest}]},
+        **fields,
+    )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.md").write_text(render_card(card), encoding="utf-8")
 
@@ -122,14 +127,15 @@ def test_a_card_whose_width_contradicts_the_weights_names_both(files, tmp_path):
 def _run(code: str, *args) -> dict:
     """Run ``code`` in a fresh interpreter; it prints one JSON line, returned here."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), "GLOG_v": "3"}
-    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 _MEASURE = """
-import json, resource, sys
+import importlib, json, resource, sys
 import ghosthub
 from ghosthub.errors import GhostHubError
 def peak():  # VmHWM: ru_maxrss would carry over the forking parent's peak (pytest with MindSpore)
@@ -139,7 +145,7 @@ out = {}
 for call in sys.argv[2:]:
     try:
         {"load": ghosthub.load, "inspect": lambda p: ghosthub.Client().inspect(p),
-         "read": lambda p: __import__("ghosthub.models.checkpoint", fromlist=["x"]).read_checkpoint(p)}[call](sys.argv[1])
+         "read": lambda p: importlib.import_module("ghosthub.models.checkpoint").read_checkpoint(p)}[call](sys.argv[1])
         out[call] = "no error"
     except GhostHubError as e:
         out[call] = str(e)
@@ -151,7 +157,9 @@ print(json.dumps(out))
 
 def test_unknown_names_fail_before_any_tensor_or_mindspore(tmp_path):
     path = tmp_path / "other.safetensors"
-    write_safetensors(path, {"encoder.layer.0.weight": np.zeros((4, 4), np.float32), "pos_embed": np.zeros(3, np.float32)})
+    write_safetensors(
+        path, {"encoder.layer.0.weight": np.zeros((4, 4), np.float32), "pos_embed": np.zeros(3, np.float32)}
+    )
     result = _run(_MEASURE, path, "load", "inspect")
     for call in ("load", "inspect"):
         assert "match no GhostNet layout" in result[call] and "encoder.layer.0.weight" in result[call]
@@ -230,11 +238,15 @@ def test_ckpt_scan_matches_mindspore_for_sliced_and_odd_tensors(tmp_path):
 
     from ghosthub.models.scan import read_ckpt_arrays, scan_ckpt
 
-    params = {"scalar": np.array(3.5, np.float32), "half": np.ones((3, 2), np.float16),
-              "ints": np.arange(5, dtype=np.int32)}
+    params = {
+        "scalar": np.array(3.5, np.float32),
+        "half": np.ones((3, 2), np.float16),
+        "ints": np.arange(5, dtype=np.int32),
+    }
     path = tmp_path / "odd.ckpt"
-    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], str(path),
-                       append_dict={"note": "text"})
+    ms.save_checkpoint(
+        [{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], str(path), append_dict={"note": "text"}
+    )
     # MindSpore writes a tensor over 512 MiB as consecutive values with one tag: the same, at 4 x 3.
     params["big"] = np.arange(12, dtype=np.float32).reshape(4, 3)
     with open(path, "ab") as f:
@@ -329,8 +341,11 @@ def _listing(card) -> dict | None:
     if layout is None:
         return None
     networks = json.loads((DATA / "modelzoo_names.json").read_text())["networks"]
-    key = "mz_ghostnet_600m" if layout == "modelzoo-600m" else (
-        "mz_ghostnet_1x_pets" if "Pet" in card.get("train-dataset", "") else "mz_ghostnet_1x")
+    key = (
+        "mz_ghostnet_600m"
+        if layout == "modelzoo-600m"
+        else ("mz_ghostnet_1x_pets" if "Pet" in card.get("train-dataset", "") else "mz_ghostnet_1x")
+    )
     return networks[key]
 
 

@@ -22,7 +22,10 @@ DIGEST = "ae7771cb"
 
 def card_with(name="tiny", link="https://h/x/tiny.ckpt", sha=DIGEST) -> tuple[ModelCard, Asset]:
     asset = Asset("ckpt", link, sha)
-    card = ModelCard(title=None, fields={"model-name": name, "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": sha}]})
+    card = ModelCard(
+        title=None,
+        fields={"model-name": name, "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": sha}]},
+    )
     return card, asset
 
 
@@ -120,7 +123,11 @@ def test_cached_path_is_cheap_and_exact(tmp_path):
     record.pop("version")
     cache.write_record(path, record)  # the guard: rewriting the record as it is keeps the file vouched for
     assert cache.cached_path(card, asset, settings) == path
-    for key, other in (("size", record["size"] + 1), ("mtime_ns", record["mtime_ns"] + 1), ("sha256", sha256(b"other"))):
+    for key, other in (
+        ("size", record["size"] + 1),
+        ("mtime_ns", record["mtime_ns"] + 1),
+        ("sha256", sha256(b"other")),
+    ):
         cache.write_record(path, {**record, key: other})
         assert cache.cached_path(card, asset, settings) is None, f"a record with another {key} vouched for the file"
 
@@ -130,7 +137,8 @@ def test_cached_path_imports_no_network_stack(tmp_path):
         "import sys, ghosthub; from ghosthub.download import cache;"
         "card = ghosthub.get_card('ghostnet_050');"
         "assert cache.cached_path(card) is None;"
-        "print(sorted(m for m in ('requests', 'urllib3', 'tqdm', 'filelock', 'yaml', 'mindspore', 'dataclasses', 'typing', 'hashlib') if m in sys.modules))"
+        "print(sorted(m for m in ('requests', 'urllib3', 'tqdm', 'filelock', 'yaml', 'mindspore', 'dataclasses', "
+        "'typing', 'hashlib') if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
@@ -166,12 +174,14 @@ def populate(root: Path) -> dict[str, Path]:
     gone_card, gone_asset = card_with("gone", "https://h/gone.ckpt", sha256(b"gone"))
     kept = cache.asset_path(root, kept_card, kept_asset)
     gone = cache.asset_path(root, gone_card, gone_asset)
-    for path, data, card, asset in ((kept, b"kept", kept_card, kept_asset), (gone, b"gone", gone_card, gone_asset)):
+    for path, data, asset in ((kept, b"kept", kept_asset), (gone, b"gone", gone_asset)):
         path.parent.mkdir(parents=True)
         path.write_bytes(data)
         cache.rehash(path, asset)
         cache.lock_path(path).touch()
-    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     dead = parts.new_part(kept)
     dead = dead.with_name(dead.name.replace(f"-{os.getpid()}-", f"-{dead_pid}-"))
     dead.write_bytes(b"half")

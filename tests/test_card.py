@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 
 from conftest import CORPUS, SEED
 from ghosthub.constants import FILE_FORMATS
-from ghosthub.modelcard import REQUIRED_FIELDS, CardError, CardWarning, ModelCard, iter_errors, load_card, parse_card, parse_metrics, render_card
+from ghosthub.modelcard import (
+    REQUIRED_FIELDS,
+    CardError,
+    CardWarning,
+    ModelCard,
+    iter_errors,
+    load_card,
+    parse_card,
+    parse_metrics,
+    render_card,
+)
 
 MINIMAL = {
     "model-name": "tiny_net",
@@ -55,7 +65,9 @@ def test_seed_fields_are_kept_as_written():
     (asset,) = card.assets
     assert asset.file_format == "ckpt"
     assert asset.sha256 == "ae7771cb"
-    assert asset.link == "https://download-mindspore.osinfra.cn/toolkits/mindcv/ghostnet/ghostnet_050-ae7771cb-910v2.ckpt"
+    assert (
+        asset.link == "https://download-mindspore.osinfra.cn/toolkits/mindcv/ghostnet/ghostnet_050-ae7771cb-910v2.ckpt"
+    )
     assert card.body.startswith("\n# ghostnet_050\n") and card.body.endswith("2020: 1580-1589.\n")
     assert card.lines["model-name"] == 5 and card.lines["asset"] == 31
 
@@ -166,7 +178,9 @@ def test_unknown_file_format(fmt):
         parse_card(card_text(extra_lines=asset_lines(fmt=fmt)))
 
 
-@pytest.mark.parametrize("name", ["a/b", "../x", "a..b", "with space", "'nul\\0'", '"nul\\0x"', "-lead", "x" * 129, "'a\\\\b'"])
+@pytest.mark.parametrize(
+    "name", ["a/b", "../x", "a..b", "with space", "'nul\\0'", '"nul\\0x"', "-lead", "x" * 129, "'a\\\\b'"]
+)
 def test_unsafe_model_names(name):
     with pytest.raises(CardError) as info:
         parse_card(card_text(**{"model-name": name}))
@@ -225,7 +239,8 @@ def test_repair_full_width_colon_keys():
         "# GhostNet\n\n---\n\n模型名称：GhostNet\n骨干网络：GhostNet\n模块类型：cv-classification\n可微调：True\n"
         "模型版本：1.0\n作者：Noah's Ark Lab\n更新时间：2020-9-8\n代码仓链接： <https://gitee.com/x>\n用户ID：noah-cvlab\n"
         "用途：推理\nMindSpore版本：1.0\n资源：\n- 文件格式：.ckpt  \n  资源链接： <https://x.org/g.ckpt>  \n"
-        "  资源SHA256校验码： 722e13be6cd6186dddcd68d5c0a50776d9a8ad8e79db3870556f68d4d2f179e4\n许可证：Apache 2.0\n摘要：分类。\n---\n"
+        "  资源SHA256校验码： 722e13be6cd6186dddcd68d5c0a50776d9a8ad8e79db3870556f68d4d2f179e4\n许可证：Apache "
+        "2.0\n摘要：分类。\n---\n"
     )
     with pytest.warns(CardWarning, match="full-width"):
         card = parse_card(text)
@@ -364,7 +379,14 @@ def test_fuzz_random_bytes(data):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["---", "- a", "a: b", "a: -", ": :", "  - x: y", "资源：", "[", "&a x", "*a", "!!str", "a: <b>", "'", "\t"]), max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(
+            ["---", "- a", "a: b", "a: -", ": :", "  - x: y", "资源：", "[", "&a x", "*a", "!!str", "a: <b>", "'", "\t"]
+        ),
+        max_size=12,
+    )
+)
 def test_fuzz_card_shaped_lines(lines):
     try:
         parse_card("# t\n---\n" + "\n".join(lines) + "\n---\n")
@@ -375,12 +397,17 @@ def test_fuzz_card_shaped_lines(lines):
 # ----------------------------------------------------------------------------- round trip
 
 _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
-_key = st.text(string.ascii_lowercase + string.digits + "-_", min_size=1, max_size=12).filter(lambda k: k not in MINIMAL and k != "asset")
-_nested = st.recursive(_text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_key, inner, max_size=3), max_leaves=6)
+_key = st.text(string.ascii_lowercase + string.digits + "-_", min_size=1, max_size=12).filter(
+    lambda k: k not in MINIMAL and k != "asset"
+)
+_nested = st.recursive(
+    _text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_key, inner, max_size=3), max_leaves=6
+)
 _asset = st.fixed_dictionaries(
     {
         "file-format": st.sampled_from(FILE_FORMATS),
-        "asset-link": st.sampled_from(["https://h.org/a.ckpt", "a.ckpt", "file:///tmp/x y.ckpt", "<weird>"]) | _text.filter(str.strip),
+        "asset-link": st.sampled_from(["https://h.org/a.ckpt", "a.ckpt", "file:///tmp/x y.ckpt", "<weird>"])
+        | _text.filter(str.strip),
         "asset-sha256": st.text("0123456789abcdefABCDEF", min_size=8, max_size=64),
     }
 )
@@ -416,11 +443,13 @@ def test_round_trip(title, required, extra, assets, body):
 
 # ----------------------------------------------------------------------------- the YAML-free fast path
 
-from ghosthub.modelcard._yaml import load_mapping as _load_mapping
-from ghosthub.modelcard.parse import _read_simple, _split
+from ghosthub.modelcard._yaml import load_mapping as _load_mapping  # noqa: E402
+from ghosthub.modelcard.parse import _read_simple, _split  # noqa: E402
 
 # Also YAML's other line breaks (NEL, LS, PS) and the BOM: the fast path must leave them to YAML.
-_value = st.text(st.sampled_from(list("ab1 .:-<>#[]{}\"'|&*!%@`,?/é中\\\x85\u2028\u2029\ufeff")), min_size=0, max_size=12)
+_value = st.text(
+    st.sampled_from(list("ab1 .:-<>#[]{}\"'|&*!%@`,?/é中\\\x85\u2028\u2029\ufeff")), min_size=0, max_size=12
+)
 _fast_key = st.sampled_from(["a", "b", "asset", "model-name", "x.y", "k_1", "-a", "a b", "?a"])
 _row = st.one_of(
     st.builds(lambda k, sp, v: f"{k}:{sp}{v}", _fast_key, st.sampled_from(["", " ", "  "]), _value),
@@ -470,7 +499,12 @@ def test_fast_path_reads_what_yaml_reads_from_odd_lines(rows):
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_entry, min_size=1, max_size=6, unique_by=lambda kv: kv[0]), st.booleans(), st.integers(1, 4), st.booleans())
+@given(
+    st.lists(_entry, min_size=1, max_size=6, unique_by=lambda kv: kv[0]),
+    st.booleans(),
+    st.integers(1, 4),
+    st.booleans(),
+)
 def test_fast_path_reads_what_yaml_reads_from_card_shapes(entries, bare_dash, indent, blank_lines):
     simple, yaml_reading = _both(_render_front(entries, bare_dash, indent, blank_lines))
     assert simple == yaml_reading

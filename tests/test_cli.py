@@ -23,8 +23,14 @@ def test_list_table(capsys):
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "BACKBONE", "DATASET", "TOP-1", "TOP-5", "FORMAT", "SHA256", "CACHED"]
     assert [line.split()[0] for line in lines[1:]] == [
-        "ghostnet600_175.a37ea724", "ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_100.2c1db3f2",
-        "ghostnet_100.722e13be", "ghostnet_130"]
+        "ghostnet600_175.a37ea724",
+        "ghostnet_050",
+        "ghostnet_050.85b91860",
+        "ghostnet_100",
+        "ghostnet_100.2c1db3f2",
+        "ghostnet_100.722e13be",
+        "ghostnet_130",
+    ]
     assert lines[2].split() == ["ghostnet_050", "ghostnet", "ImageNet2012", "65.84", "86.60", "ckpt", "ae7771cb", "no"]
     # Aligned: every column starts at the same offset on every line.
     starts = [lines[0].index(h) for h in ("BACKBONE", "DATASET", "TOP-1", "SHA256")]
@@ -36,12 +42,23 @@ def test_list_pattern_filters_sort_and_json(capsys):
     code, out, _ = run(capsys, "list", "ghostnet_1*", "--json")
     assert code == 0
     rows = json.loads(out)
-    assert [r["name"] for r in rows] == ["ghostnet_100", "ghostnet_100.2c1db3f2", "ghostnet_100.722e13be", "ghostnet_130"]
+    assert [r["name"] for r in rows] == [
+        "ghostnet_100",
+        "ghostnet_100.2c1db3f2",
+        "ghostnet_100.722e13be",
+        "ghostnet_130",
+    ]
     assert rows[0]["top1"] == 73.78 and rows[0]["sha256"] == "bef8025a" and rows[0]["format"] == "ckpt"
     _, out, _ = run(capsys, "list", "--sort", "top1", "--json")
     assert [r["name"] for r in json.loads(out)] == [
-        "ghostnet600_175.a37ea724", "ghostnet_100.722e13be", "ghostnet_130", "ghostnet_100.2c1db3f2", "ghostnet_100",
-        "ghostnet_050.85b91860", "ghostnet_050"]
+        "ghostnet600_175.a37ea724",
+        "ghostnet_100.722e13be",
+        "ghostnet_130",
+        "ghostnet_100.2c1db3f2",
+        "ghostnet_100",
+        "ghostnet_050.85b91860",
+        "ghostnet_050",
+    ]
     _, out, _ = run(capsys, "list", "--backbone", "resnet", "--json")
     assert json.loads(out) == []
     _, out, _ = run(capsys, "list", "--dataset", "imagenet*", "--format", "ckpt", "--json")
@@ -128,7 +145,9 @@ def test_list_and_show_do_not_import_mindspore(argv):
 
 
 def test_console_script_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "ghosthub", "list", "ghostnet_130"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ghosthub", "list", "ghostnet_130"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and "ghostnet_130" in proc.stdout
 
 
@@ -141,7 +160,16 @@ def test_list_shows_what_is_cached(capsys, tmp_path, isolated_env):
     weights = tmp_path / "w.ckpt"
     weights.write_bytes(b"weights" * 100)
     card = load_card(SEED).replace(
-        **{"model-name": "local_net", "asset": [{"file-format": "ckpt", "asset-link": "w.ckpt", "asset-sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}]}
+        **{
+            "model-name": "local_net",
+            "asset": [
+                {
+                    "file-format": "ckpt",
+                    "asset-link": "w.ckpt",
+                    "asset-sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+                }
+            ],
+        }
     )
     (tmp_path / "local_net.md").write_text(render_card(card))
     _, out, _ = run(capsys, "list", "--cards", str(tmp_path))

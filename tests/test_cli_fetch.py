@@ -10,8 +10,8 @@ from fetch_helpers import assert_cache_sound, sha256, write_card
 from httpserver import AssetServer
 
 from ghosthub import config, load_card
-from ghosthub.download import cache
 from ghosthub.cli import main
+from ghosthub.download import cache
 
 DATA = os.urandom(50_000)
 

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from conftest import SEED
-from ghosthub.modelcard import load_card, render_card
 from ghosthub.cli import main
-from ghosthub.models import create_model
 from ghosthub.data.transforms import make_transform
+from ghosthub.modelcard import load_card, render_card
+from ghosthub.models import create_model
 
 CLASSES = ["zero", "one", "two", "three", "four"]
 
@@ -59,7 +59,20 @@ def reference_probs(model, image):
 
 
 def test_predict_json(model, capsys):
-    code = main(["predict", "five_050", *model["images"], "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--topk", "3", "--json"])
+    code = main(
+        [
+            "predict",
+            "five_050",
+            *model["images"],
+            "--cards",
+            str(model["root"]),
+            "--checkpoint",
+            model["ckpt"],
+            "--topk",
+            "3",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and [r["image"] for r in out] == model["images"]
     for result in out:
@@ -73,10 +86,24 @@ def test_predict_json(model, capsys):
 
 
 def test_predict_text_and_missing_image(model, capsys):
-    code = main(["predict", "five_050", model["images"][0], "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--topk", "2"])
+    code = main(
+        [
+            "predict",
+            "five_050",
+            model["images"][0],
+            "--cards",
+            str(model["root"]),
+            "--checkpoint",
+            model["ckpt"],
+            "--topk",
+            "2",
+        ]
+    )
     lines = capsys.readouterr().out.splitlines()
     assert code == 0 and lines[0] == model["images"][0] and lines[1].lstrip().startswith("1.") and len(lines) == 3
-    code = main(["predict", "five_050", "/nonexistent.png", "--cards", str(model["root"]), "--checkpoint", model["ckpt"]])
+    code = main(
+        ["predict", "five_050", "/nonexistent.png", "--cards", str(model["root"]), "--checkpoint", model["ckpt"]]
+    )
     assert code == 1 and "nonexistent.png" in capsys.readouterr().err
 
 
@@ -98,13 +125,28 @@ def test_export_mindir_runs_the_same(model, tmp_path, capsys):
 def test_export_onnx(model, tmp_path, capsys):
     """ONNX has no HSigmoid: the export spells the gate out, and the network is as it was afterwards."""
     out = tmp_path / "five.onnx"
-    code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(out), "--format", "onnx"])
+    code = main(
+        [
+            "export",
+            "five_050",
+            "--cards",
+            str(model["root"]),
+            "--checkpoint",
+            model["ckpt"],
+            "--out",
+            str(out),
+            "--format",
+            "onnx",
+        ]
+    )
     assert code == 0 and out.is_file(), capsys.readouterr().err
     data = out.read_bytes()
     assert data[:1] == b"\x08" and b"Conv" in data and b"HSigmoid" not in data  # ModelProto: ir_version first
     x = make_transform(64, crop_pct=1.0, batch=True)(model["images"][2])
     expected = reference_probs(model, model["images"][2])
-    onnxruntime = pytest.importorskip("onnxruntime", reason="the exported numbers are checked where onnxruntime is installed")
+    onnxruntime = pytest.importorskip(
+        "onnxruntime", reason="the exported numbers are checked where onnxruntime is installed"
+    )
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     logits = session.run(None, {session.get_inputs()[0].name: x})[0][0].astype(np.float64)
     p = np.exp(logits - logits.max())
@@ -127,7 +169,20 @@ def test_export_leaves_the_network_as_it_was(model, tmp_path):
 
 
 def test_export_unsupported_format_is_clear(model, tmp_path, capsys):
-    code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(tmp_path / "x.air"), "--format", "air"])
+    code = main(
+        [
+            "export",
+            "five_050",
+            "--cards",
+            str(model["root"]),
+            "--checkpoint",
+            model["ckpt"],
+            "--out",
+            str(tmp_path / "x.air"),
+            "--format",
+            "air",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: MindSpore could not export to AIR")
     assert list(tmp_path.iterdir()) == []
@@ -144,7 +199,16 @@ def test_auto_mode_picks_graph_only_for_many_images():
 def test_predict_in_graph_mode_gives_the_same_answer(model, capsys):
     import mindspore as ms
 
-    args = ["predict", "five_050", model["images"][0], "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--json"]
+    args = [
+        "predict",
+        "five_050",
+        model["images"][0],
+        "--cards",
+        str(model["root"]),
+        "--checkpoint",
+        model["ckpt"],
+        "--json",
+    ]
     try:
         assert main([*args, "--mode", "graph"]) == 0
         graph = json.loads(capsys.readouterr().out)
@@ -164,9 +228,19 @@ def recorded(model):
     ms.set_seed(5)
     net = create_model("ghostnet", 0.5, num_classes=3)
     path = model["root"] / "recorded.ckpt"
-    info = {"backbone": "ghostnet", "width": 0.5, "num_classes": 3, "in_channels": 3, "input_size": [3, 32, 32],
-            "crop_pct": 1.0, "interpolation": "bilinear", "mean": [127.5] * 3, "std": [127.5] * 3,
-            "classes": ["cat", "dog", "emu"], "kind": "network"}
+    info = {
+        "backbone": "ghostnet",
+        "width": 0.5,
+        "num_classes": 3,
+        "in_channels": 3,
+        "input_size": [3, 32, 32],
+        "crop_pct": 1.0,
+        "interpolation": "bilinear",
+        "mean": [127.5] * 3,
+        "std": [127.5] * 3,
+        "classes": ["cat", "dog", "emu"],
+        "kind": "network",
+    }
     save_checkpoint(net, path, info)
     assert path.stat().st_mode & 0o777 == 0o644, "MindSpore writes 0400; ghosthub's checkpoints are readable by others"
     net.set_train(False)
@@ -180,8 +254,20 @@ def recorded(model):
 
 def test_predict_with_a_checkpoint_uses_its_record_not_the_card(model, recorded, capsys):
     """Issue 12 item 16: --checkpoint's record (32 px, its classes) wins over the card's (64 px, five classes)."""
-    code = main(["predict", "five_050", model["images"][0], "--cards", str(model["root"]), "--checkpoint", recorded["path"],
-                 "--topk", "3", "--json"])
+    code = main(
+        [
+            "predict",
+            "five_050",
+            model["images"][0],
+            "--cards",
+            str(model["root"]),
+            "--checkpoint",
+            recorded["path"],
+            "--topk",
+            "3",
+            "--json",
+        ]
+    )
     out, err = capsys.readouterr()
     assert "records other preprocessing than the card of five_050: input_size 32 (card: 64)" in err
     (result,) = json.loads(out)

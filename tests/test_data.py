@@ -4,16 +4,15 @@ import hashlib
 import io
 
 import numpy as np
-
-from ghosthub.preprocessing import Preprocessing
 import pytest
+from _images import make_image_folder
 from PIL import Image
 
-from _images import make_image_folder
 from ghosthub.data.digits import write_digits
-from ghosthub.errors import DataError, DataWarning
-from ghosthub.data.pipelines import _RandomErasing, epoch_order, eval_dataset, train_dataset
 from ghosthub.data.imagefolder import dataset_digest, scan_image_folder
+from ghosthub.data.pipelines import _RandomErasing, epoch_order, eval_dataset, train_dataset
+from ghosthub.errors import DataError, DataWarning
+from ghosthub.preprocessing import Preprocessing
 from ghosthub.training.recipe import Recipe
 
 
@@ -96,8 +95,18 @@ def test_epoch_order_shards_and_repeats():
 
 
 def tiny_recipe(**kw):
-    return Recipe.from_dict({"model": "ghostnet_010", "epoch_size": 1, "lr": 0.1, "batch_size": 4, "image_resize": 16,
-                             "re_prob": 0.5, "auto_augment": "randaug-m9-mstd0.5", **kw})
+    return Recipe.from_dict(
+        {
+            "model": "ghostnet_010",
+            "epoch_size": 1,
+            "lr": 0.1,
+            "batch_size": 4,
+            "image_resize": 16,
+            "re_prob": 0.5,
+            "auto_augment": "randaug-m9-mstd0.5",
+            **kw,
+        }
+    )
 
 
 def digest_of(dataset):
@@ -123,7 +132,9 @@ def test_train_pipeline_is_deterministic_with_parallel_workers(folder):
 def test_eval_pipeline_keeps_order_and_last_batch(folder):
     scanned = scan_image_folder(folder / "val")
     pre = Preprocessing(input_size=12, crop_pct=0.75, mean=(0, 0, 0), std=(1, 1, 1))
-    batches = list(eval_dataset(scanned, pre, batch_size=4, workers=2).create_tuple_iterator(output_numpy=True, num_epochs=1))
+    batches = list(
+        eval_dataset(scanned, pre, batch_size=4, workers=2).create_tuple_iterator(output_numpy=True, num_epochs=1)
+    )
     assert [b[0].shape for b in batches] == [(4, 3, 12, 12), (2, 3, 12, 12)]
     assert np.concatenate([b[1] for b in batches]).tolist() == [0, 0, 1, 1, 2, 2]
 

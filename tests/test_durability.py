@@ -110,7 +110,9 @@ def test_the_record_is_written_atomically(card, settings, server, monkeypatch):
     record = cache.record_path(path)
     record_ino = record.stat().st_ino
     renames = trace.index("replace", lambda e: e[2] == record)
-    assert renames and trace.events[renames[-1]][1] == record_ino, f"the record was not renamed into place: {trace.events}"
+    assert renames and trace.events[renames[-1]][1] == record_ino, (
+        f"the record was not renamed into place: {trace.events}"
+    )
     syncs = trace.index("fsync", lambda e: e[1] == record_ino and not e[2])
     assert syncs and syncs[0] < renames[-1], f"the record was not synced before its rename: {trace.events}"
     folder_syncs = trace.index("fsync", lambda e: e[1] == path.parent.stat().st_ino and e[2])
@@ -123,7 +125,9 @@ def test_the_record_is_written_atomically(card, settings, server, monkeypatch):
     assert renames and trace.events[renames[-1]][1] == record.stat().st_ino != record_ino, trace.events
     assert not trace.index("replace", lambda e: e[2] == path), "a re-hash renames nothing but the record"
     folder_syncs = trace.index("fsync", lambda e: e[1] == path.parent.stat().st_ino and e[2])
-    assert any(i > renames[-1] for i in folder_syncs), f"the rewritten record's rename was not made durable: {trace.events}"
+    assert any(i > renames[-1] for i in folder_syncs), (
+        f"the rewritten record's rename was not made durable: {trace.events}"
+    )
     assert cache.is_vouched(path, sha256(DATA)) is True
 
 
@@ -147,19 +151,24 @@ def test_a_hub_commit_makes_its_renames_durable_before_dropping_the_journal(tmp_
     txn.stage(root / "index.json", b"{}")
     trace = Trace(monkeypatch)
     real_unlink = os.unlink
-    monkeypatch.setattr(os, "unlink", lambda path, **kw: (trace.events.append(("unlink", Path(path))), real_unlink(path, **kw))[1])
+    monkeypatch.setattr(
+        os, "unlink", lambda path, **kw: (trace.events.append(("unlink", Path(path))), real_unlink(path, **kw))[1]
+    )
     txn.commit()
     assert (root / "cards" / "a.md").read_bytes() == b"card" and not (root / JOURNAL).exists()
     (gone,) = trace.index("unlink", lambda e: e[1] == root / JOURNAL)
     for final in (root / "cards" / "a.md", root / "index.json"):
-        (renamed,) = trace.index("replace", lambda e: e[2] == final)
+        (renamed,) = trace.index("replace", lambda e, final=final: e[2] == final)
         folder_ino = final.parent.stat().st_ino
-        assert any(renamed < i < gone for i in trace.index("fsync", lambda e: e[1] == folder_ino and e[2])), (
-            f"{final.parent} was not synced between the rename of {final.name} and the journal's removal: {trace.events}"
+        assert any(renamed < i < gone for i in trace.index("fsync", lambda e, ino=folder_ino: e[1] == ino and e[2])), (
+            f"{final.parent} was not synced between the rename of {final.name} and the journal's removal: "
+            f"{trace.events}"
         )
 
 
-def test_writeback_is_started_as_the_download_goes_and_the_fsync_still_precedes_the_rename(card, settings, server, monkeypatch):
+def test_writeback_is_started_as_the_download_goes_and_the_fsync_still_precedes_the_rename(
+    card, settings, server, monkeypatch
+):
     """Every span of the file has its flush to disk started during the transfer (the final fsync waits
     only for the tail), and the fsync before the rename is still there: starting writeback is a speed-up."""
     from ghosthub._utils import fs

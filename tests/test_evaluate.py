@@ -4,15 +4,15 @@ import json
 
 import numpy as np
 import pytest
-
 from _images import make_image_folder
-from ghosthub.models.checkpoint import save_checkpoint
-from ghosthub.cli import main
-from ghosthub.errors import GhostHubError
+
 from ghosthub.api import evaluate
+from ghosthub.cli import main
+from ghosthub.data.imagefolder import scan_image_folder
+from ghosthub.errors import GhostHubError
+from ghosthub.models.checkpoint import save_checkpoint
 from ghosthub.preprocessing import Preprocessing
 from ghosthub.tasks.evaluate import _Accumulator, evaluate_folder, network_preprocessing
-from ghosthub.data.imagefolder import scan_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,9 @@ def data(tmp_path_factory):
 
 def test_accumulator_top1_top5_and_loss():
     acc = _Accumulator()
-    logits = np.log(np.array([[0.7, 0.1, 0.1, 0.05, 0.03, 0.02],
-                              [0.1, 0.2, 0.3, 0.15, 0.15, 0.1],
-                              [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]]))
+    logits = np.log(
+        np.array([[0.7, 0.1, 0.1, 0.05, 0.03, 0.02], [0.1, 0.2, 0.3, 0.15, 0.15, 0.1], [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]])
+    )
     acc.add(logits, np.array([0, 5, 1]))
     assert (acc.n, acc.correct1, acc.correct5) == (3, 1, 2)  # row 1: class 5 ties class 0, which takes 5th place
     assert acc.loss / acc.n == pytest.approx(-(np.log(0.7) + np.log(0.1) + np.log(0.1)) / 3)
@@ -55,8 +55,17 @@ def tiny_checkpoint(tmp_path, info=True):
     from ghosthub.models import create_model
 
     net = create_model("ghostnet", 0.1, num_classes=3)
-    record = {"backbone": "ghostnet", "width": 0.1, "num_classes": 3, "input_size": [3, 16, 16], "crop_pct": 1.0,
-              "interpolation": "bilinear", "mean": [127.5] * 3, "std": [127.5] * 3, "classes": ["a", "b", "c"]}
+    record = {
+        "backbone": "ghostnet",
+        "width": 0.1,
+        "num_classes": 3,
+        "input_size": [3, 16, 16],
+        "crop_pct": 1.0,
+        "interpolation": "bilinear",
+        "mean": [127.5] * 3,
+        "std": [127.5] * 3,
+        "classes": ["a", "b", "c"],
+    }
     path = tmp_path / ("with.ckpt" if info else "plain.ckpt")
     if info:
         save_checkpoint(net, path, record)
@@ -122,17 +131,30 @@ def test_an_arch_without_a_width_is_a_clear_error(data, tmp_path, arch):
 
 def test_a_model_name_evaluates_through_its_card(data, tmp_path):
     """evaluate(NAME): card -> verified asset -> network, with the card's preprocessing."""
-    from ghosthub.modelcard import ModelCard, render_card
     from ghosthub._utils.hashes import file_hash
+    from ghosthub.modelcard import ModelCard, render_card
 
     _, path = tiny_checkpoint(tmp_path)
     cards = tmp_path / "cards"
     cards.mkdir()
     fields = {
-        "model-name": "tiny_010", "backbone-name": "ghostnet", "module-type": "cv", "fine-tunable": "True",
-        "model-version": "1.0", "author": "tests", "update-time": "2026-11-27", "repo-link": "-", "user-id": "tests",
-        "used-for": "inference", "mindspore-version": "2.10", "license": "Apache2.0", "summary": "a test card",
-        "input-size": "16", "crop-pct": "1.0", "mean": "127.5, 127.5, 127.5", "std": "127.5, 127.5, 127.5",
+        "model-name": "tiny_010",
+        "backbone-name": "ghostnet",
+        "module-type": "cv",
+        "fine-tunable": "True",
+        "model-version": "1.0",
+        "author": "tests",
+        "update-time": "2026-11-27",
+        "repo-link": "-",
+        "user-id": "tests",
+        "used-for": "inference",
+        "mindspore-version": "2.10",
+        "license": "Apache2.0",
+        "summary": "a test card",
+        "input-size": "16",
+        "crop-pct": "1.0",
+        "mean": "127.5, 127.5, 127.5",
+        "std": "127.5, 127.5, 127.5",
         "class-names": ["a", "b", "c"],
         "asset": [{"file-format": "ckpt", "asset-link": "../with.ckpt", "asset-sha256": file_hash(path)}],
     }

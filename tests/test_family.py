@@ -39,8 +39,11 @@ RTOL = 1e-5  # max |logit difference| <= RTOL * max |logit|
 def load_fixture(name: str) -> tuple[dict, np.ndarray, np.ndarray, dict]:
     """(source-named params as float32, input, source logits, meta) of one fixture."""
     with np.load(DATA / f"{name}.npz") as data:
-        params = {k[len("param:"):]: (data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k])
-                  for k in data.files if k.startswith("param:")}
+        params = {
+            k[len("param:") :]: (data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k])
+            for k in data.files
+            if k.startswith("param:")
+        }
         return params, data["input"].astype(np.float32), data["logits"], json.loads(str(data["meta"]))
 
 
@@ -52,8 +55,9 @@ def assign_strict(net, params: dict) -> None:
     missing = sorted(set(targets) - set(params))
     unexpected = sorted(set(params) - set(targets))
     wrong = sorted(n for n in set(targets) & set(params) if tuple(targets[n].shape) != params[n].shape)
-    assert not (missing or unexpected or wrong), \
+    assert not (missing or unexpected or wrong), (
         f"missing {missing[:5]}, unexpected {unexpected[:5]}, shapes {wrong[:5]}"
+    )
     for name, p in targets.items():
         p.set_data(ms.Tensor(np.asarray(params[name], np.float32)))
 
@@ -64,8 +68,7 @@ def build(params: dict, layout: str | None = None, **overrides):
     mapped = to_ghosthub(params, layout)
     arch = infer_architecture(mapped)
     options = {**model_options(mapped, layout), **overrides}
-    net = create_model(arch.family, arch.width, num_classes=arch.num_classes, in_channels=arch.in_channels,
-                       **options)
+    net = create_model(arch.family, arch.width, num_classes=arch.num_classes, in_channels=arch.in_channels, **options)
     assign_strict(net, mapped)
     net.set_train(False)
     return net, mapped, layout, arch
@@ -95,8 +98,14 @@ def fixture_net(name: str):
 
 
 def test_fixtures_present_and_small():
-    assert {"timm_ghostnet_050", "timm_ghostnetv2_050", "timm_ghostnetv3_050", "modelzoo_ghostnet_1x",
-            "modelzoo_ghostnetv2_1x", "modelzoo_ghostnet600_100"} <= set(FIXTURES)
+    assert {
+        "timm_ghostnet_050",
+        "timm_ghostnetv2_050",
+        "timm_ghostnetv3_050",
+        "modelzoo_ghostnet_1x",
+        "modelzoo_ghostnetv2_1x",
+        "modelzoo_ghostnet600_100",
+    } <= set(FIXTURES)
     sizes = [p.stat().st_size for p in DATA.glob("*.npz")]
     assert max(sizes) < 4e6 and sum(sizes) < 15e6
 
@@ -175,27 +184,49 @@ def test_modelzoo_v2_attention_names():
     params, *_ = load_fixture("modelzoo_ghostnetv2_1x")
     mapped = to_ghosthub(params, "modelzoo-v2")
     assert mapped["blocks.8.3.ghost1.short_conv.4.weight"] is params["blocks.15.ghost1.short_conv.2.conv.weight"]
-    assert (mapped["blocks.8.3.ghost1.short_conv.5.moving_variance"]
-            is params["blocks.15.ghost1.short_conv.2.bn.moving_variance"])
+    assert (
+        mapped["blocks.8.3.ghost1.short_conv.5.moving_variance"]
+        is params["blocks.15.ghost1.short_conv.2.bn.moving_variance"]
+    )
 
 
 def test_timm_bn_decided_by_running_mean_sibling():
     params = {
-        "conv_stem.weight": np.zeros((8, 3, 3, 3)), "bn1.weight": np.ones(8), "bn1.bias": np.zeros(8),
-        "bn1.running_mean": np.zeros(8), "bn1.running_var": np.ones(8), "bn1.num_batches_tracked": np.array(3),
-        "blocks.3.0.se.conv_reduce.weight": np.zeros((4, 8, 1, 1)), "blocks.3.0.se.conv_reduce.bias": np.zeros(4),
-        "blocks.9.0.conv.weight": np.zeros((16, 8, 1, 1)), "blocks.9.0.bn1.weight": np.ones(16),
-        "blocks.9.0.bn1.bias": np.zeros(16), "blocks.9.0.bn1.running_mean": np.zeros(16),
-        "blocks.9.0.bn1.running_var": np.ones(16), "classifier.weight": np.zeros((10, 1280)),
-        "classifier.bias": np.zeros(10), "total_ops": np.zeros(1),
+        "conv_stem.weight": np.zeros((8, 3, 3, 3)),
+        "bn1.weight": np.ones(8),
+        "bn1.bias": np.zeros(8),
+        "bn1.running_mean": np.zeros(8),
+        "bn1.running_var": np.ones(8),
+        "bn1.num_batches_tracked": np.array(3),
+        "blocks.3.0.se.conv_reduce.weight": np.zeros((4, 8, 1, 1)),
+        "blocks.3.0.se.conv_reduce.bias": np.zeros(4),
+        "blocks.9.0.conv.weight": np.zeros((16, 8, 1, 1)),
+        "blocks.9.0.bn1.weight": np.ones(16),
+        "blocks.9.0.bn1.bias": np.zeros(16),
+        "blocks.9.0.bn1.running_mean": np.zeros(16),
+        "blocks.9.0.bn1.running_var": np.ones(16),
+        "classifier.weight": np.zeros((10, 1280)),
+        "classifier.bias": np.zeros(10),
+        "total_ops": np.zeros(1),
     }
-    assert sorted(to_ghosthub(params, "timm")) == sorted([
-        "conv_stem.weight", "bn1.gamma", "bn1.beta", "bn1.moving_mean", "bn1.moving_variance",
-        "blocks.3.0.se.conv_reduce.weight", "blocks.3.0.se.conv_reduce.bias",  # a conv bias stays a bias
-        "blocks.9.features.0.weight", "blocks.9.features.1.gamma", "blocks.9.features.1.beta",
-        "blocks.9.features.1.moving_mean", "blocks.9.features.1.moving_variance",
-        "classifier.weight", "classifier.bias",
-    ])
+    assert sorted(to_ghosthub(params, "timm")) == sorted(
+        [
+            "conv_stem.weight",
+            "bn1.gamma",
+            "bn1.beta",
+            "bn1.moving_mean",
+            "bn1.moving_variance",
+            "blocks.3.0.se.conv_reduce.weight",
+            "blocks.3.0.se.conv_reduce.bias",  # a conv bias stays a bias
+            "blocks.9.features.0.weight",
+            "blocks.9.features.1.gamma",
+            "blocks.9.features.1.beta",
+            "blocks.9.features.1.moving_mean",
+            "blocks.9.features.1.moving_variance",
+            "classifier.weight",
+            "classifier.bias",
+        ]
+    )
 
 
 def test_unknown_layout_names_what_was_found():
@@ -221,8 +252,11 @@ def test_infer_architecture_widths_and_errors():
     assert infer_architecture(headless).num_classes == 0
     bad = dict(mapped)
     bad["blocks.6.1.ghost1.primary_conv.0.weight"] = np.zeros((47, 40, 1, 1), np.float32)
-    with pytest.raises(CheckpointMismatchError, match=r"width 0\.5.*blocks\.6\.1\.ghost1\.primary_conv\.0\.weight: "
-                                                      r"expected 46 channels, found 47"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"width 0\.5.*blocks\.6\.1\.ghost1\.primary_conv\.0\.weight: "
+        r"expected 46 channels, found 47",
+    ):
         infer_architecture(bad)
     with pytest.raises(CheckpointMismatchError, match="no conv_stem.weight"):
         infer_architecture({k: v for k, v in mapped.items() if k != "conv_stem.weight"})
@@ -255,8 +289,11 @@ def write_safetensors(path: Path, arrays: dict, header_extra: dict | None = None
     for name, value in arrays.items():
         value = np.require(value, requirements="C")  # (ascontiguousarray would make 0-d arrays 1-d)
         blob = value.tobytes()
-        header[name] = {"dtype": (dtypes or {}).get(name) or _ST_DTYPES[value.dtype.str], "shape": list(value.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
+        header[name] = {
+            "dtype": (dtypes or {}).get(name) or _ST_DTYPES[value.dtype.str],
+            "shape": list(value.shape),
+            "data_offsets": [offset, offset + len(blob)],
+        }
         blobs.append(blob)
         offset += len(blob)
     header.update(header_extra or {})
@@ -286,27 +323,30 @@ def test_safetensors_bf16_widened(tmp_path):
     np.testing.assert_allclose(out, values, rtol=1e-2)
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("truncate", "outside the .*data section"),
-    ("header too long", "header claims"),
-    ("not json", "not valid JSON"),
-    ("bad dtype", "unknown dtype 'Q8'"),
-    ("shape mismatch", "bytes for a F32 tensor of shape"),
-    ("overlap", "overlap"),
-    ("bad shape", "not a list of non-negative integers"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncate", "outside the .*data section"),
+        ("header too long", "header claims"),
+        ("not json", "not valid JSON"),
+        ("bad dtype", "unknown dtype 'Q8'"),
+        ("shape mismatch", "bytes for a F32 tensor of shape"),
+        ("overlap", "overlap"),
+        ("bad shape", "not a list of non-negative integers"),
+    ],
+)
 def test_safetensors_header_validated_before_reading(tmp_path, damage, message):
     path = tmp_path / "bad.safetensors"
     write_safetensors(path, {"a": np.zeros((2, 3), np.float32), "b": np.ones(4, np.float32)})
     raw = path.read_bytes()
     header_len = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + header_len])
+    header = json.loads(raw[8 : 8 + header_len])
     if damage == "truncate":
         raw = raw[:-4]
     elif damage == "header too long":
         raw = struct.pack("<Q", len(raw)) + raw[8:]
     elif damage == "not json":
-        raw = raw[:8] + b"{" * header_len + raw[8 + header_len:]
+        raw = raw[:8] + b"{" * header_len + raw[8 + header_len :]
     else:
         if damage == "bad dtype":
             header["a"]["dtype"] = "Q8"
@@ -317,7 +357,7 @@ def test_safetensors_header_validated_before_reading(tmp_path, damage, message):
         elif damage == "bad shape":
             header["a"]["shape"] = [2, -3]
         text = json.dumps(header).encode()
-        raw = struct.pack("<Q", len(text)) + text + raw[8 + header_len:]
+        raw = struct.pack("<Q", len(text)) + text + raw[8 + header_len :]
     path.write_bytes(raw)
     with pytest.raises(WeightsError, match=message):
         read_safetensors(path)

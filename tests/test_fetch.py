@@ -19,9 +19,8 @@ from httpserver import AssetServer
 
 import ghosthub
 from ghosthub.download import cache, parts
-from ghosthub.errors import DownloadError, HashMismatchError, LinkError, OfflineError
-from ghosthub.errors import FetchWarning, WeakHashWarning
 from ghosthub.download.fetch import fetch_asset
+from ghosthub.errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every fetch here takes milliseconds to seconds: a regression that waits or retries forever fails fast.
@@ -175,7 +174,9 @@ def test_a_resumed_download_that_does_not_verify_starts_over_once(card, settings
     # Another file at the same URL while a part from a killed process waits: no validator matches
     # (the leftover has none), so the resume glues old and new bytes; the digest catches it.
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
-    leave_dead_part(target, os.urandom(1000), {"url": server.url(PATH), "etag": None, "last_modified": None, "total": None})
+    leave_dead_part(
+        target, os.urandom(1000), {"url": server.url(PATH), "etag": None, "last_modified": None, "total": None}
+    )
     with pytest.warns(FetchWarning, match="start"):
         path = fetch(card, settings)
     assert path.read_bytes() == DATA
@@ -408,7 +409,9 @@ def test_file_and_relative_links_are_copied_and_verified(tmp_path, settings):
     assert fetch(other, fast_settings(offline=True)).read_bytes() == DATA
 
 
-@pytest.mark.parametrize("link", ["ftp://example.org/x.ckpt", "/abs/path/x.ckpt", "s3://bucket/x.ckpt", "file://otherhost/x.ckpt"])
+@pytest.mark.parametrize(
+    "link", ["ftp://example.org/x.ckpt", "/abs/path/x.ckpt", "s3://bucket/x.ckpt", "file://otherhost/x.ckpt"]
+)
 def test_other_links_are_refused(tmp_path, settings, link):
     card = write_card(tmp_path / "cards", "refused", link, "0" * 64)
     with pytest.raises(LinkError):
@@ -420,7 +423,9 @@ def test_other_links_are_refused(tmp_path, settings, link):
 
 def leave_dead_part(target: Path, data: bytes, meta: dict) -> Path:
     """A partial download as a process killed mid-transfer leaves it (its pid no longer exists)."""
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     target.parent.mkdir(parents=True, exist_ok=True)
     part = parts.new_part(target)
     part = part.with_name(part.name.replace(f"-{os.getpid()}-", f"-{dead}-"))
@@ -433,7 +438,11 @@ def test_a_dead_process_part_is_resumed(card, settings, server):
     from httpserver import etag_of
 
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
-    part = leave_dead_part(target, DATA[:123_456], {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)})
+    part = leave_dead_part(
+        target,
+        DATA[:123_456],
+        {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)},
+    )
     assert fetch(card, settings).read_bytes() == DATA
     seen = server.requests_for(PATH)
     assert [s.range for s in seen] == ["bytes=123456-"]
@@ -572,7 +581,12 @@ def test_sigkill_mid_download_then_rerun_resumes(tmp_path, card, settings, serve
     server.trickle_s = 0.02  # about 400 KiB/s: the kill lands mid-body
     server.always(PATH, "trickle")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", _download_script(card.path.parent)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _download_script(card.path.parent)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -587,7 +601,9 @@ def test_sigkill_mid_download_then_rerun_resumes(tmp_path, card, settings, serve
     proc.wait()
     assert parts.parts_of(target) and not target.exists(), "a killed download leaves its part, never the asset"
     server.always(PATH, None)
-    rerun = subprocess.run([sys.executable, "-c", _download_script(card.path.parent)], env=env, capture_output=True, text=True, timeout=60)
+    rerun = subprocess.run(
+        [sys.executable, "-c", _download_script(card.path.parent)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert Path(rerun.stdout.strip()) == target and target.read_bytes() == DATA
     ranges = [s.range for s in server.requests_for(PATH)]
@@ -604,7 +620,13 @@ def test_eight_processes_cause_one_transfer(tmp_path, card, settings, server):
     server.always(PATH, "trickle")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", _download_script(card.path.parent)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _download_script(card.path.parent)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(8)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
@@ -642,7 +664,12 @@ def test_a_stuck_lock_holder_is_not_waited_for_forever(card, server):
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     target.parent.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import time; from ghosthub._utils.lock import FileLock; l = FileLock({str(cache.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
+        [
+            sys.executable,
+            "-c",
+            "import time; from ghosthub._utils.lock import FileLock; l = "
+            f"FileLock({str(cache.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -685,7 +712,11 @@ def test_progress_bar_starts_at_the_resumed_size(card, settings, server, monkeyp
     monkeypatch.setattr("tqdm.tqdm", FakeBar)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
-    leave_dead_part(target, DATA[:100_000], {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)})
+    leave_dead_part(
+        target,
+        DATA[:100_000],
+        {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)},
+    )
     fetch(card, fast_settings(progress=True))
     (bar,) = FakeBar.made
     assert bar.kw["initial"] == 100_000 and bar.kw["total"] == len(DATA) and bar.kw["unit"] == "B"

@@ -1,12 +1,13 @@
-"""Fine-tuning from the hub: recipe keys, base weights verified and pinned by digest, freezing, lineage, rebuild, embed."""
+"""Fine-tuning from the hub: recipe keys, base weights verified and pinned by digest, freezing, lineage, rebuild,
+embed."""
 
 import json
 import os
 
 import numpy as np
 import pytest
-
 from _images import make_image_folder
+
 from ghosthub._utils.hashes import file_hash
 from ghosthub.client import Client
 from ghosthub.errors import RecipeError, TrainError
@@ -18,14 +19,30 @@ BASE = "tinybase_010"
 TUNED = "tinytuned_010"
 # Fine-tune a tiny GhostNet (width 0.1) for 2 epochs of 2 steps, the first with the backbone frozen.
 # No preprocessing keys: the base card's (16 px, mean/std 127.5) are taken.
-TUNE = {"model": "ghostnet_010", "dataset": "tiny4", "epoch_size": 2, "batch_size": 4, "lr": 0.05, "min_lr": 0.0,
-        "warmup_epochs": 0, "num_parallel_workers": 1, "threads": 2, "seed": 3, "mode": 1, "hflip": 0.0,
-        "keep_checkpoint_max": 5, "pretrained": BASE, "freeze_epochs": 1, "backbone_lr_scale": 0.5}
+TUNE = {
+    "model": "ghostnet_010",
+    "dataset": "tiny4",
+    "epoch_size": 2,
+    "batch_size": 4,
+    "lr": 0.05,
+    "min_lr": 0.0,
+    "warmup_epochs": 0,
+    "num_parallel_workers": 1,
+    "threads": 2,
+    "seed": 3,
+    "mode": 1,
+    "hflip": 0.0,
+    "keep_checkpoint_max": 5,
+    "pretrained": BASE,
+    "freeze_epochs": 1,
+    "backbone_lr_scale": 0.5,
+}
 
 
 def _changed(params, base):
-    return sorted(k for k in params if k in base and params[k].shape == base[k].shape
-                  and not np.array_equal(params[k], base[k]))
+    return sorted(
+        k for k in params if k in base and params[k].shape == base[k].shape and not np.array_equal(params[k], base[k])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +59,28 @@ def hub(tmp_path_factory):
     net = create_model("ghostnet", 0.1, num_classes=3)
     ckpt = root / "base.ckpt"
     prep = Preprocessing(16, 1.0, "bilinear", (127.5,) * 3, (127.5,) * 3)
-    save_checkpoint(net, ckpt, {"kind": "network", "model": "ghostnet_010", "backbone": "ghostnet", "width": 0.1,
-                                "num_classes": 3, **prep.record(), "classes": ["a", "b", "c"]})
+    save_checkpoint(
+        net,
+        ckpt,
+        {
+            "kind": "network",
+            "model": "ghostnet_010",
+            "backbone": "ghostnet",
+            "width": 0.1,
+            "num_classes": 3,
+            **prep.record(),
+            "classes": ["a", "b", "c"],
+        },
+    )
     publish(ckpt, name=BASE, hub=root / "hub", dataset="tiny3", provenance=None)
     return root / "hub"
 
 
 @pytest.fixture(scope="module")
 def data4(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("data4") / "d", classes=("w", "x", "y", "z"), train=2, val=1, seed=5)
+    return make_image_folder(
+        tmp_path_factory.mktemp("data4") / "d", classes=("w", "x", "y", "z"), train=2, val=1, seed=5
+    )
 
 
 @pytest.fixture(scope="module")
@@ -135,14 +165,18 @@ def test_linear_probe_trains_the_classifier_only(hub, data4, tuned, tmp_path):
     from ghosthub.training.trainer import train
 
     _, base, _ = tuned
-    recipe = Recipe.from_dict({**TUNE, "epoch_size": 1, "freeze_epochs": 0, "backbone_lr_scale": 1.0,
-                               "freeze": "backbone"})
+    recipe = Recipe.from_dict(
+        {**TUNE, "epoch_size": 1, "freeze_epochs": 0, "backbone_lr_scale": 1.0, "freeze": "backbone"}
+    )
     result = train(recipe, data4, tmp_path / "probe", base=base)
     stored, probed = read_checkpoint(base.path), read_checkpoint(result.best_checkpoint)
     assert _changed(probed, stored) == [] and probed["classifier.weight"].shape == (4, 1280)
     # Only the classifier has optimizer state: no gradients are computed for the backbone.
     state = read_checkpoint(os.path.join(result.out_dir, "epoch-0001.ckpt"))
-    assert sorted(k for k in state if k.startswith("moments.")) == ["moments.classifier.bias", "moments.classifier.weight"]
+    assert sorted(k for k in state if k.startswith("moments.")) == [
+        "moments.classifier.bias",
+        "moments.classifier.weight",
+    ]
 
 
 def test_lineage_in_provenance_card_show_and_list(tuned, hub, capsys):
@@ -176,13 +210,19 @@ def test_rebuild_and_resume_of_a_fine_tuned_model_match(tuned, hub, data4, tmp_p
 
     client, base, result = tuned
     # Exact resume: from the frozen epoch's checkpoint into another folder, the same bytes.
-    resumed = train(Recipe.from_dict(TUNE, source="tune.yaml"), data4, tmp_path / "resumed", base=base,
-                    resume=os.path.join(result.out_dir, "epoch-0001.ckpt"))
+    resumed = train(
+        Recipe.from_dict(TUNE, source="tune.yaml"),
+        data4,
+        tmp_path / "resumed",
+        base=base,
+        resume=os.path.join(result.out_dir, "epoch-0001.ckpt"),
+    )
     assert resumed.checkpoint_sha256 == result.checkpoint_sha256
 
     # verify --rebuild by name: the base found by its digest in the cache, the SHA-256 reproduced.
-    report = Client(hub=str(hub), cache_dir=client.settings.cache_dir).rebuild(TUNED, data_dir=data4,
-                                                                               workdir=tmp_path / "rebuild")
+    report = Client(hub=str(hub), cache_dir=client.settings.cache_dir).rebuild(
+        TUNED, data_dir=data4, workdir=tmp_path / "rebuild"
+    )
     assert report.matches and report.actual_sha256 == result.checkpoint_sha256 == report.expected_sha256
 
     # Nowhere to find the base: the error names the digest; nothing is written to the empty cache.
@@ -200,8 +240,22 @@ def test_embed_gives_pooled_features(tuned, data4, tmp_path, capsys):
     features = client.embed(BASE, images)
     assert features.shape == (4, 1280) and features.dtype == np.float32 and np.isfinite(features).all()
     out = tmp_path / "feat.npy"
-    assert main(["embed", BASE, *images[:2], "--out", str(out), "--hub", str(client.settings.hub),
-                 "--cache-dir", str(client.settings.cache_dir)]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                BASE,
+                *images[:2],
+                "--out",
+                str(out),
+                "--hub",
+                str(client.settings.hub),
+                "--cache-dir",
+                str(client.settings.cache_dir),
+            ]
+        )
+        == 0
+    )
     assert np.allclose(np.load(out), features[:2], atol=1e-5)
     assert "2 x 1280 features" in capsys.readouterr().out
 
@@ -215,6 +269,24 @@ def test_train_command_names_what_to_fine_tune_from(hub, data4, tmp_path, capsys
     assert main(["train", "--recipe", str(recipe), "--data-dir", str(data4), "--out", str(tmp_path / "a")]) != 0
     assert "--pretrained NAME|PATH" in capsys.readouterr().err
     # An unknown hub model fails before any training, naming it; nothing is written.
-    assert main(["train", "--recipe", "digits_finetune", "--data-dir", str(data4), "--out", str(tmp_path / "b"),
-                 "--hub", str(hub), "--cache-dir", str(tmp_path / "cache"), "--pretrained", "nosuch_050"]) != 0
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                "digits_finetune",
+                "--data-dir",
+                str(data4),
+                "--out",
+                str(tmp_path / "b"),
+                "--hub",
+                str(hub),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--pretrained",
+                "nosuch_050",
+            ]
+        )
+        != 0
+    )
     assert "nosuch_050" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -6,15 +6,14 @@ os.environ.setdefault("GLOG_v", "3")  # before mindspore is imported: keep its l
 
 import gc
 
+import mindspore as ms  # noqa: E402
 import numpy as np
 import pytest
 
-import mindspore as ms  # noqa: E402
-
 from ghosthub.errors import UnsupportedBackboneError  # noqa: E402
 from ghosthub.models import create_model, list_variants, parse_width, supported_backbones  # noqa: E402
-from ghosthub.models.ghostnet import GhostNet, make_divisible  # noqa: E402
 from ghosthub.models.builder import load_weights
+from ghosthub.models.ghostnet import GhostNet, make_divisible  # noqa: E402
 
 WIDTHS = {0.5: ("ghostnet_050", 2_598_276), 1.0: ("ghostnet_100", 5_204_476), 1.3: ("ghostnet_130", 7_387_356)}
 
@@ -38,15 +37,27 @@ def test_parameter_count_and_tensor_count(width):
 def test_key_template():
     shapes = _shapes(create_model("ghostnet", 0.5))
     for key in [
-        "conv_stem.weight", "bn1.gamma", "bn1.moving_variance",
-        "blocks.0.0.ghost1.primary_conv.0.weight", "blocks.0.0.ghost1.primary_conv.1.moving_mean",
-        "blocks.0.0.ghost2.cheap_operation.0.weight", "blocks.0.0.ghost2.cheap_operation.1.beta",
-        "blocks.1.0.conv_dw.weight", "blocks.1.0.bn_dw.gamma",
-        "blocks.3.0.se.conv_reduce.weight", "blocks.3.0.se.conv_expand.bias",
-        "blocks.1.0.shortcut.0.weight", "blocks.1.0.shortcut.3.moving_mean",
-        "blocks.6.4.se.conv_reduce.bias", "blocks.8.3.ghost2.primary_conv.0.weight",
-        "blocks.9.features.0.weight", "blocks.9.features.1.gamma",
-        "conv_head.weight", "conv_head.bias", "classifier.weight", "classifier.bias",
+        "conv_stem.weight",
+        "bn1.gamma",
+        "bn1.moving_variance",
+        "blocks.0.0.ghost1.primary_conv.0.weight",
+        "blocks.0.0.ghost1.primary_conv.1.moving_mean",
+        "blocks.0.0.ghost2.cheap_operation.0.weight",
+        "blocks.0.0.ghost2.cheap_operation.1.beta",
+        "blocks.1.0.conv_dw.weight",
+        "blocks.1.0.bn_dw.gamma",
+        "blocks.3.0.se.conv_reduce.weight",
+        "blocks.3.0.se.conv_expand.bias",
+        "blocks.1.0.shortcut.0.weight",
+        "blocks.1.0.shortcut.3.moving_mean",
+        "blocks.6.4.se.conv_reduce.bias",
+        "blocks.8.3.ghost2.primary_conv.0.weight",
+        "blocks.9.features.0.weight",
+        "blocks.9.features.1.gamma",
+        "conv_head.weight",
+        "conv_head.bias",
+        "classifier.weight",
+        "classifier.bias",
     ]:
         assert key in shapes, key
     assert shapes["classifier.weight"] == (1000, 1280)

@@ -5,11 +5,9 @@ import os
 
 import pytest
 
-from ghosthub.hub.index import FORMAT, INDEX, index_bytes
-from ghosthub.hub.transaction import JOURNAL
 from ghosthub.errors import HubError
-from ghosthub.hub.transaction import Transaction, recover
-from ghosthub.hub.index import parse_index, read_index
+from ghosthub.hub.index import FORMAT, INDEX, index_bytes, parse_index, read_index
+from ghosthub.hub.transaction import JOURNAL, Transaction, recover
 
 
 def tree(root):
@@ -79,7 +77,9 @@ def test_recover_after_a_kill(hub, monkeypatch):
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", dying_replace)
-    monkeypatch.setattr("ghosthub.hub.transaction._roll_back", lambda root, steps: None)  # a killed process rolls nothing back
+    monkeypatch.setattr(
+        "ghosthub.hub.transaction._roll_back", lambda root, steps: None
+    )  # a killed process rolls nothing back
     with pytest.raises(Killed):
         txn.commit()
     monkeypatch.undo()
@@ -112,8 +112,16 @@ def test_read_index_missing_is_empty(tmp_path):
         (b'{"format": "ghosthub-hub/1", "models": {"../x": {}}}', "safe model name"),
         (b'{"format": "ghosthub-hub/1", "models": {"x": {"card": "../x.md"}}}', "card path"),
         (b'{"format": "ghosthub-hub/1", "models": {"x": {"card": "cards/a/b.md"}}}', "card path"),
-        (b'{"format": "ghosthub-hub/1", "models": {"x": {"card": "cards/x.md", "assets": [{"path": "assets/../../x"}]}}}', "asset path"),
-        (b'{"format": "ghosthub-hub/1", "models": {"x": {"card": "cards/x.md", "assets": [{"path": "/etc/passwd"}]}}}', "asset path"),
+        (
+            b'{"format": "ghosthub-hub/1", '
+            b'"models": {"x": {"card": "cards/x.md", "assets": [{"path": "assets/../../x"}]}}}',
+            "asset path",
+        ),
+        (
+            b'{"format": "ghosthub-hub/1", '
+            b'"models": {"x": {"card": "cards/x.md", "assets": [{"path": "/etc/passwd"}]}}}',
+            "asset path",
+        ),
     ],
 )
 def test_bad_index(index, problem):
@@ -128,11 +136,11 @@ import hashlib  # noqa: E402
 
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
+from publish_helpers import published_hub  # noqa: E402
 
 import ghosthub  # noqa: E402
-from ghosthub.modelcard import CardWarning, load_card
-from ghosthub.hub.serve import serve
-from publish_helpers import published_hub  # noqa: E402
+from ghosthub.hub.serve import serve  # noqa: E402
+from ghosthub.modelcard import CardWarning, load_card  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +217,10 @@ def test_card_removed_from_the_index_disappears(published, tmp_path, isolated_en
         assert "beta_050" not in ghosthub.list_models(hub=server.url)
     copy = next((isolated_env / "cache" / "hubs").iterdir())
     assert sorted(p.name for p in (copy / "cards").iterdir()) == ["alpha_050.md"]
-    assert hashlib.sha256((copy / "index.json").read_bytes()).hexdigest() == hashlib.sha256((root / "index.json").read_bytes()).hexdigest()
+    assert (
+        hashlib.sha256((copy / "index.json").read_bytes()).hexdigest()
+        == hashlib.sha256((root / "index.json").read_bytes()).hexdigest()
+    )
 
 
 def test_one_client_syncs_a_url_hub_once(published, capfd):

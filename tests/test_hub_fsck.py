@@ -76,7 +76,9 @@ def test_fsck_removes_a_killed_publish_and_keeps_a_live_one(checkpoint, tmp_path
     live.write_bytes(b"x" * 1000)
     assert main(["fsck", str(hub), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"would remove {len(left)} leftover file(s)" in out and dotfiles(hub) == sorted([*left, str(live.relative_to(hub))])
+    assert f"would remove {len(left)} leftover file(s)" in out and dotfiles(hub) == sorted(
+        [*left, str(live.relative_to(hub))]
+    )
     assert main(["fsck", str(hub), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert sorted(str(Path(p).relative_to(hub)) for p in report["removed"]) == left and report["freed"] > 1 << 20
@@ -90,7 +92,11 @@ def test_fsck_rolls_back_a_journal_and_reports_missing_files(tmp_path, capsys):
     (hub / "cards").mkdir()
     (hub / "cards" / "m.md").write_text("# m")
     (hub / "assets" / "orphan.ckpt").write_bytes(b"o")
-    index = {"format": "ghosthub-hub/1", "updated": None, "models": {"m": {"card": "cards/m.md", "assets": [{"path": "assets/m.ckpt"}]}}}
+    index = {
+        "format": "ghosthub-hub/1",
+        "updated": None,
+        "models": {"m": {"card": "cards/m.md", "assets": [{"path": "assets/m.ckpt"}]}},
+    }
     (hub / "index.json").write_text(json.dumps(index))
     old = time.time() - 3600
     stale = hub / "assets" / ".x.incoming.abcd.tmp"  # an older ghosthub's staged copy, an hour old
@@ -100,12 +106,16 @@ def test_fsck_rolls_back_a_journal_and_reports_missing_files(tmp_path, capsys):
     fresh.write_bytes(b"f")
     tmp = hub / "cards" / ".m.md.zz.tmp"
     tmp.write_text("half a card")
-    (hub / ".publish-journal.json").write_text(json.dumps({"steps": [{"tmp": str(tmp), "final": str(hub / "cards" / "n.md"), "backup": None}]}))
+    (hub / ".publish-journal.json").write_text(
+        json.dumps({"steps": [{"tmp": str(tmp), "final": str(hub / "cards" / "n.md"), "backup": None}]})
+    )
     report = fsck(hub)
     assert report.recovered and not (hub / ".publish-journal.json").exists() and not tmp.exists()
     assert report.removed == [stale] and fresh.exists()
-    assert report.problems == ["m: asset assets/m.ckpt is missing",
-                               "assets/orphan.ckpt is not listed in index.json (an orphan: remove it or publish it)"]
+    assert report.problems == [
+        "m: asset assets/m.ckpt is missing",
+        "assets/orphan.ckpt is not listed in index.json (an orphan: remove it or publish it)",
+    ]
     assert main(["fsck", str(hub)]) == 1
     assert "asset assets/m.ckpt is missing" in capsys.readouterr().err
     assert leftovers(hub) == []
@@ -131,5 +141,6 @@ def test_an_older_asset_kept_by_publish_force_is_no_problem_but_a_real_orphan_is
     (hub / "assets" / "gone_model-0123abcd.ckpt").write_bytes(b"x")  # the name of a model not in the index
     report = fsck(hub)
     assert report.superseded == (older,) and report.problems == [
-        "assets/gone_model-0123abcd.ckpt is not listed in index.json (an orphan: remove it or publish it)"]
+        "assets/gone_model-0123abcd.ckpt is not listed in index.json (an orphan: remove it or publish it)"
+    ]
     assert main(["fsck", str(hub)]) == 1

@@ -34,7 +34,11 @@ PREFIX = "/hub/"
 
 
 def card_text(name: str, link: str, digest: str) -> bytes:
-    fields = {"model-name": name, **FIELDS, "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": digest}]}
+    fields = {
+        "model-name": name,
+        **FIELDS,
+        "asset": [{"file-format": "ckpt", "asset-link": link, "asset-sha256": digest}],
+    }
     return render_card(ModelCard(title=name, fields=fields)).encode()
 
 
@@ -140,7 +144,9 @@ def test_the_hub_token_goes_to_the_hub_origin_only(server, monkeypatch):
     with AssetServer() as other:
         other.add("/w/tiny.ckpt", DATA)
         elsewhere = other.url("/w/tiny.ckpt", host="localhost")
-        hub = publish_on(server, {"here_050": ("../assets/tiny.ckpt", sha256(DATA)), "there_050": (elsewhere, sha256(DATA))})
+        hub = publish_on(
+            server, {"here_050": ("../assets/tiny.ckpt", sha256(DATA)), "there_050": (elsewhere, sha256(DATA))}
+        )
         monkeypatch.setenv("GHOSTHUB_TOKEN", "hub-token")
         client = Client(hub=hub)
         client.download("here_050")
@@ -167,7 +173,9 @@ def test_a_netrc_file_names_tokens_per_host(server, tmp_path, monkeypatch):
 def test_no_token_over_plain_http_except_to_this_machine():
     from ghosthub.download.transport import Transport
 
-    named = fast_settings(tokens=(("example.org", "t1"), ("127.0.0.1", "t2")), token="hub", hub="http://hub.example.org/")
+    named = fast_settings(
+        tokens=(("example.org", "t1"), ("127.0.0.1", "t2")), token="hub", hub="http://hub.example.org/"
+    )
     transport = Transport(named)
     assert transport.credentials("https://example.org/a.ckpt") == "Bearer t1"
     assert transport.credentials("http://example.org/a.ckpt") is None
@@ -181,7 +189,9 @@ def test_no_token_over_plain_http_except_to_this_machine():
 
 def test_passwords_and_signatures_stay_out_of_the_cache_and_messages(server):
     signed = server.add("/signed/tiny.ckpt", DATA) + "?sig=SIGNATURE123"
-    plain = publish_on(server, {"here_050": ("../assets/tiny.ckpt", sha256(DATA)), "signed_050": (signed, sha256(DATA))})
+    plain = publish_on(
+        server, {"here_050": ("../assets/tiny.ckpt", sha256(DATA)), "signed_050": (signed, sha256(DATA))}
+    )
     hub = plain.replace("http://", "http://alice:PASSWORD123@")
     client = Client(hub=hub)
     assert "PASSWORD123" not in repr(client) and "PASSWORD123" not in repr(client.settings)
@@ -190,7 +200,10 @@ def test_passwords_and_signatures_stay_out_of_the_cache_and_messages(server):
     # The password went where the user wrote it (the hub, on this machine), as Basic auth.
     import base64
 
-    assert server.requests_for(PREFIX + "index.json")[0].headers["authorization"] == "Basic " + base64.b64encode(b"alice:PASSWORD123").decode()
+    assert (
+        server.requests_for(PREFIX + "index.json")[0].headers["authorization"]
+        == "Basic " + base64.b64encode(b"alice:PASSWORD123").decode()
+    )
     assert server.requests_for(PREFIX + "assets/tiny.ckpt")[0].headers["authorization"].startswith("Basic ")
     server.always(PREFIX + "index.json", "404")
     _, caught = listed(hub)
@@ -213,7 +226,9 @@ def test_a_hub_whose_cards_answer_5xx_costs_seconds_and_one_warning(server, fast
     started = time.monotonic()
     names, caught = listed(hub)
     assert time.monotonic() - started < 10
-    assert "ghostnet_050" in names and not any(n.startswith("m") and n.endswith("_050") and n[1].isdigit() for n in names)
+    assert "ghostnet_050" in names and not any(
+        n.startswith("m") and n.endswith("_050") and n[1].isdigit() for n in names
+    )
     assert len(caught) == 1 and "10 of 10 cards left out" in caught[0] and "HTTP 500" in caught[0]
     cards = [s for s in server.seen if "/cards/" in s.path]
     assert len(server.requests_for(PREFIX + "index.json")) == 1 and len(cards) == hub_sync.MAX_CARD_FAILURES
@@ -261,7 +276,9 @@ def test_an_unreachable_hub_costs_one_try_then_nothing_while_remembered(server, 
 def test_an_index_of_100000_missing_cards_has_a_deadline_and_one_warning(server, fast_env):
     entry = '"m%d_050": {"card": "cards/m%d_050.md", "card-sha256": "%s", "assets": []}'
     models = ", ".join(entry % (i, i, "0" * 64) for i in range(100_000))
-    server.add(PREFIX + "index.json", b'{"format": "%s", "updated": null, "models": {%s}}' % (FORMAT.encode(), models.encode()))
+    server.add(
+        PREFIX + "index.json", b'{"format": "%s", "updated": null, "models": {%s}}' % (FORMAT.encode(), models.encode())
+    )
     hub = server.url(PREFIX)
     started = time.monotonic()
     names, caught = listed(hub)
@@ -306,7 +323,10 @@ def _read_only(cache: Path, *argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GHOSTHUB_CACHE": str(cache)}
     return subprocess.run(
         ["unshare", "-r", "-m", "sh", "-c", script, "sh", sys.executable, "-m", "ghosthub", *argv],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -317,7 +337,14 @@ def read_only_works(tmp_path):
     if shutil.which("unshare") is None:
         pytest.skip("no unshare to mount a read-only folder")
     check = subprocess.run(
-        ["unshare", "-r", "-m", "sh", "-c", f'mount --bind "{probe}" "{probe}" && mount -o remount,bind,ro "{probe}" "{probe}" && ! touch "{probe}/x"'],
+        [
+            "unshare",
+            "-r",
+            "-m",
+            "sh",
+            "-c",
+            f'mount --bind "{probe}" "{probe}" && mount -o remount,bind,ro "{probe}" "{probe}" && ! touch "{probe}/x"',
+        ],
         capture_output=True,
     )
     if check.returncode != 0:
@@ -343,7 +370,9 @@ def test_a_read_only_cache_without_a_copy_leaves_the_hub_out(server, read_only_w
     cache_dir().mkdir(parents=True)
     listing = _read_only(cache_dir(), "list", "--hub", hub)
     assert listing.returncode == 0, listing.stderr
-    assert "ghostnet_050" in listing.stdout and "cannot be written" in listing.stderr and "Traceback" not in listing.stderr
+    assert (
+        "ghostnet_050" in listing.stdout and "cannot be written" in listing.stderr and "Traceback" not in listing.stderr
+    )
 
 
 # --------------------------------------------------------------------------- 13. gzip

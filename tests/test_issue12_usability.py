@@ -21,13 +21,22 @@ def test_pretrained_true_keeps_cards_with_weights(tmp_path):
     text = (ROOT / "cards" / "ghostnet_050.md").read_text()
     start = text.index("asset:")
     end = text.index("\n", text.index("asset-sha256", start))
-    no_weights = text[:start] + "asset:\n  - file-format: onnx\n    asset-link: https://h/x.onnx\n    asset-sha256: ae7771cb" + text[end:]
+    no_weights = (
+        text[:start]
+        + "asset:\n  - file-format: onnx\n    asset-link: https://h/x.onnx\n    asset-sha256: ae7771cb"
+        + text[end:]
+    )
     (cards / "onnx_only.md").write_text(no_weights.replace("model-name: ghostnet_050", "model-name: onnx_only"))
     everything = ghosthub.list_models(cards=[cards])
     assert "onnx_only" in everything
     assert ghosthub.list_models(pretrained=True, cards=[cards]) == [n for n in everything if n != "onnx_only"]
     assert ghosthub.list_models(pretrained=False, cards=[cards]) == everything
-    assert ghosthub.list_models("ghostnet_1*", pretrained=True) == ["ghostnet_100", "ghostnet_100.2c1db3f2", "ghostnet_100.722e13be", "ghostnet_130"]
+    assert ghosthub.list_models("ghostnet_1*", pretrained=True) == [
+        "ghostnet_100",
+        "ghostnet_100.2c1db3f2",
+        "ghostnet_100.722e13be",
+        "ghostnet_130",
+    ]
 
 
 def test_an_unknown_filter_key_is_refused_with_the_closest(tmp_path):
@@ -35,8 +44,9 @@ def test_an_unknown_filter_key_is_refused_with_the_closest(tmp_path):
         ghosthub.list_models(datset="imagenet")
     with pytest.raises(TypeError):  # as an unexpected keyword argument would
         ghosthub.list_models(colour="red")
-    assert ghosthub.list_models(dataset="ImageNet*") == [n for n in ghosthub.list_models() if n not in (
-        "ghostnet600_175.a37ea724", "ghostnet_100.722e13be")], "the bundled Pets cards are not ImageNet"
+    assert ghosthub.list_models(dataset="ImageNet*") == [
+        n for n in ghosthub.list_models() if n not in ("ghostnet600_175.a37ea724", "ghostnet_100.722e13be")
+    ], "the bundled Pets cards are not ImageNet"
     assert ghosthub.list_models(module_type="cv") == ghosthub.list_models(), "any front-matter key, _ for -"
     assert ghosthub.list_models(file_format="ckpt", backbone="ghostnet*") == ghosthub.list_models()
 

@@ -6,13 +6,13 @@ import hashlib
 import mindspore as ms
 import numpy as np
 import pytest
+from fetch_helpers import assert_nothing_cached
 
 import ghosthub
 from conftest import SEED
-from fetch_helpers import assert_nothing_cached
+from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.models import create_model
-from ghosthub.hub.serve import serve
 
 NUM_CLASSES = 7
 
@@ -73,15 +73,29 @@ def test_end_to_end_over_http(reference, tmp_path, isolated_env):
 
 def test_safetensors_and_8_digit_prefix(reference, tmp_path):
     path = reference["root"] / "assets" / "tiny-weights.safetensors"
-    write_card(tmp_path, "tiny_st_050", reference["url"] + "assets/tiny-weights.safetensors", sha256(path)[:8], fmt="safetensors")
+    write_card(
+        tmp_path,
+        "tiny_st_050",
+        reference["url"] + "assets/tiny-weights.safetensors",
+        sha256(path)[:8],
+        fmt="safetensors",
+    )
     with pytest.warns(UserWarning, match="prefix"):
         net = ghosthub.load("tiny_st_050", cards=[tmp_path])
     np.testing.assert_array_equal(logits_of(net, reference["x"]), reference["logits"])
 
 
 def test_width_from_the_card(reference, tmp_path):
-    write_card(tmp_path, "no_width_in_name", reference["url"] + "assets/tiny-weights.ckpt", sha256(reference["ckpt"]), width="0.5")
-    np.testing.assert_array_equal(logits_of(ghosthub.load("no_width_in_name", cards=[tmp_path]), reference["x"]), reference["logits"])
+    write_card(
+        tmp_path,
+        "no_width_in_name",
+        reference["url"] + "assets/tiny-weights.ckpt",
+        sha256(reference["ckpt"]),
+        width="0.5",
+    )
+    np.testing.assert_array_equal(
+        logits_of(ghosthub.load("no_width_in_name", cards=[tmp_path]), reference["x"]), reference["logits"]
+    )
 
 
 def test_wrong_width_is_a_strict_mismatch(reference, tmp_path):
@@ -121,7 +135,9 @@ def test_num_classes_and_in_channels(reference, tmp_path):
 
 def test_checkpoint_path_and_pretrained_false(reference, tmp_path):
     write_card(tmp_path, "tiny_net_050", "https://unreachable.invalid/x.ckpt", "0" * 8)
-    net = ghosthub.load("tiny_net_050", pretrained=False, checkpoint_path=reference["ckpt"], cards=[tmp_path], offline=True)
+    net = ghosthub.load(
+        "tiny_net_050", pretrained=False, checkpoint_path=reference["ckpt"], cards=[tmp_path], offline=True
+    )
     np.testing.assert_array_equal(logits_of(net, reference["x"]), reference["logits"])
     net = ghosthub.load("tiny_net_050", pretrained=False, cards=[tmp_path], offline=True)
     assert net.num_classes == 1000 and net.training is False

@@ -12,7 +12,10 @@ from ghosthub._utils.lock import FileLock, LockTimeout
 
 
 def hold_in_child(path):
-    code = f"import time; from ghosthub._utils.lock import FileLock; FileLock({str(path)!r}).acquire(); print('held', flush=True); time.sleep(60)"
+    code = (
+        f"import time; from ghosthub._utils.lock import FileLock; FileLock({str(path)!r}).acquire(); "
+        "print('held', flush=True); time.sleep(60)"
+    )
     child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "held"
     return child

@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from _images import make_image_folder
+from test_train import TINY
+
 from conftest import REPO
-from ghosthub.modelcard import load_card, render_card
 from ghosthub.cli import main
 from ghosthub.errors import CardError
+from ghosthub.modelcard import load_card, render_card
 from ghosthub.modelcard.provenance import read_provenance
 from ghosthub.training.trainer import train
-from test_train import TINY
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,9 @@ def trained(tmp_path_factory):
 def published(trained, tmp_path_factory):
     hub = tmp_path_factory.mktemp("hub")
     ckpt = trained["result"].best_checkpoint
-    code = main(["publish", ckpt, "--name", "tiny_010", "--hub", str(hub), "--eval-dir", str(trained["data"]), "--json"])
+    code = main(
+        ["publish", ckpt, "--name", "tiny_010", "--hub", str(hub), "--eval-dir", str(trained["data"]), "--json"]
+    )
     assert code == 0
     return hub
 
@@ -55,7 +57,9 @@ def test_publish_records_architecture_preprocessing_and_provenance(trained, publ
 
 
 def test_verify_rebuild_retrains_and_matches(trained, published, capsys):
-    code = main(["verify", "--rebuild", "tiny_010", "--cards", str(published / "cards"), "--data-dir", str(trained["data"])])
+    code = main(
+        ["verify", "--rebuild", "tiny_010", "--cards", str(published / "cards"), "--data-dir", str(trained["data"])]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("OK ") and trained["result"].checkpoint_sha256 in out
@@ -80,7 +84,11 @@ def test_demo_end_to_end(tmp_path):
     env = {**os.environ, "GHOSTHUB_CACHE": str(tmp_path / "user-cache"), "GLOG_v": "3"}
     proc = subprocess.run(
         [sys.executable, "-m", "ghosthub", "demo", "--epochs", "1", "--workdir", str(tmp_path / "demo")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()

@@ -12,6 +12,7 @@ pytest.importorskip("mindspore")
 
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
+from publish_helpers import published_hub  # noqa: E402
 
 import ghosthub  # noqa: E402
 from ghosthub import Client  # noqa: E402
@@ -22,7 +23,6 @@ from ghosthub.hub.serve import serve  # noqa: E402
 from ghosthub.modelcard import load_card  # noqa: E402
 from ghosthub.models import create_model  # noqa: E402
 from ghosthub.tasks.publish import publish  # noqa: E402
-from publish_helpers import published_hub  # noqa: E402
 
 NAMES = ("alpha_050", "beta_050")
 
@@ -53,7 +53,9 @@ def test_mirror_from_a_url_hub_then_offline_and_served(source, tmp_path, capfd, 
     assert set(index["models"]) == set(NAMES)
     card = load_card(dest / "cards" / "alpha_050.md")
     assert card.assets[0].link.startswith("../assets/alpha_050-") and len(card.assets[0].sha256) == 64
-    assert sorted(p.name for p in dest.rglob(".*")) == [".mirror-verified.json", ".mirror.lock"], "no temporary file or journal left"
+    assert sorted(p.name for p in dest.rglob(".*")) == [".mirror-verified.json", ".mirror.lock"], (
+        "no temporary file or journal left"
+    )
 
     # Air-gapped: the source is gone, the cache is empty, the network is off.
     monkeypatch.setenv("GHOSTHUB_HUB", str(dest))
@@ -87,7 +89,10 @@ def test_check_finds_a_corrupt_asset_and_a_rerun_repairs_it(source, tmp_path, ca
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and "corrupt" in report["problems"][0]
     items = Client(cache_dir=tmp_path / "c").mirror(NAMES, dest, hub=str(source["root"]))
-    assert [(i.name, i.state, len(i.fetched)) for i in items] == [("alpha_050", "updated", 1), ("beta_050", "unchanged", 0)]
+    assert [(i.name, i.state, len(i.fetched)) for i in items] == [
+        ("alpha_050", "updated", 1),
+        ("beta_050", "unchanged", 0),
+    ]
     assert check_mirror(dest) == []
     assert main(["mirror", "--check", str(dest)]) == 0
 
@@ -108,15 +113,45 @@ def test_dry_run_base_url_and_a_changed_card(source, tmp_path, capsys):
     import shutil
 
     shutil.copytree(source["root"], src)
-    code = main(["mirror", "alpha_050", "--to", str(dest), "--hub", str(src), "--dry-run", "--json", "--cache-dir", str(tmp_path / "c")])
+    code = main(
+        [
+            "mirror",
+            "alpha_050",
+            "--to",
+            str(dest),
+            "--hub",
+            str(src),
+            "--dry-run",
+            "--json",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["models"][0]["state"] == "new" and report["models"][0]["fetched"] == ["assets/" + next(
-        p.name for p in (src / "assets").glob("alpha_050-*"))]
+    assert report["models"][0]["state"] == "new" and report["models"][0]["fetched"] == [
+        "assets/" + next(p.name for p in (src / "assets").glob("alpha_050-*"))
+    ]
     assert not dest.exists(), "a dry run changes nothing"
 
     url = "https://models.example.lan/hub"
-    assert main(["mirror", "alpha_050", "--to", str(dest), "--hub", str(src), "--base-url", url, "--cache-dir", str(tmp_path / "c")]) == 0
+    assert (
+        main(
+            [
+                "mirror",
+                "alpha_050",
+                "--to",
+                str(dest),
+                "--hub",
+                str(src),
+                "--base-url",
+                url,
+                "--cache-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert load_card(dest / "cards" / "alpha_050.md").assets[0].link.startswith(url + "/assets/alpha_050-")
     assert check_mirror(dest) == []
@@ -185,12 +220,17 @@ def test_prune_follows_a_hub_that_replaced_one_model_and_dropped_another(source,
     assert [(i.name, i.state, i.removed) for i in items] == [("alpha_050", "updated", [f"assets/{old_alpha}"])]
     assert (dest / "assets" / old_alpha).exists(), "a dry run changes nothing"
 
-    assert main(["mirror", "*_050", "--to", str(dest), "--hub", str(src), "--prune", "--dry-run", "--cache-dir", cache]) == 0
+    assert (
+        main(["mirror", "*_050", "--to", str(dest), "--hub", str(src), "--prune", "--dry-run", "--cache-dir", cache])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "beta_050" in out and "would remove its card and 1 asset(s)" in out
     assert sorted(p.relative_to(dest) for p in dest.rglob("beta_050*")) == beta_files
 
-    assert main(["mirror", "*_050", "--to", str(dest), "--hub", str(src), "--prune", "--json", "--cache-dir", cache]) == 0
+    assert (
+        main(["mirror", "*_050", "--to", str(dest), "--hub", str(src), "--prune", "--json", "--cache-dir", cache]) == 0
+    )
     report = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
     assert report["alpha_050"]["state"] == "updated" and report["alpha_050"]["removed"] == [f"assets/{old_alpha}"]
     assert report["beta_050"]["state"] == "removed"

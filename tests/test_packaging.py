@@ -45,8 +45,17 @@ def test_installed_wheel_lists_bundled_cards(wheel, tmp_path):
         "assert ghosthub.__file__.startswith(sys.argv[1]), ghosthub.__file__;"
         "from ghosthub.cli import main; sys.exit(main(['list']))"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     names = [line.split()[0] for line in proc.stdout.splitlines()[1:]]
-    assert names == ["ghostnet600_175.a37ea724", "ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_100.2c1db3f2",
-                     "ghostnet_100.722e13be", "ghostnet_130"]
+    assert names == [
+        "ghostnet600_175.a37ea724",
+        "ghostnet_050",
+        "ghostnet_050.85b91860",
+        "ghostnet_100",
+        "ghostnet_100.2c1db3f2",
+        "ghostnet_100.722e13be",
+        "ghostnet_130",
+    ]

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from ghosthub.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from ghosthub.data.transforms import ImageError, make_transform
 from ghosthub.data.classes import imagenet_classes
+from ghosthub.data.transforms import ImageError, make_transform
 
 
 def _gradient(h, w):
@@ -40,7 +40,7 @@ def test_crop_geometry_without_resize():
     image = _gradient(256, 513)
     out = make_transform(mean=(0, 0, 0), std=(1, 1, 1))(image)
     top, left = (256 - 224) // 2, (513 - 224) // 2  # 16, 144
-    assert np.array_equal(out.transpose(1, 2, 0), image[top:top + 224, left:left + 224].astype(np.float32))
+    assert np.array_equal(out.transpose(1, 2, 0), image[top : top + 224, left : left + 224].astype(np.float32))
 
 
 @pytest.mark.parametrize("h, w, resized", [(300, 400, (256, 341)), (400, 300, (341, 256)), (100, 150, (256, 384))])
@@ -72,8 +72,11 @@ def test_grayscale_becomes_three_channels():
     gray = _gradient(80, 80)[:, :, 0]
     out = make_transform(64)(gray)
     assert out.shape == (3, 64, 64)
-    assert np.allclose(out[0] * IMAGENET_DEFAULT_STD[0] + IMAGENET_DEFAULT_MEAN[0],
-                       out[1] * IMAGENET_DEFAULT_STD[1] + IMAGENET_DEFAULT_MEAN[1], atol=1e-3)
+    assert np.allclose(
+        out[0] * IMAGENET_DEFAULT_STD[0] + IMAGENET_DEFAULT_MEAN[0],
+        out[1] * IMAGENET_DEFAULT_STD[1] + IMAGENET_DEFAULT_MEAN[1],
+        atol=1e-3,
+    )
 
 
 def test_bad_inputs_raise_image_error(tmp_path):

@@ -12,11 +12,11 @@ import pytest
 from publish_helpers import save_checkpoints, tree
 
 import ghosthub
-from ghosthub.hub.index import FORMAT
-from ghosthub.modelcard import load_card
 from ghosthub.errors import PublishError
-from ghosthub.tasks.publish import publish
+from ghosthub.hub.index import FORMAT
 from ghosthub.hub.serve import serve
+from ghosthub.modelcard import load_card
+from ghosthub.tasks.publish import publish
 
 TODAY = datetime.date(2026, 11, 27)
 
@@ -33,7 +33,9 @@ def test_publish_writes_asset_card_and_index(checkpoints, tmp_path):
     hub = tmp_path / "hub"
     ckpt = checkpoints[1]
     sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()
-    result = publish(ckpt, name="tiny_050", hub=hub, width=0.5, dataset="toy", metrics={"top1": 97.5, "top5": 100.0}, today=TODAY)
+    result = publish(
+        ckpt, name="tiny_050", hub=hub, width=0.5, dataset="toy", metrics={"top1": 97.5, "top5": 100.0}, today=TODAY
+    )
     assert result.changed and result.sha256 == sha
     assert result.asset_path == hub / "assets" / f"tiny_050-{sha[:8]}.ckpt"
     assert result.asset_path.read_bytes() == ckpt.read_bytes()
@@ -45,13 +47,17 @@ def test_publish_writes_asset_card_and_index(checkpoints, tmp_path):
     assert card.fields["evaluation"] == "top1acc97.50 | top5acc100.00"
     assert card.metrics == {"top1": 97.5, "top5": 100.0}
     assert card.fields["width"] == "0.5" and card.backbone == "ghostnet"
-    assert "| tiny_050 | ghostnet | 0.5 | toy | 97.50 | 100.00 |" in card.body and 'ghosthub.load("tiny_050"' in card.body
+    assert (
+        "| tiny_050 | ghostnet | 0.5 | toy | 97.50 | 100.00 |" in card.body and 'ghosthub.load("tiny_050"' in card.body
+    )
     index = json.loads((hub / "index.json").read_text())
     entry = index["models"]["tiny_050"]
     assert index["format"] == FORMAT
     assert entry["card"] == "cards/tiny_050.md"
     assert entry["card-sha256"] == hashlib.sha256((hub / "cards" / "tiny_050.md").read_bytes()).hexdigest()
-    assert entry["assets"] == [{"path": f"assets/tiny_050-{sha[:8]}.ckpt", "file-format": "ckpt", "sha256": sha, "size": ckpt.stat().st_size}]
+    assert entry["assets"] == [
+        {"path": f"assets/tiny_050-{sha[:8]}.ckpt", "file-format": "ckpt", "sha256": sha, "size": ckpt.stat().st_size}
+    ]
     assert not [p for p in hub.rglob(".*") if p.name != ".publish.lock"]  # no temporaries, no journal
 
 
@@ -66,7 +72,9 @@ def test_published_model_loads_from_the_folder_and_over_http(checkpoints, tmp_pa
         other = tmp_path / "remote-cards"
         other.mkdir()
         card = load_card(hub / "cards" / "tiny_050.md")
-        (other / "tiny_050.md").write_text((hub / "cards" / "tiny_050.md").read_text().replace("../assets/", server.url + "assets/"))
+        (other / "tiny_050.md").write_text(
+            (hub / "cards" / "tiny_050.md").read_text().replace("../assets/", server.url + "assets/")
+        )
         net = ghosthub.load("tiny_050", cards=[other], cache_dir=tmp_path / "other-cache")
         remote = net(x).asnumpy()
         del net
@@ -76,7 +84,9 @@ def test_published_model_loads_from_the_folder_and_over_http(checkpoints, tmp_pa
 
 
 def test_base_url_makes_absolute_links(checkpoints, tmp_path):
-    result = publish(checkpoints[1], name="tiny_050", hub=tmp_path / "hub", width=0.5, base_url="https://hub.example.org/zoo/")
+    result = publish(
+        checkpoints[1], name="tiny_050", hub=tmp_path / "hub", width=0.5, base_url="https://hub.example.org/zoo/"
+    )
     assert result.card.assets[0].link == f"https://hub.example.org/zoo/assets/tiny_050-{result.sha256[:8]}.ckpt"
 
 
@@ -95,7 +105,9 @@ def test_republishing_restores_a_missing_asset_or_index_entry(checkpoints, tmp_p
     first.asset_path.unlink()
     again = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY + datetime.timedelta(days=3))
     assert again.changed and first.asset_path.read_bytes() == checkpoints[1].read_bytes()
-    assert {k: v for k, v in tree(hub).items() if k != "index.json"} == {k: v for k, v in complete.items() if k != "index.json"}
+    assert {k: v for k, v in tree(hub).items() if k != "index.json"} == {
+        k: v for k, v in complete.items() if k != "index.json"
+    }
     (hub / "index.json").unlink()
     again = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5)
     assert again.changed
@@ -107,8 +119,12 @@ def test_republishing_restores_a_missing_asset_or_index_entry(checkpoints, tmp_p
 def test_a_training_record_of_another_checkpoint_is_not_published(checkpoints, tmp_path):
     from ghosthub.errors import PublishWarning
 
-    record = {"checkpoint_sha256": hashlib.sha256(checkpoints[2].read_bytes()).hexdigest(), "seed": 2,
-              "recipe_digest": "ab" * 32, "dataset_digest": "cd" * 32}
+    record = {
+        "checkpoint_sha256": hashlib.sha256(checkpoints[2].read_bytes()).hexdigest(),
+        "seed": 2,
+        "recipe_digest": "ab" * 32,
+        "dataset_digest": "cd" * 32,
+    }
     hub = tmp_path / "hub"
     with pytest.raises(PublishError, match="describes another checkpoint"):
         publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, provenance=record)
@@ -235,10 +251,33 @@ def test_card_author_license_summary_from_the_command_line_never_the_login_name(
     from ghosthub.cli import main
 
     hub = tmp_path / "hub"
-    assert main(["publish", str(checkpoints[1]), "--name", "a_050", "--hub", str(hub), "--width", "0.5",
-                 "--author", "Ada Lovelace", "--license", "MIT", "--summary", "digits, for the demo"]) == 0
+    assert (
+        main(
+            [
+                "publish",
+                str(checkpoints[1]),
+                "--name",
+                "a_050",
+                "--hub",
+                str(hub),
+                "--width",
+                "0.5",
+                "--author",
+                "Ada Lovelace",
+                "--license",
+                "MIT",
+                "--summary",
+                "digits, for the demo",
+            ]
+        )
+        == 0
+    )
     card = load_card(hub / "cards" / "a_050.md")
-    assert (card.fields["author"], card.fields["license"], card.fields["summary"]) == ("Ada Lovelace", "MIT", "digits, for the demo")
+    assert (card.fields["author"], card.fields["license"], card.fields["summary"]) == (
+        "Ada Lovelace",
+        "MIT",
+        "digits, for the demo",
+    )
     sha = hashlib.sha256(checkpoints[2].read_bytes()).hexdigest()
     record = {"checkpoint_sha256": sha, "recipe_source": "/home/someone/private/recipes/digits.yaml", "seed": 1}
     publish(checkpoints[2], name="b_050", hub=hub, width=0.5, provenance=record)

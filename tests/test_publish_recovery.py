@@ -55,7 +55,11 @@ def test_a_killed_publish_is_rolled_back_by_the_next_publish(checkpoints, tmp_pa
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
-        [sys.executable, "-c", KILLED_PUBLISH, str(checkpoints[2]), str(hub)], env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, "-c", KILLED_PUBLISH, str(checkpoints[2]), str(hub)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     # The precondition: the process died mid-commit, leaving the journal and a half-replaced hub.
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -68,7 +72,9 @@ def test_a_killed_publish_is_rolled_back_by_the_next_publish(checkpoints, tmp_pa
     after = tree(hub)
     mine = {"cards/again_050.md", f"assets/{result.asset_path.name}"}
     # The killed publish is gone without a trace: no journal, no backup, no temporary, its card rolled back.
-    assert {k: v for k, v in after.items() if k not in mine and k != INDEX} == {k: v for k, v in before.items() if k != INDEX}
+    assert {k: v for k, v in after.items() if k not in mine and k != INDEX} == {
+        k: v for k, v in before.items() if k != INDEX
+    }
     index = json.loads((hub / INDEX).read_text())
     assert index["models"]["tiny_050"] == json.loads(before[INDEX])["models"]["tiny_050"]
     # ... and the new publish landed.

@@ -162,7 +162,9 @@ def test_every_piece_starts_its_writeback_while_the_download_goes(card, settings
 
 
 @pytest.mark.parametrize("from_memory", [True, False], ids=["from-memory", "read-back"])
-def test_a_fall_back_after_the_hash_passed_other_pieces_still_hashes_every_byte_once(tmp_path, monkeypatch, from_memory):
+def test_a_fall_back_after_the_hash_passed_other_pieces_still_hashes_every_byte_once(
+    tmp_path, monkeypatch, from_memory
+):
     """The race behind a flaky "internal error: hashed N of M bytes": piece 1 landed, piece 0 (the first
     answer) completed and the hash took both; then a piece is answered 200 and the first answer must go
     on as the one stream, rewriting piece 1. Its bytes before the hash's frontier are not hashed again,
@@ -179,7 +181,9 @@ def test_a_fall_back_after_the_hash_passed_other_pieces_still_hashes_every_byte_
     part = PartFile(tmp_path / "x.part", 1 << 30, None)
     part.begin(len(data), url="http://127.0.0.1/x", etag='"v1"', last_modified=None)
     transport = SimpleNamespace(settings=fast_settings(read_timeout=5.0))
-    job = ranges._Job(transport, "http://127.0.0.1/x", "http://127.0.0.1", part, len(data), ranges.plan(len(data), 2), 2)
+    job = ranges._Job(
+        transport, "http://127.0.0.1/x", "http://127.0.0.1", part, len(data), ranges.plan(len(data), 2), 2
+    )
     job.taken[0] = job.streaming = True
     (_, _, end0), (_, _, end1) = job.pieces[0], job.pieces[1]
     with pytest.raises(ranges._Done):
@@ -265,7 +269,9 @@ def test_a_piece_that_cannot_be_had_fails_cleanly(card, settings, server):
     server.fault_at(PATH, 3 * PIECE, "404")
     with pytest.raises(DownloadError, match="HTTP 404"):
         fetch(card, settings)
-    assert not [p for p in settings.cache_dir.rglob("*.ckpt*") if not p.name.endswith(".lock")], "nothing cached, no part left"
+    assert not [p for p in settings.cache_dir.rglob("*.ckpt*") if not p.name.endswith(".lock")], (
+        "nothing cached, no part left"
+    )
 
 
 def test_connections_setting(monkeypatch):

@@ -6,10 +6,10 @@ import sys
 import pytest
 
 from conftest import REPO
-from ghosthub.training.recipe import Recipe, bundled_recipes, load_recipe
-from ghosthub.errors import RecipeError
 from ghosthub.data.augment import parse_auto_augment
+from ghosthub.errors import RecipeError
 from ghosthub.naming import split_name
+from ghosthub.training.recipe import Recipe, bundled_recipes, load_recipe
 
 MINIMAL = {"model": "ghostnet_050", "epoch_size": 2, "lr": 0.1, "batch_size": 8}
 
@@ -30,12 +30,20 @@ def test_bundled_imagenet_recipes_have_the_published_values(width):
     assert (r.scheduler, r.lr, r.min_lr, r.warmup_epochs, r.decay_epochs) == ("cosine_decay", 0.4, 1e-7, 20, 580)
     assert (r.label_smoothing, r.drop_rate, r.hflip, r.re_prob, r.color_jitter) == (0.1, 0.2, 0.5, 0.25, 0.4)
     assert (r.scale, r.ratio, r.auto_augment) == ((0.08, 1.0), (0.75, 1.333), "randaug-m9-mstd0.5")
-    assert (r.amp_level, r.loss_scale_type, r.image_resize, r.crop_pct, r.num_classes) == ("O3", "dynamic", 224, 0.875, 1000)
+    assert (r.amp_level, r.loss_scale_type, r.image_resize, r.crop_pct, r.num_classes) == (
+        "O3",
+        "dynamic",
+        224,
+        0.875,
+        1000,
+    )
     assert r.aug_repeats == (3 if width == "130" else 0)  # as MindCV's ghostnet_130 config
 
 
 def test_bundled_names_and_demo_recipe():
-    assert {"digits_demo", "ghostnet_050_imagenet", "ghostnet_100_imagenet", "ghostnet_130_imagenet"} <= set(bundled_recipes())
+    assert {"digits_demo", "ghostnet_050_imagenet", "ghostnet_100_imagenet", "ghostnet_130_imagenet"} <= set(
+        bundled_recipes()
+    )
     demo = load_recipe("digits_demo")
     assert demo.num_classes is None and demo.hflip == 0 and demo.threads is not None
 
@@ -48,18 +56,21 @@ def test_unknown_key_names_file_line_and_suggestion(tmp_path):
     assert f"{path}:5" in message and "'warmup_epoch'" in message and "Did you mean 'warmup_epochs'" in message
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("lr", "-1", "a number > 0"),
-    ("batch_size", "0", "an integer >= 1"),
-    ("epoch_size", "2.5", "an integer >= 1"),
-    ("hflip", "1.5", "a number in [0, 1]"),
-    ("use_nesterov", "1", "true or false"),
-    ("scale", "[0.9, 0.1]", "low <= high"),
-    ("amp_level", "O4", "one of O0, O1, O2, O3"),
-    ("auto_augment", "randaug-m99", "randaug-m<M>"),
-    ("model", "GhostNet 0.5", "a model name"),
-    ("mean", "[1, 2]", "a list of 3 numbers"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("lr", "-1", "a number > 0"),
+        ("batch_size", "0", "an integer >= 1"),
+        ("epoch_size", "2.5", "an integer >= 1"),
+        ("hflip", "1.5", "a number in [0, 1]"),
+        ("use_nesterov", "1", "true or false"),
+        ("scale", "[0.9, 0.1]", "low <= high"),
+        ("amp_level", "O4", "one of O0, O1, O2, O3"),
+        ("auto_augment", "randaug-m99", "randaug-m<M>"),
+        ("model", "GhostNet 0.5", "a model name"),
+        ("mean", "[1, 2]", "a list of 3 numbers"),
+    ],
+)
 def test_bad_value_names_key_expected_and_found(tmp_path, key, value, expected):
     body = "".join(f"{k}: {v}\n" for k, v in {**MINIMAL, key: value}.items())
     path = write(tmp_path, body)
@@ -90,7 +101,9 @@ def test_exponent_numbers_and_defaults():
 
 def test_digest_is_canonical(tmp_path):
     a = load_recipe(write(tmp_path, "model: ghostnet_050\nepoch_size: 2\nlr: 0.1\nbatch_size: 8\n", "a.yaml"))
-    b = load_recipe(write(tmp_path, "# same, reordered\nbatch_size: 8\nlr: 1.0e-1\nepoch_size: 2\nmodel: GHOSTNET_050\n", "b.yaml"))
+    b = load_recipe(
+        write(tmp_path, "# same, reordered\nbatch_size: 8\nlr: 1.0e-1\nepoch_size: 2\nmodel: GHOSTNET_050\n", "b.yaml")
+    )
     assert a == b and a.digest() == b.digest() and len(a.digest()) == 64
     assert a.replace(seed=1).digest() != a.digest()
     assert Recipe.from_dict(dict(a.to_dict())) == a  # round trip through the dict form
@@ -120,6 +133,9 @@ def test_auto_augment_and_model_names():
 
 
 def test_recipe_module_does_not_import_mindspore():
-    code = "import sys, ghosthub.training.recipe as r; r.load_recipe('digits_demo').digest(); print('mindspore' in sys.modules)"
+    code = (
+        "import sys, ghosthub.training.recipe as r; r.load_recipe('digits_demo').digest(); "
+        "print('mindspore' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

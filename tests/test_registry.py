@@ -11,12 +11,19 @@ import ghosthub
 from conftest import SEED
 from ghosthub import registry as registry_module
 from ghosthub.api import default_registry
-from ghosthub.modelcard import CardWarning, load_card, render_card
 from ghosthub.errors import ModelNotFoundError
+from ghosthub.modelcard import CardWarning, load_card, render_card
 from ghosthub.registry import Registry
 
-BUNDLED = ["ghostnet600_175.a37ea724", "ghostnet_050", "ghostnet_050.85b91860", "ghostnet_100", "ghostnet_100.2c1db3f2",
-    "ghostnet_100.722e13be", "ghostnet_130"]
+BUNDLED = [
+    "ghostnet600_175.a37ea724",
+    "ghostnet_050",
+    "ghostnet_050.85b91860",
+    "ghostnet_100",
+    "ghostnet_100.2c1db3f2",
+    "ghostnet_100.722e13be",
+    "ghostnet_130",
+]
 
 
 def write_card(folder, name, **fields):
@@ -95,7 +102,10 @@ def test_missing_source_folder_is_fine(tmp_path):
 def test_patterns_and_filters(tmp_path):
     write_card(tmp_path, "other_net", **{"backbone-name": "resnet", "train-dataset": "CIFAR10", "module-type": "cv"})
     mindir = load_card(SEED).replace(
-        **{"model-name": "exported", "asset": [{"file-format": "mindir", "asset-link": "x.mindir", "asset-sha256": "0" * 8}]}
+        **{
+            "model-name": "exported",
+            "asset": [{"file-format": "mindir", "asset-link": "x.mindir", "asset-sha256": "0" * 8}],
+        }
     )
     (tmp_path / "exported.md").write_text(render_card(mindir))
     reg = default_registry([tmp_path])

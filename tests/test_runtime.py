@@ -94,10 +94,17 @@ def test_child_env():
 
 
 def test_isa_module_imports_nothing_heavy():
-    code = ("import sys, ghosthub.runtime; "
-            "print(sorted(m for m in ('mindspore', 'numpy', 'ctypes', 'platform') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    code = (
+        "import sys, ghosthub.runtime; "
+        "print(sorted(m for m in ('mindspore', 'numpy', 'ctypes', 'platform') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -130,8 +137,11 @@ def _avx512() -> bool:
 def test_pin_after_import_mindspore_and_too_late(when, expected):
     env = {k: v for k, v in os.environ.items() if "MAX_CPU_ISA" not in k and not k.startswith("GHOSTHUB_")}
     env["PYTHONPATH"] = str(REPO)
-    out = subprocess.run([sys.executable, "-c", _IN_PROCESS, when], capture_output=True, text=True, env=env,
-                         timeout=120).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run([sys.executable, "-c", _IN_PROCESS, when], capture_output=True, text=True, env=env, timeout=120)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert out.startswith(expected)
     if when == "late":
         assert not out.endswith("0x7")  # oneDNN kept its AVX-512 dispatch
@@ -240,9 +250,17 @@ def test_compile_cache_warm_in_second_process(tmp_path):
     (tmp_path / "first_call.py").write_text(script)
     cache = tmp_path / "compile"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    runs = [subprocess.run([sys.executable, str(tmp_path / "first_call.py"), str(cache), str(REPO / "tests")],
-                           capture_output=True, text=True, env=env, check=True, timeout=300).stdout.split()
-            for _ in range(2)]
+    runs = [
+        subprocess.run(
+            [sys.executable, str(tmp_path / "first_call.py"), str(cache), str(REPO / "tests")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=300,
+        ).stdout.split()
+        for _ in range(2)
+    ]
     assert len(list(cache.glob("*/rank_0/graph_cache/compile_cache_0.mindir"))) == 1
     (cold, s1), (warm, s2) = runs
     assert float(s1) == pytest.approx(float(s2), rel=1e-6), runs

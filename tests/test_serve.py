@@ -51,7 +51,12 @@ def test_root_is_the_index(hub):
 
 @pytest.mark.parametrize(
     "header, start, end",
-    [("bytes=100-199", 100, 199), ("bytes=16000-", 16000, 16383), ("bytes=-10", 16374, 16383), ("bytes=0-99999", 0, 16383)],
+    [
+        ("bytes=100-199", 100, 199),
+        ("bytes=16000-", 16000, 16383),
+        ("bytes=-10", 16374, 16383),
+        ("bytes=0-99999", 0, 16383),
+    ],
 )
 def test_ranges(hub, header, start, end):
     response, body = get(hub, "/assets/w.ckpt", Range=header)
@@ -89,7 +94,16 @@ def test_if_range(hub):
 
 @pytest.mark.parametrize(
     "path",
-    ["/../secret.txt", "/assets/../../secret.txt", "/%2e%2e/secret.txt", "/assets%2f..%2f..%2fsecret.txt", "/link.txt", "/assets", "/nope", "/%00"],
+    [
+        "/../secret.txt",
+        "/assets/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/assets%2f..%2f..%2fsecret.txt",
+        "/link.txt",
+        "/assets",
+        "/nope",
+        "/%00",
+    ],
 )
 def test_nothing_outside_the_folder(hub, path):
     response, body = get(hub, path)

@@ -1,4 +1,5 @@
-"""A cache miss's start-up and exit: requests is imported, its charset detection only when something uses it; no collection at exit."""
+"""A cache miss's start-up and exit: requests is imported, its charset detection only when something uses it; no
+collection at exit."""
 
 from __future__ import annotations
 

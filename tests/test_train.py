@@ -9,18 +9,17 @@ import time
 
 import numpy as np
 import pytest
-
 from _images import make_image_folder
+
 from conftest import REPO
-from ghosthub.models.checkpoint import read_info
 from ghosthub._utils.hashes import file_hash as file_sha256
-from ghosthub.training.recipe import Recipe, load_recipe
-from ghosthub.training.provenance import PROVENANCE_KEYS
 from ghosthub.errors import TrainError
-from ghosthub.training.trainer import _prune, train
-from ghosthub.training.schedule import lr_schedule
 from ghosthub.models.builder import build_network
-from ghosthub.models.checkpoint import read_checkpoint
+from ghosthub.models.checkpoint import read_checkpoint, read_info
+from ghosthub.training.provenance import PROVENANCE_KEYS
+from ghosthub.training.recipe import Recipe, load_recipe
+from ghosthub.training.schedule import lr_schedule
+from ghosthub.training.trainer import _prune, train
 
 # A tiny GhostNet (width 0.1), 16x16 images, 4 steps per epoch, 2 epochs; every augmentation on.
 TINY = """\
@@ -67,8 +66,17 @@ def full_run(data, recipe_file, tmp_path_factory):
 
 
 def test_lr_schedule_warmup_cosine_and_prefix():
-    r = Recipe.from_dict({"model": "ghostnet_050", "epoch_size": 10, "lr": 0.4, "batch_size": 8, "min_lr": 1e-7,
-                          "warmup_epochs": 2, "decay_epochs": 6})
+    r = Recipe.from_dict(
+        {
+            "model": "ghostnet_050",
+            "epoch_size": 10,
+            "lr": 0.4,
+            "batch_size": 8,
+            "min_lr": 1e-7,
+            "warmup_epochs": 2,
+            "decay_epochs": 6,
+        }
+    )
     lr = lr_schedule(r, 5, 50)
     assert lr[0] == 0 and lr[5] == pytest.approx(0.2) and lr[10] == pytest.approx(0.4)
     assert lr[25] == pytest.approx(1e-7 + 0.5 * (0.4 - 1e-7))  # half-way through the decay
@@ -88,8 +96,15 @@ def test_prune_keeps_the_newest(tmp_path):
 
 def test_outputs_and_architecture_record(full_run, data):
     out = full_run.out_dir
-    assert sorted(os.listdir(out)) == ["best.ckpt", "epoch-0001.ckpt", "epoch-0002.ckpt", "metrics.jsonl",
-                                       "provenance.json", "recipe.yaml", "result.json"]
+    assert sorted(os.listdir(out)) == [
+        "best.ckpt",
+        "epoch-0001.ckpt",
+        "epoch-0002.ckpt",
+        "metrics.jsonl",
+        "provenance.json",
+        "recipe.yaml",
+        "result.json",
+    ]
     info = read_info(full_run.best_checkpoint)
     assert info["kind"] == "network" and (info["backbone"], info["width"], info["num_classes"]) == ("ghostnet", 0.1, 3)
     assert info["input_size"] == [3, 16, 16] and info["classes"] == ["a", "b", "c"]
@@ -113,9 +128,24 @@ def test_interrupted_and_resumed_run_ends_byte_identical(full_run, data, recipe_
     """A separate process trains the same recipe (byte-identical epoch 1), is killed; a resume finishes it."""
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO), "GLOG_v": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "ghosthub", "train", "--recipe", str(recipe_file),
-                             "--data-dir", str(data), "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ghosthub",
+            "train",
+            "--recipe",
+            str(recipe_file),
+            "--data-dir",
+            str(data),
+            "--out",
+            str(out),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     first = out / "epoch-0001.ckpt"
     deadline = time.monotonic() + 300
     while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -129,7 +159,9 @@ def test_interrupted_and_resumed_run_ends_byte_identical(full_run, data, recipe_
     resumed = train(recipe_file, data, tmp_path / "resumed", resume=first)
     assert [e.epoch for e in resumed.epochs] == [2]
     assert resumed.weights_sha256 == full_run.weights_sha256
-    assert file_sha256(tmp_path / "resumed" / "epoch-0002.ckpt") == file_sha256(os.path.join(full_run.out_dir, "epoch-0002.ckpt"))
+    assert file_sha256(tmp_path / "resumed" / "epoch-0002.ckpt") == file_sha256(
+        os.path.join(full_run.out_dir, "epoch-0002.ckpt")
+    )
     # The best network so far comes along into the new folder: the run ends with the same best.ckpt.
     assert resumed.checkpoint_sha256 == full_run.checkpoint_sha256
     assert file_sha256(tmp_path / "resumed" / "best.ckpt") == file_sha256(full_run.best_checkpoint)
@@ -164,8 +196,15 @@ def test_two_msrun_workers_end_with_identical_weights(data, recipe_file, tmp_pat
     # 18 images sharded over 2 ranks: 9 each, 2 steps of 4 per rank, 16 images per epoch in all.
     assert (result.epochs[0].steps, result.epochs[0].images) == (2, 16)
     written = sorted(os.listdir(tmp_path / "dp"))
-    assert written == ["best.ckpt", "epoch-0001.ckpt", "metrics.jsonl", "msrun", "provenance.json", "recipe.yaml",
-                       "result.json"]
+    assert written == [
+        "best.ckpt",
+        "epoch-0001.ckpt",
+        "metrics.jsonl",
+        "msrun",
+        "provenance.json",
+        "recipe.yaml",
+        "result.json",
+    ]
 
 
 def test_rebuild_from_provenance_matches(full_run, data, tmp_path):
@@ -187,8 +226,8 @@ def test_rebuild_from_provenance_matches(full_run, data, tmp_path):
 
 
 def test_a_resume_into_another_folder_brings_the_best_network(tmp_path):
-    from ghosthub.models.checkpoint import save_checkpoint
     from ghosthub.models import create_model
+    from ghosthub.models.checkpoint import save_checkpoint
     from ghosthub.training.resume import carry_best as _carry_best
 
     net = create_model("ghostnet", 0.1, num_classes=3)

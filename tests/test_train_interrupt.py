@@ -9,8 +9,9 @@ import sys
 import time
 
 from _images import make_image_folder
-from conftest import REPO
 from test_train import TINY
+
+from conftest import REPO
 
 
 def test_an_interrupted_train_names_the_checkpoint_to_resume_from(tmp_path):
@@ -21,9 +22,25 @@ def test_an_interrupted_train_names_the_checkpoint_to_resume_from(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "GLOG_v": "3", "GHOSTHUB_NO_PROGRESS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ghosthub", "train", "--recipe", str(recipe), "--data-dir", str(data), "--out", str(out),
-         "--epochs", "500"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ghosthub",
+            "train",
+            "--recipe",
+            str(recipe),
+            "--data-dir",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "500",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 240

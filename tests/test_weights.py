@@ -99,8 +99,9 @@ def _bad_file(tmp_path, kind, ckpt):
     return path
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "random", "corrupt_safetensors",
-                                  "truncated_safetensors"])
+@pytest.mark.parametrize(
+    "kind", ["empty", "truncated", "garbage", "random", "corrupt_safetensors", "truncated_safetensors"]
+)
 def test_bad_files_raise_weights_error_naming_the_file(tmp_path, ckpt, safetensors_file, kind):
     if kind == "truncated_safetensors":
         path = tmp_path / "w.safetensors"
@@ -234,8 +235,10 @@ def test_num_classes_resets_only_the_classifier(weights, ckpt, caplog):
 
 def test_num_classes_none_takes_the_checkpoints(weights, tmp_path):
     rng = np.random.default_rng(2)
-    head = {"classifier.weight": rng.standard_normal((10, 1280)).astype(np.float32),
-            "classifier.bias": rng.standard_normal(10).astype(np.float32)}
+    head = {
+        "classifier.weight": rng.standard_normal((10, 1280)).astype(np.float32),
+        "classifier.bias": rng.standard_normal(10).astype(np.float32),
+    }
     path = _save({**weights, **head}, tmp_path / "ten.ckpt")
     net = build_network("ghostnet", 0.5, checkpoint_path=path)
     assert net.num_classes == 10
@@ -279,5 +282,8 @@ def test_without_checkpoint_just_builds():
 
 
 def test_weights_module_imports_without_mindspore():
-    code = "import sys, ghosthub.models.checkpoint, ghosthub.models.builder, ghosthub.data.transforms; assert 'mindspore' not in sys.modules"
+    code = (
+        "import sys, ghosthub.models.checkpoint, ghosthub.models.builder, ghosthub.data.transforms; "
+        "assert 'mindspore' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))

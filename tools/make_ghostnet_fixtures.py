@@ -107,8 +107,10 @@ def _save(name: str, params: dict, x: np.ndarray, logits: np.ndarray, meta: dict
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
     path = os.path.join(OUT, name + ".npz")
     np.savez_compressed(path, **arrays)
-    print(f"{path}: {len(params)} entries, {os.path.getsize(path) / 1e6:.2f} MB, "
-          f"logits max |y| {np.abs(logits).max():.3f}, argmax {logits.argmax(1).tolist()}")
+    print(
+        f"{path}: {len(params)} entries, {os.path.getsize(path) / 1e6:.2f} MB, "
+        f"logits max |y| {np.abs(logits).max():.3f}, argmax {logits.argmax(1).tolist()}"
+    )
 
 
 def _classifier_scale(logits: np.ndarray) -> float:
@@ -207,14 +209,30 @@ def make_timm() -> None:
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
     common = dict(family=None, width=0.5, num_classes=10, in_channels=3)
-    _timm_fixture("timm_ghostnet_050", timm.create_model("ghostnet_050", num_classes=10),
-                  dict(common, family="ghostnet", layout="timm", model="timm ghostnet_050"), rng)
+    _timm_fixture(
+        "timm_ghostnet_050",
+        timm.create_model("ghostnet_050", num_classes=10),
+        dict(common, family="ghostnet", layout="timm", model="timm ghostnet_050"),
+        rng,
+    )
     # timm registers V2 at 1.0/1.3/1.6 only; its builder takes any width.
-    _timm_fixture("timm_ghostnetv2_050", _create_ghostnet("ghostnetv2_050", width=0.5, version="v2", num_classes=10),
-                  dict(common, family="ghostnetv2", layout="timm",
-                       model="timm _create_ghostnet('ghostnetv2_050', width=0.5, version='v2')"), rng)
-    _timm_fixture("timm_ghostnetv3_050", timm.create_model("ghostnetv3_050", num_classes=10),
-                  dict(common, family="ghostnetv2", layout="timm-v3", model="timm ghostnetv3_050 (training form)"), rng)
+    _timm_fixture(
+        "timm_ghostnetv2_050",
+        _create_ghostnet("ghostnetv2_050", width=0.5, version="v2", num_classes=10),
+        dict(
+            common,
+            family="ghostnetv2",
+            layout="timm",
+            model="timm _create_ghostnet('ghostnetv2_050', width=0.5, version='v2')",
+        ),
+        rng,
+    )
+    _timm_fixture(
+        "timm_ghostnetv3_050",
+        timm.create_model("ghostnetv3_050", num_classes=10),
+        dict(common, family="ghostnetv2", layout="timm-v3", model="timm ghostnetv3_050 (training form)"),
+        rng,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,8 +270,9 @@ def _zoo_fixture(name: str, net, meta: dict, rng: np.random.Generator, optimizer
     x = _inputs(rng)
 
     def run() -> np.ndarray:
-        ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in params.items()},
-                               strict_load=True)
+        ms.load_param_into_net(
+            net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in params.items()}, strict_load=True
+        )
         return net(ms.Tensor(x.astype(np.float32))).asnumpy()
 
     scale = _classifier_scale(run())
@@ -288,25 +307,57 @@ def make_modelzoo(zoo: str, only: str | None = None) -> None:
         rng = np.random.default_rng(SEED + 1)
         v1 = _load_module(os.path.join(src, "ghostnet/src/ghostnet.py"), "mz_ghostnet")
         if only in (None, "modelzoo_ghostnet_1x"):
-            _zoo_fixture("modelzoo_ghostnet_1x", v1.ghostnet("1x", num_classes=10),
-                         dict(family="ghostnet", width=1.0, num_classes=10, in_channels=3, layout="modelzoo",
-                              model="model zoo ghostnet('1x', num_classes=10)"), rng, optimizer_state=True)
+            _zoo_fixture(
+                "modelzoo_ghostnet_1x",
+                v1.ghostnet("1x", num_classes=10),
+                dict(
+                    family="ghostnet",
+                    width=1.0,
+                    num_classes=10,
+                    in_channels=3,
+                    layout="modelzoo",
+                    model="model zoo ghostnet('1x', num_classes=10)",
+                ),
+                rng,
+                optimizer_state=True,
+            )
         # Only 1x: with another multiplier the zoo's GhostNetV2 feeds its first bottleneck 16
         # channels whatever the stem's width, and fails.
         if only in (None, "modelzoo_ghostnetv2_1x"):
-            v2 = _load_module(os.path.join(src, "ghostnetv2/src/ghostnetv2.py"), "mz_ghostnetv2",
-                              patch_interpolate=True)
-            _zoo_fixture("modelzoo_ghostnetv2_1x", v2.ghostnetv2("1x", num_classes=10),
-                         dict(family="ghostnetv2", width=1.0, num_classes=10, in_channels=3, layout="modelzoo-v2",
-                              model="model zoo ghostnetv2('1x', num_classes=10)"), rng,
-                         optimizer_state=False)
+            v2 = _load_module(
+                os.path.join(src, "ghostnetv2/src/ghostnetv2.py"), "mz_ghostnetv2", patch_interpolate=True
+            )
+            _zoo_fixture(
+                "modelzoo_ghostnetv2_1x",
+                v2.ghostnetv2("1x", num_classes=10),
+                dict(
+                    family="ghostnetv2",
+                    width=1.0,
+                    num_classes=10,
+                    in_channels=3,
+                    layout="modelzoo-v2",
+                    model="model zoo ghostnetv2('1x', num_classes=10)",
+                ),
+                rng,
+                optimizer_state=False,
+            )
     if only in (None, "modelzoo_ghostnet600_100"):
         # The published GhostNet-600M is width 1.75; 1.0 runs the same code with a smaller file.
         m600 = _load_module(os.path.join(src, "ghostnet/src/ghostnet600.py"), "mz_ghostnet600")
-        _zoo_fixture("modelzoo_ghostnet600_100", m600.ghostnet("600M", num_classes=10, multiplier=1.0),
-                     dict(family="ghostnet600", width=1.0, num_classes=10, in_channels=3, layout="modelzoo-600m",
-                          model="model zoo ghostnet600.ghostnet('600M', num_classes=10, multiplier=1.0)"),
-                     np.random.default_rng(SEED + 2), optimizer_state=True)
+        _zoo_fixture(
+            "modelzoo_ghostnet600_100",
+            m600.ghostnet("600M", num_classes=10, multiplier=1.0),
+            dict(
+                family="ghostnet600",
+                width=1.0,
+                num_classes=10,
+                in_channels=3,
+                layout="modelzoo-600m",
+                model="model zoo ghostnet600.ghostnet('600M', num_classes=10, multiplier=1.0)",
+            ),
+            np.random.default_rng(SEED + 2),
+            optimizer_state=True,
+        )
 
 
 def main(argv=None) -> None:

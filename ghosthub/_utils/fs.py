@@ -18,9 +18,21 @@ from pathlib import Path
 
 TYPE_CHECKING = False  # typing stays out of a cache hit's imports
 if TYPE_CHECKING:
-    from typing import Any, BinaryIO, Iterator
+    from collections.abc import Iterator
+    from typing import Any, BinaryIO
 
-__all__ = ["WRITEBACK_EVERY", "atomic_path", "atomic_write", "commit", "fsync_dir", "read_json", "staged_file", "start_writeback", "utcnow", "write_json"]
+__all__ = [
+    "WRITEBACK_EVERY",
+    "atomic_path",
+    "atomic_write",
+    "commit",
+    "fsync_dir",
+    "read_json",
+    "staged_file",
+    "start_writeback",
+    "utcnow",
+    "write_json",
+]
 
 # Files ghosthub publishes or exports are read by others (a web server under another user).
 FILE_MODE = 0o644

@@ -34,8 +34,11 @@ def byte_bar(total: int | None, initial: int = 0, desc: str = "", **kw):
         def format_dict(self):
             d = super().format_dict
             rate = d.get("rate") or (d["n"] - d.get("initial", 0)) / d["elapsed"] if d.get("elapsed") else None
-            d.update(n_bin=size(d["n"]), total_bin=size(d["total"]) if d.get("total") else "?",
-                     rate_bin=f"{size(rate)}/s" if rate else "?")
+            d.update(
+                n_bin=size(d["n"]),
+                total_bin=size(d["total"]) if d.get("total") else "?",
+                rate_bin=f"{size(rate)}/s" if rate else "?",
+            )
             return d
 
     kw.setdefault("file", sys.stderr)

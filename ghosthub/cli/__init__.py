@@ -1,9 +1,9 @@
 """The ``ghosthub`` command: a thin layer that turns arguments into API calls and results into text.
 
 One module per command group (``registry``: list, show; ``cache``: download, verify, cache;
-``run``: predict, export, eval; ``embed``; ``weights``: inspect, convert; ``train``; ``hub``: publish, serve; ``mirror``;
-``demo``). Each adds its
-sub-commands to the parser; a run imports and builds only the group of the command it runs.
+``run``: predict, export, eval; ``embed``; ``weights``: inspect, convert; ``train``; ``hub``:
+publish, serve; ``mirror``; ``demo``). Each adds its sub-commands to the parser; a run imports
+and builds only the group of the command it runs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ._common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SKIPPED, Formatter
 
 TYPE_CHECKING = False  # typing stays out of the command's start-up
 if TYPE_CHECKING:
-    from typing import Sequence
+    from collections.abc import Sequence
 
 __all__ = ["main", "run", "build_parser", "COMMANDS"]
 

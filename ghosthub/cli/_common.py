@@ -9,7 +9,8 @@ import sys
 
 TYPE_CHECKING = False  # typing stays out of the command's start-up
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
 # Exit codes: 0 success, 1 a check or operation failed, 2 usage error.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -42,11 +43,15 @@ class _Skipped:
 SKIPPED = _Skipped()
 
 
-def add_command(sub, name: str, func: Callable[[argparse.Namespace], int | None] | None, help: str, **kw) -> argparse.ArgumentParser:
+def add_command(
+    sub, name: str, func: Callable[[argparse.Namespace], int | None] | None, help: str, **kw
+) -> argparse.ArgumentParser:
     """A sub-command's parser (or SKIPPED when ``sub`` is), whose arguments run ``func``."""
     if sub is SKIPPED:
         return SKIPPED
-    parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=Formatter, **kw)
+    parser = sub.add_parser(
+        name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=Formatter, **kw
+    )
     parser.set_defaults(func=func)
     return parser
 
@@ -61,14 +66,18 @@ def cards_options() -> argparse.ArgumentParser:
         default=[],
         help="card folder searched before GHOSTHUB_CARDS and the bundled cards (repeatable)",
     )
-    parent.add_argument("--hub", metavar="URL|DIR", help="a published hub whose cards are searched too (default GHOSTHUB_HUB)")
+    parent.add_argument(
+        "--hub", metavar="URL|DIR", help="a published hub whose cards are searched too (default GHOSTHUB_HUB)"
+    )
     return parent
 
 
 def cache_options() -> argparse.ArgumentParser:
     """--cache-dir: for commands that touch the cache."""
     parent = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
-    parent.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: GHOSTHUB_CACHE, else the user cache folder)")
+    parent.add_argument(
+        "--cache-dir", metavar="DIR", help="cache folder (default: GHOSTHUB_CACHE, else the user cache folder)"
+    )
     return parent
 
 

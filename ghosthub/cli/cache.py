@@ -27,12 +27,21 @@ if TYPE_CHECKING:
 
 def add_commands(command) -> None:
     cards, cache_dir = cards_options(), cache_options()
-    p = add_command(command("download"), "download", _cmd_download, "download models' weights into the cache, verified",
-                    parents=[cards, cache_dir, transfer_options()])
+    p = add_command(
+        command("download"),
+        "download",
+        _cmd_download,
+        "download models' weights into the cache, verified",
+        parents=[cards, cache_dir, transfer_options()],
+    )
     p.add_argument("names", nargs="+", metavar="NAME", help="model name")
     p.add_argument("--force", action="store_true", help="download again even when a verified copy is cached")
-    p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
-    p.add_argument("--format", dest="file_format", help="the asset of this file-format (default: the first ckpt/safetensors)")
+    p.add_argument(
+        "--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)"
+    )
+    p.add_argument(
+        "--format", dest="file_format", help="the asset of this file-format (default: the first ckpt/safetensors)"
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -48,9 +57,13 @@ def add_commands(command) -> None:
     p.add_argument("--all", action="store_true", help="every model of the registry (NOT CACHED is then no failure)")
     p.add_argument("--file", metavar="PATH", help="check this file against --sha256")
     p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of --file (8 to 64 hex digits, a prefix)")
-    p.add_argument("--rebuild", action="store_true", help="retrain NAME from the recipe its card records and compare digests")
+    p.add_argument(
+        "--rebuild", action="store_true", help="retrain NAME from the recipe its card records and compare digests"
+    )
     p.add_argument("--data-dir", metavar="DIR", help="with --rebuild: the training data (the digits are regenerated)")
-    p.add_argument("--workdir", metavar="DIR", help="with --rebuild: where the rebuild trains (default: a temporary folder)")
+    p.add_argument(
+        "--workdir", metavar="DIR", help="with --rebuild: where the rebuild trains (default: a temporary folder)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
     cache_cmd = add_command(command("cache"), "cache", None, "list and clean the download cache")
@@ -61,10 +74,20 @@ def add_commands(command) -> None:
     q = add_command(actions, "rm", _cmd_cache_rm, "remove everything cached for models", parents=[cache_dir])
     q.add_argument("names", nargs="+", metavar="NAME", help="model name")
     q = add_command(
-        actions, "prune", _cmd_cache_prune, "remove leftover partial downloads and files no card refers to", parents=[cards, cache_dir]
+        actions,
+        "prune",
+        _cmd_cache_prune,
+        "remove leftover partial downloads and files no card refers to",
+        parents=[cards, cache_dir],
     )
     q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
-    q = add_command(actions, "clear", _cmd_cache_clear, "remove every cached asset, the card index and hub copies", parents=[cache_dir])
+    q = add_command(
+        actions,
+        "clear",
+        _cmd_cache_clear,
+        "remove every cached asset, the card index and hub copies",
+        parents=[cache_dir],
+    )
     q.add_argument("--yes", "-y", action="store_true", help="do not ask (required when not on a terminal)")
     q.add_argument("--dry-run", action="store_true", help="only print what would be removed")
 
@@ -79,7 +102,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
     rows, failed = [], 0
     for name in args.names:
         try:
-            path = session.download(name, force_download=args.force, progress=args.progress, file_format=args.file_format)
+            path = session.download(
+                name, force_download=args.force, progress=args.progress, file_format=args.file_format
+            )
         except GhostHubError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -118,12 +143,20 @@ def _verify_rebuild(args: argparse.Namespace) -> int:
     report = client(args).rebuild(args.names[0], data_dir=args.data_dir, workdir=args.workdir)
     gc.collect()
     status = "OK" if report.matches else "MISMATCH"
-    row = {"name": report.name, "expected": report.expected_sha256, "actual": report.actual_sha256,
-           "matches": report.matches, "status": status}
+    row = {
+        "name": report.name,
+        "expected": report.expected_sha256,
+        "actual": report.actual_sha256,
+        "matches": report.matches,
+        "status": status,
+    }
     if args.json:
         print_json(row)
     else:
-        print(f"{status:<10} {row['name']} rebuilt from its recorded recipe  expected {row['expected']}  actual {row['actual']}")
+        print(
+            f"{status:<10} {row['name']} rebuilt from its recorded recipe  expected {row['expected']}  actual "
+            f"{row['actual']}"
+        )
     return EXIT_OK if report.matches else EXIT_FAIL
 
 
@@ -164,7 +197,13 @@ def _verify_assets(args: argparse.Namespace) -> int:
             if result.status == "MISMATCH" or (result.status == "NOT CACHED" and not args.all):
                 failed += 1
             rows.append(
-                {"name": result.name, "status": result.status, "expected": result.expected, "actual": result.actual, "path": str(result.path)}
+                {
+                    "name": result.name,
+                    "status": result.status,
+                    "expected": result.expected,
+                    "actual": result.actual,
+                    "path": str(result.path),
+                }
             )
     if args.json:
         print_json(rows)
@@ -197,7 +236,15 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
     session = client(args)
     found = session.cached_assets()
     rows = [
-        {"name": e.name, "file": e.path.name, "size": e.size, "verified_at": e.verified_at, "sha256": e.sha256, "url": e.url, "path": str(e.path)}
+        {
+            "name": e.name,
+            "file": e.path.name,
+            "size": e.size,
+            "verified_at": e.verified_at,
+            "sha256": e.sha256,
+            "url": e.url,
+            "path": str(e.path),
+        }
         for e in found
     ]
     if args.json:
@@ -249,8 +296,11 @@ def _cmd_cache_clear(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.yes:
         if not sys.stdin.isatty():
-            print(f"error: `cache clear` would remove {', '.join(str(f) for f in doomed)} ({size(total)}); "
-                  "pass --yes to confirm (or --dry-run to see what it removes)", file=sys.stderr)
+            print(
+                f"error: `cache clear` would remove {', '.join(str(f) for f in doomed)} ({size(total)}); "
+                "pass --yes to confirm (or --dry-run to see what it removes)",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         answer = input(f"remove {', '.join(f.name for f in doomed)} from {where} ({size(total)})? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):

@@ -10,13 +10,22 @@ if TYPE_CHECKING:
 
 
 def add_commands(command) -> None:
-    p = add_command(command("demo"), "demo", _cmd_demo,
-                    "a complete run, offline: train GhostNet on scikit-learn's digits, publish, serve, load, eval, predict")
-    p.add_argument("--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)")
+    p = add_command(
+        command("demo"),
+        "demo",
+        _cmd_demo,
+        "a complete run, offline: train GhostNet on scikit-learn's digits, publish, serve, load, eval, predict",
+    )
+    p.add_argument(
+        "--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)"
+    )
     p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's")
-    p.add_argument("--finetune", action="store_true",
-                   help="fine-tuning instead: pretrain on the digits 0-4, publish, fine-tune from the hub on 10 images "
-                        "of each of 5-9, and compare with training from scratch")
+    p.add_argument(
+        "--finetune",
+        action="store_true",
+        help="fine-tuning instead: pretrain on the digits 0-4, publish, fine-tune from the hub on 10 images "
+        "of each of 5-9, and compare with training from scratch",
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -10,14 +10,24 @@ if TYPE_CHECKING:
 
 
 def add_commands(command) -> None:
-    p = add_command(command("embed"), "embed", _cmd_embed,
-                    "save the pooled features of images (before the classifier) as a .npy array",
-                    parents=[cards_options(), cache_options()])
+    p = add_command(
+        command("embed"),
+        "embed",
+        _cmd_embed,
+        "save the pooled features of images (before the classifier) as a .npy array",
+        parents=[cards_options(), cache_options()],
+    )
     p.add_argument("name", metavar="NAME", help="model name")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--out", required=True, metavar="FILE.npy", help="output file: one row of features per image, in order")
-    p.add_argument("--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)")
-    p.add_argument("--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights")
+    p.add_argument(
+        "--out", required=True, metavar="FILE.npy", help="output file: one row of features per image, in order"
+    )
+    p.add_argument(
+        "--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)"
+    )
+    p.add_argument(
+        "--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights"
+    )
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
 
 

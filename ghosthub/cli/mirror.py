@@ -19,10 +19,16 @@ def add_commands(command) -> None:
     )  # fmt: skip
     p.add_argument("patterns", nargs="*", metavar="PATTERN", help="model names or patterns such as 'ghostnet_*'")
     p.add_argument("--to", metavar="DIR", help="the mirror folder (created if missing)")
-    p.add_argument("--hub", metavar="URL|DIR", help="copy from this hub only (default: every card source, bundled included)")
+    p.add_argument(
+        "--hub", metavar="URL|DIR", help="copy from this hub only (default: every card source, bundled included)"
+    )
     p.add_argument("--base-url", metavar="URL", help="where the mirror will be served: asset links become absolute")
     p.add_argument("--dry-run", action="store_true", help="say what would be copied; change nothing")
-    p.add_argument("--prune", action="store_true", help="with --hub: also remove mirrored models matching PATTERN that the hub no longer has")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="with --hub: also remove mirrored models matching PATTERN that the hub no longer has",
+    )
     p.add_argument("--check", metavar="DIR", help="verify a mirror: every asset's digest, every link")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -42,9 +48,13 @@ def _cmd_mirror(args: argparse.Namespace) -> int:
     if not args.to or not args.patterns:
         return usage_error("mirror: give PATTERN... and --to DIR (or --check DIR)")
     if args.prune and not args.hub:
-        return usage_error("mirror --prune: name the hub to follow with --hub (models of other sources would look gone)")
+        return usage_error(
+            "mirror --prune: name the hub to follow with --hub (models of other sources would look gone)"
+        )
     session = client(argparse_ns(args))
-    items = session.mirror(args.patterns, args.to, hub=args.hub, base_url=args.base_url, dry_run=args.dry_run, prune=args.prune)
+    items = session.mirror(
+        args.patterns, args.to, hub=args.hub, base_url=args.base_url, dry_run=args.dry_run, prune=args.prune
+    )
     if args.json:
         print_json({"mirror": args.to, "dry_run": args.dry_run, "models": [i.as_dict() for i in items]})
         return EXIT_OK

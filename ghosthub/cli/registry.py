@@ -32,12 +32,17 @@ def add_commands(command) -> None:
 def _cmd_list(args: argparse.Namespace) -> int:
     reg = client(args).registry
     lineage = {"base_model": args.base_model} if args.base_model else {}  # a key no card may have yet
-    entries = reg.select(args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format,
-                         **lineage)
+    entries = reg.select(
+        args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format, **lineage
+    )
     if args.sort != "name":
         known = sorted({m for e in entries for m in e.metrics})
         if entries and args.sort not in known:
-            print(f"error: --sort {args.sort!r}: no listed card has that metric; use 'name' or one of: {', '.join(known) or 'none'}", file=sys.stderr)
+            print(
+                f"error: --sort {args.sort!r}: no listed card has that metric; use 'name' or one of: "
+                f"{', '.join(known) or 'none'}",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
     rows = [_entry_summary(e) for e in entries]
@@ -102,8 +107,13 @@ def _lineage(registry, card) -> list[dict[str, Any]]:
         name, digest = str(current.get("base-model")), str(current.get("base-model-sha256") or "")
         entry = registry.entries.get(name)
         digests = {(a.sha256 or "").lower() for a in entry.assets} if entry is not None else set()
-        status = "not in the registry" if entry is None else \
-            "published" if digest.lower() in digests else "the card now has other weights"
+        status = (
+            "not in the registry"
+            if entry is None
+            else "published"
+            if digest.lower() in digests
+            else "the card now has other weights"
+        )
         chain.append({"name": name, "sha256": digest or None, "status": status})
         if entry is None or name in seen:
             break

@@ -11,19 +11,36 @@ from ._common import EXIT_OK, EXIT_USAGE, add_command, cache_options, cards_opti
 
 
 def add_commands(command) -> None:
-    p = add_command(command("train"), "train", _cmd_train, "train a model from a recipe on an ImageFolder",
-                    parents=[cards_options(), cache_options()])
-    p.add_argument("--recipe", required=True, metavar="FILE|NAME",
-                   help="recipe file, or a bundled recipe: digits_demo, ghostnet_050_imagenet, ...")
+    p = add_command(
+        command("train"),
+        "train",
+        _cmd_train,
+        "train a model from a recipe on an ImageFolder",
+        parents=[cards_options(), cache_options()],
+    )
+    p.add_argument(
+        "--recipe",
+        required=True,
+        metavar="FILE|NAME",
+        help="recipe file, or a bundled recipe: digits_demo, ghostnet_050_imagenet, ...",
+    )
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/train/<class>/<image>, optionally DIR/val/...")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<recipe name>)")
     p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's epoch_size")
     p.add_argument("--resume", metavar="CKPT", help="continue from an epoch-NNNN.ckpt of an interrupted run")
-    p.add_argument("--pretrained", metavar="NAME|PATH",
-                   help="fine-tune from a hub model's verified weights (NAME) or a local checkpoint (PATH); "
-                        "sets the recipe's pretrained or ckpt_path")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="data-parallel processes, started with MindSpore's msrun (default 1)")
+    p.add_argument(
+        "--pretrained",
+        metavar="NAME|PATH",
+        help="fine-tune from a hub model's verified weights (NAME) or a local checkpoint (PATH); "
+        "sets the recipe's pretrained or ckpt_path",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes, started with MindSpore's msrun (default 1)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--expect-dataset-digest", help=argparse.SUPPRESS)
 
@@ -41,24 +58,43 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     if args.pretrained:
         local = Path(args.pretrained).expanduser().is_file()
-        recipe = recipe.replace(pretrained=False if local else args.pretrained,
-                                ckpt_path=str(Path(args.pretrained).expanduser().resolve()) if local else None)
+        recipe = recipe.replace(
+            pretrained=False if local else args.pretrained,
+            ckpt_path=str(Path(args.pretrained).expanduser().resolve()) if local else None,
+        )
     # The base comes from this command's hub and cache (--hub, --cache-dir), verified as `download` does.
     base = resolve_base(recipe, registry=client(args).registry) if recipe.finetuning and args.workers == 1 else None
     out = args.out or os.path.join("runs", Path(recipe.source).stem)
 
     def report(e) -> None:
         val = f"  val top-1 {e.val_top1:6.2f}  top-5 {e.val_top5:6.2f}" if e.val_top1 is not None else ""
-        print(f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  lr {e.lr:.4g}{val}  "
-              f"{e.images_per_second:.0f} img/s  {e.seconds:.1f} s{'  best' if e.best else ''}", file=sys.stderr, flush=True)
+        print(
+            f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  lr {e.lr:.4g}{val}  "
+            f"{e.images_per_second:.0f} img/s  {e.seconds:.1f} s{'  best' if e.best else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     if not os.environ.get("GHOSTHUB_RANK_DIR"):
-        print(f"training {Path(recipe.source).stem} on {args.data_dir} into {out}; the first step compiles the "
-              "network graph (about 15-30 s), then one line per epoch", file=sys.stderr, flush=True)
+        print(
+            f"training {Path(recipe.source).stem} on {args.data_dir} into {out}; the first step compiles the "
+            "network graph (about 15-30 s), then one line per epoch",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         with _signals_as_interrupt():
-            result = train(recipe, args.data_dir, out, epochs=args.epochs, resume=args.resume, workers=args.workers,
-                           callback=report, expect_dataset_digest=args.expect_dataset_digest, base=base)
+            result = train(
+                recipe,
+                args.data_dir,
+                out,
+                epochs=args.epochs,
+                resume=args.resume,
+                workers=args.workers,
+                callback=report,
+                expect_dataset_digest=args.expect_dataset_digest,
+                base=base,
+            )
     except _Interrupted as stop:
         return _interrupted(args, out, stop.signum)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
@@ -115,7 +151,11 @@ def _interrupted(args: argparse.Namespace, out: str, signum: int) -> int:
     """Say what was kept and how to go on; exit 128 + the signal, as the shell would."""
     import re
 
-    found = sorted((int(m.group(1)), p) for p in Path(out).glob("epoch-*.ckpt") if (m := re.fullmatch(r"epoch-(\d+)\.ckpt", p.name)))
+    found = sorted(
+        (int(m.group(1)), p)
+        for p in Path(out).glob("epoch-*.ckpt")
+        if (m := re.fullmatch(r"epoch-(\d+)\.ckpt", p.name))
+    )
     # MindSpore turns Ctrl-C into SIGTERM on some paths: name neither for sure.
     name = "Ctrl-C or SIGTERM" if signum in (2, 15) else f"signal {signum}"
     if found:
@@ -123,9 +163,16 @@ def _interrupted(args: argparse.Namespace, out: str, signum: int) -> int:
         command = f"ghosthub train --recipe {args.recipe} --data-dir {args.data_dir} --out {out} --resume {last}"
         if args.epochs:
             command += f" --epochs {args.epochs}"
-        print(f"\ninterrupted ({name}); the last finished epoch is {epoch}, saved in {last}\n"
-              f"resume with: {command}", file=sys.stderr, flush=True)
+        print(
+            f"\ninterrupted ({name}); the last finished epoch is {epoch}, saved in {last}\nresume with: {command}",
+            file=sys.stderr,
+            flush=True,
+        )
     else:
-        print(f"\ninterrupted ({name}) before the first epoch finished: nothing to resume from; "
-              "run the same command again to start over", file=sys.stderr, flush=True)
+        print(
+            f"\ninterrupted ({name}) before the first epoch finished: nothing to resume from; "
+            "run the same command again to start over",
+            file=sys.stderr,
+            flush=True,
+        )
     return 128 + signum

@@ -8,18 +8,28 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-_LAYOUT_HELP = "the source's layout (mindcv, timm, timm-v3, modelzoo, modelzoo-v2, modelzoo-600m); default: from its names"
+_LAYOUT_HELP = (
+    "the source's layout (mindcv, timm, timm-v3, modelzoo, modelzoo-v2, modelzoo-600m); default: from its names"
+)
 
 
 def add_commands(command) -> None:
-    p = add_command(command("inspect"), "inspect", _cmd_inspect,
-                    "what a weights file holds: family, width, classes, layout, parameters, SHA-256, record")
+    p = add_command(
+        command("inspect"),
+        "inspect",
+        _cmd_inspect,
+        "what a weights file holds: family, width, classes, layout, parameters, SHA-256, record",
+    )
     p.add_argument("file", metavar="FILE", help="a .ckpt, .safetensors or (with torch) .pth file")
     p.add_argument("--layout", help=_LAYOUT_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = add_command(command("convert"), "convert", _cmd_convert,
-                    "rewrite weights of any supported layout in ghosthub's names, with its record")
+    p = add_command(
+        command("convert"),
+        "convert",
+        _cmd_convert,
+        "rewrite weights of any supported layout in ghosthub's names, with its record",
+    )
     p.add_argument("src", metavar="SRC", help="a .ckpt, .safetensors or (with torch) .pth file")
     p.add_argument("--out", required=True, metavar="DST", help="DST.ckpt or DST.safetensors")
     p.add_argument("--layout", help=_LAYOUT_HELP)
@@ -40,8 +50,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         ("classes", info["num_classes"]),
         ("in_channels", info["in_channels"]),
         ("layout", info["layout"]),
-        ("parameters", f"{info['parameters']:,} in {info['tensors']} tensors"
-                       + (f" (+{info['training_state']} training-state entries, not loaded)" if info["training_state"] else "")),
+        (
+            "parameters",
+            f"{info['parameters']:,} in {info['tensors']} tensors"
+            + (f" (+{info['training_state']} training-state entries, not loaded)" if info["training_state"] else ""),
+        ),
         ("sha256", info["sha256"]),
     ]
     for key, value in lines:
@@ -62,6 +75,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print_json({k: result[k] for k in ("out", "sha256", "layout", "architecture")})
         return EXIT_OK
     arch = result["architecture"]
-    print(f"converted {args.src} ({result['layout']}) -> {result['out']}\n"
-          f"  {arch['family']} width {arch['width']:g}, {arch['num_classes']} classes\n  sha256 {result['sha256']}")
+    print(
+        f"converted {args.src} ({result['layout']}) -> {result['out']}\n"
+        f"  {arch['family']} width {arch['width']:g}, {arch['num_classes']} classes\n  sha256 {result['sha256']}"
+    )
     return EXIT_OK

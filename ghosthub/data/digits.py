@@ -57,8 +57,14 @@ def parse_dataset_name(name: str) -> dict | None:
     return out
 
 
-def write_digits(directory: str | os.PathLike, *, val_fraction: float = 0.2, seed: int = 0,
-                 classes: tuple[int, int] | None = None, shots: int | None = None) -> dict[str, int]:
+def write_digits(
+    directory: str | os.PathLike,
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    classes: tuple[int, int] | None = None,
+    shots: int | None = None,
+) -> dict[str, int]:
     """Write scikit-learn's digits as ``directory/train/<digit>/`` and ``directory/val/<digit>/``.
 
     The files are byte-identical on every machine (uncompressed PNG, pixel values

@@ -14,9 +14,8 @@ import hashlib
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
-
 
 from ..errors import DataError, DataWarning
 
@@ -78,8 +77,10 @@ class ImageFolder:
             return ""
         shown = "; ".join(f"{p}: {why}" for p, why in self.skipped[:5])
         more = f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
-        return (f"skipped {len(self.skipped)} of {len(self.skipped) + len(self.samples)} image files "
-                f"in {self.root} ({shown}{more})")
+        return (
+            f"skipped {len(self.skipped)} of {len(self.skipped) + len(self.samples)} image files "
+            f"in {self.root} ({shown}{more})"
+        )
 
 
 # ---------------------------------------------------------------------------- scanning
@@ -156,8 +157,9 @@ def _class_files(root: Path, class_dir: Path, skipped_links: list[str]) -> list[
     return found
 
 
-def scan_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
-                      threads: int | None = None) -> ImageFolder:
+def scan_image_folder(
+    root: str | os.PathLike, *, classes: Sequence[str] | None = None, threads: int | None = None
+) -> ImageFolder:
     """Find, read and check the images of an ImageFolder split.
 
     Parameters
@@ -242,8 +244,9 @@ def scan_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     return folder
 
 
-def find_splits(data_dir: str | os.PathLike, train_split: str = "train",
-                val_split: str = "val") -> tuple[Path | None, Path | None]:
+def find_splits(
+    data_dir: str | os.PathLike, train_split: str = "train", val_split: str = "val"
+) -> tuple[Path | None, Path | None]:
     """The train and val folders of a data dir (None where absent).
 
     Raises

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------- epoch order
 
 
-def epoch_order(num_samples: int, *, seed: int, epoch: int, rank: int = 0, world: int = 1,
-                shuffle: bool = True, repeats: int = 0) -> np.ndarray:
+def epoch_order(
+    num_samples: int, *, seed: int, epoch: int, rank: int = 0, world: int = 1, shuffle: bool = True, repeats: int = 0
+) -> np.ndarray:
     """Sample indices one worker reads in one epoch.
 
     Every worker computes the same permutation from ``(seed, epoch)`` and takes every
@@ -105,9 +106,9 @@ class _RandomErasing:
                 top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
                 image = image.copy()
                 if self.value == "random":
-                    image[:, top:top + h, left:left + w] = rng.standard_normal((channels, h, w), np.float32)
+                    image[:, top : top + h, left : left + w] = rng.standard_normal((channels, h, w), np.float32)
                 else:
-                    image[:, top:top + h, left:left + w] = self.value
+                    image[:, top : top + h, left : left + w] = self.value
                 return image
         return image
 
@@ -120,8 +121,7 @@ def workers_for(requested: int) -> int:
 def _inter(name: str):
     from mindspore.dataset.vision import Inter
 
-    return {"bilinear": Inter.BILINEAR, "bicubic": Inter.BICUBIC, "nearest": Inter.NEAREST,
-            "area": Inter.AREA}[name]
+    return {"bilinear": Inter.BILINEAR, "bicubic": Inter.BICUBIC, "nearest": Inter.NEAREST, "area": Inter.AREA}[name]
 
 
 def _augment_ops(recipe) -> list:
@@ -133,11 +133,20 @@ def _augment_ops(recipe) -> list:
         fill = tuple(min(255, round(m)) for m in recipe.mean)
         if policy["policy"] == "randaug":
             if policy["mstd"]:
-                logger.info("auto_augment %s: MindSpore's RandAugment has a fixed magnitude; mstd is not applied",
-                            recipe.auto_augment)
+                logger.info(
+                    "auto_augment %s: MindSpore's RandAugment has a fixed magnitude; mstd is not applied",
+                    recipe.auto_augment,
+                )
             # Magnitude m of 10 as in MindCV/timm: 11 bins put m=10 at each op's maximum.
-            return [vision.RandAugment(num_ops=policy["n"], magnitude=policy["m"], num_magnitude_bins=11,
-                                       interpolation=_inter("nearest"), fill_value=fill)]
+            return [
+                vision.RandAugment(
+                    num_ops=policy["n"],
+                    magnitude=policy["m"],
+                    num_magnitude_bins=11,
+                    interpolation=_inter("nearest"),
+                    fill_value=fill,
+                )
+            ]
         if policy["policy"] == "autoaug":
             return [vision.AutoAugment(vision.AutoAugmentPolicy.IMAGENET, fill_value=fill)]
         return [vision.TrivialAugmentWide(fill_value=fill)]
@@ -147,8 +156,9 @@ def _augment_ops(recipe) -> list:
     return []
 
 
-def train_dataset(folder: ImageFolder, recipe, *, epoch: int, rank: int = 0, world: int = 1,
-                  workers: int | None = None):
+def train_dataset(
+    folder: ImageFolder, recipe, *, epoch: int, rank: int = 0, world: int = 1, workers: int | None = None
+):
     """The training pipeline of one epoch for one worker.
 
     Random resized crop (decoded together), flips, RandAugment or colour jitter, normalise,
@@ -177,15 +187,25 @@ def train_dataset(folder: ImageFolder, recipe, *, epoch: int, rank: int = 0, wor
     from mindspore.dataset import vision
 
     workers = workers or workers_for(recipe.num_parallel_workers)
-    order = epoch_order(len(folder), seed=recipe.seed, epoch=epoch, rank=rank, world=world,
-                        shuffle=recipe.shuffle, repeats=recipe.aug_repeats)
+    order = epoch_order(
+        len(folder),
+        seed=recipe.seed,
+        epoch=epoch,
+        rank=rank,
+        world=world,
+        shuffle=recipe.shuffle,
+        repeats=recipe.aug_repeats,
+    )
     # Seeds MindSpore's C++ random ops of this epoch's pipeline (fixed by the worker count).
     ds.config.set_seed(int(np.random.SeedSequence([recipe.seed, epoch, rank]).generate_state(1)[0]))
     source = _Source(folder, order, key=[recipe.seed, epoch, rank])
     data = ds.GeneratorDataset(source, ["image", "label", "key"], shuffle=False)
     interpolation = _inter(recipe.interpolation)
-    ops = [vision.RandomCropDecodeResize(recipe.image_resize, scale=recipe.scale, ratio=recipe.ratio,
-                                         interpolation=interpolation)]
+    ops = [
+        vision.RandomCropDecodeResize(
+            recipe.image_resize, scale=recipe.scale, ratio=recipe.ratio, interpolation=interpolation
+        )
+    ]
     if recipe.hflip > 0:
         ops.append(vision.RandomHorizontalFlip(prob=recipe.hflip))
     if recipe.vflip > 0:
@@ -194,14 +214,17 @@ def train_dataset(folder: ImageFolder, recipe, *, epoch: int, rank: int = 0, wor
     ops += [vision.Normalize(mean=list(recipe.mean), std=list(recipe.std)), vision.HWC2CHW()]
     data = data.map(ops, input_columns="image", num_parallel_workers=workers)
     if recipe.re_prob > 0:
-        erase = _RandomErasing(recipe.re_prob, recipe.re_scale, recipe.re_ratio, recipe.re_value,
-                               recipe.re_max_attempts)
+        erase = _RandomErasing(
+            recipe.re_prob, recipe.re_scale, recipe.re_ratio, recipe.re_value, recipe.re_max_attempts
+        )
         data = data.map(erase, input_columns=["image", "key"], output_columns=["image"], num_parallel_workers=workers)
     data = data.project(["image", "label"])
     return data.batch(recipe.batch_size, drop_remainder=recipe.drop_remainder)
 
 
-def eval_dataset(folder: ImageFolder, preprocessing: Preprocessing, *, batch_size: int = 64, workers: int | None = None):
+def eval_dataset(
+    folder: ImageFolder, preprocessing: Preprocessing, *, batch_size: int = 64, workers: int | None = None
+):
     """The evaluation pipeline: decode, resize the shorter side to ``input_size / crop_pct``, centre crop.
 
     This is MindCV's eval transform (``floor(224 / 0.875) = 256`` then 224), run by MindSpore's
@@ -218,8 +241,13 @@ def eval_dataset(folder: ImageFolder, preprocessing: Preprocessing, *, batch_siz
     source = _Source(folder, np.arange(len(folder)), key=[0])
     data = ds.GeneratorDataset(source, ["image", "label", "key"], shuffle=False)
     size, pre = preprocessing.input_size, preprocessing
-    ops = [vision.Decode(), vision.Resize(int(math.floor(size / pre.crop_pct)), interpolation=_inter(pre.interpolation)),
-           vision.CenterCrop(size), vision.Normalize(mean=list(pre.mean), std=list(pre.std)), vision.HWC2CHW()]
+    ops = [
+        vision.Decode(),
+        vision.Resize(int(math.floor(size / pre.crop_pct)), interpolation=_inter(pre.interpolation)),
+        vision.CenterCrop(size),
+        vision.Normalize(mean=list(pre.mean), std=list(pre.std)),
+        vision.HWC2CHW(),
+    ]
     data = data.map(ops, input_columns="image", num_parallel_workers=workers or workers_for(8))
     data = data.project(["image", "label"])
     return data.batch(batch_size, drop_remainder=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -20,7 +20,7 @@ _RESAMPLE = {
     "area": Image.Resampling.BOX,
 }
 
-ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
+ImageLike = Image.Image | np.ndarray | str | os.PathLike
 
 
 def _size_hw(input_size: int | Sequence[int]) -> tuple[int, int]:

@@ -22,12 +22,8 @@ import os
 import re
 import time
 from collections import namedtuple
-from stat import S_ISREG
 from pathlib import Path
-
-TYPE_CHECKING = False  # typing stays out of a cache hit's imports
-if TYPE_CHECKING:
-    from typing import Any, Iterable
+from stat import S_ISREG
 
 from .. import config
 from .._utils.fs import atomic_write, utcnow
@@ -35,6 +31,11 @@ from .._utils.hashes import file_hash, hash_matches, normalize_digest
 from ..errors import LinkError
 from ..modelcard import Asset, ModelCard, is_safe_name
 from .parts import PART_NAME, is_abandoned
+
+TYPE_CHECKING = False  # typing stays out of a cache hit's imports
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 __all__ = [
     "CachedAsset",
@@ -359,7 +360,9 @@ def remove(cache_dir: str | os.PathLike, name: str) -> list[Path]:
     return [p for p in found if not os.path.lexists(p)]  # only what really went
 
 
-def prune(cache_dir: str | os.PathLike, keep: Iterable[Path], *, stale_after: float = 120.0, dry_run: bool = False) -> list[Path]:
+def prune(
+    cache_dir: str | os.PathLike, keep: Iterable[Path], *, stale_after: float = 120.0, dry_run: bool = False
+) -> list[Path]:
     """Remove abandoned partial downloads and every asset not in ``keep``; return what went.
 
     ``keep`` holds the asset paths the known cards refer to (see
@@ -415,7 +418,11 @@ def _doomed_in(folder: Path, keep: set[Path], stale_after: float) -> list[Path]:
     assets = {n for n in names if not n.startswith(".")}
     unwanted = {n for n in assets if folder / n not in keep}
     parts = [folder / n for n in names if n.endswith(".part")]
-    live = {PART_NAME.fullmatch(p.name)["file"] for p in parts if PART_NAME.fullmatch(p.name) and not is_abandoned(p, stale_after)}
+    live = {
+        PART_NAME.fullmatch(p.name)["file"]
+        for p in parts
+        if PART_NAME.fullmatch(p.name) and not is_abandoned(p, stale_after)
+    }
     doomed = []
     for name in names:
         path = folder / name

@@ -16,10 +16,6 @@ import time
 import warnings
 from pathlib import Path
 
-TYPE_CHECKING = False  # typing stays out of a download's start-up
-if TYPE_CHECKING:
-    from typing import Iterator
-
 from .._utils.fs import commit, utcnow
 from .._utils.hashes import hash_matches, is_weak, normalize_digest
 from .._utils.urls import redact as _redact
@@ -28,6 +24,10 @@ from ..errors import DownloadError, FetchWarning, HashMismatchError, LinkError, 
 from ..modelcard import Asset, ModelCard
 from . import cache, parts, ranges
 from .partfile import PartFile, Stop, claim_part
+
+TYPE_CHECKING = False  # typing stays out of a download's start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["fetch_asset", "resolve_link"]
 
@@ -70,11 +70,15 @@ def resolve_link(card: ModelCard, asset: Asset, *, remote: bool = False) -> str 
 
         parts = urlsplit(link)
         if parts.netloc not in ("", "localhost"):
-            raise LinkError(f"{_card(card)}: asset link {link} names another machine; only local file:// links are read")
+            raise LinkError(
+                f"{_card(card)}: asset link {link} names another machine; only local file:// links are read"
+            )
         return Path(url2pathname(unquote(parts.path)))
     if scheme is None and not os.path.isabs(link) and not link.startswith(("/", "\\")):
         if card.path is None:
-            raise LinkError(f"{_card(card)}: asset link {link!r} is relative, but the card has no file to be relative to")
+            raise LinkError(
+                f"{_card(card)}: asset link {link!r} is relative, but the card has no file to be relative to"
+            )
         return Path(card.path).parent / link
     raise LinkError(
         f"{_card(card)}: asset link {link!r} is not supported; "
@@ -209,7 +213,12 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
             raise
         sink.finish()
         try:
-            record = {"name": card.name, "card": str(card.path) if card.path else None, "link": _redact(asset.link), "url": _redact(str(url))}
+            record = {
+                "name": card.name,
+                "card": str(card.path) if card.path else None,
+                "link": _redact(asset.link),
+                "url": _redact(str(url)),
+            }
             record.update(sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
             commit(sink.path, target)  # rename, then sync the folder so the rename survives a crash
             # After the rename, which changes the ctime: a file without its record is re-hashed, never trusted.
@@ -232,7 +241,7 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
     return target
 
 
-def _transfer_verified(url: str | Path, card, asset, target: Path, sink: "PartFile", transport) -> str:
+def _transfer_verified(url: str | Path, card, asset, target: Path, sink: PartFile, transport) -> str:
     """Fill ``sink`` from ``url`` and return its digest, which matches the card, or raise."""
     for _ in range(2):
         if transport is None:
@@ -245,12 +254,16 @@ def _transfer_verified(url: str | Path, card, asset, target: Path, sink: "PartFi
         if not sink.resumed:
             break
         # Bytes kept from an earlier try may belong to an older file: one clean try.
-        warnings.warn(f"{_card(card)}: a resumed download did not verify; downloading it again from the start", FetchWarning, stacklevel=5)
+        warnings.warn(
+            f"{_card(card)}: a resumed download did not verify; downloading it again from the start",
+            FetchWarning,
+            stacklevel=5,
+        )
         sink.restart()
     raise _mismatch(card, asset, url, target, actual)
 
 
-def _copy_local(source: Path, sink: "PartFile") -> None:
+def _copy_local(source: Path, sink: PartFile) -> None:
     try:
         f = open(source, "rb", buffering=0)
     except OSError as exc:
@@ -283,7 +296,11 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
         except LockTimeout:
             pass
         except (OSError, NotImplementedError) as exc:
-            warnings.warn(f"cannot lock {cache.lock_path(target)} ({exc}); downloading without the lock", FetchWarning, stacklevel=4)
+            warnings.warn(
+                f"cannot lock {cache.lock_path(target)} ({exc}); downloading without the lock",
+                FetchWarning,
+                stacklevel=4,
+            )
             break
         if wait_for and cache.is_vouched(target, wait_for):
             break

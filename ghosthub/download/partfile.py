@@ -13,20 +13,20 @@ import os
 import sys
 from pathlib import Path
 
-TYPE_CHECKING = False  # typing stays out of a download's start-up
-if TYPE_CHECKING:
-    from typing import Any
-
 from .._utils.fs import WRITEBACK_EVERY, atomic_write, read_json, start_writeback
 from .._utils.urls import redact
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError
 from . import parts
 
+TYPE_CHECKING = False  # typing stays out of a download's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["PartFile", "Stop", "claim_part", "make_bar"]
 
 
-def claim_part(target: Path, url: str, settings, progress) -> "PartFile":
+def claim_part(target: Path, url: str, settings, progress) -> PartFile:
     """A temporary file of this process's own, continuing an abandoned download of ``url`` if any.
 
     A dead process's part on this host is taken over by renaming it, which only
@@ -60,7 +60,10 @@ def claim_part(target: Path, url: str, settings, progress) -> "PartFile":
         return PartFile(mine, settings.max_size, bar, resume=adopted)
     except OSError as exc:
         mine.unlink(missing_ok=True)
-        raise Stop(f"cannot write {mine}: {exc.strerror or exc}", "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write") from None
+        raise Stop(
+            f"cannot write {mine}: {exc.strerror or exc}",
+            "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write",
+        ) from None
 
 
 def _copy_part(part: Path, mine: Path) -> bool:
@@ -99,7 +102,7 @@ class _Stage:
 
         self.work = work
         self.error: BaseException | None = None
-        self.queue: "queue.Queue" = queue.Queue(depth)
+        self.queue: queue.Queue = queue.Queue(depth)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -239,7 +242,10 @@ class PartFile:
                 _datasync(fd)
 
     def _write_error(self, exc: OSError) -> Stop:
-        return Stop(f"cannot write {self.path}: {exc.strerror or exc}", "free some disk space, or set GHOSTHUB_CACHE to another folder")
+        return Stop(
+            f"cannot write {self.path}: {exc.strerror or exc}",
+            "free some disk space, or set GHOSTHUB_CACHE to another folder",
+        )
 
     def _drain(self) -> None:
         try:

@@ -13,7 +13,18 @@ import re
 import time
 from pathlib import Path
 
-__all__ = ["PART_NAME", "activity", "is_abandoned", "is_foreign", "is_own_file", "new_part", "owner_is_gone", "owner_tag", "part_meta", "parts_of"]
+__all__ = [
+    "PART_NAME",
+    "activity",
+    "is_abandoned",
+    "is_foreign",
+    "is_own_file",
+    "new_part",
+    "owner_is_gone",
+    "owner_tag",
+    "part_meta",
+    "parts_of",
+]
 
 PART_NAME = re.compile(r"\.(?P<file>.+)\.(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)-(?P<nonce>[0-9a-f]{8})\.part")
 

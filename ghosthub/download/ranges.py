@@ -68,15 +68,18 @@ def plan(total: int, connections: int) -> list[list[int]]:
 
     Examples
     --------
-    >>> plan(10 << 20, 2)
-    [[0, 0, 1310720], [1310720, 1310720, 2621440], [2621440, 2621440, 3932160], [3932160, 3932160, 5242880], [5242880, 5242880, 6553600], [6553600, 6553600, 7864320], [7864320, 7864320, 9175040], [9175040, 9175040, 10485760]]
+    >>> pieces = plan(10 << 20, 2)
+    >>> len(pieces), pieces[:2], pieces[-1]
+    (8, [[0, 0, 1310720], [1310720, 1310720, 2621440]], [9175040, 9175040, 10485760])
     """
     size = max(MIN_PIECE, -(-total // (connections * PIECES_PER_CONNECTION)))
     return [[s, s, min(s + size, total)] for s in range(0, total, size)]
 
 
 def download(transport, url: str, part, *, origin: str) -> None:
-    """Fill ``part`` (a :class:`~ghosthub.download.partfile.PartFile`) from ``url``, over several connections when it pays.
+    """Fill ``part`` (a :class:`~ghosthub.download.partfile.PartFile`) from ``url``, over several connections.
+
+    Several connections are used only when they pay (see :func:`plan`).
 
     Afterwards ``part.hexdigest()`` is the file's digest, as after a single stream.
     """
@@ -161,7 +164,15 @@ class _FirstSink:
         if n > 1:
             probing = not self.transport.settings.connections
             # While it is timed, the first answer is one piece of the whole file (see _Job._probe).
-            job = _Job(self.transport, self.url, self.origin, self.part, total, [[0, 0, total]] if probing else plan(total, n), n)
+            job = _Job(
+                self.transport,
+                self.url,
+                self.origin,
+                self.part,
+                total,
+                [[0, 0, total]] if probing else plan(total, n),
+                n,
+            )
             job.taken[0] = True  # this answer's body is the first piece
             job.streaming = True
             job.probing = probing
@@ -185,7 +196,7 @@ class _FirstSink:
 class _PieceSink:
     """One piece, as the transport sees a download: it resumes at ``size`` and is retried alone."""
 
-    def __init__(self, job: "_Job", index: int):
+    def __init__(self, job: _Job, index: int):
         self.job, self.index = job, index
 
     @property
@@ -364,7 +375,9 @@ class _Job:
             self.answered.set()  # fast enough alone: nothing to wait for at the end
             return
         with self.lock:  # the first answer keeps the first piece of what is left; connections share the rest
-            rest = [[s + piece[1], s + piece[1], e + piece[1]] for s, _, e in plan(self.total - piece[1], self.connections)]
+            rest = [
+                [s + piece[1], s + piece[1], e + piece[1]] for s, _, e in plan(self.total - piece[1], self.connections)
+            ]
             piece[2] = rest[0][2]
             self.pieces[1:] = rest[1:]
             self.taken = [True] + [False] * (len(rest) - 1)
@@ -385,7 +398,13 @@ class _Job:
             with self.lock:
                 pieces = [list(p) for p in self.pieces]
             part = self.part
-            meta = {"url": redact(self.url), "etag": part.etag, "last_modified": part.last_modified, "total": self.total, "ranges": pieces}
+            meta = {
+                "url": redact(self.url),
+                "etag": part.etag,
+                "last_modified": part.last_modified,
+                "total": self.total,
+                "ranges": pieces,
+            }
             atomic_write(parts.part_meta(part.path), json.dumps(meta).encode(), sync=False)
         except OSError:
             pass  # progress not saved: a resume starts over, nothing is wrong

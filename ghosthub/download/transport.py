@@ -97,7 +97,7 @@ class Transport:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> "Transport":
+    def __enter__(self) -> Transport:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -159,12 +159,22 @@ class Transport:
                 if failures >= settings.retries:
                     hint = _HINTS.get(exc.status, _HINTS["network"])
                     raise TransferError(
-                        f"gave up after {failures} tries: {exc}", hint, url=url, status=exc.status, network=exc.status is None
+                        f"gave up after {failures} tries: {exc}",
+                        hint,
+                        url=url,
+                        status=exc.status,
+                        network=exc.status is None,
                     ) from None
                 self._pause(url, exc, failures, settings.retries)
 
     def fetch_small(
-        self, url: str, *, etag: str | None = None, limit: int = 16 << 20, tries: int | None = None, deadline: float | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        limit: int = 16 << 20,
+        tries: int | None = None,
+        deadline: float | None = None,
     ) -> tuple[bytes | None, str | None]:
         """GET a small file (a hub's index.json or a card) into memory, retried like downloads.
 
@@ -180,16 +190,23 @@ class Transport:
                 return self._fetch_small_once(url, etag, limit, deadline)
             except _Retry as exc:
                 failures += 1
-                out_of_time = deadline is not None and time.monotonic() + self._delay(failures, exc.retry_after) >= deadline
+                out_of_time = (
+                    deadline is not None and time.monotonic() + self._delay(failures, exc.retry_after) >= deadline
+                )
                 if failures >= tries or out_of_time:
                     hint = _HINTS.get(exc.status, _HINTS["network"])
                     raise TransferError(
-                        f"gave up after {failures} {'try' if failures == 1 else 'tries'}: {exc}", hint, url=url, status=exc.status,
+                        f"gave up after {failures} {'try' if failures == 1 else 'tries'}: {exc}",
+                        hint,
+                        url=url,
+                        status=exc.status,
                         network=exc.status is None,
                     ) from None
                 self._pause(url, exc, failures, tries)
 
-    def _fetch_small_once(self, url: str, etag: str | None, limit: int, deadline: float | None) -> tuple[bytes | None, str | None]:
+    def _fetch_small_once(
+        self, url: str, etag: str | None, limit: int, deadline: float | None
+    ) -> tuple[bytes | None, str | None]:
         timeout = None
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -202,15 +219,21 @@ class Transport:
             if status == 304 and etag:
                 return None, etag
             if status == 429 or status >= 500:
-                raise _Retry(f"HTTP {status} {response.reason}", _retry_after(response.headers.get("Retry-After")), status)
+                raise _Retry(
+                    f"HTTP {status} {response.reason}", _retry_after(response.headers.get("Retry-After")), status
+                )
             if status != 200:
-                raise TransferError(f"HTTP {status} {response.reason}", _HINTS.get(status, _HINTS["http"]), url=url, status=status)
+                raise TransferError(
+                    f"HTTP {status} {response.reason}", _HINTS.get(status, _HINTS["http"]), url=url, status=status
+                )
             body = bytearray()
             try:
                 for chunk in _body_pieces(response):
                     body += chunk
                     if len(body) > limit:
-                        raise TransferError(f"more than {limit} bytes", "this is not a hub file; check the hub URL", url=url)
+                        raise TransferError(
+                            f"more than {limit} bytes", "this is not a hub file; check the hub URL", url=url
+                        )
                     if deadline is not None and time.monotonic() > deadline:
                         raise TransferError(
                             f"the answer was still arriving when the time allowed ran out ({len(body)} bytes so far)",
@@ -221,7 +244,9 @@ class Transport:
             except _NETWORK_ERRORS as exc:
                 raise _Retry(f"connection lost: {_describe(exc)}") from None
             except requests.RequestException as exc:  # e.g. a body that fails to decompress
-                raise TransferError(f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url) from None
+                raise TransferError(
+                    f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url
+                ) from None
             total = _content_length(response.headers.get("Content-Length"))
             received = _wire_bytes(response, len(body)) if _encoding(response) not in ("", "identity") else len(body)
             if total is not None and received != total:
@@ -246,7 +271,9 @@ class Transport:
                 sink.restart()  # our partial is not a prefix of what the server has now
                 raise _Retry("the server refused to resume (416); starting over", retry_after=0)
             if status == 429 or status >= 500:
-                raise _Retry(f"HTTP {status} {response.reason}", _retry_after(response.headers.get("Retry-After")), status)
+                raise _Retry(
+                    f"HTTP {status} {response.reason}", _retry_after(response.headers.get("Retry-After")), status
+                )
             if status not in (200, 206):
                 hint = _HINTS.get(status, _HINTS["http"])
                 raise TransferError(f"HTTP {status} {response.reason}", hint, url=url, status=status)
@@ -265,7 +292,12 @@ class Transport:
                     raise _Retry("the server resumed at the wrong place; starting over", retry_after=0)
             elif offset:
                 sink.restart()  # 200: the range was ignored or the file changed (If-Range)
-            sink.begin(None if encoded else total, url=url, etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
+            sink.begin(
+                None if encoded else total,
+                url=url,
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+            )
             try:
                 _stream_body(response, sink)
             except _NETWORK_ERRORS as exc:
@@ -273,14 +305,18 @@ class Transport:
                     sink.restart()
                 raise _Retry(f"connection lost after {sink.size} bytes: {_describe(exc)}") from None
             except requests.RequestException as exc:  # e.g. a body that fails to decompress
-                raise TransferError(f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url) from None
+                raise TransferError(
+                    f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url
+                ) from None
             received = _wire_bytes(response, sink.size) if encoded else sink.size
             if total is not None and received != total:
                 if encoded:
                     sink.restart()
                 raise _Retry(f"connection closed after {received} of {total} bytes")
 
-    def _request(self, url: str, headers: dict, origin: str, *, timeout: tuple[float, float] | None = None) -> requests.Response:
+    def _request(
+        self, url: str, headers: dict, origin: str, *, timeout: tuple[float, float] | None = None
+    ) -> requests.Response:
         """:meth:`_get`, with a TLS failure or no answer turned into TransferError."""
         try:
             return self._get(url, headers, origin, timeout=timeout)
@@ -289,7 +325,9 @@ class Transport:
         except _NETWORK_ERRORS as exc:
             raise _network_failure(exc, url) from None
 
-    def _get(self, url: str, headers: dict, origin: str, *, timeout: tuple[float, float] | None = None) -> requests.Response:
+    def _get(
+        self, url: str, headers: dict, origin: str, *, timeout: tuple[float, float] | None = None
+    ) -> requests.Response:
         """GET with redirects followed by hand, so credentials never leave the origin first asked.
 
         ``origin`` is kept for callers; what is sent depends on the URL asked (see :meth:`credentials`).
@@ -316,17 +354,22 @@ class Transport:
             if not redirect_allowed(url, target):
                 raise TransferError(
                     f"refusing a redirect from {redact(url)} to {redact(target)}",
-                    "a download never leaves HTTPS for HTTP or another scheme; ask the host to fix the redirect or set GHOSTHUB_MIRROR",
+                    "a download never leaves HTTPS for HTTP or another scheme; ask the host to fix the redirect or "
+                    "set GHOSTHUB_MIRROR",
                     url=url,
                 )
             url = target
         raise TransferError("too many redirects", "check the asset link in the card", url=url)
 
-    def _pause(self, url: str, exc: "_Retry", failures: int, tries: int) -> None:
+    def _pause(self, url: str, exc: _Retry, failures: int, tries: int) -> None:
         """Wait before the next try; say so on stderr when progress is on, so a wait is never silent."""
         delay = self._delay(failures, exc.retry_after)
         if self.settings.progress:
-            print(f"ghosthub: {redact(url)}: {exc}; retrying in {delay:.1f} s (try {failures + 1} of {tries})", file=sys.stderr, flush=True)
+            print(
+                f"ghosthub: {redact(url)}: {exc}; retrying in {delay:.1f} s (try {failures + 1} of {tries})",
+                file=sys.stderr,
+                flush=True,
+            )
         time.sleep(delay)
 
     def _delay(self, failures: int, retry_after: float | None) -> float:
@@ -396,7 +439,9 @@ def _network_failure(exc: BaseException, url: str) -> Exception:
     """A failed connection as a _Retry, or at once as a TransferError when the host name does not resolve."""
     if _is_dns_failure(exc):
         host = urlsplit(url).hostname
-        return TransferError(f"cannot resolve the host name {host!r} (no network, or no DNS)", _HINTS["dns"], url=url, network=True)
+        return TransferError(
+            f"cannot resolve the host name {host!r} (no network, or no DNS)", _HINTS["dns"], url=url, network=True
+        )
     return _Retry(_describe(exc))
 
 
@@ -454,6 +499,7 @@ _NETWORK_ERRORS = (
     ConnectionError,
     TimeoutError,
 )
+
 
 def _no_auth(request):
     return request

@@ -76,7 +76,9 @@ def leftovers(root: str | os.PathLike, *, stale_after: float = STALE_AFTER) -> l
     return found
 
 
-def fsck(root: str | os.PathLike, *, dry_run: bool = False, stale_after: float = STALE_AFTER, wait: float = 10.0) -> FsckReport:
+def fsck(
+    root: str | os.PathLike, *, dry_run: bool = False, stale_after: float = STALE_AFTER, wait: float = 10.0
+) -> FsckReport:
     """Repair what killed publishes left in hub folder ``root`` and report what is missing.
 
     Under the publish lock: roll back a half-committed publish (its journal), remove
@@ -155,7 +157,6 @@ def _missing(root: Path) -> tuple[list[str], list[str]]:
             else:
                 problems.append(f"assets/{name} is not listed in {INDEX} (an orphan: remove it or publish it)")
     return problems, superseded
-
 
 
 def _is_file(path: Path) -> bool:

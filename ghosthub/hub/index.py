@@ -17,7 +17,18 @@ from .._utils.urls import is_url
 from ..errors import HubError, shorten
 from ..modelcard import is_safe_name
 
-__all__ = ["INDEX", "FORMAT", "MAX_INDEX_BYTES", "asset_file_name", "empty_index", "index_bytes", "is_url", "model_of_asset", "parse_index", "read_index"]
+__all__ = [
+    "INDEX",
+    "FORMAT",
+    "MAX_INDEX_BYTES",
+    "asset_file_name",
+    "empty_index",
+    "index_bytes",
+    "is_url",
+    "model_of_asset",
+    "parse_index",
+    "read_index",
+]
 
 INDEX = "index.json"
 FORMAT = "ghosthub-hub/1"
@@ -82,7 +93,9 @@ def parse_index(data: bytes, *, source: str) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, or a number of 4300+ digits
         raise HubError(f"hub index {source} is not valid JSON: {shorten(exc)}") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT or not isinstance(index.get("models"), dict):
-        raise HubError(f"hub index {source} is not a ghosthub hub index; expected format {FORMAT!r} and a 'models' mapping")
+        raise HubError(
+            f"hub index {source} is not a ghosthub hub index; expected format {FORMAT!r} and a 'models' mapping"
+        )
     for name, entry in index["models"].items():
         where = f"hub index {source}, model {shorten(name, 60)!r}"
         if not is_safe_name(name) or not isinstance(entry, dict):
@@ -96,7 +109,11 @@ def parse_index(data: bytes, *, source: str) -> dict[str, Any]:
         if not isinstance(assets, list):
             raise HubError(f"{where}: 'assets' is {shorten(assets, 40)!r}; expected a list")
         for asset in assets:
-            match = _ASSET_PATH.fullmatch(asset.get("path", "")) if isinstance(asset, dict) and isinstance(asset.get("path"), str) else None
+            match = (
+                _ASSET_PATH.fullmatch(asset.get("path", ""))
+                if isinstance(asset, dict) and isinstance(asset.get("path"), str)
+                else None
+            )
             if not match or not is_safe_name(match.group(1)):
                 raise HubError(f"{where}: asset path {shorten(asset, 80)!r} is not assets/<safe file name>")
             if "sha256" in asset and not _is_digest(asset["sha256"]):

@@ -24,8 +24,9 @@ import dataclasses
 import fnmatch
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .._utils.fs import utcnow
 from .._utils.hashes import file_hash
@@ -178,7 +179,9 @@ def _remove_leftovers(root: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry_run: bool, progress, verified) -> MirrorItem:
+def _mirror_one(
+    card: ModelCard, root: Path, settings, base_url: str | None, dry_run: bool, progress, verified
+) -> MirrorItem:
     from ..download.fetch import fetch_asset
 
     name = card.name
@@ -208,7 +211,9 @@ def _mirror_one(card: ModelCard, root: Path, settings, base_url: str | None, dry
                 fetched.append(rel)
                 copied[rel] = digest
             link = f"{base_url.rstrip('/')}/{rel}" if base_url else f"../{rel}"
-            new_assets.append({**dict(asset.extra), "file-format": asset.file_format, "asset-link": link, "asset-sha256": digest})
+            new_assets.append(
+                {**dict(asset.extra), "file-format": asset.file_format, "asset-link": link, "asset-sha256": digest}
+            )
             size = None if dry_run else _size(final, txn)
             index_assets.append({"path": rel, "file-format": asset.file_format, "sha256": digest, "size": size})
         text = render_card(card.replace(asset=new_assets) if new_assets else card)
@@ -281,7 +286,9 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
                 continue
             actual = file_hash(path)
             if not actual.startswith(str(item.get("sha256", "")).lower()):
-                problems.append(f"{name}: asset {path} is corrupt: SHA-256 {actual}, index.json says {item.get('sha256')}")
+                problems.append(
+                    f"{name}: asset {path} is corrupt: SHA-256 {actual}, index.json says {item.get('sha256')}"
+                )
                 verified.forget(item["path"])
             elif item.get("size") is not None and path.stat().st_size != item["size"]:
                 problems.append(f"{name}: asset {path} has {path.stat().st_size} bytes, index.json says {item['size']}")
@@ -289,7 +296,11 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
             target = _link_target(asset.link)
             if target is None or target not in {i["path"] for i in entry.get("assets", [])}:
                 problems.append(f"{name}: card link {asset.link!r} does not point at an asset of this mirror")
-            elif not any(str(i.get("sha256", "")).lower().startswith(asset.sha256.lower()) for i in entry["assets"] if i["path"] == target):
+            elif not any(
+                str(i.get("sha256", "")).lower().startswith(asset.sha256.lower())
+                for i in entry["assets"]
+                if i["path"] == target
+            ):
                 problems.append(f"{name}: card digest {asset.sha256} of {asset.link!r} differs from index.json")
     for path in sorted((root / "assets").glob("*")) if (root / "assets").is_dir() else ():
         if not path.name.startswith(".") and f"assets/{path.name}" not in listed:
@@ -346,4 +357,3 @@ def _sha_of(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-

@@ -96,7 +96,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return None
         relative = "/".join(p for p in parts if p) or "index.json"
         path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root) or not _is_public(path.relative_to(self.root).parts) or not path.is_file():
+        if (
+            not path.is_relative_to(self.root)
+            or not _is_public(path.relative_to(self.root).parts)
+            or not path.is_file()
+        ):
             return None
         if not _is_public(relative.split("/")):  # the name asked for, as well as where a link leads
             return None
@@ -158,8 +162,14 @@ class HubServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
-                 timeout: float = IDLE_TIMEOUT):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quiet: bool = True,
+        timeout: float = IDLE_TIMEOUT,
+    ):
         root = Path(directory).resolve()
         if not root.is_dir():
             raise HubError(f"cannot serve {directory}: not a folder")
@@ -174,7 +184,7 @@ class HubServer(http.server.ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/"
 
-    def start(self) -> "HubServer":
+    def start(self) -> HubServer:
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="ghosthub-serve", daemon=True)
         self._thread.start()
         return self
@@ -185,15 +195,20 @@ class HubServer(http.server.ThreadingHTTPServer):
         if self._thread:
             self._thread.join()
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-def serve(directory: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", quiet: bool = True,
-          timeout: float = IDLE_TIMEOUT) -> HubServer:
+def serve(
+    directory: str | os.PathLike,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    quiet: bool = True,
+    timeout: float = IDLE_TIMEOUT,
+) -> HubServer:
     """A server for ``directory`` (not yet started: use it as a context manager or call start()).
 
     Only ``index.json`` and the files under ``cards/`` and ``assets/`` are served,

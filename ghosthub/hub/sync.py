@@ -44,7 +44,9 @@ def cards_dir(spec: str, settings) -> Path:
     if not folder.is_dir():
         raise HubError(f"the hub folder {folder} does not exist; {_CHECK_URL}")
     if not (folder / "cards").is_dir() and not (folder / INDEX).is_file():
-        raise HubError(f"{folder} is not a hub: it has neither {INDEX} nor cards/ (`ghosthub publish` makes one); {_CHECK_URL}")
+        raise HubError(
+            f"{folder} is not a hub: it has neither {INDEX} nor cards/ (`ghosthub publish` makes one); {_CHECK_URL}"
+        )
     return folder / "cards"
 
 
@@ -68,21 +70,27 @@ def sync(url: str, settings) -> Path:
         if have_copy:
             return local / "cards"
         raise OfflineError(
-            f"hub {shown} has not been fetched yet and GHOSTHUB_OFFLINE is set; run once online (its copy will be in {local})",
+            f"hub {shown} has not been fetched yet and GHOSTHUB_OFFLINE is set; run once online (its copy will be in "
+            f"{local})",
             url=shown + INDEX,
             path=local,
         )
     state = read_json(local / STATE) or {}
     since = time.time() - state["failed_at"] if isinstance(state.get("failed_at"), (int, float)) else None
     if since is not None and 0 <= since < FAILURE_MEMORY:
-        why = f"hub {shown} failed {since:.0f} s ago ({state.get('error')}); it is asked again after {FAILURE_MEMORY:g} s"
+        why = (
+            f"hub {shown} failed {since:.0f} s ago ({state.get('error')}); it is asked again after {FAILURE_MEMORY:g} s"
+        )
         if not have_copy:
             raise HubError(why)
         _warn(f"{why}; {use_copy}")
         return local / "cards"
     if not _writable(local):
         if not have_copy:
-            raise HubError(f"hub {shown} has no copy in the cache, and {local} cannot be written; set GHOSTHUB_CACHE to a writable folder")
+            raise HubError(
+                f"hub {shown} has no copy in the cache, and {local} cannot be written; set GHOSTHUB_CACHE to a "
+                "writable folder"
+            )
         _warn(f"the copy of hub {shown} in {local} cannot be updated (read-only cache); {use_copy}")
         return local / "cards"
     try:
@@ -100,14 +108,19 @@ def _sync(base: str, shown: str, local: Path, meta: dict, have_copy: bool, use_c
     deadline = time.monotonic() + SYNC_DEADLINE
     if have_copy:  # a hub that does not answer soon is not waited for: the copy serves
         settings = settings.replace(
-            connect_timeout=min(settings.connect_timeout, COPY_PATIENCE), read_timeout=min(settings.read_timeout, COPY_PATIENCE)
+            connect_timeout=min(settings.connect_timeout, COPY_PATIENCE),
+            read_timeout=min(settings.read_timeout, COPY_PATIENCE),
         )
     with Transport(settings) as transport:
         try:
             # With a copy to fall back on, one try: a hub that is down must not hold every command up.
             tries = 1 if have_copy else None
             body, etag = transport.fetch_small(
-                base + INDEX, etag=meta.get("etag") if have_copy else None, limit=MAX_INDEX_BYTES, tries=tries, deadline=deadline
+                base + INDEX,
+                etag=meta.get("etag") if have_copy else None,
+                limit=MAX_INDEX_BYTES,
+                tries=tries,
+                deadline=deadline,
             )
             index = parse_index(body, source=shown + INDEX) if body is not None else None
         except (DownloadError, HubError) as exc:
@@ -158,7 +171,12 @@ def _sync(base: str, shown: str, local: Path, meta: dict, have_copy: bool, use_c
         atomic_write(local / INDEX, body)
         # After a partial sync the ETag is not kept: the next sync reads the index again and retries what is missing.
         complete = not problems and not untried
-        meta = {"url": shown, "etag": etag if complete else None, "fetched": utcnow(), "cards": {k: v for k, v in digests.items() if k in keep}}
+        meta = {
+            "url": shown,
+            "etag": etag if complete else None,
+            "fetched": utcnow(),
+            "cards": {k: v for k, v in digests.items() if k in keep},
+        }
         write_json(local / "hub.json", meta)
         if complete:
             _forget(local)
@@ -180,11 +198,15 @@ def _checked_card(data: bytes, name: str, want: str, card_url: str, shown: str) 
     if card.name != name:
         raise HubError(f"card {shown_url} is for {card.name!r}, but the hub index lists it as {name!r}")
     # Links are made absolute against the hub's URL without its password: the copy never stores it.
-    assets = [dict(a, **{"asset-link": urljoin(shown_url, str(a.get("asset-link", "")))}) for a in card.fields.get("asset") or []]
+    assets = [
+        dict(a, **{"asset-link": urljoin(shown_url, str(a.get("asset-link", "")))})
+        for a in card.fields.get("asset") or []
+    ]
     for asset in assets:
         if not is_url(asset["asset-link"]):
             raise HubError(
-                f"card {shown_url} links {redact(asset['asset-link'])!r}: a remote hub's cards may only link http(s) URLs, "
+                f"card {shown_url} links {redact(asset['asset-link'])!r}: a remote hub's cards may only link http(s) "
+                "URLs, "
                 "never this machine's files"
             )
     text = render_card(card.replace(asset=assets)) if assets else data.decode("utf-8")
@@ -232,7 +254,7 @@ def _forget(local: Path) -> None:
 
 
 def _writable(folder: Path) -> bool:
-    """Whether the copy can be updated: the nearest existing folder accepts writes (False on a read-only mount, root too)."""
+    """Whether the copy can be updated: the nearest existing folder accepts writes (not on a read-only mount)."""
     for candidate in (folder / "cards", folder, *folder.parents):
         if candidate.exists():
             return os.access(candidate, os.W_OK) and candidate.is_dir()

@@ -10,17 +10,17 @@ import functools
 import re
 from pathlib import Path
 
+from ..errors import CardError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-from ..errors import CardError
 
 _STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map"))
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`{}|\\^#,\[\]]+")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _default_tags() -> dict:
     """Node kind -> the tag a node without an explicit one gets."""
     import yaml
@@ -28,7 +28,7 @@ def _default_tags() -> dict:
     return {yaml.ScalarNode: _STR, yaml.SequenceNode: _SEQ, yaml.MappingNode: _MAP}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _loader_class():
     import yaml
 
@@ -69,7 +69,9 @@ def load_mapping(front: str, first_line: int, path: Path | None):
     if node is None or not isinstance(node, yaml.MappingNode):
         kind = "nothing" if node is None else type(node).__name__.replace("Node", "").lower()
         line = first_line + node.start_mark.line if node is not None else first_line
-        raise CardError("front-matter is not a mapping", path=path, line=line, expected="'key: value' lines", found=kind)
+        raise CardError(
+            "front-matter is not a mapping", path=path, line=line, expected="'key: value' lines", found=kind
+        )
     builder = _Builder(first_line, path)
     try:
         fields = builder.build(node, top=True)
@@ -132,7 +134,7 @@ class _Builder:
 # --------------------------------------------------------------------------- rendering
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dumper_class():
     import yaml
 
@@ -157,5 +159,6 @@ def _represent_str(dumper, value: str):
 def dump(value) -> str:
     import yaml
 
-    return yaml.dump(value, Dumper=_dumper_class(), allow_unicode=True, sort_keys=False, width=1 << 30, default_flow_style=False)
-
+    return yaml.dump(
+        value, Dumper=_dumper_class(), allow_unicode=True, sort_keys=False, width=1 << 30, default_flow_style=False
+    )

@@ -32,7 +32,9 @@ def architecture(card) -> tuple[str, float | None]:
             return backbone, float(width)
         except ValueError:
             lines = getattr(card, "lines", {}) or {}
-            raise CardError("width is not a number", path=card.path, line=lines.get("width"), field="width", found=width) from None
+            raise CardError(
+                "width is not a number", path=card.path, line=lines.get("width"), field="width", found=width
+            ) from None
     try:
         found = split_name(card.name).width
     except ValueError:
@@ -51,4 +53,6 @@ def int_field(card, key: str) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         lines = getattr(card, "lines", {}) or {}
-        raise CardError(f"{key} is not a whole number", path=card.path, line=lines.get(key), field=key, found=value) from None
+        raise CardError(
+            f"{key} is not a whole number", path=card.path, line=lines.get(key), field=key, found=value
+        ) from None

@@ -7,12 +7,14 @@ from collections import namedtuple
 from pathlib import Path
 from types import MappingProxyType
 
+from ..constants import WEIGHT_FORMATS
+from ..errors import CardError
+from ..errors import shorten as _shorten
+
 TYPE_CHECKING = False  # typing is imported only by type checkers: it costs a cache hit time
 if TYPE_CHECKING:
-    from typing import Any, Mapping
-
-from ..constants import WEIGHT_FORMATS
-from ..errors import CardError, shorten as _shorten
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = ["Asset", "FrontMatterView", "ModelCard", "ASSET_FIELDS", "REQUIRED_FIELDS", "is_safe_name", "parse_metrics"]
 
@@ -84,7 +86,9 @@ class FrontMatterView:
 
     @property
     def assets(self) -> tuple[Asset, ...]:
-        return tuple(_asset(item, self.lines.get(f"asset[{i}]")) for i, item in enumerate(self.fields.get("asset") or ()))
+        return tuple(
+            _asset(item, self.lines.get(f"asset[{i}]")) for i, item in enumerate(self.fields.get("asset") or ())
+        )
 
     @property
     def file_formats(self) -> list[str]:
@@ -132,7 +136,9 @@ class ModelCard(FrontMatterView):
         lines: Mapping[str, int] | None = None,
         warnings: tuple[str, ...] = (),
     ):
-        for name, value in zip(self.__slots__, (title, fields, body, path, {} if lines is None else lines, tuple(warnings))):
+        for name, value in zip(
+            self.__slots__, (title, fields, body, path, {} if lines is None else lines, tuple(warnings))
+        ):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name, value):
@@ -144,9 +150,10 @@ class ModelCard(FrontMatterView):
         return (self.title, self.fields, self.body) == (other.title, other.fields, other.body)
 
     def __repr__(self) -> str:
-        return f"ModelCard(title={self.title!r}, fields={self.fields!r}, body={_shorten(self.body, 60)!r}, path={self.path!r})"
+        body = _shorten(self.body, 60)
+        return f"ModelCard(title={self.title!r}, fields={self.fields!r}, body={body!r}, path={self.path!r})"
 
-    def replace(self, **changes) -> "ModelCard":
+    def replace(self, **changes) -> ModelCard:
         """A copy with some attributes or front-matter fields changed.
 
         Front-matter keys use their card spelling: ``card.replace(**{"model-name": "x"})``.
@@ -194,4 +201,3 @@ def _asset(item: Mapping[str, Any], line: int | None) -> Asset:
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in _TRUE
-

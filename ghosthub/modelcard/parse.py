@@ -12,16 +12,16 @@ import re
 import warnings
 from pathlib import Path
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
 from .._utils.walk import walk_files
 from ..errors import CardError, CardWarning
 from ._yaml import load_mapping as _load_mapping
 from .model import MAX_CARD_BYTES, ModelCard
 from .repair import repair as _repair
 from .validate import iter_errors, validate
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["load_card", "parse_card", "check_card_files"]
 
@@ -76,8 +76,14 @@ def parse_card(text: str | bytes, path: str | Path | None = None) -> ModelCard:
     card = _read(text, Path(path) if path is not None else None)
     validate(card)
     if card.warnings:  # one warning per card; card.warnings lists every repair
-        shown = "; ".join(card.warnings[:3]) + (f"; and {len(card.warnings) - 3} more" if len(card.warnings) > 3 else "")
-        warnings.warn(f"{path or '<card text>'}: read after repairing {len(card.warnings)} line(s): {shown}", CardWarning, stacklevel=2)
+        shown = "; ".join(card.warnings[:3]) + (
+            f"; and {len(card.warnings) - 3} more" if len(card.warnings) > 3 else ""
+        )
+        warnings.warn(
+            f"{path or '<card text>'}: read after repairing {len(card.warnings)} line(s): {shown}",
+            CardWarning,
+            stacklevel=2,
+        )
     return card
 
 
@@ -100,7 +106,11 @@ def check_card_files(folder: str | Path) -> list[CardError]:
     loops: list[str] = []
     files = sorted(Path(p) for p, _ in walk_files(folder, ".md", on_loop=loops.append))
     if loops:
-        warnings.warn(f"skipped {', '.join(loops[:3])} in {folder}: a link to a folder already read (a loop)", CardWarning, stacklevel=2)
+        warnings.warn(
+            f"skipped {', '.join(loops[:3])} in {folder}: a link to a folder already read (a loop)",
+            CardWarning,
+            stacklevel=2,
+        )
     for path in files:
         try:
             with open(path, "rb") as f:
@@ -115,7 +125,13 @@ def check_card_files(folder: str | Path) -> list[CardError]:
         name = card.fields.get("model-name")
         if isinstance(name, str) and name in owners:
             problems.append(
-                CardError("model-name is used by another card", path=path, line=card.lines.get("model-name"), field="model-name", found=f"{name!r}, also in {owners[name]}")
+                CardError(
+                    "model-name is used by another card",
+                    path=path,
+                    line=card.lines.get("model-name"),
+                    field="model-name",
+                    found=f"{name!r}, also in {owners[name]}",
+                )
             )
         elif isinstance(name, str):
             owners[name] = path
@@ -133,14 +149,29 @@ def _read(text: str | bytes, path: Path | None) -> ModelCard:
 def _decode(text: str | bytes, path: Path | None) -> str:
     if isinstance(text, bytes):
         if len(text) > MAX_CARD_BYTES:
-            raise CardError("card file is too large", path=path, expected=f"at most {MAX_CARD_BYTES} bytes", found=f"{len(text)}+ bytes")
+            raise CardError(
+                "card file is too large",
+                path=path,
+                expected=f"at most {MAX_CARD_BYTES} bytes",
+                found=f"{len(text)}+ bytes",
+            )
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = text[: exc.start].count(b"\n") + 1
-            raise CardError("card is not valid UTF-8 text", path=path, line=line, found=f"byte {text[exc.start]:#04x} at offset {exc.start}") from None
+            raise CardError(
+                "card is not valid UTF-8 text",
+                path=path,
+                line=line,
+                found=f"byte {text[exc.start]:#04x} at offset {exc.start}",
+            ) from None
     elif len(text) > MAX_CARD_BYTES:
-        raise CardError("card text is too large", path=path, expected=f"at most {MAX_CARD_BYTES} characters", found=f"{len(text)} characters")
+        raise CardError(
+            "card text is too large",
+            path=path,
+            expected=f"at most {MAX_CARD_BYTES} characters",
+            found=f"{len(text)} characters",
+        )
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise CardError("card contains NUL bytes (binary file?)", path=path, line=line)
@@ -157,10 +188,16 @@ def _split(text: str, path: Path | None) -> tuple[str | None, str, int, str]:
             if len(delimiters) == 2:
                 break
     if not delimiters:
-        raise CardError("no front-matter", path=path, expected="a YAML block between two '---' lines", found="no '---' line")
+        raise CardError(
+            "no front-matter", path=path, expected="a YAML block between two '---' lines", found="no '---' line"
+        )
     if len(delimiters) < 2:
         raise CardError(
-            "front-matter is not closed", path=path, line=delimiters[0] + 1, expected="a second '---' line", found="only one"
+            "front-matter is not closed",
+            path=path,
+            line=delimiters[0] + 1,
+            expected="a second '---' line",
+            found="only one",
         )
     start, end = delimiters
     title = None

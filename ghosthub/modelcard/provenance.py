@@ -8,7 +8,8 @@ a card whose two disagree was altered.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import CardError
 from .model import ModelCard
@@ -33,7 +34,11 @@ _PROVENANCE_HEADING = "## Provenance"
 
 
 def provenance_fields(provenance: Mapping[str, Any] | None) -> dict[str, str]:
-    return {field: str(provenance[key]) for field, key in PROVENANCE_FIELDS.items() if provenance and provenance.get(key) is not None}
+    return {
+        field: str(provenance[key])
+        for field, key in PROVENANCE_FIELDS.items()
+        if provenance and provenance.get(key) is not None
+    }
 
 
 def provenance_block(name: str, provenance: Mapping[str, Any] | None) -> str:

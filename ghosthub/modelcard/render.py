@@ -7,6 +7,7 @@ from .model import ModelCard
 
 __all__ = ["render_card"]
 
+
 def render_card(card: ModelCard) -> str:
     """Render a card as text in the MindSpore Hub format: title, front-matter, body.
 

@@ -72,4 +72,3 @@ def _repair_line(line: str) -> tuple[str, str | None]:
             whys.append(f"quoted value of {match['key']!r} that contains ': '")
             line = f"{match['lead']}{match['key']}: '" + value.replace("'", "''") + "'"
     return line, "; ".join(whys) or None
-

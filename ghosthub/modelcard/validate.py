@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Iterable
-
 from ..constants import FILE_FORMATS
 from ..errors import CardError
 from .model import _FALSE, _TRUE, ASSET_FIELDS, REQUIRED_FIELDS, ModelCard, is_safe_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["validate", "iter_errors"]
 
@@ -64,11 +64,19 @@ def _asset_errors(card, error):
     for i, item in enumerate(assets):
         where = dict(path=card.path, line=card.lines.get(f"asset[{i}]", card.lines.get("asset")))
         if not isinstance(item, dict):
-            yield CardError(f"asset {i + 1} must be a mapping", field="asset", expected="file-format, asset-link, asset-sha256", found=_describe(item), **where)
+            yield CardError(
+                f"asset {i + 1} must be a mapping",
+                field="asset",
+                expected="file-format, asset-link, asset-sha256",
+                found=_describe(item),
+                **where,
+            )
             continue
         for key in ASSET_FIELDS:
             if not isinstance(item.get(key), str) or not item[key].strip():
-                yield CardError(f"asset {i + 1} lacks {key}", field=key, expected="text", found=_describe(item.get(key)), **where)
+                yield CardError(
+                    f"asset {i + 1} lacks {key}", field=key, expected="text", found=_describe(item.get(key)), **where
+                )
         digest = item.get("asset-sha256")
         if isinstance(digest, str) and digest.strip() and not _HEX.fullmatch(digest):
             yield CardError(
@@ -80,8 +88,13 @@ def _asset_errors(card, error):
             )
         fmt = item.get("file-format")
         if isinstance(fmt, str) and fmt.strip() and fmt not in FILE_FORMATS:
-            yield CardError(f"asset {i + 1} has an unknown file-format", field="file-format", expected=" ".join(FILE_FORMATS), found=fmt, **where)
-
+            yield CardError(
+                f"asset {i + 1} has an unknown file-format",
+                field="file-format",
+                expected=" ".join(FILE_FORMATS),
+                found=fmt,
+                **where,
+            )
 
 
 def _describe(value) -> str:
@@ -90,4 +103,3 @@ def _describe(value) -> str:
     if isinstance(value, str):
         return repr(value) if value.strip() else "an empty value"
     return f"a {'list' if isinstance(value, list) else 'mapping'}"
-

@@ -4,7 +4,15 @@ Importing this package does not import MindSpore: the architecture modules are i
 when a network is first built or checked.
 """
 
-from ._factory import check_model, create_model, list_variants, parse_width, register_backbone, register_model, supported_backbones
+from ._factory import (
+    check_model,
+    create_model,
+    list_variants,
+    parse_width,
+    register_backbone,
+    register_model,
+    supported_backbones,
+)
 
 __all__ = [
     "check_model",

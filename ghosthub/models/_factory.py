@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import LoadError, UnsupportedBackboneError
 from ..naming import split_name
@@ -177,8 +177,15 @@ def create_model(
     return _BACKBONES[name](width, **options)
 
 
-def check_model(backbone: str, width: float | None = None, *, num_classes: int = 1000, in_channels: int = 3,
-                drop_rate: float = 0.2, **kwargs) -> None:
+def check_model(
+    backbone: str,
+    width: float | None = None,
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    drop_rate: float = 0.2,
+    **kwargs,
+) -> None:
     """Raise what :func:`create_model` would raise for these arguments, without building anything.
 
     ``ghosthub.load`` calls it before downloading, so a card or an argument that cannot work

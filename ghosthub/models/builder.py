@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -65,8 +66,7 @@ def _adapt_stem(params: dict, name: str, net_shape: tuple, source: str) -> None:
         logger.info("Summing %s over its %d input channels for in_channels=1 (checkpoint %s)", name, ckpt_in, source)
         params[name] = weight.sum(axis=1, keepdims=True)
         return
-    usable = f"in_channels={ckpt_in} or 1 (the stem summed over its input channels)" if ckpt_in > 1 \
-        else "in_channels=1"
+    usable = f"in_channels={ckpt_in} or 1 (the stem summed over its input channels)" if ckpt_in > 1 else "in_channels=1"
     raise WeightsError(
         f"checkpoint {source!r} has a {ckpt_in}-channel stem ({name} {tuple(weight.shape)}) but the network "
         f"expects in_channels={net_in}: only {usable} can use these weights. Pass that in_channels, "
@@ -74,8 +74,14 @@ def _adapt_stem(params: dict, name: str, net_shape: tuple, source: str) -> None:
     )
 
 
-def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<checkpoint>",
-                 strict: bool = True, check_only: bool = False) -> LoadResult:
+def load_weights(
+    net,
+    params: Mapping[str, np.ndarray],
+    *,
+    source: str = "<checkpoint>",
+    strict: bool = True,
+    check_only: bool = False,
+) -> LoadResult:
     """Copy checkpoint arrays into a network, strictly by default.
 
     Training state (:func:`split_training_state`) is ignored. Two adaptations follow the network's
@@ -118,8 +124,9 @@ def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<check
     shapes = {name: tuple(p.shape) for name, p in targets.items()}
     ckpt, ignored = split_training_state(params)
     if ignored and not check_only:
-        logger.info("Ignoring %d training-state entries in %s (optimizer, loss scale, EMA, step counters)",
-                    len(ignored), source)
+        logger.info(
+            "Ignoring %d training-state entries in %s (optimizer, loss scale, EMA, step counters)", len(ignored), source
+        )
 
     # A classifier resized for another number of classes (or removed) starts from scratch.
     reinitialized = []
@@ -130,8 +137,13 @@ def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<check
             ckpt.pop(name, None)
         reinitialized = [name for name in head if name in shapes]
         if reinitialized:
-            logger.info("Checkpoint %s has a %d-class classifier; re-initialising %s for num_classes=%s",
-                        source, old, classifier, getattr(net, "num_classes", "?"))
+            logger.info(
+                "Checkpoint %s has a %d-class classifier; re-initialising %s for num_classes=%s",
+                source,
+                old,
+                classifier,
+                getattr(net, "num_classes", "?"),
+            )
         else:
             logger.info("Dropping the %d-class classifier of %s: the network has none", old, source)
     _adapt_stem(ckpt, f"{first_conv}.weight", shapes.get(f"{first_conv}.weight", ()), source)
@@ -140,11 +152,15 @@ def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<check
     unexpected = [n for n in ckpt if n not in shapes]
     mismatched = [n for n in shapes if n in ckpt and tuple(ckpt[n].shape) != shapes[n]]
     if missing or unexpected or mismatched:
-        message = (f"checkpoint {source!r} does not fit {_describe(net)}:"
-                   + _listing("missing keys (in the network, not in the checkpoint)", missing)
-                   + _listing("unexpected keys (in the checkpoint, not in the network)", unexpected)
-                   + _listing("shape mismatches (checkpoint vs network)",
-                              [f"{n} {tuple(ckpt[n].shape)} vs {shapes[n]}" for n in mismatched]))
+        message = (
+            f"checkpoint {source!r} does not fit {_describe(net)}:"
+            + _listing("missing keys (in the network, not in the checkpoint)", missing)
+            + _listing("unexpected keys (in the checkpoint, not in the network)", unexpected)
+            + _listing(
+                "shape mismatches (checkpoint vs network)",
+                [f"{n} {tuple(ckpt[n].shape)} vs {shapes[n]}" for n in mismatched],
+            )
+        )
         if strict:
             error = CheckpointMismatchError(
                 message + "\nCheck that the model card's backbone-name and width match the checkpoint "
@@ -153,8 +169,11 @@ def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<check
             error.missing, error.unexpected, error.mismatched = missing, unexpected, mismatched
             raise error
         if not check_only:
-            logger.warning("%s\nLoading the %d matching tensors only (strict=False).", message,
-                           len(shapes) - len(missing) - len(mismatched) - len(reinitialized))
+            logger.warning(
+                "%s\nLoading the %d matching tensors only (strict=False).",
+                message,
+                len(shapes) - len(missing) - len(mismatched) - len(reinitialized),
+            )
     if check_only:
         return LoadResult([n for n in targets if n in ckpt and n not in mismatched], reinitialized, ignored)
 
@@ -166,9 +185,17 @@ def load_weights(net, params: Mapping[str, np.ndarray], *, source: str = "<check
     return LoadResult(loaded, reinitialized, ignored)
 
 
-def build_network(backbone: str, width: float | None = None, *, checkpoint_path: str | os.PathLike | None = None,
-                  params: Mapping[str, np.ndarray] | None = None, num_classes: int | None = None, in_channels: int = 3,
-                  strict: bool = True, **model_kwargs):
+def build_network(
+    backbone: str,
+    width: float | None = None,
+    *,
+    checkpoint_path: str | os.PathLike | None = None,
+    params: Mapping[str, np.ndarray] | None = None,
+    num_classes: int | None = None,
+    in_channels: int = 3,
+    strict: bool = True,
+    **model_kwargs,
+):
     """Create a network and load a local checkpoint into it; ready for inference.
 
     No download happens here: ``checkpoint_path`` is a local file (``ghosthub.load`` fetches it).
@@ -212,10 +239,22 @@ def build_network(backbone: str, width: float | None = None, *, checkpoint_path:
 
     if params is None and checkpoint_path is not None:
         # Any layout; header checked against the network before a tensor is read.
-        return load_network(checkpoint_path, backbone=backbone, width=width, num_classes=num_classes,
-                            in_channels=in_channels, strict=strict, **model_kwargs)[0]
-    net = create_model(backbone, width, num_classes=1000 if num_classes is None else num_classes,
-                       in_channels=in_channels, **model_kwargs)
+        return load_network(
+            checkpoint_path,
+            backbone=backbone,
+            width=width,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            strict=strict,
+            **model_kwargs,
+        )[0]
+    net = create_model(
+        backbone,
+        width,
+        num_classes=1000 if num_classes is None else num_classes,
+        in_channels=in_channels,
+        **model_kwargs,
+    )
     if params is not None:
         if num_classes is None:
             # Keep the checkpoint's classifier size (e.g. a 10-class fine-tuned model).
@@ -228,9 +267,17 @@ def build_network(backbone: str, width: float | None = None, *, checkpoint_path:
     return net
 
 
-def load_network(path: str | os.PathLike, *, backbone: str | None = None, width: float | None = None,
-                 layout: str | None = None, num_classes: int | None = None, in_channels: int | None = None,
-                 strict: bool = True, **model_kwargs) -> tuple[Any, Any]:
+def load_network(
+    path: str | os.PathLike,
+    *,
+    backbone: str | None = None,
+    width: float | None = None,
+    layout: str | None = None,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    strict: bool = True,
+    **model_kwargs,
+) -> tuple[Any, Any]:
     """Build the network a weights file holds and load it strictly: any layout, no architecture needed.
 
     Parameters
@@ -271,8 +318,13 @@ def load_network(path: str | os.PathLike, *, backbone: str | None = None, width:
     if "upsample" in options and arch.family.split(".")[0] not in ("ghostnetv2", "ghostnetv3"):
         options.pop("upsample")
     try:
-        net = create_model(arch.family, None if _variant(arch.family) else arch.width, num_classes=classes,
-                           in_channels=arch.in_channels if in_channels is None else in_channels, **options)
+        net = create_model(
+            arch.family,
+            None if _variant(arch.family) else arch.width,
+            num_classes=classes,
+            in_channels=arch.in_channels if in_channels is None else in_channels,
+            **options,
+        )
     except LoadError as exc:
         raise LoadError(f"{plan.path!r}: {exc}") from None
     # Names and shapes against the network before a single tensor is read.
@@ -281,8 +333,10 @@ def load_network(path: str | os.PathLike, *, backbone: str | None = None, width:
     except CheckpointMismatchError as exc:
         held = plan.inferred
         if held is not None and (held.family, held.width) != (arch.family, arch.width):
-            exc.args = (f"{exc}\nThe file holds a {held.family} of width {held.width} with {held.num_classes} classes "
-                        "(ghosthub inspect FILE): ghosthub.load(PATH) builds it by itself.",)
+            exc.args = (
+                f"{exc}\nThe file holds a {held.family} of width {held.width} with {held.num_classes} classes "
+                "(ghosthub inspect FILE): ghosthub.load(PATH) builds it by itself.",
+            )
         raise
     load_weights(net, read_mapped(plan), source=plan.path, strict=strict)
     net.set_train(False)

@@ -16,7 +16,8 @@ import logging
 import os
 import shutil
 import tempfile
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -122,8 +123,10 @@ def read_with_info(path: str | os.PathLike) -> Checkpoint:
         The file is missing, empty, not a checkpoint, truncated or corrupt.
     """
     path = os.fspath(path)
-    advice = ("Delete it and download it again (the card's sha256 tells whether the download is "
-              "complete), or pass the path of a valid MindSpore .ckpt or .safetensors checkpoint.")
+    advice = (
+        "Delete it and download it again (the card's sha256 tells whether the download is "
+        "complete), or pass the path of a valid MindSpore .ckpt or .safetensors checkpoint."
+    )
     if not os.path.exists(path):
         raise WeightsError(f"checkpoint {path!r} does not exist: check the path, or download the model first.")
     if not os.path.isfile(path):
@@ -140,8 +143,10 @@ def read_with_info(path: str | os.PathLike) -> Checkpoint:
         _, _, texts = scan_weights(path)
     except WeightsError as e:
         text = str(e)
-        raise WeightsError(f"cannot read {text[0].lower()}{text[1:]}. The file is truncated, corrupt or not a "
-                           f"MindSpore checkpoint. {advice}") from None
+        raise WeightsError(
+            f"cannot read {text[0].lower()}{text[1:]}. The file is truncated, corrupt or not a "
+            f"MindSpore checkpoint. {advice}"
+        ) from None
     try:
         raw = load_raw(path, fmt)
     except Exception as e:  # MindSpore raises ValueError/TypeError/RuntimeError with long texts
@@ -190,8 +195,9 @@ def _record(text: Any) -> dict | None:
     return info if isinstance(info, dict) and info.get("format") == INFO_FORMAT else None
 
 
-def save_checkpoint(source: Any, path: str | os.PathLike, info: dict, *,
-                    choice: Callable[[str], bool] | None = None) -> str:
+def save_checkpoint(
+    source: Any, path: str | os.PathLike, info: dict, *, choice: Callable[[str], bool] | None = None
+) -> str:
     """Write a MindSpore checkpoint with ghosthub's record, atomically.
 
     The file is written under a process-unique temporary name in the same folder, synced, and moved
@@ -222,4 +228,3 @@ def save_checkpoint(source: Any, path: str | os.PathLike, info: dict, *,
         ms.save_checkpoint(source, os.fspath(tmp), append_dict={INFO_KEY: record}, choice_func=choice)
         digest = file_hash(tmp)
     return digest
-

@@ -33,17 +33,25 @@ DEFAULT_CFG = {
 }
 
 
-def _conv(in_chs: int, out_chs: int, kernel_size, stride: int = 1, group: int = 1,
-          has_bias: bool = False) -> nn.Conv2d:
+def _conv(in_chs: int, out_chs: int, kernel_size, stride: int = 1, group: int = 1, has_bias: bool = False) -> nn.Conv2d:
     """A convolution with 'same' zero padding for odd kernels (k or ``(kh, kw)``), He-uniform initialised."""
     if isinstance(kernel_size, int):
         padding = (kernel_size - 1) // 2
     else:  # GhostNetV2's (1, 5) and (5, 1) attention convolutions
         (kh, kw), kernel_size = kernel_size, tuple(kernel_size)
         padding = ((kh - 1) // 2, (kh - 1) // 2, (kw - 1) // 2, (kw - 1) // 2)
-    return nn.Conv2d(in_chs, out_chs, kernel_size, stride, pad_mode="pad", padding=padding,
-                     group=group, has_bias=has_bias, weight_init="he_uniform",
-                     bias_init="zeros" if has_bias else None)
+    return nn.Conv2d(
+        in_chs,
+        out_chs,
+        kernel_size,
+        stride,
+        pad_mode="pad",
+        padding=padding,
+        group=group,
+        has_bias=has_bias,
+        weight_init="he_uniform",
+        bias_init="zeros" if has_bias else None,
+    )
 
 
 class ConvBnAct(nn.Cell):
@@ -113,8 +121,16 @@ class GhostModule(nn.Cell):
 class GhostBottleneck(nn.Cell):
     """Ghost bottleneck: ghost expansion, optional strided depth-wise conv and SE, ghost projection."""
 
-    def __init__(self, in_chs: int, mid_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
-                 se_ratio: float = 0.0, ghost1: nn.Cell | None = None) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        mid_chs: int,
+        out_chs: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        se_ratio: float = 0.0,
+        ghost1: nn.Cell | None = None,
+    ) -> None:
         super().__init__()
         self.stride = stride
         self.has_se = se_ratio > 0
@@ -132,12 +148,14 @@ class GhostBottleneck(nn.Cell):
         # Shortcut: identity, or depth-wise + point-wise conv where the shape changes.
         self.identity = in_chs == out_chs and stride == 1
         if not self.identity:
-            self.shortcut = nn.SequentialCell([
-                _conv(in_chs, in_chs, kernel_size, stride, group=in_chs),
-                nn.BatchNorm2d(in_chs),
-                _conv(in_chs, out_chs, 1),
-                nn.BatchNorm2d(out_chs),
-            ])
+            self.shortcut = nn.SequentialCell(
+                [
+                    _conv(in_chs, in_chs, kernel_size, stride, group=in_chs),
+                    nn.BatchNorm2d(in_chs),
+                    _conv(in_chs, out_chs, 1),
+                    nn.BatchNorm2d(out_chs),
+                ]
+            )
 
     def construct(self, x: Tensor) -> Tensor:
         y = self.ghost1(x)
@@ -159,8 +177,16 @@ _STAGES = GHOSTNET_STAGES
 class GhostNetBody(ClassifierNet):
     """What GhostNet and GhostNetV2 share: the stem, the ghost-bottleneck stages and the head."""
 
-    def _build_body(self, stages: list, width: float, num_classes: int, in_channels: int, drop_rate: float,
-                    num_features: int, expansion=None) -> None:
+    def _build_body(
+        self,
+        stages: list,
+        width: float,
+        num_classes: int,
+        in_channels: int,
+        drop_rate: float,
+        num_features: int,
+        expansion=None,
+    ) -> None:
         """The model's attributes, then stem, ghost bottlenecks and head, in the order that names the parameters.
 
         ``expansion(layer, in_chs, mid_chs)`` may give a bottleneck its own first ghost module
@@ -220,8 +246,15 @@ class GhostNet(GhostNetBody):
         Channels of the head's 1x1 conv, the classifier's input.
     """
 
-    def __init__(self, stages: list, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
-                 drop_rate: float = 0.2, num_features: int = 1280) -> None:
+    def __init__(
+        self,
+        stages: list,
+        width: float = 1.0,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        drop_rate: float = 0.2,
+        num_features: int = 1280,
+    ) -> None:
         super().__init__()
         self._build_body(stages, width, num_classes, in_channels, drop_rate, num_features)
 

@@ -32,11 +32,21 @@ DEFAULT_CFG = {**GHOSTNET_CFG, "input_size": (3, 240, 240)}
 class ConvUnit(nn.Cell):
     """Convolution + batch norm (+ hard swish); children ``conv`` and ``bn`` as in the model zoo."""
 
-    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1, group: int = 1,
-                 act: bool = True) -> None:
+    def __init__(
+        self, in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1, group: int = 1, act: bool = True
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, pad_mode="pad", padding=kernel_size // 2,
-                              group=group, has_bias=False, weight_init="he_uniform")
+        self.conv = nn.Conv2d(
+            in_chs,
+            out_chs,
+            kernel_size,
+            stride,
+            pad_mode="pad",
+            padding=kernel_size // 2,
+            group=group,
+            has_bias=False,
+            weight_init="he_uniform",
+        )
         self.bn = nn.BatchNorm2d(out_chs)
         self.act = nn.HSwish() if act else None
 
@@ -85,10 +95,12 @@ class GhostBottleneck600(nn.Cell):
         self.ghost2 = GhostModule(mid_chs, out_chs, act=False)
         self.identity = in_chs == out_chs and stride == 1
         if not self.identity:
-            self.shortcut = nn.SequentialCell([
-                ConvUnit(in_chs, in_chs, kernel_size, stride, group=in_chs, act=False),
-                ConvUnit(in_chs, out_chs, 1, act=False),
-            ])
+            self.shortcut = nn.SequentialCell(
+                [
+                    ConvUnit(in_chs, in_chs, kernel_size, stride, group=in_chs, act=False),
+                    ConvUnit(in_chs, out_chs, 1, act=False),
+                ]
+            )
 
     def construct(self, x: Tensor) -> Tensor:
         y = self.ghost1(x)
@@ -117,8 +129,14 @@ class GhostNet600(ClassifierNet):
         Channels of the head's 1x1 conv (1400), the classifier's input.
     """
 
-    def __init__(self, width: float = 1.75, num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.2,
-                 num_features: int = 1400) -> None:
+    def __init__(
+        self,
+        width: float = 1.75,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        drop_rate: float = 0.2,
+        num_features: int = 1400,
+    ) -> None:
         super().__init__()
         self.width = width
         self.num_classes = num_classes
@@ -126,8 +144,9 @@ class GhostNet600(ClassifierNet):
         self.drop_rate = drop_rate
         self.num_features = num_features
         stem, plan, last = ghostnet600_plan(width)
-        self.conv_stem = nn.Conv2d(in_channels, stem, 3, 2, pad_mode="pad", padding=1, has_bias=False,
-                                   weight_init="he_uniform")
+        self.conv_stem = nn.Conv2d(
+            in_channels, stem, 3, 2, pad_mode="pad", padding=1, has_bias=False, weight_init="he_uniform"
+        )
         self.bn1 = nn.BatchNorm2d(stem)
         self.act1 = nn.HSwish()
         blocks = [GhostBottleneck600(i, m, o, se, k, s) for i, m, o, se, k, s in plan]

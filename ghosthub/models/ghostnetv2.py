@@ -20,7 +20,6 @@ aligned corners. ``upsample`` selects which one the network reproduces.
 
 from __future__ import annotations
 
-
 from mindspore import Tensor, nn, ops
 
 from ._channels import GHOSTNET_STAGES
@@ -58,11 +57,16 @@ class GhostModuleV2(GhostModule):
         self.upsample = upsample
         # Decoupled fully connected attention: a 1x1 conv, then long-range horizontal and vertical
         # depth-wise convs, on a 2x down-sampled input (the paper's cost saving).
-        self.short_conv = nn.SequentialCell([
-            _conv(in_chs, out_chs, 1), nn.BatchNorm2d(out_chs),
-            _conv(out_chs, out_chs, (1, 5), group=out_chs), nn.BatchNorm2d(out_chs),
-            _conv(out_chs, out_chs, (5, 1), group=out_chs), nn.BatchNorm2d(out_chs),
-        ])
+        self.short_conv = nn.SequentialCell(
+            [
+                _conv(in_chs, out_chs, 1),
+                nn.BatchNorm2d(out_chs),
+                _conv(out_chs, out_chs, (1, 5), group=out_chs),
+                nn.BatchNorm2d(out_chs),
+                _conv(out_chs, out_chs, (5, 1), group=out_chs),
+                nn.BatchNorm2d(out_chs),
+            ]
+        )
         self.pool = nn.AvgPool2d(kernel_size=2, stride=2)  # floors odd sizes, as torch's avg_pool2d
 
     def construct(self, x: Tensor) -> Tensor:
@@ -98,8 +102,15 @@ class GhostNetV2(GhostNetBody):
         the MindSpore model zoo's ``ghostnetv2_1x``.
     """
 
-    def __init__(self, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.2,
-                 num_features: int = 1280, upsample: str = "nearest") -> None:
+    def __init__(
+        self,
+        width: float = 1.0,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        drop_rate: float = 0.2,
+        num_features: int = 1280,
+        upsample: str = "nearest",
+    ) -> None:
         super().__init__()
         if upsample not in UPSAMPLE_MODES:
             raise ValueError(f"upsample={upsample!r}: expected one of {', '.join(UPSAMPLE_MODES)}")

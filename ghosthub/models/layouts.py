@@ -50,22 +50,45 @@ LAYOUTS = ("mindcv", "timm", "timm-v3", "modelzoo", "modelzoo-v2", "modelzoo-600
 # optimizer, learning-rate schedule, loss scaler, MindCV's TrainStep and ModelCheckpoint's
 # append_info. The one list: ghosthub's checkpoint reader imports it from here, since this module
 # imports no MindSpore.
-TRAINING_SCALARS = frozenset({
-    "learning_rate", "global_step", "momentum",           # every nn.Optimizer; SGD/Momentum
-    "beta1_power", "beta2_power", "mu_schedule",          # Adam, AdamW, Lion, NAdam
-    "scale_sense",                                        # loss scale (TrainOneStepWithLossScaleCell)
-    "current_iterator_step", "last_overflow_iterator_step",  # DynamicLossScaleUpdateCell
-    "updates",                                            # MindCV TrainStep's EMA step counter
-    "epoch_num", "step_num",                              # ModelCheckpoint append_info
-})
+TRAINING_SCALARS = frozenset(
+    {
+        "learning_rate",
+        "global_step",
+        "momentum",  # every nn.Optimizer; SGD/Momentum
+        "beta1_power",
+        "beta2_power",
+        "mu_schedule",  # Adam, AdamW, Lion, NAdam
+        "scale_sense",  # loss scale (TrainOneStepWithLossScaleCell)
+        "current_iterator_step",
+        "last_overflow_iterator_step",  # DynamicLossScaleUpdateCell
+        "updates",  # MindCV TrainStep's EMA step counter
+        "epoch_num",
+        "step_num",  # ModelCheckpoint append_info
+    }
+)
 # ... and per-parameter copies named "<slot>.<parameter name>": optimizer slots (Momentum
 # moments; SGD accum/stat; Adam moment1/2; MindCV AdamW adam_m/v, Lion lion_m, NAdam nadam_m/v,
 # Adan moment1/2/3 + prev_gradient; RMSProp mean_square/moment/mean_grad; Lamb lamb_m/v;
 # Adagrad accum) and MindCV's EMA weights ("ema.", used only when MindCV evaluates with --ema).
 TRAINING_SLOT_PREFIXES = (
-    "moments.", "accum.", "stat.", "moment1.", "moment2.", "moment3.", "prev_gradient.",
-    "adam_m.", "adam_v.", "lion_m.", "nadam_m.", "nadam_v.", "lamb_m.", "lamb_v.",
-    "mean_square.", "moment.", "mean_grad.", "ema.",
+    "moments.",
+    "accum.",
+    "stat.",
+    "moment1.",
+    "moment2.",
+    "moment3.",
+    "prev_gradient.",
+    "adam_m.",
+    "adam_v.",
+    "lion_m.",
+    "nadam_m.",
+    "nadam_v.",
+    "lamb_m.",
+    "lamb_v.",
+    "mean_square.",
+    "moment.",
+    "mean_grad.",
+    "ema.",
 )
 _TRAINING_SCALARS, _TRAINING_PREFIXES = TRAINING_SCALARS, TRAINING_SLOT_PREFIXES
 
@@ -263,8 +286,7 @@ def _rename_modelzoo(params: Mapping[str, np.ndarray]) -> dict:
                 for pattern, repl in _MZ_RULES:
                     rest = pattern.sub(repl, rest)
                 # DFC attention: ConvUnit k (conv, bn) -> sequential entries 2k, 2k+1.
-                rest = _MZ_SHORT_CONV.sub(
-                    lambda g: f"{g.group(1)}.{2 * int(g.group(2)) + (g.group(3) == 'bn')}.", rest)
+                rest = _MZ_SHORT_CONV.sub(lambda g: f"{g.group(1)}.{2 * int(g.group(2)) + (g.group(3) == 'bn')}.", rest)
                 stage, block = _FLAT_TO_STAGE[index]
                 target = f"blocks.{stage}.{block}.{rest}"
         _put(out, target, value, name)
@@ -365,10 +387,14 @@ def _fuse_group(branches: dict, where: str, eps: float, shapes_only: bool = Fals
         for branch, bn in folds:
             missing = [k for k in _BN_KEYS if k not in bn]
             if missing:
-                raise CheckpointMismatchError(f"GhostNetV3 branch {where}_rpr_{branch!r} lacks its BatchNorm {missing[0]!r}")
+                raise CheckpointMismatchError(
+                    f"GhostNetV3 branch {where}_rpr_{branch!r} lacks its BatchNorm {missing[0]!r}"
+                )
         stand_in = np.lib.stride_tricks.as_strided
-        return (stand_in(np.zeros(1, np.float32), shape, (0,) * len(shape), writeable=False),
-                stand_in(np.zeros(1, np.float32), shape[:1], (0,), writeable=False))
+        return (
+            stand_in(np.zeros(1, np.float32), shape, (0,) * len(shape), writeable=False),
+            stand_in(np.zeros(1, np.float32), shape[:1], (0,), writeable=False),
+        )
     kernel, bias = np.zeros(shape, np.float64), np.zeros(shape[0], np.float64)
     for branch, bn in folds:
         scale, shift = _bn_scale(bn, f"{where}_rpr_{branch}", eps)
@@ -381,14 +407,14 @@ def _fuse_group(branches: dict, where: str, eps: float, shapes_only: bool = Fals
         w = np.asarray(branches[branch]["conv.weight"], np.float64)
         # A 1x1 branch is a k x k kernel zero but at its centre (the k x k conv pads by (k - 1) / 2).
         top, left = (shape[2] - w.shape[2]) // 2, (shape[3] - w.shape[3]) // 2
-        kernel[:, :, top:top + w.shape[2], left:left + w.shape[3]] += w * scale[:, None, None, None]
+        kernel[:, :, top : top + w.shape[2], left : left + w.shape[3]] += w * scale[:, None, None, None]
     return kernel, bias
 
 
 def _bn_leaves(leaves: Mapping[str, np.ndarray]) -> dict:
     """A conv branch's BN leaves: its child is bn1 in timm, bn in Huawei's original code."""
     for child in ("bn1.", "bn."):
-        found = {k[len(child):]: v for k, v in leaves.items() if k.startswith(child)}
+        found = {k[len(child) :]: v for k, v in leaves.items() if k.startswith(child)}
         if found:
             return found
     return {}
@@ -507,8 +533,11 @@ def infer_architecture(params: Mapping[str, np.ndarray]) -> Architecture:
             f"({_sample(params)})"
         )
     width = round(params[last].shape[0] / GHOSTNET_LAST, 2)
-    wrong = [(n, c, params[n].shape[0] if n in params else None) for n, c in plan(width)
-             if n not in params or params[n].shape[0] != c]
+    wrong = [
+        (n, c, params[n].shape[0] if n in params else None)
+        for n, c in plan(width)
+        if n not in params or params[n].shape[0] != c
+    ]
     if wrong:
         found = "; ".join(f"{n}: expected {c} channels, found {'none' if f is None else f}" for n, c, f in wrong[:4])
         raise CheckpointMismatchError(

@@ -24,15 +24,30 @@ import numpy as np
 from ..errors import WeightsError
 
 __all__ = [
-    "read_foreign", "read_safetensors", "read_safetensors_header", "read_torch", "sniff", "unwrap_state_dict",
+    "read_foreign",
+    "read_safetensors",
+    "read_safetensors_header",
+    "read_torch",
+    "sniff",
+    "unwrap_state_dict",
     "write_safetensors",
 ]
 
 # safetensors dtype -> numpy dtype (little-endian, as the format stores). BF16 has no numpy
 # dtype: it is widened to float32, exactly (bfloat16 is the top half of a float32).
 _DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2",
-    "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1",
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "BF16": "<u2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U64": "<u8",
+    "U32": "<u4",
+    "U16": "<u2",
+    "U8": "u1",
     "BOOL": "?",
 }
 _MAX_HEADER = 100 * 2**20  # the format's own limit on the JSON header
@@ -86,8 +101,9 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
             raise WeightsError(f"{path!r}: the file ended while reading its tensor data (truncated)")
     out = {}
     for name, dtype, np_dtype, shape, begin, end in entries:
-        array = np.frombuffer(data, dtype=np_dtype, count=(end - begin) // np.dtype(np_dtype).itemsize,
-                              offset=begin).reshape(shape)
+        array = np.frombuffer(
+            data, dtype=np_dtype, count=(end - begin) // np.dtype(np_dtype).itemsize, offset=begin
+        ).reshape(shape)
         if dtype == "BF16":
             array = (array.astype("<u4") << 16).view("<f4")
         out[name] = array
@@ -118,7 +134,8 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[list[tuple], dict[
         prefix = f.read(8)
         if len(prefix) < 8:
             raise WeightsError(
-                f"{path!r} ({size} bytes) is too short to be a safetensors file (no 8-byte header length)")
+                f"{path!r} ({size} bytes) is too short to be a safetensors file (no 8-byte header length)"
+            )
         (header_len,) = struct.unpack("<Q", prefix)
         if header_len > min(_MAX_HEADER, size - 8):
             raise WeightsError(
@@ -135,8 +152,9 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[list[tuple], dict[
     return [(n, d, _DTYPES[d], s, b, e) for n, d, s, b, e in entries], metadata, 8 + header_len
 
 
-def write_safetensors(path: str | os.PathLike, params: Mapping[str, np.ndarray],
-                      metadata: Mapping[str, str] | None = None) -> None:
+def write_safetensors(
+    path: str | os.PathLike, params: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None
+) -> None:
     """Write arrays as a .safetensors file (atomically), without torch or MindSpore.
 
     Parameters
@@ -158,7 +176,11 @@ def write_safetensors(path: str | os.PathLike, params: Mapping[str, np.ndarray],
         if dtype.str not in names:
             raise WeightsError(f"cannot write {name!r} to safetensors: dtype {dtype} has no safetensors type")
         blob = value.tobytes()
-        header[name] = {"dtype": names[dtype.str], "shape": list(value.shape), "data_offsets": [offset, offset + len(blob)]}
+        header[name] = {
+            "dtype": names[dtype.str],
+            "shape": list(value.shape),
+            "data_offsets": [offset, offset + len(blob)],
+        }
         offset += len(blob)
         blobs.append(blob)
     if metadata:
@@ -182,17 +204,22 @@ def _validate_header(path: str, header, data_size: int) -> list[tuple]:
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if dtype not in _DTYPES:
             raise WeightsError(f"{where}: unknown dtype {dtype!r} (known: {', '.join(_DTYPES)})")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                                  for d in shape):
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
             raise WeightsError(f"{where}: shape {shape!r} is not a list of non-negative integers")
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        ):
             raise WeightsError(f"{where}: data_offsets {offsets!r} is not [begin, end]")
         begin, end = offsets
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(_DTYPES[dtype]).itemsize
         if not 0 <= begin <= end <= data_size:
-            raise WeightsError(f"{where}: data_offsets [{begin}, {end}] outside the {data_size}-byte data section "
-                               "(truncated file?)")
+            raise WeightsError(
+                f"{where}: data_offsets [{begin}, {end}] outside the {data_size}-byte data section (truncated file?)"
+            )
         if end - begin != nbytes:
             raise WeightsError(f"{where}: {end - begin} bytes for a {dtype} tensor of shape {shape} ({nbytes} bytes)")
         entries.append((name, dtype, tuple(shape), begin, end))
@@ -238,7 +265,7 @@ def unwrap_state_dict(obj, *, ema: bool = False) -> Mapping:
             obj = obj[key]
             break
     if obj and all(isinstance(k, str) and k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
 
 

@@ -34,8 +34,18 @@ __all__ = ["CKPT_DTYPES", "TensorInfo", "read_ckpt_arrays", "record_text", "scan
 
 # MindSpore tensor_type -> numpy dtype ("str" holds UTF-32 text, e.g. ghosthub's record).
 CKPT_DTYPES = {
-    "Int8": "i1", "UInt8": "u1", "Int16": "<i2", "UInt16": "<u2", "Int32": "<i4", "UInt32": "<u4",
-    "Int64": "<i8", "UInt64": "<u8", "Float16": "<f2", "Float32": "<f4", "Float64": "<f8", "Bool": "?",
+    "Int8": "i1",
+    "UInt8": "u1",
+    "Int16": "<i2",
+    "UInt16": "<u2",
+    "Int32": "<i4",
+    "UInt32": "<u4",
+    "Int64": "<i8",
+    "UInt64": "<u8",
+    "Float16": "<f2",
+    "Float32": "<f4",
+    "Float64": "<f8",
+    "Bool": "?",
     "BFloat16": "<u2",
 }
 _MAX_TEXT = 1 << 20  # a string entry (a record) read into memory at most
@@ -86,8 +96,10 @@ def _fields(f, end: int, where: str):
             length = _varint(f, where)
             start = f.tell()
             if start + length > end:
-                raise WeightsError(f"{where}: field {number} claims {length} bytes but only {end - start} remain "
-                                   "(truncated or not a MindSpore checkpoint)")
+                raise WeightsError(
+                    f"{where}: field {number} claims {length} bytes but only {end - start} remain "
+                    "(truncated or not a MindSpore checkpoint)"
+                )
             yield number, wire, (start, length)
             f.seek(start + length)
         elif wire == 1:
@@ -199,8 +211,9 @@ def scan_ckpt(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[str,
                 f"{where}: tensor {tag!r} declares {dtype} {list(dims)} ({need} bytes) but the file holds "
                 f"{nbytes} bytes for it: corrupt or hostile, not read"
             )
-        tensors[tag] = TensorInfo("bf16" if dtype == "BFloat16" else np.dtype(CKPT_DTYPES[dtype]).str, shape, nbytes,
-                                  spans)
+        tensors[tag] = TensorInfo(
+            "bf16" if dtype == "BFloat16" else np.dtype(CKPT_DTYPES[dtype]).str, shape, nbytes, spans
+        )
     return tensors, texts
 
 
@@ -218,8 +231,10 @@ def read_ckpt_arrays(path: str | os.PathLike, tensors: dict[str, TensorInfo]) ->
             view, at = memoryview(buffer), 0
             for offset, length in info.parts:
                 f.seek(offset)
-                if f.readinto(view[at:at + length]) != length:
-                    raise WeightsError(f"checkpoint {os.fspath(path)!r} ended while reading {name!r} (changed on disk?)")
+                if f.readinto(view[at : at + length]) != length:
+                    raise WeightsError(
+                        f"checkpoint {os.fspath(path)!r} ended while reading {name!r} (changed on disk?)"
+                    )
                 at += length
             dtype = "<u2" if info.dtype == "bf16" else info.dtype
             array = np.frombuffer(buffer, dtype=dtype).reshape(info.shape)
@@ -247,8 +262,10 @@ def scan_weights(path: str | os.PathLike) -> tuple[str, dict[str, TensorInfo] | 
     kind = sniff(path)
     if kind == "safetensors":
         entries, metadata, _ = read_safetensors_header(path)
-        tensors = {name: TensorInfo("bf16" if dtype == "BF16" else np.dtype(np_dtype).str, shape, end - begin)
-                   for name, dtype, np_dtype, shape, begin, end in entries}
+        tensors = {
+            name: TensorInfo("bf16" if dtype == "BF16" else np.dtype(np_dtype).str, shape, end - begin)
+            for name, dtype, np_dtype, shape, begin, end in entries
+        }
         return "safetensors", tensors, metadata
     if kind == "torch":
         return "torch", None, {}

@@ -79,12 +79,16 @@ class WeightsPlan(NamedTuple):
     @property
     def parameter_count(self) -> int:
         """Trainable values of the network (BatchNorm running statistics excluded, as timm counts)."""
-        return sum(int(np.prod(v.shape)) for n, v in self.mapped.items()
-                   if not n.endswith((".moving_mean", ".moving_variance")))
+        return sum(
+            int(np.prod(v.shape))
+            for n, v in self.mapped.items()
+            if not n.endswith((".moving_mean", ".moving_variance"))
+        )
 
 
-def plan_weights(path: str | os.PathLike, *, layout: str | None = None, backbone: str | None = None,
-                 width: float | None = None) -> WeightsPlan:
+def plan_weights(
+    path: str | os.PathLike, *, layout: str | None = None, backbone: str | None = None, width: float | None = None
+) -> WeightsPlan:
     """Read a weights file's header and decide how it loads: layout, architecture, builder options.
 
     Parameters
@@ -116,15 +120,32 @@ def plan_weights(path: str | os.PathLike, *, layout: str | None = None, backbone
         from .readers import read_torch
 
         params = read_torch(path)
-        tensors = {n: TensorInfo(np.asarray(v).dtype.str, tuple(v.shape), int(np.asarray(v).nbytes))
-                   for n, v in params.items()}
-    return plan_tensors(tensors, path=path, fmt=fmt, record=record_text(texts, INFO_KEY), layout=layout,
-                        backbone=backbone, width=width, params=params)
+        tensors = {
+            n: TensorInfo(np.asarray(v).dtype.str, tuple(v.shape), int(np.asarray(v).nbytes)) for n, v in params.items()
+        }
+    return plan_tensors(
+        tensors,
+        path=path,
+        fmt=fmt,
+        record=record_text(texts, INFO_KEY),
+        layout=layout,
+        backbone=backbone,
+        width=width,
+        params=params,
+    )
 
 
-def plan_tensors(tensors: dict[str, TensorInfo], *, path: str = "<weights>", fmt: str = "ckpt",
-                 record: dict | None = None, layout: str | None = None, backbone: str | None = None,
-                 width: float | None = None, params: dict | None = None) -> WeightsPlan:
+def plan_tensors(
+    tensors: dict[str, TensorInfo],
+    *,
+    path: str = "<weights>",
+    fmt: str = "ckpt",
+    record: dict | None = None,
+    layout: str | None = None,
+    backbone: str | None = None,
+    width: float | None = None,
+    params: dict | None = None,
+) -> WeightsPlan:
     """:func:`plan_weights` for declared tensors (names, dtypes, shapes) without a file.
 
     Lets a card's layout and architecture be checked against a network from a name/shape listing.
@@ -138,8 +159,10 @@ def plan_tensors(tensors: dict[str, TensorInfo], *, path: str = "<weights>", fmt
         if layout not in LAYOUTS:
             raise WeightsError(f"unknown weights layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
         if layout != found:
-            raise WeightsError(f"{path!r}: the card says weights-layout {layout!r} but the parameter names are "
-                               f"{found!r}; fix or remove the card's weights-layout")
+            raise WeightsError(
+                f"{path!r}: the card says weights-layout {layout!r} but the parameter names are "
+                f"{found!r}; fix or remove the card's weights-layout"
+            )
     layout = found
     network, _ = split_training_state({n: tensors[n] for n in names})
     mapped = to_ghosthub(stubs(network), layout, shapes_only=True)
@@ -153,8 +176,9 @@ def plan_tensors(tensors: dict[str, TensorInfo], *, path: str = "<weights>", fmt
     return WeightsPlan(path, fmt, layout, arch, options, record, tensors, mapped, params, inferred)
 
 
-def _architecture(path: str, mapped: dict, record: dict | None, backbone: str | None,
-                  width: float | None) -> tuple[Architecture, Architecture | None]:
+def _architecture(
+    path: str, mapped: dict, record: dict | None, backbone: str | None, width: float | None
+) -> tuple[Architecture, Architecture | None]:
     """(what to build, what the shapes say): the card's or caller's backbone and width, else the record's,
     else the shapes'. A contradiction is left to the strict shape check, which names every difference."""
     try:
@@ -220,8 +244,9 @@ def describe_weights(path: str | os.PathLike, *, layout: str | None = None) -> d
     }
 
 
-def convert_weights(src: str | os.PathLike, out: str | os.PathLike, *, layout: str | None = None,
-                    record: dict | None = None) -> dict[str, Any]:
+def convert_weights(
+    src: str | os.PathLike, out: str | os.PathLike, *, layout: str | None = None, record: dict | None = None
+) -> dict[str, Any]:
     """Write a weights file of any supported layout in ghosthub's names, with ghosthub's record.
 
     Parameters
@@ -254,8 +279,12 @@ def convert_weights(src: str | os.PathLike, out: str | os.PathLike, *, layout: s
     params = read_mapped(plan)
     arch = plan.architecture
     info = {**Preprocessing().record(arch.in_channels), **(plan.record or {}), **(record or {})}
-    info.update(backbone=arch.family, width=arch.width, num_classes=arch.num_classes,
-                converted_from={"layout": plan.layout, "sha256": file_hash(plan.path)})
+    info.update(
+        backbone=arch.family,
+        width=arch.width,
+        num_classes=arch.num_classes,
+        converted_from={"layout": plan.layout, "sha256": file_hash(plan.path)},
+    )
     if plan.options:
         info["model_options"] = plan.options
     if suffix == ".safetensors":
@@ -270,6 +299,9 @@ def convert_weights(src: str | os.PathLike, out: str | os.PathLike, *, layout: s
 
         from .checkpoint import save_checkpoint
 
-        digest = save_checkpoint([{"name": n, "data": ms.Tensor(np.asarray(v, np.float32))} for n, v in params.items()],
-                                 out, {k: v for k, v in info.items() if k != "format"})
+        digest = save_checkpoint(
+            [{"name": n, "data": ms.Tensor(np.asarray(v, np.float32))} for n, v in params.items()],
+            out,
+            {k: v for k, v in info.items() if k != "format"},
+        )
     return {"out": out, "sha256": digest, "layout": plan.layout, "architecture": arch._asdict(), "record": info}

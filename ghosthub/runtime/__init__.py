@@ -8,9 +8,13 @@ from .._utils.lazy import lazy_attributes as _lazy_attributes
 from .isa import child_env, cpu_isa_in_use, pin_cpu_isa
 
 _LAZY = {
-    "compile_network": "compiled", "resolve_mode": "compiled", "compile_cache_dir": "compiled",
+    "compile_network": "compiled",
+    "resolve_mode": "compiled",
+    "compile_cache_dir": "compiled",
     "fuse_batchnorm": "fuse",
-    "OnnxRuntimeNetwork": "onnxrt", "onnx_network": "onnxrt", "onnx_cache_path": "onnxrt",
+    "OnnxRuntimeNetwork": "onnxrt",
+    "onnx_network": "onnxrt",
+    "onnx_cache_path": "onnxrt",
 }
 
 __all__ = ["child_env", "cpu_isa_in_use", "make_ready", "pin_cpu_isa", *sorted(_LAZY)]

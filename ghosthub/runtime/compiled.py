@@ -76,12 +76,14 @@ def compile_cache_dir(root: str | os.PathLike, net, input_shape, dtype: str = "F
     ``root`` is ghosthub's cache folder for compiled graphs (e.g. ``<cache>/compile``).
     """
     import mindspore as ms
-
     from mindspore.graph import api
 
     key = {
-        "mindspore": ms.__version__, "python": sys.version_info[:2], "class": type(net).__qualname__,
-        "sources": _source_digest(net), "input": [list(map(int, input_shape)), str(dtype)],
+        "mindspore": ms.__version__,
+        "python": sys.version_info[:2],
+        "class": type(net).__qualname__,
+        "sources": _source_digest(net),
+        "input": [list(map(int, input_shape)), str(dtype)],
         "params": [[n, list(p.shape), str(p.dtype)] for n, p in net.parameters_and_names()],
         "entry": str(api.entry_script_path),
     }
@@ -94,9 +96,15 @@ def _cache_allowed() -> bool:
     import mindspore as ms
     from mindspore.graph import api
 
-    return (not _cache_used and not api.ms_compile_cache and os.environ.get(_CACHE_ENV) is None
-            and os.environ.get(_PATH_ENV) is None and ms.get_context("enable_compile_cache") is None
-            and bool(api.entry_script_path) and os.path.isfile(api.entry_script_path))
+    return (
+        not _cache_used
+        and not api.ms_compile_cache
+        and os.environ.get(_CACHE_ENV) is None
+        and os.environ.get(_PATH_ENV) is None
+        and ms.get_context("enable_compile_cache") is None
+        and bool(api.entry_script_path)
+        and os.path.isfile(api.entry_script_path)
+    )
 
 
 def compile_network(net, mode: str = "auto", *, cache_dir: str | os.PathLike | None = None, pad_batches: bool = True):
@@ -175,8 +183,11 @@ def compile_network(net, mode: str = "auto", *, cache_dir: str | os.PathLike | N
     # attributes clean: a function stored on the Cell makes MindSpore's graph parser fail.
     # In training mode (a user fine-tuning it) the Cell runs op by op as before: the graph is for inference.
     plain_call = type(net).__call__
-    net.__class__ = type(type(net).__name__, (type(net), _Compiled),
-                         {"__call__": lambda self, *args: plain_call(self, *args) if self.training else construct(*args)})
+    net.__class__ = type(
+        type(net).__name__,
+        (type(net), _Compiled),
+        {"__call__": lambda self, *args: plain_call(self, *args) if self.training else construct(*args)},
+    )
     return net
 
 

@@ -40,10 +40,20 @@ def fuse_pair(conv, bn):
     scale = bn.gamma.asnumpy().astype(np.float64) / np.sqrt(bn.moving_variance.asnumpy().astype(np.float64) + bn.eps)
     new_weight = weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
     new_bias = bn.beta.asnumpy().astype(np.float64) + (bias - bn.moving_mean.asnumpy().astype(np.float64)) * scale
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, pad_mode=conv.pad_mode,
-                      padding=conv.padding, dilation=conv.dilation, group=conv.group, has_bias=True,
-                      weight_init=ms.Tensor(new_weight.astype(np.float32)),
-                      bias_init=ms.Tensor(new_bias.astype(np.float32)), data_format=conv.data_format)
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        pad_mode=conv.pad_mode,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        group=conv.group,
+        has_bias=True,
+        weight_init=ms.Tensor(new_weight.astype(np.float32)),
+        bias_init=ms.Tensor(new_bias.astype(np.float32)),
+        data_format=conv.data_format,
+    )
     fused.set_train(False)
     return fused
 
@@ -51,8 +61,12 @@ def fuse_pair(conv, bn):
 def _is_pair(conv, bn) -> bool:
     from mindspore import nn
 
-    return (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
-            and bn.num_features == conv.out_channels and getattr(conv, "data_format", "NCHW") == "NCHW")
+    return (
+        isinstance(conv, nn.Conv2d)
+        and isinstance(bn, nn.BatchNorm2d)
+        and bn.num_features == conv.out_channels
+        and getattr(conv, "data_format", "NCHW") == "NCHW"
+    )
 
 
 def fuse_batchnorm(net):

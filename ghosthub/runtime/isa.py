@@ -44,16 +44,25 @@ NATIVE = "native"
 # dnnl_get_effective_cpu_isa up to avx512_core_bf16; each value's bits include the lower ISAs',
 # so "effective & ~ceiling" is non-zero exactly when oneDNN dispatches above the ceiling.
 _DNNL_ISA = {
-    "sse41": 0x1, "avx": 0x3, "avx2": 0x7, "avx2_vnni": 0xF, "avx2_vnni_2": 0x1F,
-    "avx512_core": 0x27, "avx512_core_vnni": 0x67, "avx512_core_bf16": 0xE7,
-    "avx10_1_512": 0x1EF, "avx512_core_fp16": 0x1EF,
-    "avx10_1_512_amx": 0xFEF, "avx512_core_amx": 0xFEF,
-    "avx10_1_512_amx_fp16": 0x1FEF, "avx512_core_amx_fp16": 0x1FEF,
+    "sse41": 0x1,
+    "avx": 0x3,
+    "avx2": 0x7,
+    "avx2_vnni": 0xF,
+    "avx2_vnni_2": 0x1F,
+    "avx512_core": 0x27,
+    "avx512_core_vnni": 0x67,
+    "avx512_core_bf16": 0xE7,
+    "avx10_1_512": 0x1EF,
+    "avx512_core_fp16": 0x1EF,
+    "avx10_1_512_amx": 0xFEF,
+    "avx512_core_amx": 0xFEF,
+    "avx10_1_512_amx_fp16": 0x1FEF,
+    "avx512_core_amx_fp16": 0x1FEF,
 }
 _X86 = frozenset({"x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "x86"})
 
 # What the last pin_cpu_isa call did in this process (for cpu_isa_in_use).
-_LAST: "IsaInfo | None" = None
+_LAST: IsaInfo | None = None
 _WARNED_LATE: set = set()
 
 
@@ -200,8 +209,12 @@ def pin_cpu_isa(isa: str | None = None, *, environ=None, machine: str | None = N
         # oneDNN silently ignores a name it does not know (measured: "bogus" -> full AVX-512).
         import warnings
 
-        warnings.warn(f"unknown CPU ISA {wanted!r} from {source}; expected native or one of "
-                      f"{', '.join(sorted(_DNNL_ISA))}: using {DEFAULT_ISA}", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"unknown CPU ISA {wanted!r} from {source}; expected native or one of "
+            f"{', '.join(sorted(_DNNL_ISA))}: using {DEFAULT_ISA}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         wanted = DEFAULT_ISA
     if source == ONEDNN_ENV:  # the user's own setting: applied by oneDNN itself, never overridden
         if real:
@@ -229,7 +242,9 @@ def pin_cpu_isa(isa: str | None = None, *, environ=None, machine: str | None = N
                 "4-10x slower and trains to other bytes. Import ghosthub (or call "
                 "ghosthub.runtime.pin_cpu_isa()) before MindSpore's first computation, or start Python "
                 f"with {ONEDNN_ENV}={wanted.upper() if wanted != NATIVE else 'DEFAULT'} in the environment.",
-                RuntimeWarning, stacklevel=2)
+                RuntimeWarning,
+                stacklevel=2,
+            )
     return value
 
 

@@ -87,8 +87,15 @@ class OnnxRuntimeNetwork:
     Build it with :func:`onnx_network`.
     """
 
-    def __init__(self, net, cache_dir: str | os.PathLike, weights_sha256: str | None = None, *,
-                 threads: int | None = None, verify: bool = True) -> None:
+    def __init__(
+        self,
+        net,
+        cache_dir: str | os.PathLike,
+        weights_sha256: str | None = None,
+        *,
+        threads: int | None = None,
+        verify: bool = True,
+    ) -> None:
         self._ort = _ort()
         self.net = net
         self.cache_dir = Path(cache_dir)
@@ -131,10 +138,12 @@ class OnnxRuntimeNetwork:
                 path.unlink(missing_ok=True)
                 raise GhostHubError(
                     f"the ONNX export of this network disagrees with MindSpore (max |logit difference| {diff:.3g}); "
-                    "use the default MindSpore runtime, and please report this")
+                    "use the default MindSpore runtime, and please report this"
+                )
             tmp = record.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps({"max_abs_diff": diff, "input_shape": list(shape),
-                                       "weights_sha256": self.weights_sha256}))
+            tmp.write_text(
+                json.dumps({"max_abs_diff": diff, "input_shape": list(shape), "weights_sha256": self.weights_sha256})
+            )
             os.replace(tmp, record)
         self.sessions[shape[0]] = (session, session.get_inputs()[0].name)
         self.paths[shape[0]] = path
@@ -159,8 +168,14 @@ class OnnxRuntimeNetwork:
         return out.view(Logits)
 
 
-def onnx_network(net, cache_dir: str | os.PathLike, weights_sha256: str | None = None, *,
-                 threads: int | None = None, verify: bool = True) -> OnnxRuntimeNetwork:
+def onnx_network(
+    net,
+    cache_dir: str | os.PathLike,
+    weights_sha256: str | None = None,
+    *,
+    threads: int | None = None,
+    verify: bool = True,
+) -> OnnxRuntimeNetwork:
     """Run ``net`` with onnxruntime from now on (``ghosthub.load(..., runtime="onnxruntime")``).
 
     Call it on the loaded inference network (optionally BN-fused) in ``load`` / the CLI's

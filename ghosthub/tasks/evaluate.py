@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -70,12 +71,19 @@ class _Accumulator:
 
 
 def network_preprocessing(net: Any, info: dict | None = None) -> Preprocessing:
-    """A network's eval preprocessing: a checkpoint record's (or a card's, in record terms), else ``net.default_cfg``."""
+    """A network's eval preprocessing: a checkpoint record's (or a card's, in record terms), else its default_cfg."""
     return Preprocessing.from_record(info, default=Preprocessing.from_record(getattr(net, "default_cfg", None)))
 
 
-def evaluate_folder(net: Any, folder: ImageFolder, preprocessing: Preprocessing, *, batch_size: int = 64,
-                    workers: int | None = None, progress: bool = False) -> EvalResult:
+def evaluate_folder(
+    net: Any,
+    folder: ImageFolder,
+    preprocessing: Preprocessing,
+    *,
+    batch_size: int = 64,
+    workers: int | None = None,
+    progress: bool = False,
+) -> EvalResult:
     """Evaluate a network on a scanned split (see :func:`ghosthub.data.imagefolder.scan_image_folder`).
 
     The last batch is padded to ``batch_size`` so a compiled (graph mode) network sees one shape.
@@ -138,9 +146,16 @@ def evaluate_folder(net: Any, folder: ImageFolder, preprocessing: Preprocessing,
     )
 
 
-def evaluate(net: Any, data_dir: str | os.PathLike, *, preprocessing: Preprocessing | None = None,
-             classes: Sequence[str] | None = None, batch_size: int = 64, workers: int | None = None,
-             progress: bool | None = None) -> EvalResult:
+def evaluate(
+    net: Any,
+    data_dir: str | os.PathLike,
+    *,
+    preprocessing: Preprocessing | None = None,
+    classes: Sequence[str] | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> EvalResult:
     """Top-1, top-5, loss and images/s of a network on a labelled ImageFolder.
 
     To evaluate by model name or checkpoint file, use :func:`ghosthub.evaluate` (or
@@ -177,9 +192,17 @@ def evaluate(net: Any, data_dir: str | os.PathLike, *, preprocessing: Preprocess
     """
     train, val = find_splits(data_dir)
     if train is not None and val is None:
-        raise DataError(f"{os.fspath(data_dir)!r} has a train/ folder but no val/: pass {os.fspath(Path(data_dir) / 'train')!r} "
-                        "to evaluate on the training images, or add a val/ split.")
+        raise DataError(
+            f"{os.fspath(data_dir)!r} has a train/ folder but no val/: pass {os.fspath(Path(data_dir) / 'train')!r} "
+            "to evaluate on the training images, or add a val/ split."
+        )
     split = val if val is not None else Path(data_dir)
     folder = scan_image_folder(split, classes=classes)
-    return evaluate_folder(net, folder, preprocessing or network_preprocessing(net), batch_size=batch_size,
-                           workers=workers, progress=config.show_progress(progress))
+    return evaluate_folder(
+        net,
+        folder,
+        preprocessing or network_preprocessing(net),
+        batch_size=batch_size,
+        workers=workers,
+        progress=config.show_progress(progress),
+    )

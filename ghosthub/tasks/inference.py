@@ -5,15 +5,23 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from .._utils.fs import FILE_MODE, commit
 from ..errors import ExportError, ImageError, LoadError
 
-__all__ = ["Prediction", "choose_mode", "predict_images", "embed_images", "export_network", "set_mode", "EXPORT_FORMATS"]
+__all__ = [
+    "Prediction",
+    "choose_mode",
+    "predict_images",
+    "embed_images",
+    "export_network",
+    "set_mode",
+    "EXPORT_FORMATS",
+]
 
 EXPORT_FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 
@@ -62,7 +70,11 @@ def image_files(paths: Sequence[str | os.PathLike]) -> list[str]:
             inside = []
             for root, dirs, files in os.walk(path):  # links to folders are not followed: no loops
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                inside += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith(".")]
+                inside += [
+                    os.path.join(root, f)
+                    for f in sorted(files)
+                    if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith(".")
+                ]
             if not inside:
                 raise ImageError(f"{path} is a folder without image files ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
             found += inside

@@ -8,17 +8,18 @@ import gc
 import hashlib
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .._utils.fs import read_json, utcnow
 from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
 from .._utils.urls import is_url
-from ..errors import CardError, GhostHubError, PublishError, PublishWarning
-from ..hub.index import INDEX, asset_file_name, index_bytes, read_index
 from ..download.parts import owner_tag
+from ..errors import CardError, GhostHubError, PublishError, PublishWarning
 from ..hub.fsck import LOCK, clean_leftovers
+from ..hub.index import INDEX, asset_file_name, index_bytes, read_index
 from ..hub.transaction import Transaction, recover, stage_copy
 from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
 from ..modelcard.provenance import provenance_block, provenance_fields
@@ -142,10 +143,14 @@ def publish(
     if not is_safe_name(name):
         raise PublishError(f"cannot publish as {name!r}: not a safe model name (letters, digits, '.', '_', '+', '-')")
     if is_url(str(hub)):
-        raise PublishError(f"publish writes into a hub folder, not a URL ({hub}); publish locally, then upload the folder")
+        raise PublishError(
+            f"publish writes into a hub folder, not a URL ({hub}); publish locally, then upload the folder"
+        )
     fmt = _FORMATS.get(checkpoint.suffix.lower())
     if fmt is None and not checkpoint.name.lower().endswith(_FOREIGN):
-        raise PublishError(f"cannot publish {checkpoint}: expected a .ckpt or .safetensors file (or, with torch, .pth / .pth.tar)")
+        raise PublishError(
+            f"cannot publish {checkpoint}: expected a .ckpt or .safetensors file (or, with torch, .pth / .pth.tar)"
+        )
     if not checkpoint.is_file():
         raise PublishError(f"cannot publish {checkpoint}: no such file")
     record, strict = _provenance_record(provenance, checkpoint)
@@ -166,7 +171,9 @@ def publish(
     # One pass over the bytes (copy into the hub while hashing), one read of the copy.
     try:
         # The name carries <host>-<pid>: made before the hub's lock is taken, it is left over only once we are gone.
-        staged, sha256 = stage_copy(converted or checkpoint, root / "assets" / f"{name}.incoming", suffix=f".{owner_tag()}.tmp")
+        staged, sha256 = stage_copy(
+            converted or checkpoint, root / "assets" / f"{name}.incoming", suffix=f".{owner_tag()}.tmp"
+        )
     finally:
         if converted is not None:
             converted.unlink(missing_ok=True)
@@ -192,10 +199,20 @@ def publish(
             del net
             gc.collect()
         meta = dict(
-            name=name, backbone=backbone, width=width, dataset=dataset or info.get("dataset") or "-",
-            metrics=dict(metrics or {}), base_url=base_url, preprocessing=_record_fields(info),
-            extra_fields=dict(extra_fields or {}), notes=notes, author=author, user_id=user_id, license=license,
-            summary=summary, today=today,
+            name=name,
+            backbone=backbone,
+            width=width,
+            dataset=dataset or info.get("dataset") or "-",
+            metrics=dict(metrics or {}),
+            base_url=base_url,
+            preprocessing=_record_fields(info),
+            extra_fields=dict(extra_fields or {}),
+            notes=notes,
+            author=author,
+            user_id=user_id,
+            license=license,
+            summary=summary,
+            today=today,
             provenance=_matching_provenance(record, sha256, checkpoint, strict),
         )
         with FileLock(root / LOCK):
@@ -210,7 +227,9 @@ def _clean_leftovers(root: Path) -> None:
     """Remove what publishes killed before their commit left in the hub (we hold its lock)."""
     removed = clean_leftovers(root)
     if removed:
-        warnings.warn(f"removed {len(removed)} temporary file(s) a killed publish left in {root}", PublishWarning, stacklevel=3)
+        warnings.warn(
+            f"removed {len(removed)} temporary file(s) a killed publish left in {root}", PublishWarning, stacklevel=3
+        )
 
 
 def _provenance_record(provenance, checkpoint: Path) -> tuple[Mapping[str, Any] | None, bool]:
@@ -250,8 +269,10 @@ def _build_checked(params, staged: Path, checkpoint: Path, backbone: str, width:
     except GhostHubError as exc:  # same error type, told in the user's terms
         message = str(exc).replace(str(staged), str(checkpoint))
         message = message.replace(", or pass strict=False to load only the matching part.", ".")
-        exc.args = (f"{message}\npublish needs a checkpoint that loads strictly into the named "
-                    "architecture (command line: --backbone and --width).",)
+        exc.args = (
+            f"{message}\npublish needs a checkpoint that loads strictly into the named "
+            "architecture (command line: --backbone and --width).",
+        )
         raise exc from None
 
 
@@ -260,12 +281,17 @@ def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool
     recorded = str((provenance or {}).get("checkpoint_sha256") or "").lower()
     if not recorded or sha256.startswith(recorded):
         return provenance
-    message = (f"the training record describes another checkpoint (SHA-256 {recorded[:16]}...) than "
-               f"{checkpoint} ({sha256[:16]}...)")
+    message = (
+        f"the training record describes another checkpoint (SHA-256 {recorded[:16]}...) than "
+        f"{checkpoint} ({sha256[:16]}...)"
+    )
     if strict:
         raise PublishError(f"{message}: publish the checkpoint it describes, or pass the record of this one")
-    warnings.warn(f"{message}; publishing without provenance, so `verify --rebuild` cannot check this asset",
-                  PublishWarning, stacklevel=3)
+    warnings.warn(
+        f"{message}; publishing without provenance, so `verify --rebuild` cannot check this asset",
+        PublishWarning,
+        stacklevel=3,
+    )
     return None
 
 
@@ -303,7 +329,9 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
         "backbone": card.backbone,
         "dataset": card.dataset,
         "metrics": card.metrics,
-        "assets": [{"path": f"assets/{asset_name}", "file-format": fmt, "sha256": sha256, "size": staged.stat().st_size}],
+        "assets": [
+            {"path": f"assets/{asset_name}", "file-format": fmt, "sha256": sha256, "size": staged.stat().st_size}
+        ],
     }
     txn = Transaction(root)
     try:
@@ -379,16 +407,17 @@ def _body(name: str, fields: Mapping[str, Any], metrics: Mapping[str, float], no
     top1 = f"{metrics['top1']:.2f}" if "top1" in metrics else "-"
     top5 = f"{metrics['top5']:.2f}" if "top5" in metrics else "-"
     width = fields.get("width", "-")
+    link = fields["asset"][0]["asset-link"]
     text = f"""
 # {name}
 
-{fields['summary']}.
+{fields["summary"]}.
 
 ## Results
 
 | Model | Backbone | Width | Dataset | Top-1 (%) | Top-5 (%) | Download |
 | ----- | -------- | ----- | ------- | --------- | --------- | -------- |
-| {name} | {fields['backbone-name']} | {width} | {fields['train-dataset']} | {top1} | {top5} | [weights]({fields['asset'][0]['asset-link']}) |
+| {name} | {fields["backbone-name"]} | {width} | {fields["train-dataset"]} | {top1} | {top5} | [weights]({link}) |
 
 ## Quick Start
 

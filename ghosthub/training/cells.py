@@ -68,8 +68,10 @@ def _optimizer(net, recipe: Recipe, lr: np.ndarray, steps_per_epoch: int = 0):
         extra = {} if part_lr is None else {"lr": part_lr}
         if recipe.filter_bias_and_bn:
             exempt = lambda p: any(key in p.name for key in ("gamma", "beta", "bias"))  # noqa: E731
-            split = [([p for p in members if not exempt(p)], recipe.weight_decay),
-                     ([p for p in members if exempt(p)], 0.0)]
+            split = [
+                ([p for p in members if not exempt(p)], recipe.weight_decay),
+                ([p for p in members if exempt(p)], 0.0),
+            ]
         else:
             split = [(members, recipe.weight_decay)]
         groups += [{"params": ps, "weight_decay": wd, **extra} for ps, wd in split if ps]
@@ -77,8 +79,7 @@ def _optimizer(net, recipe: Recipe, lr: np.ndarray, steps_per_epoch: int = 0):
     learning_rate = ms.Tensor(lr)
     if recipe.opt == "sgd":
         return nn.SGD(groups, learning_rate=learning_rate, momentum=recipe.momentum, nesterov=recipe.use_nesterov)
-    return nn.Momentum(groups, learning_rate=learning_rate, momentum=recipe.momentum,
-                       use_nesterov=recipe.use_nesterov)
+    return nn.Momentum(groups, learning_rate=learning_rate, momentum=recipe.momentum, use_nesterov=recipe.use_nesterov)
 
 
 def _train_step(loss_net, optimizer, recipe: Recipe):
@@ -95,9 +96,8 @@ def _train_step(loss_net, optimizer, recipe: Recipe):
 
 
 def build(recipe: Recipe, num_classes: int, lr: np.ndarray, *, base=None, steps_per_epoch: int = 0):
-    """The network (initialised from the recipe's seed, then from the base weights when fine-tuning) and its training step."""
+    """The network (initialised from the recipe's seed, then from the base weights when fine-tuning), its train step."""
     import mindspore as ms
-
 
     ms.set_seed(recipe.seed)
     # Dropout is the trainer's (a mask per step), so the network is built without its own.
@@ -147,5 +147,5 @@ def sync_batchnorm(net, reduce_mean) -> None:
     averaged = reduce_mean(ms.Tensor(flat)).asnumpy()
     offset = 0
     for p in stats:
-        p.set_data(ms.Tensor(averaged[offset:offset + p.size].reshape(p.shape), p.dtype))
+        p.set_data(ms.Tensor(averaged[offset : offset + p.size].reshape(p.shape), p.dtype))
         offset += p.size

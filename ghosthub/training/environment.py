@@ -62,8 +62,7 @@ def distributed() -> tuple[int, int]:
     if role == "MS_SCHED":
         raise SystemExit(0)
     rank, world = get_rank(), get_group_size()
-    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
-                                 device_num=world)
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=world)
     return rank, world
 
 
@@ -88,8 +87,9 @@ def effective(recipe: Recipe, device_target: str) -> Recipe:
         "num_parallel_workers": workers_for(recipe.num_parallel_workers),
     }
     if device_target == "CPU" and recipe.amp_level != "O0":
-        warnings.warn(f"amp_level {recipe.amp_level} needs a GPU or Ascend device; training in O0 (float32) on CPU",
-                      stacklevel=3)
+        warnings.warn(
+            f"amp_level {recipe.amp_level} needs a GPU or Ascend device; training in O0 (float32) on CPU", stacklevel=3
+        )
         changes["amp_level"] = "O0"
     return recipe.replace(**changes)
 
@@ -97,6 +97,9 @@ def effective(recipe: Recipe, device_target: str) -> Recipe:
 def versions() -> dict[str, str]:
     import mindspore as ms
 
-
-    return {"ghosthub_version": __version__, "mindspore_version": ms.__version__, "numpy_version": np.__version__,
-            "python_version": platform.python_version()}
+    return {
+        "ghosthub_version": __version__,
+        "mindspore_version": ms.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+    }

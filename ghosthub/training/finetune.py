@@ -25,14 +25,29 @@ from ..errors import CardError, GhostHubError, TrainError
 from ..preprocessing import Preprocessing
 from .recipe import Recipe
 
-__all__ = ["BaseWeights", "resolve_base", "locate_base", "with_base_preprocessing", "scratch_recipe",
-           "load_base", "split_params", "frozen", "set_frozen_batchnorm", "BASE_PROVENANCE_KEYS"]
+__all__ = [
+    "BaseWeights",
+    "resolve_base",
+    "locate_base",
+    "with_base_preprocessing",
+    "scratch_recipe",
+    "load_base",
+    "split_params",
+    "frozen",
+    "set_frozen_batchnorm",
+    "BASE_PROVENANCE_KEYS",
+]
 
 # What a fine-tuning run's provenance adds (after PROVENANCE_KEYS).
 BASE_PROVENANCE_KEYS = ("base_model", "base_card", "base_url", "base_sha256")
 # Recipe keys a base card's preprocessing fills in when the recipe does not state them.
-_PREPROCESSING_KEYS = {"image_resize": "input_size", "crop_pct": "crop_pct", "interpolation": "interpolation",
-                       "mean": "mean", "std": "std"}
+_PREPROCESSING_KEYS = {
+    "image_resize": "input_size",
+    "crop_pct": "crop_pct",
+    "interpolation": "interpolation",
+    "mean": "mean",
+    "std": "std",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +110,14 @@ def _from_entry(entry, asset, settings, progress) -> BaseWeights:
         preprocessing = Preprocessing.from_card(entry)
     except CardError:
         preprocessing = None
-    return BaseWeights(path=path, sha256=file_hash(path), name=entry.name, card=str(entry.file), url=asset.link,
-                       preprocessing=preprocessing)
+    return BaseWeights(
+        path=path,
+        sha256=file_hash(path),
+        name=entry.name,
+        card=str(entry.file),
+        url=asset.link,
+        preprocessing=preprocessing,
+    )
 
 
 def _from_file(path: str | os.PathLike, source: str) -> BaseWeights:
@@ -104,12 +125,15 @@ def _from_file(path: str | os.PathLike, source: str) -> BaseWeights:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise TrainError(f"{source}: recipe key 'ckpt_path' is {str(path)!r}, which is not a file: name the checkpoint "
-                         "to start from (a .ckpt or .safetensors), or use pretrained: MODEL for hub weights.")
+        raise TrainError(
+            f"{source}: recipe key 'ckpt_path' is {str(path)!r}, which is not a file: name the checkpoint "
+            "to start from (a .ckpt or .safetensors), or use pretrained: MODEL for hub weights."
+        )
     info = read_info(path) if path.suffix == ".ckpt" else None
     preprocessing = Preprocessing.from_record(info) if Preprocessing.in_record(info) else None
-    return BaseWeights(path=path, sha256=file_hash(path), name=(info or {}).get("model") or path.name,
-                       preprocessing=preprocessing)
+    return BaseWeights(
+        path=path, sha256=file_hash(path), name=(info or {}).get("model") or path.name, preprocessing=preprocessing
+    )
 
 
 def resolve_base(recipe: Recipe, *, registry=None, settings=None, progress: bool | None = None) -> BaseWeights | None:
@@ -147,9 +171,11 @@ def resolve_base(recipe: Recipe, *, registry=None, settings=None, progress: bool
 
     backbone, width = architecture(entry)
     if (backbone, width) != (recipe.backbone, recipe.width):
-        raise TrainError(f"{recipe.source}: the base model {name} is {backbone} width {width:g}, but the recipe trains "
-                         f"{recipe.model} ({recipe.backbone} width {recipe.width:g}): set model to the base's "
-                         "architecture to fine-tune it.")
+        raise TrainError(
+            f"{recipe.source}: the base model {name} is {backbone} width {width:g}, but the recipe trains "
+            f"{recipe.model} ({recipe.backbone} width {recipe.width:g}): set model to the base's "
+            "architecture to fine-tune it."
+        )
     return _from_entry(entry, entry.weights_asset(), settings, progress)
 
 
@@ -267,6 +293,7 @@ def check_tuning(recipe: Recipe) -> None:
     """Refuse fine-tuning keys on a run from random weights (they would silently do nothing useful)."""
     if recipe.tuning_keys and not recipe.finetuning:
         key = recipe.tuning_keys[0]
-        raise TrainError(f"{recipe.source}: recipe key {key!r} tunes a fine-tuning run, but the run starts from random "
-                         "weights: pass --pretrained NAME|PATH, or set pretrained: MODEL or ckpt_path in the recipe.")
-
+        raise TrainError(
+            f"{recipe.source}: recipe key {key!r} tunes a fine-tuning run, but the run starts from random "
+            "weights: pass --pretrained NAME|PATH, or set pretrained: MODEL or ckpt_path in the recipe."
+        )

@@ -51,9 +51,18 @@ def _follow(path: Path, stop: threading.Event, stream) -> None:
                 stream.flush()
 
 
-def launch(recipe: str | os.PathLike | Recipe, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-           workers: int, resume: str | os.PathLike | None = None, progress: bool | None = None,
-           port: int | None = None, echo: bool = True, expect_dataset_digest: str | None = None) -> TrainResult:
+def launch(
+    recipe: str | os.PathLike | Recipe,
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    workers: int,
+    resume: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    port: int | None = None,
+    echo: bool = True,
+    expect_dataset_digest: str | None = None,
+) -> TrainResult:
     """Train data-parallel on ``workers`` local processes started by MindSpore's launcher, msrun.
 
     Runs ``msrun --worker_num N --local_worker_num N --master_port P --join True`` with
@@ -99,38 +108,65 @@ def launch(recipe: str | os.PathLike | Recipe, data_dir: str | os.PathLike, out_
     entry = run_dir / "ghosthub_worker.py"
     entry.write_text("import sys\nfrom ghosthub.cli import main\nsys.exit(main())\n", encoding="utf-8")
     package_parent = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PATH": f"{run_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])),
-           "GHOSTHUB_RANK_DIR": str(run_dir), "GLOG_v": os.environ.get("GLOG_v", "3")}
+    env = {
+        **os.environ,
+        "PATH": f"{run_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])),
+        "GHOSTHUB_RANK_DIR": str(run_dir),
+        "GLOG_v": os.environ.get("GLOG_v", "3"),
+    }
     if progress is not None:
         env["GHOSTHUB_NO_PROGRESS"] = "0" if progress else "1"
-    task = [str(entry), "train", "--recipe", str(recipe_file), "--data-dir", str(Path(data_dir).resolve()),
-            "--out", str(out_dir)]
+    task = [
+        str(entry),
+        "train",
+        "--recipe",
+        str(recipe_file),
+        "--data-dir",
+        str(Path(data_dir).resolve()),
+        "--out",
+        str(out_dir),
+    ]
     if resume is not None:
         task += ["--resume", str(Path(resume).resolve())]
     if expect_dataset_digest:
         task += ["--expect-dataset-digest", expect_dataset_digest]
-    msrun = [sys.executable, "-c", "import sys; from mindspore.parallel.cluster.run import main; "
-             "sys.argv[0] = 'msrun'; sys.exit(main())",
-             "--worker_num", str(workers), "--local_worker_num", str(workers),
-             "--master_port", str(port or _free_port()), "--join", "True", "--log_dir", str(run_dir),
-             "--cluster_time_out", "120"]
+    msrun = [
+        sys.executable,
+        "-c",
+        "import sys; from mindspore.parallel.cluster.run import main; sys.argv[0] = 'msrun'; sys.exit(main())",
+        "--worker_num",
+        str(workers),
+        "--local_worker_num",
+        str(workers),
+        "--master_port",
+        str(port or _free_port()),
+        "--join",
+        "True",
+        "--log_dir",
+        str(run_dir),
+        "--cluster_time_out",
+        "120",
+    ]
     stop = threading.Event()
     follower = threading.Thread(target=_follow, args=(run_dir / "worker_0.log", stop, sys.stderr), daemon=True)
     if echo:
         follower.start()
     try:
         with open(run_dir / "msrun.log", "w", encoding="utf-8") as log:
-            code = subprocess.run(msrun + task, env=child_env(recipe.cpu_isa, env), stdout=log,
-                                  stderr=subprocess.STDOUT).returncode
+            code = subprocess.run(
+                msrun + task, env=child_env(recipe.cpu_isa, env), stdout=log, stderr=subprocess.STDOUT
+            ).returncode
     finally:
         stop.set()
         if echo:
             follower.join(timeout=5)
     result_file = out_dir / "result.json"
     if code != 0 or not result_file.is_file():
-        raise TrainError(f"data-parallel training with {workers} workers failed (msrun exit status {code}); "
-                         f"logs in {run_dir}:\n{_log_tails(run_dir, workers)}")
+        raise TrainError(
+            f"data-parallel training with {workers} workers failed (msrun exit status {code}); "
+            f"logs in {run_dir}:\n{_log_tails(run_dir, workers)}"
+        )
     result = TrainResult.from_dict(json.loads(result_file.read_text(encoding="utf-8")))
     ranks = [result.weights_sha256]
     for r in range(1, workers):
@@ -139,8 +175,10 @@ def launch(recipe: str | os.PathLike | Recipe, data_dir: str | os.PathLike, out_
     result = dataclasses.replace(result, rank_weights_sha256=ranks)
     write_json(result_file, result.to_dict())
     if len(set(ranks)) != 1:
-        raise TrainError(f"the {workers} workers ended with different weights ({', '.join(h[:12] for h in ranks)}); "
-                         f"see the logs in {run_dir}.")
+        raise TrainError(
+            f"the {workers} workers ended with different weights ({', '.join(h[:12] for h in ranks)}); "
+            f"see the logs in {run_dir}."
+        )
     return result
 
 
@@ -149,7 +187,10 @@ def _log_tails(run_dir: Path, workers: int, lines: int = 15) -> str:
     for name in [f"worker_{r}.log" for r in range(workers)] + ["scheduler.log"]:
         path = run_dir / name
         if path.is_file():
-            text = [l for l in path.read_text(encoding="utf-8", errors="replace").splitlines()
-                    if not _MS_LOG_LINE.match(l)]
+            text = [
+                line
+                for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                if not _MS_LOG_LINE.match(line)
+            ]
             parts.append(f"--- {name} (last lines)\n" + "\n".join(text[-lines:]))
     return "\n".join(parts) or "(no worker logs)"

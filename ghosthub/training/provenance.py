@@ -6,21 +6,53 @@ import numpy as np
 
 from ..runtime.isa import cpu_isa_in_use
 from .environment import device_description, versions
-from .resume import best_metrics
 from .recipe import Recipe
+from .resume import best_metrics
 
 __all__ = ["PROVENANCE_KEYS", "make_provenance"]
 
 PROVENANCE_KEYS = (
-    "recipe", "recipe_digest", "recipe_source", "dataset", "dataset_digest", "train_images", "val_images",
-    "classes", "seed", "threads", "data_workers", "workers", "amp_level", "mode", "epochs", "best_epoch",
-    "metrics", "checkpoint_sha256", "images_per_second", "ghosthub_version", "mindspore_version",
-    "numpy_version", "python_version", "device", "cpu_isa",
+    "recipe",
+    "recipe_digest",
+    "recipe_source",
+    "dataset",
+    "dataset_digest",
+    "train_images",
+    "val_images",
+    "classes",
+    "seed",
+    "threads",
+    "data_workers",
+    "workers",
+    "amp_level",
+    "mode",
+    "epochs",
+    "best_epoch",
+    "metrics",
+    "checkpoint_sha256",
+    "images_per_second",
+    "ghosthub_version",
+    "mindspore_version",
+    "numpy_version",
+    "python_version",
+    "device",
+    "cpu_isa",
 )
 
 
-def make_provenance(recipe: Recipe, source: str, train_folder, val_folder, data_digest: str, best: dict | None,
-                    history: list, sha: str, world: int, device_target: str, base=None) -> dict:
+def make_provenance(
+    recipe: Recipe,
+    source: str,
+    train_folder,
+    val_folder,
+    data_digest: str,
+    best: dict | None,
+    history: list,
+    sha: str,
+    world: int,
+    device_target: str,
+    base=None,
+) -> dict:
     """What a card records about how its checkpoint was made (keys: :data:`PROVENANCE_KEYS`).
 
     A fine-tuning run adds its lineage (:data:`~ghosthub.training.finetune.BASE_PROVENANCE_KEYS`):
@@ -28,14 +60,27 @@ def make_provenance(recipe: Recipe, source: str, train_folder, val_folder, data_
     """
     rates = [e.images_per_second for e in history if e.images_per_second]
     return {
-        "recipe": recipe.to_dict(), "recipe_digest": recipe.digest(), "recipe_source": source,
-        "dataset": recipe.dataset, "dataset_digest": data_digest, "train_images": len(train_folder),
-        "val_images": len(val_folder) if val_folder else 0, "classes": list(train_folder.classes),
-        "seed": recipe.seed, "threads": recipe.threads, "data_workers": recipe.num_parallel_workers,
-        "workers": world, "amp_level": recipe.amp_level, "mode": recipe.mode, "epochs": recipe.epoch_size,
+        "recipe": recipe.to_dict(),
+        "recipe_digest": recipe.digest(),
+        "recipe_source": source,
+        "dataset": recipe.dataset,
+        "dataset_digest": data_digest,
+        "train_images": len(train_folder),
+        "val_images": len(val_folder) if val_folder else 0,
+        "classes": list(train_folder.classes),
+        "seed": recipe.seed,
+        "threads": recipe.threads,
+        "data_workers": recipe.num_parallel_workers,
+        "workers": world,
+        "amp_level": recipe.amp_level,
+        "mode": recipe.mode,
+        "epochs": recipe.epoch_size,
         "best_epoch": best["epoch"] if best else None,
         "metrics": best_metrics(best) or {},
-        "checkpoint_sha256": sha, "images_per_second": float(np.median(rates)) if rates else 0.0,
-        **versions(), "device": device_description(device_target), "cpu_isa": cpu_isa_in_use().isa,
+        "checkpoint_sha256": sha,
+        "images_per_second": float(np.median(rates)) if rates else 0.0,
+        **versions(),
+        "device": device_description(device_target),
+        "cpu_isa": cpu_isa_in_use().isa,
         **(base.provenance() if base is not None else {}),
     }

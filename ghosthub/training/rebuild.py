@@ -44,8 +44,15 @@ class RebuildResult:
         return self.actual_sha256.lower().startswith(self.expected_sha256.lower())
 
 
-def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str | os.PathLike, *,
-            progress: bool | None = None, base=None, registry=None) -> RebuildResult:
+def rebuild(
+    provenance: dict,
+    data_dir: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    *,
+    progress: bool | None = None,
+    base=None,
+    registry=None,
+) -> RebuildResult:
     """Retrain from a recorded provenance and compare the checkpoint digest (``verify --rebuild``).
 
     The recorded recipe is the effective one (thread and worker counts resolved), so the run pins
@@ -87,38 +94,59 @@ def rebuild(provenance: dict, data_dir: str | os.PathLike | None, out_dir: str |
         raise TrainError(f"the provenance lacks {', '.join(missing)}: this model cannot be rebuilt.")
     recipe = Recipe.from_dict(provenance["recipe"], source="<recorded recipe>")
     if recipe.digest() != provenance["recipe_digest"]:
-        raise TrainError(f"the recorded recipe's digest is {recipe.digest()[:16]}..., but the provenance says "
-                         f"{provenance['recipe_digest'][:16]}...: the record was altered or written by another version.")
+        raise TrainError(
+            f"the recorded recipe's digest is {recipe.digest()[:16]}..., but the provenance says "
+            f"{provenance['recipe_digest'][:16]}...: the record was altered or written by another version."
+        )
     import mindspore as ms
 
     here = device_description(ms.get_context("device_target"))
     if provenance.get("device") and provenance["device"] != here:
-        warnings.warn(f"the model was trained on {provenance['device']!r} and this is {here!r}: kernels may round "
-                      "differently, so the digests may differ even when everything else is equal", stacklevel=2)
+        warnings.warn(
+            f"the model was trained on {provenance['device']!r} and this is {here!r}: kernels may round "
+            "differently, so the digests may differ even when everything else is equal",
+            stacklevel=2,
+        )
     if provenance.get("mindspore_version") and provenance["mindspore_version"] != ms.__version__:
-        warnings.warn(f"the model was trained with MindSpore {provenance['mindspore_version']}, this is "
-                      f"{ms.__version__}: the digests may differ", stacklevel=2)
+        warnings.warn(
+            f"the model was trained with MindSpore {provenance['mindspore_version']}, this is "
+            f"{ms.__version__}: the digests may differ",
+            stacklevel=2,
+        )
     if recipe.finetuning:
         from .finetune import locate_base
 
         if base is None:
             base = locate_base(provenance, registry=registry, progress=progress)
         elif base.sha256.lower() != str(provenance.get("base_sha256", "")).lower():
-            raise TrainError(f"the base weights given ({base.path}, sha256 {base.sha256[:16]}...) are not the recorded "
-                             f"ones (sha256 {str(provenance.get('base_sha256'))[:16]}...).")
+            raise TrainError(
+                f"the base weights given ({base.path}, sha256 {base.sha256[:16]}...) are not the recorded "
+                f"ones (sha256 {str(provenance.get('base_sha256'))[:16]}...)."
+            )
     out_dir = Path(out_dir)
     if data_dir is None:
         subset = digits.parse_dataset_name(recipe.dataset)
         if subset is None:
-            raise TrainError(f"the model was trained on {recipe.dataset!r}, which ghosthub cannot regenerate: "
-                             "pass the data dir it was trained on.")
+            raise TrainError(
+                f"the model was trained on {recipe.dataset!r}, which ghosthub cannot regenerate: "
+                "pass the data dir it was trained on."
+            )
         data_dir = out_dir / "data"
         digits.write_digits(data_dir, **subset)
-    result = train(recipe, data_dir, out_dir / "train", workers=int(provenance.get("workers") or 1),
-                   progress=progress, expect_dataset_digest=provenance["dataset_digest"], base=base)
+    result = train(
+        recipe,
+        data_dir,
+        out_dir / "train",
+        workers=int(provenance.get("workers") or 1),
+        progress=progress,
+        expect_dataset_digest=provenance["dataset_digest"],
+        base=base,
+    )
     recorded, used = provenance.get("cpu_isa"), result.provenance.get("cpu_isa")
     if recorded and used != recorded:
-        warnings.warn(f"the model was trained with oneDNN's instruction set capped at {recorded!r} and this rebuild "
-                      f"ran at {used!r} (ONEDNN_MAX_CPU_ISA or GHOSTHUB_CPU_ISA set?): the digests may differ",
-                      stacklevel=2)
+        warnings.warn(
+            f"the model was trained with oneDNN's instruction set capped at {recorded!r} and this rebuild "
+            f"ran at {used!r} (ONEDNN_MAX_CPU_ISA or GHOSTHUB_CPU_ISA set?): the digests may differ",
+            stacklevel=2,
+        )
     return RebuildResult(provenance["checkpoint_sha256"], result.checkpoint_sha256, result)

@@ -17,8 +17,9 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -57,14 +58,20 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def _float(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False) -> Callable[[Any], float]:
+def _float(
+    lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
+) -> Callable[[Any], float]:
     left = "(" if lo_open else "["
     right = ")" if hi_open else "]"
-    expected = ("a number" if lo is None and hi is None else
-                f"a number >= {lo:g}" if hi is None and not lo_open else
-                f"a number > {lo:g}" if hi is None else
-                f"a number in {left}{lo:g}, {hi:g}{right}")
+    expected = (
+        "a number"
+        if lo is None and hi is None
+        else f"a number >= {lo:g}"
+        if hi is None and not lo_open
+        else f"a number > {lo:g}"
+        if hi is None
+        else f"a number in {left}{lo:g}, {hi:g}{right}"
+    )
 
     def check(value: Any) -> float:
         try:
@@ -200,8 +207,9 @@ def _cpu_isa(value: Any) -> str:
     return value.strip().lower()
 
 
-def _field(check: Callable[[Any], Any], default: Any = dataclasses.MISSING, doc: str = "", *,
-           optional: bool = False) -> Any:
+def _field(
+    check: Callable[[Any], Any], default: Any = dataclasses.MISSING, doc: str = "", *, optional: bool = False
+) -> Any:
     # optional: a key added after recipes were first published; written (and hashed) only when set,
     # so the digests of earlier recipes, and the checkpoints that record them, stay the same.
     return dataclasses.field(default=default, metadata={"check": check, "doc": doc, "optional": optional})
@@ -250,8 +258,9 @@ class Recipe:
     ratio: tuple = _field(_pair(0), (0.75, 1.333), "random resized crop: aspect ratio range")
     hflip: float = _field(_float(0, 1), 0.5, "horizontal flip probability")
     vflip: float = _field(_float(0, 1), 0.0, "vertical flip probability")
-    color_jitter: float | None = _field(_optional(_float(0)), 0.4,
-                                        "brightness/contrast/saturation jitter; used only without auto_augment")
+    color_jitter: float | None = _field(
+        _optional(_float(0)), 0.4, "brightness/contrast/saturation jitter; used only without auto_augment"
+    )
     auto_augment: str | None = _field(_auto_augment, None, "MindCV policy string, e.g. randaug-m9-mstd0.5")
     interpolation: str = _field(_choice("bilinear", "bicubic", "nearest", "area"), "bilinear", "resize filter")
     re_prob: float = _field(_float(0, 1), 0.0, "random erasing probability")
@@ -270,8 +279,9 @@ class Recipe:
     min_lr: float = _field(_float(0), 1e-6, "cosine decay: final learning rate")
     warmup_epochs: int = _field(_int(0), 3, "epochs of linear warm-up")
     warmup_factor: float = _field(_float(0, 1), 0.0, "warm-up starts at lr * warmup_factor")
-    decay_epochs: int | None = _field(_optional(_int(1)), None,
-                                      "cosine decay length in epochs; null: epoch_size - warmup_epochs")
+    decay_epochs: int | None = _field(
+        _optional(_int(1)), None, "cosine decay length in epochs; null: epoch_size - warmup_epochs"
+    )
     lr_epoch_stair: bool = _field(_bool, False, "change the learning rate once per epoch, not every step")
     # optimizer
     opt: str = _field(_choice("momentum", "sgd"), "momentum", "SGD with momentum")
@@ -283,18 +293,27 @@ class Recipe:
     loss_scale: float = _field(_float(0, lo_open=True), 1.0, "(initial) loss scale")
     drop_overflow_update: bool = _field(_bool, False, "skip the update of a step whose gradients overflow")
     # CPU arithmetic: oneDNN's instruction-set ceiling decides the bytes a CPU trains to (ghosthub.runtime.isa)
-    cpu_isa: str = _field(_cpu_isa, "avx2", "oneDNN instruction-set ceiling on x86 CPUs: avx2 (the same bytes on every "
-                          "x86 CPU), native, or a oneDNN ISA name", optional=True)
+    cpu_isa: str = _field(
+        _cpu_isa,
+        "avx2",
+        "oneDNN instruction-set ceiling on x86 CPUs: avx2 (the same bytes on every "
+        "x86 CPU), native, or a oneDNN ISA name",
+        optional=True,
+    )
     # fine-tuning (see ghosthub.training.finetune)
-    pretrained: Any = _field(_pretrained, False, "start from hub weights: true (the model's) or a model name",
-                             optional=True)
+    pretrained: Any = _field(
+        _pretrained, False, "start from hub weights: true (the model's) or a model name", optional=True
+    )
     ckpt_path: str | None = _field(_optional(_text), None, "start from this local checkpoint file", optional=True)
-    freeze: str = _field(_choice("none", "backbone"), "none", "backbone: train the classifier only (linear probe)",
-                         optional=True)
-    freeze_epochs: int = _field(_int(0), 0, "train the classifier only for this many epochs, then everything",
-                                optional=True)
-    backbone_lr_scale: float = _field(_float(0, 1, lo_open=True), 1.0,
-                                      "learning rate of the pretrained part, as a fraction of lr", optional=True)
+    freeze: str = _field(
+        _choice("none", "backbone"), "none", "backbone: train the classifier only (linear probe)", optional=True
+    )
+    freeze_epochs: int = _field(
+        _int(0), 0, "train the classifier only for this many epochs, then everything", optional=True
+    )
+    backbone_lr_scale: float = _field(
+        _float(0, 1, lo_open=True), 1.0, "learning rate of the pretrained part, as a fraction of lr", optional=True
+    )
 
     source: str = dataclasses.field(default="<dict>", compare=False, repr=False)
     # The keys the recipe states (not defaulted): a fine-tuning run takes the others' preprocessing from its base.
@@ -308,8 +327,9 @@ class Recipe:
         return [f.name for f in dataclasses.fields(cls) if "check" in f.metadata]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>",
-                  lines: Mapping[str, int] | None = None) -> "Recipe":
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: str = "<dict>", lines: Mapping[str, int] | None = None
+    ) -> Recipe:
         """Validate a mapping of recipe keys.
 
         Parameters
@@ -351,26 +371,35 @@ class Recipe:
                 # Defaults go through the check too, so equal recipes have equal canonical forms.
                 values[name] = f.metadata["check"](value)
             except _Bad as bad:
-                raise RecipeError(f"{where(name)}: recipe key {name!r}: expected {bad.expected}, found {value!r}.") from None
+                raise RecipeError(
+                    f"{where(name)}: recipe key {name!r}: expected {bad.expected}, found {value!r}."
+                ) from None
         recipe = cls(**values, source=source, given=frozenset(map(str, data)))
         recipe._check_consistency(where)
         return recipe
 
     def _check_consistency(self, where: Callable[[str], str]) -> None:
         if self.min_lr > self.lr:
-            raise RecipeError(f"{where('min_lr')}: recipe key 'min_lr': expected at most lr ({self.lr:g}), "
-                              f"found {self.min_lr:g}.")
+            raise RecipeError(
+                f"{where('min_lr')}: recipe key 'min_lr': expected at most lr ({self.lr:g}), found {self.min_lr:g}."
+            )
         if self.pretrained and self.ckpt_path:
-            raise RecipeError(f"{where('ckpt_path')}: recipe keys 'pretrained' and 'ckpt_path' both name the starting "
-                              "weights; keep one (pretrained: hub weights, ckpt_path: a local file).")
+            raise RecipeError(
+                f"{where('ckpt_path')}: recipe keys 'pretrained' and 'ckpt_path' both name the starting "
+                "weights; keep one (pretrained: hub weights, ckpt_path: a local file)."
+            )
         if self.freeze == "backbone" and self.freeze_epochs:
-            raise RecipeError(f"{where('freeze_epochs')}: recipe key 'freeze_epochs': freeze: backbone already freezes "
-                              "every epoch; use one of them.")
+            raise RecipeError(
+                f"{where('freeze_epochs')}: recipe key 'freeze_epochs': freeze: backbone already freezes "
+                "every epoch; use one of them."
+            )
         if self.freeze_epochs >= self.epoch_size:
-            raise RecipeError(f"{where('freeze_epochs')}: recipe key 'freeze_epochs': expected fewer than epoch_size "
-                              f"({self.epoch_size}), found {self.freeze_epochs}; for a linear probe use freeze: backbone.")
+            raise RecipeError(
+                f"{where('freeze_epochs')}: recipe key 'freeze_epochs': expected fewer than epoch_size "
+                f"({self.epoch_size}), found {self.freeze_epochs}; for a linear probe use freeze: backbone."
+            )
 
-    def replace(self, **changes: Any) -> "Recipe":
+    def replace(self, **changes: Any) -> Recipe:
         """A copy with some keys changed, validated like a file (e.g. ``epoch_size=3``)."""
         data = self.to_dict()
         data.update(changes)
@@ -429,8 +458,11 @@ class Recipe:
     @property
     def tuning_keys(self) -> list[str]:
         """The fine-tuning keys set away from their defaults (``freeze``, ``freeze_epochs``, ``backbone_lr_scale``)."""
-        return [k for k in ("freeze", "freeze_epochs", "backbone_lr_scale")
-                if getattr(self, k) != Recipe.__dataclass_fields__[k].default]
+        return [
+            k
+            for k in ("freeze", "freeze_epochs", "backbone_lr_scale")
+            if getattr(self, k) != Recipe.__dataclass_fields__[k].default
+        ]
 
     @property
     def base_model(self) -> str | None:

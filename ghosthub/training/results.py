@@ -73,7 +73,7 @@ class TrainResult:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainResult":
+    def from_dict(cls, data: dict) -> TrainResult:
         """Inverse of :meth:`to_dict`."""
         data = dict(data)
         data["epochs"] = [EpochMetrics(**e) for e in data.get("epochs", [])]

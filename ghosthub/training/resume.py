@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .._utils.fs import atomic_path
 from ..errors import TrainError
@@ -40,8 +40,10 @@ def resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
             "fixed in the recipe (null follows epoch_size and changes the schedule)."
         )
     if info["epoch"] >= recipe.epoch_size:
-        raise TrainError(f"{os.fspath(path)!r} is from epoch {info['epoch']}, and the recipe trains "
-                         f"{recipe.epoch_size} epochs: nothing left to do (pass --epochs N to train longer).")
+        raise TrainError(
+            f"{os.fspath(path)!r} is from epoch {info['epoch']}, and the recipe trains "
+            f"{recipe.epoch_size} epochs: nothing left to do (pass --epochs N to train longer)."
+        )
     missing = []
     for param in train_step.get_parameters():
         if param.name.startswith("learning_rate"):  # recomputed from the recipe (per group when fine-tuning)
@@ -52,8 +54,10 @@ def resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
             continue
         param.set_data(ms.Tensor(value, param.dtype))
     if missing:
-        raise TrainError(f"cannot resume from {os.fspath(path)!r}: {len(missing)} training-state entries are "
-                         f"missing or have another shape ({', '.join(missing[:5])}).")
+        raise TrainError(
+            f"cannot resume from {os.fspath(path)!r}: {len(missing)} training-state entries are "
+            f"missing or have another shape ({', '.join(missing[:5])})."
+        )
     return info
 
 
