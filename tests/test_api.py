@@ -6,13 +6,13 @@ import hashlib
 import mindspore as ms
 import numpy as np
 import pytest
-from fetch_helpers import assert_nothing_cached
 
 import ghosthub
-from conftest import SEED
 from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.models import create_model
+from tests.support.fetching import assert_nothing_cached
+from tests.support.paths import SEED
 
 NUM_CLASSES = 7
 

@@ -8,12 +8,12 @@ import warnings
 import pytest
 
 import ghosthub
-from conftest import SEED
 from ghosthub import registry as registry_module
 from ghosthub.api import default_registry
 from ghosthub.errors import ModelNotFoundError
 from ghosthub.modelcard import CardWarning, load_card, render_card
 from ghosthub.registry import Registry
+from tests.support.paths import SEED
 
 BUNDLED = [
     "ghostnet600_175.a37ea724",

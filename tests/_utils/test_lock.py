@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from conftest import REPO
 from ghosthub._utils.lock import FileLock, LockTimeout
+from tests.support.paths import REPO
 
 
 def hold_in_child(path):

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import ghosthub
 from ghosthub.errors import FilterError
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from tests.support.paths import REPO
 
 # --------------------------------------------------------------------------- item 17: list_models filters
 
@@ -18,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_pretrained_true_keeps_cards_with_weights(tmp_path):
     cards = tmp_path / "cards"
     cards.mkdir()
-    text = (ROOT / "cards" / "ghostnet_050.md").read_text()
+    text = (REPO / "cards" / "ghostnet_050.md").read_text()
     start = text.index("asset:")
     end = text.index("\n", text.index("asset-sha256", start))
     no_weights = (

@@ -6,12 +6,12 @@ import json
 import os
 
 import pytest
-from fetch_helpers import assert_cache_sound, sha256, write_card
-from httpserver import AssetServer
 
 from ghosthub import config, load_card
 from ghosthub.cli import main
 from ghosthub.download import cache
+from tests.support.fetching import assert_cache_sound, sha256, write_card
+from tests.support.httpserver import AssetServer
 
 DATA = os.urandom(50_000)
 

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from conftest import REPO
 from ghosthub import __version__
 from ghosthub.cli import build_parser, main
+from tests.support.paths import REPO
 
 
 def run(capsys, *argv):
@@ -154,8 +154,8 @@ def test_console_script_entry_point():
 def test_list_shows_what_is_cached(capsys, tmp_path, isolated_env):
     import hashlib
 
-    from conftest import SEED
     from ghosthub.modelcard import load_card, render_card
+    from tests.support.paths import SEED
 
     weights = tmp_path / "w.ckpt"
     weights.write_bytes(b"weights" * 100)

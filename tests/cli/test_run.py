@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SEED
 from ghosthub.cli import main
 from ghosthub.data.transforms import make_transform
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.models import create_model
+from tests.support.paths import SEED
 
 CLASSES = ["zero", "one", "two", "three", "four"]
 

@@ -8,10 +8,9 @@ import subprocess
 import sys
 import time
 
-from _images import make_image_folder
-from test_train import TINY
-
-from conftest import REPO
+from tests.support.images import make_image_folder
+from tests.support.paths import REPO
+from tests.support.recipes import TINY
 
 
 def test_an_interrupted_train_names_the_checkpoint_to_resume_from(tmp_path):

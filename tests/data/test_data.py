@@ -5,7 +5,6 @@ import io
 
 import numpy as np
 import pytest
-from _images import make_image_folder
 from PIL import Image
 
 from ghosthub.data.digits import write_digits
@@ -14,6 +13,7 @@ from ghosthub.data.pipelines import _RandomErasing, epoch_order, eval_dataset, t
 from ghosthub.errors import DataError, DataWarning
 from ghosthub.preprocessing import Preprocessing
 from ghosthub.training.recipe import Recipe
+from tests.support.images import make_image_folder
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """preprocess.py: eval transform geometry and values, input kinds, ImageNet class names."""
 
-import os
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ from PIL import Image
 from ghosthub.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ghosthub.data.classes import imagenet_classes
 from ghosthub.data.transforms import ImageError, make_transform
+from tests.support.paths import REPO
 
 
 def _gradient(h, w):
@@ -114,4 +114,4 @@ def test_imagenet_classes():
 
 def test_no_mindspore_import():
     code = "import sys, ghosthub.data.transforms; assert 'mindspore' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

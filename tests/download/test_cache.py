@@ -8,15 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from fetch_helpers import fast_settings, sha256, write_card
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ghosthub import Asset, ModelCard
 from ghosthub.download import cache, parts
 from ghosthub.errors import LinkError
+from tests.support.fetching import fast_settings, sha256, write_card
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 DIGEST = "ae7771cb"
 
 
@@ -140,7 +140,7 @@ def test_cached_path_imports_no_network_stack(tmp_path):
         "print(sorted(m for m in ('requests', 'urllib3', 'tqdm', 'filelock', 'yaml', 'mindspore', 'dataclasses', "
         "'typing', 'hashlib') if m in sys.modules))"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", "a plain card is read without YAML, and a cache check imports nothing heavy"

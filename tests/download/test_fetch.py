@@ -14,15 +14,15 @@ import warnings
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, assert_nothing_cached, fast_settings, fetch, sha256, write_card
-from httpserver import AssetServer
 
 import ghosthub
 from ghosthub.download import cache, parts
 from ghosthub.download.fetch import fetch_asset
 from ghosthub.errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
+from tests.support.fetching import assert_cache_sound, assert_nothing_cached, fast_settings, fetch, sha256, write_card
+from tests.support.httpserver import AssetServer
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 # Every fetch here takes milliseconds to seconds: a regression that waits or retries forever fails fast.
 pytestmark = pytest.mark.timeout(60)
 
@@ -386,7 +386,7 @@ def test_offline_opens_no_socket(tmp_path, card, server):
         print(len(connects), "requests" in sys.modules)
         """
     )
-    env = {**os.environ, "GHOSTHUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "GHOSTHUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "False"]
@@ -435,7 +435,7 @@ def leave_dead_part(target: Path, data: bytes, meta: dict) -> Path:
 
 
 def test_a_dead_process_part_is_resumed(card, settings, server):
-    from httpserver import etag_of
+    from tests.support.httpserver import etag_of
 
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
     part = leave_dead_part(
@@ -518,7 +518,7 @@ def test_a_part_whose_pid_was_reused_is_abandoned(tmp_path):
 
 def test_another_hosts_stale_part_is_copied_not_taken(card, settings, server):
     """Its owner may be alive on the other host: resume from a copy and leave its file as it was."""
-    from httpserver import etag_of
+    from tests.support.httpserver import etag_of
 
     settings = settings.replace(lock_timeout=0.1)
     target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
@@ -580,7 +580,7 @@ def test_sigkill_mid_download_then_rerun_resumes(tmp_path, card, settings, serve
     server.trickle_piece = 8192
     server.trickle_s = 0.02  # about 400 KiB/s: the kill lands mid-body
     server.always(PATH, "trickle")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-c", _download_script(card.path.parent)],
         env=env,
@@ -618,7 +618,7 @@ def test_eight_processes_cause_one_transfer(tmp_path, card, settings, server):
     server.trickle_piece = 4096
     server.trickle_s = 0.025  # about 2 s: the others start while the first downloads, and wait
     server.always(PATH, "trickle")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _download_script(card.path.parent)],
@@ -706,7 +706,7 @@ class FakeBar:
 
 
 def test_progress_bar_starts_at_the_resumed_size(card, settings, server, monkeypatch):
-    from httpserver import etag_of
+    from tests.support.httpserver import etag_of
 
     FakeBar.made = []
     monkeypatch.setattr("tqdm.tqdm", FakeBar)

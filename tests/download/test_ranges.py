@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, fetch, sha256, write_card
-from httpserver import AssetServer
 
 from ghosthub.download import parts, ranges
+from tests.support.fetching import assert_cache_sound, fast_settings, fetch, sha256, write_card
+from tests.support.httpserver import AssetServer
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = os.urandom(4 << 20)
 PATH = "/weights/big-1.ckpt"
 PIECE = ranges.plan(len(DATA), 4)[0][2]  # 256 KiB: 16 pieces for 4 connections
@@ -216,11 +216,11 @@ def test_sigkill_mid_download_resumes_every_piece(tmp_path, card, server):
     script = textwrap.dedent(
         f"""
         import sys, warnings
-        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+        sys.path[:0] = [{str(REPO)!r}]
         warnings.simplefilter("ignore")
-        from fetch_helpers import fast_settings
         from ghosthub import load_card
         from ghosthub.download.fetch import fetch_asset
+        from tests.support.fetching import fast_settings
         s = fast_settings(connections=4, parallel_min=1 << 20, cache_dir={str(settings.cache_dir)!r})
         fetch_asset(load_card({str(card.path)!r}), settings=s)
         """

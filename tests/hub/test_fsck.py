@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from publish_helpers import save_checkpoints
 
 from ghosthub.cli import main
 from ghosthub.download.parts import _host
@@ -19,10 +18,10 @@ from ghosthub.errors import HubError, PublishWarning
 from ghosthub.hub.fsck import fsck, leftovers
 from ghosthub.hub.serve import serve
 from ghosthub.tasks.publish import publish
+from tests.support.paths import REPO
+from tests.support.publishing import save_checkpoints
 
 pytest.importorskip("mindspore")  # the checkpoints are real ones
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def killed_publish(checkpoint: Path, hub: Path, name: str) -> None:
         from ghosthub.tasks.publish import publish
         publish({str(checkpoint)!r}, name={name!r}, hub={str(hub)!r}, width=0.5)
     """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GLOG_v": "3"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GLOG_v": "3"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == -9, out.stderr[-2000:]
 

@@ -136,11 +136,11 @@ import hashlib  # noqa: E402
 
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
-from publish_helpers import published_hub  # noqa: E402
 
 import ghosthub  # noqa: E402
 from ghosthub.hub.serve import serve  # noqa: E402
 from ghosthub.modelcard import CardWarning, load_card  # noqa: E402
+from tests.support.publishing import published_hub  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ pytest.importorskip("mindspore")
 
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
-from publish_helpers import published_hub  # noqa: E402
 
 import ghosthub  # noqa: E402
 from ghosthub import Client  # noqa: E402
@@ -23,6 +22,7 @@ from ghosthub.hub.serve import serve  # noqa: E402
 from ghosthub.modelcard import load_card  # noqa: E402
 from ghosthub.models import create_model  # noqa: E402
 from ghosthub.tasks.publish import publish  # noqa: E402
+from tests.support.publishing import published_hub  # noqa: E402
 
 NAMES = ("alpha_050", "beta_050")
 

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS, SEED
 from ghosthub.constants import FILE_FORMATS
 from ghosthub.modelcard import (
     REQUIRED_FIELDS,
@@ -21,6 +20,7 @@ from ghosthub.modelcard import (
     parse_metrics,
     render_card,
 )
+from tests.support.paths import CORPUS, SEED
 
 MINIMAL = {
     "model-name": "tiny_net",

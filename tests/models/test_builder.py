@@ -17,6 +17,7 @@ from ghosthub.errors import CheckpointMismatchError, GhostHubError, WeightsError
 from ghosthub.models import create_model
 from ghosthub.models.builder import build_network, load_weights
 from ghosthub.models.checkpoint import read_checkpoint, split_training_state
+from tests.support.paths import REPO
 
 
 def _save(params, path, fmt="ckpt"):
@@ -286,4 +287,4 @@ def test_weights_module_imports_without_mindspore():
         "import sys, ghosthub.models.checkpoint, ghosthub.models.builder, ghosthub.data.transforms; "
         "assert 'mindspore' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -1,6 +1,6 @@
 """GhostNet-family weights: layouts, V3 fusion, architecture inference and readers, against the sources.
 
-The fixtures in tests/data/ghostnet_family/ were made by tools/make_ghostnet_fixtures.py from the
+The fixtures in tests/support/ghostnet_family/ were made by tools/make_ghostnet_fixtures.py from the
 real source networks (timm for v1 / V2 / V3, the MindSpore model zoo for its layouts): random
 weights under the source's own names, an input and the source's logits. Each test loads the
 weights through ghosthub's readers and layouts into a ghosthub network and must reproduce the
@@ -30,21 +30,7 @@ from ghosthub.models.layouts import (
     to_ghosthub,
 )
 from ghosthub.models.readers import read_foreign, read_safetensors, read_torch, sniff, unwrap_state_dict
-
-DATA = Path(__file__).resolve().parent / "data" / "ghostnet_family"
-FIXTURES = sorted(p.stem for p in DATA.glob("*.npz"))
-RTOL = 1e-5  # max |logit difference| <= RTOL * max |logit|
-
-
-def load_fixture(name: str) -> tuple[dict, np.ndarray, np.ndarray, dict]:
-    """(source-named params as float32, input, source logits, meta) of one fixture."""
-    with np.load(DATA / f"{name}.npz") as data:
-        params = {
-            k[len("param:") :]: (data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k])
-            for k in data.files
-            if k.startswith("param:")
-        }
-        return params, data["input"].astype(np.float32), data["logits"], json.loads(str(data["meta"]))
+from tests.support.family import DATA, FIXTURES, close, load_fixture
 
 
 def assign_strict(net, params: dict) -> None:
@@ -78,12 +64,6 @@ def run(net, x: np.ndarray) -> np.ndarray:
     import mindspore as ms
 
     return net(ms.Tensor(x)).asnumpy()
-
-
-def close(y: np.ndarray, ref: np.ndarray) -> bool:
-    """The acceptance rule: max |y - ref| <= RTOL * max |ref| and the same argmax per image."""
-    diff = float(np.max(np.abs(y - ref)))
-    return diff <= RTOL * float(np.max(np.abs(ref))) and (y.argmax(1) == ref.argmax(1)).all()
 
 
 _NETS: dict = {}

@@ -1,9 +1,9 @@
 """Any GhostNet weights file loads: architecture from the weights, foreign layouts end to end, inspect,
 convert, publish, bundled model-zoo cards, and weights that would cost more memory than the file holds.
 
-Weights come from the fixtures of tests/test_family.py (random weights under each source's own names,
+Weights come from the fixtures of tests/support/family.py (random weights under each source's own names,
 with the source's logits), written as real .safetensors / MindSpore .ckpt files. The model-zoo cards
-are checked against tests/data/ghostnet_family/modelzoo_names.json: the parameter names and shapes of
+are checked against tests/support/ghostnet_family/modelzoo_names.json: the parameter names and shapes of
 the model zoo's networks (from ../shared/reference/ghostnet-params/mz_params.json), so no download
 is needed.
 """
@@ -20,17 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_family import DATA, close, load_fixture
 
 import ghosthub
-from conftest import SEED
 from ghosthub.cli import main
 from ghosthub.errors import CheckpointMismatchError, LoadError, WeightsError
 from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.models.readers import write_safetensors
+from tests.support.family import DATA, close, load_fixture
+from tests.support.paths import REPO, SEED
 
-REPO = Path(__file__).resolve().parents[1]
 OPTIMIZER = ("learning_rate", "global_step", "momentum")  # what the model zoo's train checkpoints add
 
 
@@ -126,7 +125,7 @@ def test_a_card_whose_width_contradicts_the_weights_names_both(files, tmp_path):
 
 def _run(code: str, *args) -> dict:
     """Run ``code`` in a fresh interpreter; it prints one JSON line, returned here."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), "GLOG_v": "3"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GLOG_v": "3"}
     proc = subprocess.run(
         [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env, timeout=300
     )

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, fetch, sha256, write_card
-from httpserver import AssetServer
 
 from ghosthub import config
 from ghosthub.download import cache, parts
 from ghosthub.errors import FetchWarning, LinkError
+from tests.support.fetching import assert_cache_sound, fast_settings, fetch, sha256, write_card
+from tests.support.httpserver import AssetServer
 
 DATA = os.urandom(200_000)
 PATH = "/weights/tiny.ckpt"

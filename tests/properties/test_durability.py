@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, fetch, sha256, write_card
-from httpserver import AssetServer
 
 from ghosthub.download import cache
+from tests.support.fetching import assert_cache_sound, fast_settings, fetch, sha256, write_card
+from tests.support.httpserver import AssetServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from _images import make_image_folder
-from test_train import TINY
 
-from conftest import REPO
 from ghosthub.cli import main
 from ghosthub.errors import CardError
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.modelcard.provenance import read_provenance
 from ghosthub.training.trainer import train
+from tests.support.images import make_image_folder
+from tests.support.paths import REPO
+from tests.support.recipes import TINY
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,17 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from pathlib import Path
 
 import pytest
-from _images import make_image_folder
 
 from ghosthub.data.imagefolder import dataset_digest, scan_image_folder
 from ghosthub.errors import CardWarning, DataWarning
 from ghosthub.modelcard import check_card_files
 from ghosthub.registry import Registry
+from tests.support.images import make_image_folder
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
-CARDS = ROOT / "cards"
+CARDS = REPO / "cards"
 
 
 # --------------------------------------------------------------------------- item 8: card folder loops
@@ -127,7 +126,7 @@ def test_huge_junk_images_are_refused_on_their_header_within_a_memory_limit(fold
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest with MindSpore).
         print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
     """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     counts, peak_kib = out.stdout.strip().splitlines()

@@ -17,8 +17,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-from fetch_helpers import FIELDS, assert_cache_sound, fast_settings, sha256
-from httpserver import AssetServer
 
 import ghosthub
 from ghosthub import ModelCard, render_card
@@ -27,8 +25,10 @@ from ghosthub.client import Client
 from ghosthub.errors import CardWarning, LinkError, ModelNotFoundError
 from ghosthub.hub import sync as hub_sync
 from ghosthub.hub.index import FORMAT, index_bytes
+from tests.support.fetching import FIELDS, assert_cache_sound, fast_settings, sha256
+from tests.support.httpserver import AssetServer
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = os.urandom(100_000)
 PREFIX = "/hub/"
 
@@ -320,7 +320,7 @@ def test_a_malformed_index_leaves_the_hub_out_with_one_warning(server, body, cap
 def _read_only(cache: Path, *argv: str) -> subprocess.CompletedProcess:
     """Run ``ghosthub ARGV`` with the cache bind-mounted read-only (chmod stops nothing as root; a mount does)."""
     script = f'mount --bind "{cache}" "{cache}" && mount -o remount,bind,ro "{cache}" "{cache}" && exec "$@"'
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GHOSTHUB_CACHE": str(cache)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GHOSTHUB_CACHE": str(cache)}
     return subprocess.run(
         ["unshare", "-r", "-m", "sh", "-c", script, "sh", sys.executable, "-m", "ghosthub", *argv],
         capture_output=True,
@@ -393,9 +393,8 @@ def test_a_gzip_encoded_hub_lists_and_its_assets_verify(server):
 
 
 def test_a_dropped_gzip_transfer_starts_over_and_verifies(tmp_path, server):
-    from fetch_helpers import write_card
-
     from ghosthub.download.fetch import fetch_asset
+    from tests.support.fetching import write_card
 
     card = write_card(tmp_path / "cards", "tiny", server.url(PREFIX + "assets/tiny.ckpt"), sha256(DATA))
     server.fault(PREFIX + "assets/tiny.ckpt", "gzip-drop", "gzip-truncate")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "ghosthub"
+from tests.support.paths import REPO
+
+PACKAGE = REPO / "ghosthub"
 
 # Lowest first. A module may import from its own layer's package or from a lower layer, never higher.
 LAYERS = [

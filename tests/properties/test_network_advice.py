@@ -6,11 +6,11 @@ import os
 import time
 
 import pytest
-from fetch_helpers import assert_cache_sound, fast_settings, sha256, write_card
-from httpserver import AssetServer
 
 from ghosthub.download.fetch import fetch_asset
 from ghosthub.errors import DownloadError
+from tests.support.fetching import assert_cache_sound, fast_settings, sha256, write_card
+from tests.support.httpserver import AssetServer
 
 DATA = os.urandom(50_000)
 

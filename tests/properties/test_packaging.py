@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from conftest import REPO
+from tests.support.paths import REPO
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The README's two set-up commands exist, and .ci/run runs the test command verbatim."""
 
-from conftest import REPO
+from tests.support.paths import REPO
 
 
 def setup_commands():

@@ -15,9 +15,7 @@ import pytest
 
 from ghosthub.errors import GhostHubError
 from ghosthub.runtime import isa
-
-REPO = Path(__file__).resolve().parent.parent
-
+from tests.support.paths import REPO
 
 # ---------------------------------------------------------------------------- ISA pin (pure Python)
 
@@ -241,7 +239,7 @@ def test_compile_cache_warm_in_second_process(tmp_path):
     script = textwrap.dedent("""
         import sys, time
         sys.path.insert(0, sys.argv[2])
-        from test_runtime import _net, _x
+        from tests.runtime.test_runtime import _net, _x
         from ghosthub.runtime.compiled import compile_network
         net = compile_network(_net(), "graph", cache_dir=sys.argv[1])
         t = time.perf_counter(); y = net(_x()).asnumpy(); print(time.perf_counter() - t, float(y.sum()))
@@ -252,7 +250,7 @@ def test_compile_cache_warm_in_second_process(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     runs = [
         subprocess.run(
-            [sys.executable, str(tmp_path / "first_call.py"), str(cache), str(REPO / "tests")],
+            [sys.executable, str(tmp_path / "first_call.py"), str(cache), str(REPO)],
             capture_output=True,
             text=True,
             env=env,

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from _images import make_image_folder
 
 from ghosthub.api import evaluate
 from ghosthub.cli import main
@@ -13,6 +12,7 @@ from ghosthub.errors import GhostHubError
 from ghosthub.models.checkpoint import save_checkpoint
 from ghosthub.preprocessing import Preprocessing
 from ghosthub.tasks.evaluate import _Accumulator, evaluate_folder, network_preprocessing
+from tests.support.images import make_image_folder
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import os
 import mindspore as ms
 import numpy as np
 import pytest
-from publish_helpers import save_checkpoints, tree
 
 import ghosthub
 from ghosthub.errors import PublishError
@@ -17,6 +16,7 @@ from ghosthub.hub.index import FORMAT
 from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card
 from ghosthub.tasks.publish import publish
+from tests.support.publishing import save_checkpoints, tree
 
 TODAY = datetime.date(2026, 11, 27)
 
@@ -219,10 +219,9 @@ def test_bad_inputs(checkpoints, tmp_path):
 
 def test_publish_with_eval_dir_reads_the_checkpoint_once_and_builds_once(checkpoints, tmp_path, monkeypatch):
     """publish(eval_dir=...) evaluates and strict-loads one network built from one read of the file."""
-    from _images import make_image_folder
-
     from ghosthub.models import builder, checkpoint
     from ghosthub.tasks import publish as publish_module
+    from tests.support.images import make_image_folder
 
     reads, builds = [], []
     real_read, real_create = checkpoint.read_with_info, builder.build_network

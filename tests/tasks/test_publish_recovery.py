@@ -9,18 +9,17 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
-from publish_helpers import save_checkpoints, tree
 
 from ghosthub.hub.index import INDEX
 from ghosthub.hub.transaction import JOURNAL
 from ghosthub.tasks.publish import publish
+from tests.support.paths import REPO
+from tests.support.publishing import save_checkpoints, tree
 
 pytest.importorskip("mindspore")  # the checkpoints are real ones
 
-ROOT = Path(__file__).resolve().parent.parent
 TODAY = datetime.date(2026, 11, 27)
 
 # Replaces files as publish asks, and dies like a killed process right after the card is in place:
@@ -53,7 +52,7 @@ def test_a_killed_publish_is_rolled_back_by_the_next_publish(checkpoints, tmp_pa
     before = tree(hub)
     old_card = (hub / "cards" / "tiny_050.md").read_bytes()
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-c", KILLED_PUBLISH, str(checkpoints[2]), str(hub)],
         env=env,

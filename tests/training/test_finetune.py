@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-from _images import make_image_folder
 
 from ghosthub._utils.hashes import file_hash
 from ghosthub.client import Client
@@ -14,6 +13,7 @@ from ghosthub.errors import RecipeError, TrainError
 from ghosthub.models.checkpoint import read_checkpoint, read_info
 from ghosthub.preprocessing import Preprocessing
 from ghosthub.training.recipe import Recipe, load_recipe
+from tests.support.images import make_image_folder
 
 BASE = "tinybase_010"
 TUNED = "tinytuned_010"

@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from conftest import REPO
 from ghosthub.data.augment import parse_auto_augment
 from ghosthub.errors import RecipeError
 from ghosthub.naming import split_name
 from ghosthub.training.recipe import Recipe, bundled_recipes, load_recipe
+from tests.support.paths import REPO
 
 MINIMAL = {"model": "ghostnet_050", "epoch_size": 2, "lr": 0.1, "batch_size": 8}
 

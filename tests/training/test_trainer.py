@@ -9,9 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from _images import make_image_folder
 
-from conftest import REPO
 from ghosthub._utils.hashes import file_hash as file_sha256
 from ghosthub.errors import TrainError
 from ghosthub.models.builder import build_network
@@ -20,27 +18,9 @@ from ghosthub.training.provenance import PROVENANCE_KEYS
 from ghosthub.training.recipe import Recipe, load_recipe
 from ghosthub.training.schedule import lr_schedule
 from ghosthub.training.trainer import _prune, train
-
-# A tiny GhostNet (width 0.1), 16x16 images, 4 steps per epoch, 2 epochs; every augmentation on.
-TINY = """\
-model: ghostnet_010
-dataset: tiny
-epoch_size: 2
-batch_size: 4
-image_resize: 16
-lr: 0.05
-min_lr: 0.0
-warmup_epochs: 1
-decay_epochs: 1
-label_smoothing: 0.1
-drop_rate: 0.2
-re_prob: 0.5
-auto_augment: randaug-m9-mstd0.5
-num_parallel_workers: 2
-threads: 2
-seed: 7
-keep_checkpoint_max: 5
-"""
+from tests.support.images import make_image_folder
+from tests.support.paths import REPO
+from tests.support.recipes import TINY
 
 
 @pytest.fixture(scope="module")
