@@ -1,10 +1,40 @@
-"""Fixtures the tests share. The isolation fixture (own cache and user folders, no proxy) is in ../conftest.py."""
+"""Fixtures the tests share. The isolation fixture (own cache and user folders, no proxy) is in ../conftest.py.
+
+The fetch tests share one set: ``server`` serves the module's ``served`` asset on 127.0.0.1,
+``card`` names it, ``settings`` has short waits. A module sets what it serves by defining its own
+``served`` fixture (and its own ``settings`` where it needs other ones).
+"""
 
 import pytest
 
+from tests.support.fetching import Served, fast_settings, write_card
+from tests.support.httpserver import AssetServer
 from tests.support.paths import SEED
 
 
 @pytest.fixture
 def seed_text():
     return SEED.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def served() -> Served:
+    """What ``server`` serves and ``card`` names: each module that uses them says so."""
+    pytest.fail("a test module that uses the server or card fixture defines a served() fixture", pytrace=False)
+
+
+@pytest.fixture
+def server(served):
+    with AssetServer() as srv:
+        srv.add(served.path, served.data)
+        yield srv
+
+
+@pytest.fixture
+def card(tmp_path, server, served):
+    return write_card(tmp_path / "cards", served.name, server.url(served.path), served.digest)
+
+
+@pytest.fixture
+def settings():
+    return fast_settings()

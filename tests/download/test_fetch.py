@@ -19,7 +19,15 @@ import ghosthub
 from ghosthub.download import cache, parts
 from ghosthub.download.fetch import fetch_asset
 from ghosthub.errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
-from tests.support.fetching import assert_cache_sound, assert_nothing_cached, fast_settings, fetch, sha256, write_card
+from tests.support.fetching import (
+    Served,
+    assert_cache_sound,
+    assert_nothing_cached,
+    fast_settings,
+    fetch,
+    sha256,
+    write_card,
+)
 from tests.support.httpserver import AssetServer
 from tests.support.paths import REPO
 
@@ -31,20 +39,8 @@ PATH = "/weights/tiny-3a.ckpt"
 
 
 @pytest.fixture
-def server():
-    with AssetServer() as srv:
-        srv.add(PATH, DATA)
-        yield srv
-
-
-@pytest.fixture
-def card(tmp_path, server):
-    return write_card(tmp_path / "cards", "tiny", server.url(PATH), sha256(DATA)[:8])
-
-
-@pytest.fixture
-def settings():
-    return fast_settings()
+def served():
+    return Served(PATH, DATA, digits=8)
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from ghosthub.download import parts, ranges
-from tests.support.fetching import assert_cache_sound, fast_settings, fetch, sha256, write_card
-from tests.support.httpserver import AssetServer
+from tests.support.fetching import Served, assert_cache_sound, fast_settings, fetch, sha256, write_card
 from tests.support.paths import REPO
 
 DATA = os.urandom(4 << 20)
@@ -24,15 +23,8 @@ PIECE = ranges.plan(len(DATA), 4)[0][2]  # 256 KiB: 16 pieces for 4 connections
 
 
 @pytest.fixture
-def server():
-    with AssetServer() as srv:
-        srv.add(PATH, DATA)
-        yield srv
-
-
-@pytest.fixture
-def card(tmp_path, server):
-    return write_card(tmp_path / "cards", "big", server.url(PATH), sha256(DATA))
+def served():
+    return Served(PATH, DATA, name="big")
 
 
 @pytest.fixture

@@ -15,28 +15,15 @@ import pytest
 from ghosthub import config
 from ghosthub.download import cache, parts
 from ghosthub.errors import FetchWarning, LinkError
-from tests.support.fetching import assert_cache_sound, fast_settings, fetch, sha256, write_card
-from tests.support.httpserver import AssetServer
+from tests.support.fetching import Served, assert_cache_sound, fetch, sha256
 
 DATA = os.urandom(200_000)
 PATH = "/weights/tiny.ckpt"
 
 
 @pytest.fixture
-def server():
-    with AssetServer() as srv:
-        srv.add(PATH, DATA)
-        yield srv
-
-
-@pytest.fixture
-def card(tmp_path, server):
-    return write_card(tmp_path / "cards", "tiny", server.url(PATH), sha256(DATA))
-
-
-@pytest.fixture
-def settings():
-    return fast_settings()
+def served():
+    return Served(PATH, DATA)
 
 
 def target_of(card, settings) -> Path:

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from ghosthub.download import cache
-from tests.support.fetching import assert_cache_sound, fast_settings, fetch, sha256, write_card
-from tests.support.httpserver import AssetServer
+from tests.support.fetching import Served, assert_cache_sound, fetch, sha256
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,20 +30,8 @@ ASSET = "durable.ckpt"
 
 
 @pytest.fixture
-def server():
-    with AssetServer() as srv:
-        srv.add(PATH, DATA)
-        yield srv
-
-
-@pytest.fixture
-def settings():
-    return fast_settings()
-
-
-@pytest.fixture
-def card(tmp_path, server):
-    return write_card(tmp_path / "cards", "durable", server.url(PATH), sha256(DATA))
+def served():
+    return Served(PATH, DATA, name="durable")
 
 
 class Trace:

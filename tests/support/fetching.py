@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ghosthub import ModelCard, config, load_card, render_card
@@ -23,6 +24,20 @@ FIELDS = {
     "license": "Apache2.0",
     "summary": "a test card",
 }
+
+
+@dataclass(frozen=True)
+class Served:
+    """One asset on the test server: its URL path and bytes, the card naming it, the digits of digest the card gives."""
+
+    path: str
+    data: bytes
+    name: str = "tiny"
+    digits: int = 64
+
+    @property
+    def digest(self) -> str:
+        return sha256(self.data)[: self.digits]
 
 
 def write_card(folder: Path, name: str, link: str, sha256: str):
