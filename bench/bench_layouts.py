@@ -5,7 +5,7 @@ model zoo's 1x, V2 1x and 600M), the source-named weights are written as a file 
 timm, a MindSpore .ckpt for the model zoo), converted once with ``ghosthub convert`` to a native
 .ckpt, and both are loaded through the full ``ghosthub.load(PATH)`` path in the same process,
 alternately. The mapping's own cost (``layouts.to_ghosthub``, V3 fusion included) is timed on the
-read arrays and reported as a share of the foreign load. Target (issue 10): mapping < 10% of load.
+read arrays and reported as a share of the foreign load. Target: mapping < 10% of load.
 
 With ``--timm-names FILE`` (a ``{model: [[name, shape], ...]}`` dump of timm's parameters, such as
 ../shared/reference/ghostnet-params/timm_params.json), timm's ghostnetv3_100 at width 1.0 is

@@ -149,7 +149,7 @@ def test_cache_ls_rm_prune_clear(capsys, cards):
 
 
 def test_cache_ls_total_and_clear_needs_confirmation(capsys, cards, monkeypatch):
-    """Issue 12 item 19: `cache ls` ends with a total and the path; `cache clear` asks, or wants --yes."""
+    """`cache ls` ends with a total and the path; `cache clear` asks, or wants --yes."""
     import io
 
     from ghosthub import config

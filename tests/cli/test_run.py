@@ -112,7 +112,7 @@ def test_export_mindir_runs_the_same(model, tmp_path, capsys):
     code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(out)])
     assert code == 0 and out.is_file() and "1x3x64x64" in capsys.readouterr().out
     assert [p.name for p in out.parent.iterdir()] == ["five.mindir"]  # nothing left beside it
-    assert out.stat().st_mode & 0o777 == 0o644, "readable by a web server under another user (issue 12 item 19)"
+    assert out.stat().st_mode & 0o777 == 0o644, "readable by a web server under another user"
     graph = ms.nn.GraphCell(ms.load(str(out)))
     x = make_transform(64, crop_pct=1.0, batch=True)(model["images"][1])
     logits = graph(ms.Tensor(x)).asnumpy()[0].astype(np.float64)
@@ -253,7 +253,7 @@ def recorded(model):
 
 
 def test_predict_with_a_checkpoint_uses_its_record_not_the_card(model, recorded, capsys):
-    """Issue 12 item 16: --checkpoint's record (32 px, its classes) wins over the card's (64 px, five classes)."""
+    """--checkpoint's record (32 px, its classes) wins over the card's (64 px, five classes)."""
     code = main(
         [
             "predict",

@@ -1,4 +1,4 @@
-"""`ghosthub train` stopped by Ctrl-C or SIGTERM says how to resume (issue 12, item 18)."""
+"""`ghosthub train` stopped by Ctrl-C or SIGTERM says how to resume."""
 
 from __future__ import annotations
 

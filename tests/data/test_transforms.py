@@ -1,4 +1,4 @@
-"""preprocess.py: eval transform geometry and values, input kinds, ImageNet class names."""
+"""data/transforms.py: eval transform geometry and values, input kinds; data/classes.py: ImageNet class names."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""What killed publishes leave in a hub is removed by the next publish and by `ghosthub fsck` (issue 12, item 11)."""
+"""What killed publishes leave in a hub is removed by the next publish and by `ghosthub fsck`."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def test_unsatisfiable_range(hub, header):
 
 @pytest.mark.parametrize("header", ["items=0-1", "bytes=0-1,5-6", "bytes=0-1, 20000-"])
 def test_other_units_and_multiple_ranges_get_the_whole_file(hub, header):
-    """Issue 12 item 12: a range the server does not do is ignored (RFC 9110), never answered 416."""
+    """A range the server does not do is ignored (RFC 9110), never answered 416."""
     response, body = get(hub, "/assets/w.ckpt", Range=header)
     assert response.status == 200 and body == DATA
 

@@ -1,4 +1,5 @@
-"""weights.py: reading real MindSpore checkpoints, strict loading, head and stem adaptation."""
+"""models/checkpoint.py and models/builder.py: reading real MindSpore checkpoints, strict loading, head and stem
+adaptation."""
 
 import os
 

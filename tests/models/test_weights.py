@@ -166,7 +166,7 @@ def test_unknown_names_fail_before_any_tensor_or_mindspore(tmp_path):
     assert result["mindspore"] is False
 
 
-# -- memory bombs (issue 12, item 4) ----------------------------------------------------------------
+# -- memory bombs ----------------------------------------------------------------------------------
 
 
 def _varint(n: int) -> bytes:

@@ -1,6 +1,6 @@
 """A shared cache cannot be turned against its user: planted links, and edits that keep size and mtime.
 
-Issue 12, items 3 and 10: a download never writes through a link, a lock never creates a
+A download never writes through a link, a lock never creates a
 file through one, ``cache rm`` reports only what it removed, and a cache hit is keyed on
 size, mtime, ctime and inode, with small files hashed on every load.
 """
@@ -37,7 +37,7 @@ def dead_part(target: Path) -> Path:
     return target.with_name(f".{target.name}.{parts._host()}-999999-0badc0de.part")
 
 
-# --------------------------------------------------------------------------- item 3: links in the cache
+# --------------------------------------------------------------------------- links in the cache
 
 
 def test_a_planted_part_link_is_never_written_through(card, settings, server, tmp_path):
@@ -104,7 +104,7 @@ def test_cache_rm_reports_only_what_it_removed(tmp_path):
     assert (outside / "keep.txt").read_text() == "keep"
 
 
-# --------------------------------------------------------------------------- item 10: what a cache hit trusts
+# --------------------------------------------------------------------------- what a cache hit trusts
 
 
 def flip_keeping_size_and_mtime(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The trained -> published -> rebuilt path, and `ghosthub demo`, the main job, end to end."""
+"""The trained -> published -> rebuilt path, and the demo (`ghosthub demo`), end to end."""
 
 import json
 import os
@@ -51,7 +51,7 @@ def test_publish_records_architecture_preprocessing_and_provenance(trained, publ
     assert card.metrics.keys() == {"top1", "top5"}  # from --eval-dir
     assert card.assets[0].sha256 == result.checkpoint_sha256
     recorded = json.loads(Path(result.best_checkpoint).with_name("provenance.json").read_text())
-    # A published card names the recipe file, not where it lay on the publisher's disk (issue 12 item 19).
+    # A published card names the recipe file, not where it lay on the publisher's disk.
     assert read_provenance(card) == {**recorded, "recipe_source": Path(recorded["recipe_source"]).name}
     assert str(Path(recorded["recipe_source"]).parent) not in (published / "cards" / "tiny_010.md").read_text()
 
@@ -80,7 +80,7 @@ def test_verify_rebuild_needs_a_record(capsys):
 
 
 def test_demo_end_to_end(tmp_path):
-    """The README's main job, shortened to one epoch: every step runs for real, offline."""
+    """The README's demo, shortened to one epoch: every step runs for real, offline."""
     env = {**os.environ, "GHOSTHUB_CACHE": str(tmp_path / "user-cache"), "GLOG_v": "3"}
     proc = subprocess.run(
         [sys.executable, "-m", "ghosthub", "demo", "--epochs", "1", "--workdir", str(tmp_path / "demo")],
@@ -94,7 +94,7 @@ def test_demo_end_to_end(tmp_path):
     lines = proc.stdout.splitlines()
     steps = [line.split()[0] for line in lines if line[:1].isdigit()]
     assert steps == ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]
-    # Issue 12 item 18: through a pipe too, the compilation is announced and every epoch has a line.
+    # Through a pipe too, the compilation is announced and every epoch has a line.
     assert "compiles the network graph" in proc.stdout
     assert any(line.strip().startswith("epoch 1/1  loss ") for line in lines)
     assert "downloaded, sha256 verified, strict load" in proc.stdout

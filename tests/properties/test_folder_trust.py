@@ -1,6 +1,6 @@
 """Folders ghosthub walks (card folders, training data) cannot loop it, mislabel data or exhaust memory.
 
-Issue 12, items 7 and 8: folder links made by the tests, sparse files made by the tests, and
+Folder links made by the tests, sparse files made by the tests, and
 the memory limit of a scan checked with ``resource``.
 """
 
@@ -25,7 +25,7 @@ from tests.support.paths import REPO
 CARDS = REPO / "cards"
 
 
-# --------------------------------------------------------------------------- item 8: card folder loops
+# --------------------------------------------------------------------------- card folder loops
 
 
 def test_a_card_folder_link_loop_is_skipped_with_one_warning(tmp_path):
@@ -59,7 +59,7 @@ def test_a_linked_card_folder_is_still_read(tmp_path):
         assert Registry([cards]).list() == ["ghostnet_050"]
 
 
-# --------------------------------------------------------------------------- item 7: training data
+# --------------------------------------------------------------------------- training data
 
 
 @pytest.fixture

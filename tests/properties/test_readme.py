@@ -9,8 +9,8 @@ def setup_commands():
 
 
 def test_readme_has_two_setup_commands():
-    main_job, tests = setup_commands()
-    assert "pytest" not in main_job and ".venv/bin/ghosthub" in main_job
+    demo, tests = setup_commands()
+    assert "pytest" not in demo and ".venv/bin/ghosthub" in demo
     assert tests.endswith(".venv/bin/pytest") and "[test]" in tests
 
 

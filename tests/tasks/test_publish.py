@@ -244,7 +244,7 @@ def test_publish_with_eval_dir_reads_the_checkpoint_once_and_builds_once(checkpo
 
 
 def test_card_author_license_summary_from_the_command_line_never_the_login_name(checkpoints, tmp_path, capsys):
-    """Issue 12 item 19: --author/--license/--summary; no login name, no local recipe path in a published card."""
+    """--author/--license/--summary: no login name, no local recipe path in a published card."""
     import getpass
 
     from ghosthub.cli import main
