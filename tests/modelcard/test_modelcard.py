@@ -354,6 +354,14 @@ def test_missing_file(tmp_path):
         load_card(tmp_path / "nope.md")
 
 
+def test_load_card_of_a_bundled_card_works_outside_a_checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no cards/ folder here, as after `pip install ghosthub`
+    assert load_card("cards/ghostnet_050.md").name == "ghostnet_050"
+    assert load_card("ghostnet_100.md").name == "ghostnet_100"
+    with pytest.raises(CardError, match="cannot read"):
+        load_card("cards/nope.md")
+
+
 def test_utf8_bom_and_crlf():
     text = "\ufeff" + card_text().replace("\n", "\r\n")
     card = parse_card(text)
