@@ -1,10 +1,14 @@
-"""Publishing: checkpoint -> verified asset + card + index.json, never overwriting without force."""
+"""Publishing: checkpoint -> verified asset + card + index.json, never overwriting without force, undone if killed."""
 
 import datetime
 import gc
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import mindspore as ms
 import numpy as np
@@ -12,10 +16,12 @@ import pytest
 
 import ghosthub
 from ghosthub.errors import PublishError
-from ghosthub.hub.index import FORMAT
+from ghosthub.hub.index import FORMAT, INDEX
 from ghosthub.hub.serve import serve
+from ghosthub.hub.transaction import JOURNAL
 from ghosthub.modelcard import load_card
 from ghosthub.tasks.publish import publish
+from tests.support.paths import REPO
 from tests.support.publishing import save_checkpoints, tree
 
 TODAY = datetime.date(2026, 11, 27)
@@ -285,3 +291,60 @@ def test_card_author_license_summary_from_the_command_line_never_the_login_name(
     assert card.fields["author"] == "-" and card.fields["user-id"] == "-"
     assert f": {getpass.getuser()}\n" not in text
     assert "/home/someone" not in text and '"recipe_source": "digits.yaml"' in text
+
+
+# ----------------------------------------------------------------------------- killed in another process
+
+# Replaces files as publish asks, and dies like a killed process right after the card is in place:
+# the journal, the new asset and the new card are there, the index is not updated, nothing rolls back.
+KILLED_PUBLISH = textwrap.dedent(
+    """
+    import os, signal, sys
+    real_replace = os.replace
+
+    def replace_then_die(src, dst, **kw):
+        real_replace(src, dst, **kw)
+        if str(dst).endswith(".md"):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    os.replace = replace_then_die
+    from ghosthub.tasks.publish import publish
+    publish(sys.argv[1], name="tiny_050", hub=sys.argv[2], width=0.5, force=True, provenance=None)
+    """
+)
+
+
+def test_a_killed_publish_is_rolled_back_by_the_next_publish(checkpoints, tmp_path):
+    hub = tmp_path / "hub"
+    publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY, provenance=None)
+    before = tree(hub)
+    old_card = (hub / "cards" / "tiny_050.md").read_bytes()
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_PUBLISH, str(checkpoints[2]), str(hub)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    # The precondition: the process died mid-commit, leaving the journal and a half-replaced hub.
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (hub / JOURNAL).exists()
+    assert (hub / "cards" / "tiny_050.md").read_bytes() != old_card, "the kill must land after the card was replaced"
+    assert tree(hub) != before
+
+    result = publish(checkpoints[1], name="again_050", hub=hub, width=0.5, today=TODAY, provenance=None)
+    assert result.changed
+    after = tree(hub)
+    mine = {"cards/again_050.md", f"assets/{result.asset_path.name}"}
+    # The killed publish is gone without a trace: no journal, no backup, no temporary, its card rolled back.
+    assert {k: v for k, v in after.items() if k not in mine and k != INDEX} == {
+        k: v for k, v in before.items() if k != INDEX
+    }
+    index = json.loads((hub / INDEX).read_text())
+    assert index["models"]["tiny_050"] == json.loads(before[INDEX])["models"]["tiny_050"]
+    # ... and the new publish landed.
+    assert set(index["models"]) == {"tiny_050", "again_050"}
+    assert result.asset_path.read_bytes() == checkpoints[1].read_bytes()
+    assert mine <= set(after)
