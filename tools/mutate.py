@@ -35,18 +35,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DURABILITY = "tests/test_durability.py"
-FETCH = "tests/test_fetch.py"
-CACHE = "tests/test_cache.py"
-CLI_FETCH = "tests/test_cli_fetch.py"
-HUB = "tests/test_hub.py"
-PUBLISH = "tests/test_publish.py"
-RECOVERY = "tests/test_publish_recovery.py"
-WEIGHTS = "tests/test_weights.py"
-LOAD = "tests/test_load.py"
-RANGES = "tests/test_ranges.py"
-MIRROR = "tests/test_mirror.py"
-FSCK = "tests/test_hub_fsck.py"
+DURABILITY = "tests/properties/test_durability.py"
+FETCH = "tests/download/test_fetch.py"
+CACHE = "tests/download/test_cache.py"
+CLI_FETCH = "tests/cli/test_cache.py"
+HUB = "tests/hub/test_hub.py"
+PUBLISH = "tests/tasks/test_publish.py"
+RECOVERY = "tests/tasks/test_publish.py::test_a_killed_publish_is_rolled_back_by_the_next_publish"
+WEIGHTS = "tests/models/test_builder.py"
+LOAD = "tests/test_api.py"
+RANGES = "tests/download/test_ranges.py"
+MIRROR = "tests/hub/test_mirror.py"
+FSCK = "tests/hub/test_fsck.py"
 
 
 @dataclasses.dataclass(frozen=True)
