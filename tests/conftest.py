@@ -1,13 +1,14 @@
 """Fixtures the tests share. The isolation fixture (own cache and user folders, no proxy) is in ../conftest.py.
 
 The fetch tests share one set: ``server`` serves the module's ``served`` asset on 127.0.0.1,
-``card`` names it, ``settings`` has short waits. A module sets what it serves by defining its own
-``served`` fixture (and its own ``settings`` where it needs other ones).
+``card`` names it, ``settings`` has short waits, ``sound_cache`` checks the cache once the test is
+done. A module sets what it serves by defining its own ``served`` fixture (and its own
+``settings`` where it needs other ones).
 """
 
 import pytest
 
-from tests.support.fetching import Served, fast_settings, write_card
+from tests.support.fetching import Served, assert_cache_sound, fast_settings, write_card
 from tests.support.httpserver import AssetServer
 from tests.support.paths import SEED
 
@@ -38,3 +39,10 @@ def card(tmp_path, server, served):
 @pytest.fixture
 def settings():
     return fast_settings()
+
+
+@pytest.fixture
+def sound_cache(settings):
+    """Ends the test with the cache invariants checked; a module opts in with ``usefixtures``."""
+    yield
+    assert_cache_sound(settings.cache_dir)

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 DURABILITY = "tests/properties/test_durability.py"
 FETCH = "tests/download/test_fetch.py"
+TRANSPORT = "tests/download/test_transport.py"
 CACHE = "tests/download/test_cache.py"
 CLI_FETCH = "tests/cli/test_cache.py"
 HUB = "tests/hub/test_hub.py"
@@ -159,7 +160,7 @@ MUTATIONS = [
         FETCH_PY,
         "        for url in urls[:-1]:",
         "        for url in urls[:0]:",
-        [FETCH],
+        [TRANSPORT],
         "mirrors are never tried",
     ),
     m(
@@ -168,7 +169,7 @@ MUTATIONS = [
         FETCH_PY,
         '            except DownloadError as exc:\n                warnings.warn(f"mirror failed',
         '            except ZeroDivisionError as exc:\n                warnings.warn(f"mirror failed',
-        [FETCH],
+        [TRANSPORT],
         "a failing mirror is not followed by the origin",
     ),
     m(
@@ -274,7 +275,7 @@ MUTATIONS = [
         TRANSPORT_PY,
         "            auth = self.credentials(url) if same_origin(url, first) else None",
         "            auth = self.credentials(url)",
-        [FETCH],
+        [TRANSPORT],
         "the token follows redirects to other hosts",
     ),
     m(

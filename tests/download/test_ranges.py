@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from ghosthub.download import parts, ranges
-from tests.support.fetching import Served, assert_cache_sound, fast_settings, fetch, sha256, write_card
+from tests.support.fetching import Served, fast_settings, fetch, sha256, write_card
 from tests.support.paths import REPO
 
 DATA = os.urandom(4 << 20)
 PATH = "/weights/big-1.ckpt"
 PIECE = ranges.plan(len(DATA), 4)[0][2]  # 256 KiB: 16 pieces for 4 connections
+pytestmark = pytest.mark.usefixtures("sound_cache")
 
 
 @pytest.fixture
@@ -30,12 +31,6 @@ def served():
 @pytest.fixture
 def settings():
     return fast_settings(connections=4, parallel_min=1 << 20)
-
-
-@pytest.fixture(autouse=True)
-def sound_cache(settings):
-    yield
-    assert_cache_sound(settings.cache_dir)
 
 
 def starts(server) -> list[int]:
