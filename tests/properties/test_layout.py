@@ -1,4 +1,4 @@
-"""The package's shape: layers that import downward only, no import cycle, no module over 600 lines."""
+"""The package's shape: layers that import downward only, no import cycle, no module over 600 lines; tests like it."""
 
 from __future__ import annotations
 
@@ -121,3 +121,31 @@ def test_no_module_over_600_lines():
 def test_every_subpackage_is_placed_in_a_layer():
     tops = {_top(m) for m in _modules()}
     assert tops <= set(LAYER_OF), tops - set(LAYER_OF)
+
+
+# The folders of tests/ that hold no subpackage's tests: what the tests share, and promises across modules.
+BESIDE_THE_PACKAGE = ("support", "properties")
+
+
+def test_tests_are_laid_out_like_the_package():
+    """tests/<subpackage>/test_<module>.py and tests/test_<top-level module>.py; a subpackage's tests taken
+    together are tests/<subpackage>/test_<subpackage>.py."""
+    modules = set(_modules())
+    tests = REPO / "tests"
+    misplaced = []
+    for path in sorted(tests.rglob("test_*.py")):
+        relative = path.relative_to(tests)
+        if relative.parts[0] in BESIDE_THE_PACKAGE:
+            continue
+        *folders, name = relative.with_suffix("").parts
+        package = ".".join(["ghosthub", *folders])
+        if f"{package}.{name.removeprefix('test_')}" in modules:
+            continue
+        if folders and name == f"test_{folders[-1]}" and package in modules:
+            continue
+        misplaced.append(f"tests/{relative} (ghosthub has no {package}.{name.removeprefix('test_')})")
+    assert misplaced == [], (
+        f"test files named after no module: {misplaced}. Name a test file after the module it tests "
+        "(tests/<subpackage>/test_<module>.py, tests/test_<module>.py for a top-level module), or put a "
+        f"promise that crosses modules in tests/{BESIDE_THE_PACKAGE[1]}/."
+    )
