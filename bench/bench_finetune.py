@@ -3,7 +3,7 @@
 1. ``ghosthub demo --finetune`` (in this process): pretrain GhostNet-0.5 on the digits 0-4 and
    publish it, fine-tune it from the hub with ``digits_finetune`` on 10 images of each of the
    digits 5-9, train the same recipe from scratch on the same split; top-1 of both on the
-   held-out 5-9 digits and the wall time of each step. Target (issue): fine-tuned >= scratch + 10.
+   held-out 5-9 digits and the wall time of each step. Target: fine-tuned >= scratch + 10.
 2. Training images/s with the backbone frozen (``freeze: backbone``: no backbone gradients)
    against full fine-tuning, same recipe, data and base, each in a fresh process; the median
    over epochs after the first (which compiles the graph), and the ratio.

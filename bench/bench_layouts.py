@@ -1,11 +1,11 @@
 """Benchmark loading foreign-layout weights against the same weights in ghosthub's layout.
 
-For each source (the fixtures of tests/data/ghostnet_family: timm v1 / V2 / V3 at width 0.5, the
+For each source (the fixtures of tests/support/ghostnet_family: timm v1 / V2 / V3 at width 0.5, the
 model zoo's 1x, V2 1x and 600M), the source-named weights are written as a file (safetensors for
 timm, a MindSpore .ckpt for the model zoo), converted once with ``ghosthub convert`` to a native
 .ckpt, and both are loaded through the full ``ghosthub.load(PATH)`` path in the same process,
 alternately. The mapping's own cost (``layouts.to_ghosthub``, V3 fusion included) is timed on the
-read arrays and reported as a share of the foreign load. Target (issue 10): mapping < 10% of load.
+read arrays and reported as a share of the foreign load. Target: mapping < 10% of load.
 
 With ``--timm-names FILE`` (a ``{model: [[name, shape], ...]}`` dump of timm's parameters, such as
 ../shared/reference/ghostnet-params/timm_params.json), timm's ghostnetv3_100 at width 1.0 is
@@ -29,7 +29,7 @@ import numpy as np
 from _util import median
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path.insert(0, str(REPO))
 
 
 def cpu_model() -> str:
@@ -43,7 +43,7 @@ def cpu_model() -> str:
 
 
 def sources(timm_names: str | None):
-    from test_family import FIXTURES, load_fixture
+    from tests.support.family import FIXTURES, load_fixture
 
     for name in FIXTURES:
         params, *_ = load_fixture(name)

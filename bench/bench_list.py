@@ -1,6 +1,6 @@
 """Benchmark `ghosthub list`: a fresh process vs mindcv.list_models, and a folder of 10,000 cards.
 
-Targets (issue 2): median `ghosthub list` <= 0.25 s and >= 8x faster than
+Targets: median `ghosthub list` <= 0.25 s and >= 8x faster than
 `python -c "import mindcv; mindcv.list_models('ghost*')"` in the same run;
 `ghosthub list --cards DIR` over 10,000 cards <= 1.5 s median, second run included.
 

@@ -6,7 +6,7 @@ from mindcv's network, since nothing may be fetched from the internet): mindcv
 finds it in ``$HOME/.mindspore/models/ghostnet_050-85b91860.ckpt``, ghosthub in
 its cache behind a card named ghostnet_050 whose digest is the file's. Each run
 is a fresh interpreter; the two alternate so both see the same machine load.
-Target (issue 4): ghosthub <= 1.0x mindcv's wall time.
+Target: ghosthub <= 1.0x mindcv's wall time.
 
     python bench/bench_load.py [--runs 7]
 """

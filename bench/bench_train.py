@@ -8,7 +8,7 @@ GhostNet in MindCV's loop to tell the loop from the network; on the same ImageFo
 fresh process with the same thread count. Throughput counts every step after the first (which
 compiles the graph), data loading included. Runs alternate; medians and ratios are reported.
 
-Target (issue): ghosthub >= 1.0x of the MindCV-style loop.
+Target: ghosthub >= 1.0x of the MindCV-style loop.
 
     python bench/bench_train.py [--runs 3] [--epochs 2] [--skip-demo] [--skip-workers]
 """

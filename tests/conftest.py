@@ -1,32 +1,48 @@
-"""Shared test data: the repository, the seed card, the MindSpore Hub card corpus.
+"""Fixtures the tests share. The isolation fixture (own cache and user folders, no proxy) is in ../conftest.py.
 
-The isolation fixture is in ../conftest.py."""
-
-import os
-from pathlib import Path
+The fetch tests share one set: ``server`` serves the module's ``served`` asset on 127.0.0.1,
+``card`` names it, ``settings`` has short waits, ``sound_cache`` checks the cache once the test is
+done. A module sets what it serves by defining its own ``served`` fixture (and its own
+``settings`` where it needs other ones).
+"""
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SEED = REPO / "cards" / "ghostnet_050.md"
-
-
-def _find_corpus():
-    """The public MindSpore Hub card corpus, which lives beside the checkout (../shared)."""
-    candidates = [
-        os.environ.get("GHOSTHUB_TEST_CORPUS"),
-        REPO.parent / "shared/corpus/mshub-cards",
-        "/work/shared/corpus/mshub-cards",
-    ]
-    for candidate in filter(None, candidates):
-        if Path(candidate).is_dir():
-            return Path(candidate)
-    return None
-
-
-CORPUS = _find_corpus()
+from tests.support.fetching import Served, assert_cache_sound, fast_settings, write_card
+from tests.support.httpserver import AssetServer
+from tests.support.paths import SEED
 
 
 @pytest.fixture
 def seed_text():
     return SEED.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def served() -> Served:
+    """What ``server`` serves and ``card`` names: each module that uses them says so."""
+    pytest.fail("a test module that uses the server or card fixture defines a served() fixture", pytrace=False)
+
+
+@pytest.fixture
+def server(served):
+    with AssetServer() as srv:
+        srv.add(served.path, served.data)
+        yield srv
+
+
+@pytest.fixture
+def card(tmp_path, server, served):
+    return write_card(tmp_path / "cards", served.name, server.url(served.path), served.digest)
+
+
+@pytest.fixture
+def settings():
+    return fast_settings()
+
+
+@pytest.fixture
+def sound_cache(settings):
+    """Ends the test with the cache invariants checked; a module opts in with ``usefixtures``."""
+    yield
+    assert_cache_sound(settings.cache_dir)

@@ -8,12 +8,12 @@ import warnings
 import pytest
 
 import ghosthub
-from conftest import SEED
 from ghosthub import registry as registry_module
 from ghosthub.api import default_registry
-from ghosthub.errors import ModelNotFoundError
+from ghosthub.errors import FilterError, ModelNotFoundError
 from ghosthub.modelcard import CardWarning, load_card, render_card
 from ghosthub.registry import Registry
+from tests.support.paths import SEED
 
 BUNDLED = [
     "ghostnet600_175.a37ea724",
@@ -118,6 +118,42 @@ def test_patterns_and_filters(tmp_path):
     assert reg.list("ghost*", backbone="resnet") == []
     assert reg.list(module_type="cv", backbone="res*") == ["other_net"]
     assert ghosthub.list_models("*130", cards=[tmp_path]) == ["ghostnet_130"]
+
+
+def test_pretrained_true_keeps_cards_with_weights(tmp_path):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    text = SEED.read_text()
+    start = text.index("asset:")
+    end = text.index("\n", text.index("asset-sha256", start))
+    no_weights = (
+        text[:start]
+        + "asset:\n  - file-format: onnx\n    asset-link: https://h/x.onnx\n    asset-sha256: ae7771cb"
+        + text[end:]
+    )
+    (cards / "onnx_only.md").write_text(no_weights.replace("model-name: ghostnet_050", "model-name: onnx_only"))
+    everything = ghosthub.list_models(cards=[cards])
+    assert "onnx_only" in everything
+    assert ghosthub.list_models(pretrained=True, cards=[cards]) == [n for n in everything if n != "onnx_only"]
+    assert ghosthub.list_models(pretrained=False, cards=[cards]) == everything
+    assert ghosthub.list_models("ghostnet_1*", pretrained=True) == [
+        "ghostnet_100",
+        "ghostnet_100.2c1db3f2",
+        "ghostnet_100.722e13be",
+        "ghostnet_130",
+    ]
+
+
+def test_an_unknown_filter_key_is_refused_with_the_closest(tmp_path):
+    with pytest.raises(FilterError, match=r"unknown filter datset=.*did you mean dataset=\?"):
+        ghosthub.list_models(datset="imagenet")
+    with pytest.raises(TypeError):  # as an unexpected keyword argument would
+        ghosthub.list_models(colour="red")
+    assert ghosthub.list_models(dataset="ImageNet*") == [
+        n for n in ghosthub.list_models() if n not in ("ghostnet600_175.a37ea724", "ghostnet_100.722e13be")
+    ], "the bundled Pets cards are not ImageNet"
+    assert ghosthub.list_models(module_type="cv") == ghosthub.list_models(), "any front-matter key, _ for -"
+    assert ghosthub.list_models(file_format="ckpt", backbone="ghostnet*") == ghosthub.list_models()
 
 
 def test_unknown_name_suggests_closest():

@@ -1,6 +1,6 @@
 """Generate the GhostNet-family test fixtures from the real source networks (run by hand, rarely).
 
-Each fixture is one compressed ``.npz`` in ``tests/data/ghostnet_family/``:
+Each fixture is one compressed ``.npz`` in ``tests/support/ghostnet_family/``:
 
 * ``param:<name>``: every entry of the source's checkpoint under the source's own names (float
   tensors stored as float16, see below; integer counters as they are),
@@ -49,7 +49,7 @@ import types
 
 import numpy as np
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "ghostnet_family")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support", "ghostnet_family")
 SEED = 20261130
 MANTISSA_BITS = 4  # kept of float16's 10
 

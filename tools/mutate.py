@@ -35,18 +35,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DURABILITY = "tests/test_durability.py"
-FETCH = "tests/test_fetch.py"
-CACHE = "tests/test_cache.py"
-CLI_FETCH = "tests/test_cli_fetch.py"
-HUB = "tests/test_hub.py"
-PUBLISH = "tests/test_publish.py"
-RECOVERY = "tests/test_publish_recovery.py"
-WEIGHTS = "tests/test_weights.py"
-LOAD = "tests/test_load.py"
-RANGES = "tests/test_ranges.py"
-MIRROR = "tests/test_mirror.py"
-FSCK = "tests/test_hub_fsck.py"
+DURABILITY = "tests/properties/test_durability.py"
+FETCH = "tests/download/test_fetch.py"
+TRANSPORT = "tests/download/test_transport.py"
+CACHE = "tests/download/test_cache.py"
+CLI_FETCH = "tests/cli/test_cache.py"
+HUB = "tests/hub/test_hub.py"
+PUBLISH = "tests/tasks/test_publish.py"
+RECOVERY = "tests/tasks/test_publish.py::test_a_killed_publish_is_rolled_back_by_the_next_publish"
+WEIGHTS = "tests/models/test_builder.py"
+LOAD = "tests/test_api.py"
+RANGES = "tests/download/test_ranges.py"
+MIRROR = "tests/hub/test_mirror.py"
+FSCK = "tests/hub/test_fsck.py"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +160,7 @@ MUTATIONS = [
         FETCH_PY,
         "        for url in urls[:-1]:",
         "        for url in urls[:0]:",
-        [FETCH],
+        [TRANSPORT],
         "mirrors are never tried",
     ),
     m(
@@ -168,7 +169,7 @@ MUTATIONS = [
         FETCH_PY,
         '            except DownloadError as exc:\n                warnings.warn(f"mirror failed',
         '            except ZeroDivisionError as exc:\n                warnings.warn(f"mirror failed',
-        [FETCH],
+        [TRANSPORT],
         "a failing mirror is not followed by the origin",
     ),
     m(
@@ -274,7 +275,7 @@ MUTATIONS = [
         TRANSPORT_PY,
         "            auth = self.credentials(url) if same_origin(url, first) else None",
         "            auth = self.credentials(url)",
-        [FETCH],
+        [TRANSPORT],
         "the token follows redirects to other hosts",
     ),
     m(

@@ -241,7 +241,7 @@ def _read_front_matter(front: str, first_line: int, path: Path | None):
 # plain text. For exactly that shape the YAML reading is known, and reading it by hand is
 # about ten times faster: it makes the first listing of a large card folder quick. Anything
 # else (quotes, flow collections, comments, other indentation, a character YAML treats
-# specially) returns None and goes to YAML. tests/test_card.py checks both give the same.
+# specially) returns None and goes to YAML. tests/modelcard/test_modelcard.py checks both give the same.
 
 _SIMPLE_KEY = r"[A-Za-z0-9_][A-Za-z0-9_.+-]*"
 _TOP_LINE = re.compile(rf"({_SIMPLE_KEY}):(?: +(.*))?")

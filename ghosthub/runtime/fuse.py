@@ -98,7 +98,7 @@ def fuse_batchnorm(net):
     Notes
     -----
     Outputs are equal to float32 rounding: max relative difference of the logits 2-3e-7 for
-    GhostNet-0.5 at 224 px (tests/test_runtime.py checks <= 1e-5). Speed, GhostNet-0.5, 224 px,
+    GhostNet-0.5 at 224 px (tests/runtime/test_runtime.py checks <= 1e-5). Speed, GhostNet-0.5, 224 px,
     AVX2 pin, 2-core AMD EPYC, fused and plain networks timed alternately in one process (median
     of 7): PyNative 1.21x (batch 1) and 1.17x (batch 32), graph mode 1.11x and 1.15x. In
     bench/bench_inference.py (one process per row, machine load 9-11) 1.40x / 1.46x PyNative and

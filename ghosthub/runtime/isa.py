@@ -5,10 +5,10 @@ reference kernel ``jit_uni_ncsp:conv+ref:any`` when it dispatches at AVX-512 lev
 AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``) selects ``x64:gemm:jit`` instead. Measured with
 ``ONEDNN_VERBOSE=1`` on a 2-core AMD EPYC (Zen 4, AVX-512 + bf16) with GhostNet-0.5, 224 px,
 batch 8, PyNative: 12.4 img/s unpinned (2.4 s of 2.6 s in the ref conv) vs 48.9 img/s pinned; on a
-Sapphire Rapids Xeon 6-10 vs 47.6 img/s (REFERENCE.md section 6). The dispatch also changes the
+Sapphire Rapids Xeon 6-10 vs 47.6 img/s. The dispatch also changes the
 arithmetic, so a pinned AVX-512 machine trains to the same bytes as an AVX2-only one.
 
-When oneDNN reads the variable (measured, /tmp/exp11 scripts of issue 11): not at ``import
+When oneDNN reads the variable (measured): not at ``import
 mindspore`` (libdnnl.so.3 is loaded then, but the setting is still open) and not at the first
 MindSpore kernel either (add, relu, mean, hardsigmoid, concat, a small BatchNorm, checkpoint I/O
 leave it open), but at the first oneDNN primitive that asks for the ISA: the first convolution or

@@ -1,7 +1,7 @@
 """ONNX Runtime as an optional inference backend (``--runtime onnxruntime``, ``pip install 'ghosthub[onnx]'``).
 
 Why: on a 2-core x86 CPU onnxruntime runs GhostNet-0.5 3-5x faster than MindSpore's PyNative
-mode (REFERENCE.md section 6: 262 vs 60 img/s at batch 1; see bench/bench_inference.py for this
+mode (262 vs 60 img/s at batch 1; see bench/bench_inference.py for this
 machine). MindSpore stays the default and the only required runtime: the model is exported by
 MindSpore itself (``mindspore.export(..., file_format="ONNX")``, through
 :func:`ghosthub.tasks.inference.export_network`, which spells SqueezeExcite's hard-sigmoid out),

@@ -383,7 +383,7 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
         "model-version": "1.0",
         "train-dataset": args["dataset"],
         "evaluation": evaluation,
-        # Never the login name, nor a local path: a published card is read by others (issue 12).
+        # Never the login name, nor a local path: a published card is read by others.
         "author": args["author"] or "-",
         "update-time": (args["today"] or _dt.date.today()).isoformat(),
         "repo-link": args["base_url"] or "-",

@@ -6,7 +6,7 @@ state, the last ``keep_checkpoint_max`` kept) and ``best.ckpt`` (the network wit
 top-1, what gets published). Every file is written atomically.
 
 Exactness: everything random is a function of ``(seed, epoch, step, rank)`` -- the data order
-and augmentation (see :mod:`ghosthub.data.imagefolder`) and the dropout masks, which the trainer draws
+and augmentation (see :mod:`ghosthub.data.pipelines`) and the dropout masks, which the trainer draws
 itself rather than through MindSpore's stateful dropout kernel. An epoch checkpoint therefore holds
 all the state there is, and a resumed run ends with the same bytes as an uninterrupted one.
 

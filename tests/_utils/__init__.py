@@ -1,0 +1,1 @@
+"""Tests of ghosthub._utils: hashes, locks, units."""

@@ -1,0 +1,1 @@
+"""Tests of ghosthub.cli: each command module's output and exit codes."""

@@ -1,0 +1,1 @@
+"""What the tests share: a fault-injecting HTTP server, cards and settings for fetching, real checkpoints."""
