@@ -16,7 +16,7 @@ def add_commands(command) -> None:
         command("publish"),
         "publish",
         _cmd_publish,
-        "publish a checkpoint into a hub folder: verified asset, card, index.json",
+        "publish a checkpoint into a hub (a folder or s3://BUCKET/PREFIX): verified asset, card, index.json",
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt or .safetensors file")
     p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '+', '-')")

@@ -96,11 +96,6 @@ def presigned_get(url: str, settings=None) -> str:
         raise explain(exc, url) from None
 
 
-def endpoint(settings=None) -> str:
-    """The endpoint URL requests go to (``AWS_ENDPOINT_URL``, the profile's, else AWS's)."""
-    return client(settings).meta.endpoint_url
-
-
 def error_code(exc: BaseException) -> str | None:
     """The S3 error code of a botocore ClientError (``PreconditionFailed``, ``NoSuchKey``), else None."""
     response = getattr(exc, "response", None)
