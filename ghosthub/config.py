@@ -7,6 +7,7 @@ import sys
 from collections import namedtuple
 from pathlib import Path
 
+from ._utils.places import hub_place
 from .errors import ConfigError
 
 APP = "ghosthub"
@@ -18,7 +19,7 @@ class Settings(
         "Settings",
         "cache_dir card_dirs hub offline mirrors token progress max_size "
         "connect_timeout read_timeout retries backoff max_wait lock_timeout tokens connections parallel_min "
-        "rehash_below",
+        "rehash_below single_writer part_size",
         defaults=(
             (),
             None,
@@ -37,6 +38,8 @@ class Settings(
             0,
             16 << 20,
             256 << 20,
+            False,
+            8 << 20,
         ),
     )
 ):
@@ -50,7 +53,8 @@ class Settings(
     card_dirs : tuple of Path
         Extra card folders (``GHOSTHUB_CARDS``, os.pathsep-separated).
     hub : str or None
-        URL or folder of a published hub (``GHOSTHUB_HUB``).
+        Folder, URL or ``s3://bucket/prefix`` of a published hub (``GHOSTHUB_HUB``); checked
+        by :func:`ghosthub._utils.places.hub_place`.
     offline : bool
         Never touch the network (``GHOSTHUB_OFFLINE=1``).
     mirrors : tuple of (str, str)
@@ -89,6 +93,12 @@ class Settings(
         Cached files smaller than this many bytes are hashed on every load, not trusted
         on their stat alone (``GHOSTHUB_REHASH_BELOW``, e.g. ``256M``; ``0`` never
         re-hashes a file its record vouches for).
+    single_writer : bool
+        Write object-store hubs that do not honour conditional writes, on the user's word
+        that no one else writes the hub meanwhile (``GHOSTHUB_SINGLE_WRITER=1``).
+    part_size : int
+        Part size of multipart uploads to object stores, and the size from which an asset is
+        uploaded in parts (``GHOSTHUB_PART_SIZE``, default ``8M``; stores want at least ``5M``).
     """
 
     # A named tuple rather than a dataclass: importing dataclasses costs a cache hit
@@ -122,10 +132,14 @@ def settings(
     """Resolve settings from arguments (when not None), then the environment, then defaults."""
     env = os.environ if env is None else env
     cache = cache_dir or env.get("GHOSTHUB_CACHE") or _user_cache_dir()
+    # One function decides which strings are hubs: s3: without a bucket, ftp://... are refused here.
+    place = hub_place(hub, what="hub") if hub else None
+    if place is None and env.get("GHOSTHUB_HUB"):
+        place = hub_place(env["GHOSTHUB_HUB"], what="GHOSTHUB_HUB")
     return Settings(
         cache_dir=Path(cache).expanduser(),
         card_dirs=tuple(Path(p).expanduser() for p in env.get("GHOSTHUB_CARDS", "").split(os.pathsep) if p),
-        hub=hub or env.get("GHOSTHUB_HUB") or None,
+        hub=place.spec if place else None,
         offline=_flag(env, "GHOSTHUB_OFFLINE") if offline is None else bool(offline),
         mirrors=_mirrors(env.get("GHOSTHUB_MIRROR", "")),
         token=env.get("GHOSTHUB_TOKEN") or None,
@@ -136,6 +150,8 @@ def settings(
         retries=_number(env, "GHOSTHUB_RETRIES", int, 5),
         tokens=_tokens(env.get("GHOSTHUB_TOKENS", "")) + _netrc_tokens(env.get("GHOSTHUB_NETRC", "")),
         connections=_connections(env) if connections is None else max(0, int(connections)),
+        single_writer=_flag(env, "GHOSTHUB_SINGLE_WRITER"),
+        part_size=_size(env.get("GHOSTHUB_PART_SIZE"), "GHOSTHUB_PART_SIZE") or 8 << 20,
     )
 
 

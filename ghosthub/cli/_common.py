@@ -67,9 +67,26 @@ def cards_options() -> argparse.ArgumentParser:
         help="card folder searched before GHOSTHUB_CARDS and the bundled cards (repeatable)",
     )
     parent.add_argument(
-        "--hub", metavar="URL|DIR", help="a published hub whose cards are searched too (default GHOSTHUB_HUB)"
+        "--hub",
+        metavar="URL|DIR|s3://BUCKET/PREFIX",
+        type=hub_argument,
+        help="a published hub whose cards are searched too (default GHOSTHUB_HUB)",
     )
     return parent
+
+
+def hub_argument(text: str) -> str:
+    """A hub argument (--hub, --to, a hub folder): what :func:`ghosthub._utils.places.hub_place` accepts.
+
+    Anything else is a usage error naming what is accepted, before any file is made.
+    """
+    from .._utils.places import hub_place
+    from ..errors import HubError
+
+    try:
+        return hub_place(text, what="").spec
+    except HubError as exc:
+        raise argparse.ArgumentTypeError(str(exc).strip()) from None
 
 
 def cache_options() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import EXIT_FAIL, EXIT_OK, add_command, port, print_json, size
+from ._common import EXIT_FAIL, EXIT_OK, add_command, hub_argument, port, print_json, size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,11 +16,23 @@ def add_commands(command) -> None:
         command("publish"),
         "publish",
         _cmd_publish,
-        "publish a checkpoint into a hub folder: verified asset, card, index.json",
+        "publish a checkpoint into a hub (a folder or s3://BUCKET/PREFIX): verified asset, card, index.json",
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt or .safetensors file")
     p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '+', '-')")
-    p.add_argument("--hub", required=True, metavar="DIR", help="the hub folder (created if missing)")
+    p.add_argument(
+        "--hub",
+        required=True,
+        metavar="DIR|s3://BUCKET/PREFIX",
+        type=hub_argument,
+        help="the hub: a folder (created if missing) or an object-store prefix (pip install 'ghosthub[s3]')",
+    )
+    p.add_argument(
+        "--single-writer",
+        action="store_true",
+        default=None,
+        help="s3 hubs on stores without conditional writes: you promise no one else writes the hub meanwhile",
+    )
     p.add_argument("--backbone", help="architecture (default: the checkpoint's record, else ghostnet)")
     p.add_argument("--width", type=float, help="width multiplier, e.g. 0.5 (default: the checkpoint's record)")
     p.add_argument("--dataset", help="train-dataset of the card (default: the checkpoint's record)")
@@ -40,7 +52,7 @@ def add_commands(command) -> None:
     p = add_command(
         command("serve"), "serve", _cmd_serve, "serve a hub folder over HTTP (Range support), for local use and tests"
     )
-    p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
+    p.add_argument("directory", metavar="DIR", type=hub_argument, help="the hub folder (index.json, cards/, assets/)")
     p.add_argument("--port", type=port, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
@@ -48,9 +60,11 @@ def add_commands(command) -> None:
         command("fsck"),
         "fsck",
         _cmd_fsck,
-        "check a hub folder: roll back a killed publish, remove its temporary files, report missing files",
+        "check a hub: roll back a killed publish, remove what it left, report missing files and unfinished uploads",
     )
-    p.add_argument("directory", metavar="DIR", help="the hub folder (index.json, cards/, assets/)")
+    p.add_argument(
+        "directory", metavar="DIR|s3://BUCKET/PREFIX", type=hub_argument, help="the hub (index.json, cards/, assets/)"
+    )
     p.add_argument("--dry-run", action="store_true", help="show what would be removed, remove nothing")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -72,6 +86,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         author=args.author,
         license=args.license,
         summary=args.summary,
+        single_writer=args.single_writer,
     )
     if args.eval_dir:
         print(
@@ -86,6 +101,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
                 "asset": str(result.asset_path),
                 "sha256": result.sha256,
                 "changed": result.changed,
+                "retries": result.retries,
             }
         )
         return EXIT_OK

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from ._common import EXIT_FAIL, EXIT_OK, add_command, cache_options, client, print_json, transfer_options, usage_error
+from ._common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    add_command,
+    cache_options,
+    client,
+    hub_argument,
+    print_json,
+    transfer_options,
+    usage_error,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,9 +28,14 @@ def add_commands(command) -> None:
         parents=[cache_options(), transfer_options()],
     )  # fmt: skip
     p.add_argument("patterns", nargs="*", metavar="PATTERN", help="model names or patterns such as 'ghostnet_*'")
-    p.add_argument("--to", metavar="DIR", help="the mirror folder (created if missing)")
     p.add_argument(
-        "--hub", metavar="URL|DIR", help="copy from this hub only (default: every card source, bundled included)"
+        "--to", metavar="DIR|s3://BUCKET/PREFIX", type=hub_argument, help="the mirror (a folder is created if missing)"
+    )
+    p.add_argument(
+        "--hub",
+        metavar="URL|DIR|s3://BUCKET/PREFIX",
+        type=hub_argument,
+        help="copy from this hub only (default: every card source, bundled included)",
     )
     p.add_argument("--base-url", metavar="URL", help="where the mirror will be served: asset links become absolute")
     p.add_argument("--dry-run", action="store_true", help="say what would be copied; change nothing")

@@ -58,6 +58,8 @@ def resolve_link(card: ModelCard, asset: Asset, *, remote: bool = False) -> str 
     scheme = match[1].lower() if match and len(match[1]) > 1 else None  # "C:" is a drive, not a scheme
     if scheme in ("http", "https"):
         return link
+    if scheme == "s3" and (not remote or _own_bucket(card, link)):
+        return link  # fetched with a presigned GET from the configured endpoint (download/s3.py)
     if remote:
         raise LinkError(
             f"{_card(card)}: asset link {_redact(link)!r} is refused: this card came from a remote hub, whose links "
@@ -195,6 +197,12 @@ def _download(card: ModelCard, asset: Asset, source: str | Path, target: Path, s
                 return _download_from(url, card, asset, target, settings, progress, transport)
             except DownloadError as exc:
                 warnings.warn(f"mirror failed, trying the origin {_redact(source)}: {exc}", FetchWarning, stacklevel=4)
+        if source[:5].lower() == "s3://":
+            # One transfer path for every place: the store's object through the verified, resumable HTTP
+            # transfer, with a presigned GET (its signature is in the query, which every message redacts).
+            from .s3 import presigned_get
+
+            source = presigned_get(source, settings)
         return _download_from(source, card, asset, target, settings, progress, transport)
 
 
@@ -323,6 +331,16 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _own_bucket(card: ModelCard, link: str) -> bool:
+    """Whether ``link`` (s3://) lies in the bucket of the s3 hub whose cached copy ``card`` belongs to."""
+    from .._utils.fs import read_json
+
+    path = getattr(card, "path", None)
+    hub = str((read_json(Path(path).parent.parent / "hub.json") or {}).get("url", "")) if path else ""
+    bucket = link[5:].partition("/")[0]
+    return hub[:5].lower() == "s3://" and bool(bucket) and hub[5:].partition("/")[0] == bucket
 
 
 def _warn_if_weak(card: ModelCard, asset: Asset) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .._utils.lock import FileLock, LockTimeout
+from .._utils.places import hub_place
 from ..download.parts import owner_is_gone
 from ..errors import HubError
 from .index import INDEX, model_of_asset, read_index
@@ -77,13 +78,20 @@ def leftovers(root: str | os.PathLike, *, stale_after: float = STALE_AFTER) -> l
 
 
 def fsck(
-    root: str | os.PathLike, *, dry_run: bool = False, stale_after: float = STALE_AFTER, wait: float = 10.0
+    root: str | os.PathLike,
+    *,
+    dry_run: bool = False,
+    stale_after: float = STALE_AFTER,
+    wait: float = 10.0,
+    settings=None,
 ) -> FsckReport:
-    """Repair what killed publishes left in hub folder ``root`` and report what is missing.
+    """Repair what killed publishes left in hub ``root`` and report what is missing.
 
-    Under the publish lock: roll back a half-committed publish (its journal), remove
+    A folder, under the publish lock: roll back a half-committed publish (its journal), remove
     leftover temporary files and backups, then check that every model of
     ``index.json`` has its card and asset files. Orphan assets are reported, not removed.
+    An ``s3://bucket/prefix`` hub: see :func:`ghosthub.hub.fsck_store.fsck_store` (objects no
+    entry refers to and unfinished uploads older than ``stale_after`` are removed).
 
     Raises
     ------
@@ -95,6 +103,17 @@ def fsck(
     >>> fsck("hub").ok  # doctest: +SKIP
     True
     """
+    place = hub_place(root, what="fsck: the hub")
+    if place.kind == "s3":
+        from .. import config
+        from .fsck_store import fsck_store
+
+        removed, freed, problems = fsck_store(
+            place, settings or config.settings(), dry_run=dry_run, stale_after=stale_after
+        )
+        return FsckReport(False, removed, freed, problems)
+    if place.kind == "url":
+        raise HubError(f"fsck repairs a hub folder or an s3:// hub, not a URL ({place.shown}); run it where the hub is")
     root = Path(root)
     if not (root / INDEX).is_file() and not (root / "assets").is_dir():
         raise HubError(f"{root} is not a hub folder (no index.json, no assets/)")

@@ -30,6 +30,7 @@ from typing import Any
 
 from .._utils.fs import utcnow
 from .._utils.hashes import file_hash
+from .._utils.places import hub_place
 from ..errors import HubError
 from ..modelcard import ModelCard, parse_card, render_card
 from .index import INDEX, asset_file_name, index_bytes, read_index
@@ -76,7 +77,8 @@ def mirror(
     patterns : iterable of str
         Model names or shell patterns (``ghostnet_*``).
     to : str or os.PathLike
-        The mirror folder (created if missing).
+        The mirror folder (created if missing), or ``s3://bucket/prefix`` (see
+        :mod:`ghosthub.hub.mirror_store`).
     settings : Settings
         :class:`ghosthub.config.Settings` for downloads (cache, token, mirrors, limits).
     base_url : str, optional
@@ -101,10 +103,20 @@ def mirror(
     DownloadError
         An asset cannot be had verified (HashMismatchError, OfflineError included).
     """
-    root = Path(to).expanduser()
+    place = hub_place(to, what="mirror --to")
+    if place.kind == "url":
+        raise HubError(f"mirror writes a hub folder or an s3:// hub, not a URL ({place.shown})")
     names = sorted({n for p in patterns for n in cards.list(p)})
     if not names:
         raise HubError(f"no model matches {' '.join(patterns)!r}; see `ghosthub list` for the names")
+    if place.kind == "s3":
+        from .mirror_store import mirror_to_store
+
+        return mirror_to_store(
+            cards, names, patterns, place, settings=settings, base_url=base_url, dry_run=dry_run, prune=prune,
+            progress=progress, item=MirrorItem,
+        )  # fmt: skip
+    root = Path(to).expanduser()
     gone = _gone(root, patterns, names) if prune else []
     verified = VerifiedFiles(root)
     if dry_run:

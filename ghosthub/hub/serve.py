@@ -11,6 +11,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
+from .._utils.places import hub_place
 from ..errors import HubError
 
 __all__ = ["HubServer", "serve"]
@@ -212,6 +213,10 @@ def serve(
     """A server for ``directory`` (not yet started: use it as a context manager or call start()).
 
     Only ``index.json`` and the files under ``cards/`` and ``assets/`` are served,
-    never a dotfile; a connection silent for ``timeout`` seconds is closed.
+    never a dotfile; a connection silent for ``timeout`` seconds is closed. A URL or an
+    ``s3://`` hub is refused (HubError): they are served already.
     """
+    place = hub_place(directory, what="serve: the hub")
+    if place.kind != "folder":
+        raise HubError(f"serve serves a hub folder; {place.shown} is served by its own host or store already")
     return HubServer(directory, host=host, port=port, quiet=quiet, timeout=timeout)

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import config
 from .._utils.fs import read_json, utcnow
 from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
-from .._utils.urls import is_url
+from .._utils.places import hub_place
 from ..download.parts import owner_tag
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning
 from ..hub.fsck import LOCK, clean_leftovers
@@ -53,15 +54,19 @@ class PublishResult:
         False when the hub already held this very publication.
     metrics : dict
         The figures in the card's ``evaluation`` (from ``eval_dir`` when given).
+    retries : int
+        For an s3 hub: how often the index changed under this publish (another writer
+        committed first) before its compare-and-swap succeeded.
     """
 
     name: str
-    card_path: Path
-    asset_path: Path
+    card_path: Path | str  # an s3:// URL for an object-store hub
+    asset_path: Path | str
     sha256: str
     card: ModelCard
     changed: bool
     metrics: dict = dataclasses.field(default_factory=dict)
+    retries: int = 0
 
 
 def publish(
@@ -84,8 +89,10 @@ def publish(
     license: str = "Apache2.0",
     summary: str | None = None,
     today: _dt.date | None = None,
+    settings: config.Settings | None = None,
+    single_writer: bool | None = None,
 ) -> PublishResult:
-    """Publish a checkpoint into a hub folder: asset, card, index.json.
+    """Publish a checkpoint into a hub (a folder or ``s3://bucket/prefix``): asset, card, index.json.
 
     The checkpoint is copied into the hub while its SHA-256 is computed, the copy is read
     once and strict-loaded into the named architecture (a mismatch is refused), evaluated on
@@ -101,7 +108,10 @@ def publish(
     name : str
         The model name (a safe name; ``<model>.<tag>`` for extra weights).
     hub : str or os.PathLike
-        The hub folder (created if missing).
+        The hub folder (created if missing), or ``s3://bucket/prefix``
+        (``pip install 'ghosthub[s3]'``): there the asset and the card are uploaded
+        under content-addressed keys and the index is updated by compare-and-swap, so
+        several people can publish into one hub at once (see :mod:`ghosthub.hub.commit`).
     backbone, width : str, float, optional
         The architecture the checkpoint must load into strictly; by default what a
         checkpoint written by ``ghosthub train`` records.
@@ -130,6 +140,11 @@ def publish(
         The card's fields of the same names.
     today : datetime.date, optional
         The card's update-time (default: today).
+    settings : Settings, optional
+        Cache folder (where a copy for an s3 hub is staged), timeouts, multipart part size.
+    single_writer : bool, optional
+        Write an s3 hub whose store does not honour conditional writes, on your word that
+        no one else writes it meanwhile (default ``settings.single_writer``).
 
     Returns
     -------
@@ -142,9 +157,11 @@ def publish(
     checkpoint = Path(checkpoint)
     if not is_safe_name(name):
         raise PublishError(f"cannot publish as {name!r}: not a safe model name (letters, digits, '.', '_', '+', '-')")
-    if is_url(str(hub)):
+    place = hub_place(hub, what="publish: the hub")
+    if place.kind == "url":
         raise PublishError(
-            f"publish writes into a hub folder, not a URL ({hub}); publish locally, then upload the folder"
+            f"publish writes into a hub folder or an s3:// hub, not a URL ({place.shown}); publish into the folder "
+            "or bucket the URL serves"
         )
     fmt = _FORMATS.get(checkpoint.suffix.lower())
     if fmt is None and not checkpoint.name.lower().endswith(_FOREIGN):
@@ -154,9 +171,8 @@ def publish(
     if not checkpoint.is_file():
         raise PublishError(f"cannot publish {checkpoint}: no such file")
     record, strict = _provenance_record(provenance, checkpoint)
-    root = Path(hub)
-    (root / "assets").mkdir(parents=True, exist_ok=True)
-    (root / "cards").mkdir(parents=True, exist_ok=True)
+    settings = settings or config.settings()
+    root, work, store = _open_hub(place, settings, single_writer)
 
     # Foreign layouts (timm, the model zoo, V3 training form) are converted to ghosthub's first.
     try:
@@ -165,15 +181,13 @@ def publish(
         plan = None  # not a GhostNet layout: the read and the strict load below say what is wrong
     converted = None
     if plan is not None and (plan.layout not in NATIVE or plan.format == "torch"):
-        converted = root / "assets" / f"{name}.incoming-converted.ckpt"
+        converted = work / f"{name}.incoming-converted.ckpt"
         convert_weights(checkpoint, converted)
         fmt, plan = "ckpt", plan_weights(converted)
     # One pass over the bytes (copy into the hub while hashing), one read of the copy.
     try:
         # The name carries <host>-<pid>: made before the hub's lock is taken, it is left over only once we are gone.
-        staged, sha256 = stage_copy(
-            converted or checkpoint, root / "assets" / f"{name}.incoming", suffix=f".{owner_tag()}.tmp"
-        )
+        staged, sha256 = stage_copy(converted or checkpoint, work / f"{name}.incoming", suffix=f".{owner_tag()}.tmp")
     finally:
         if converted is not None:
             converted.unlink(missing_ok=True)
@@ -215,12 +229,33 @@ def publish(
             today=today,
             provenance=_matching_provenance(record, sha256, checkpoint, strict),
         )
+        if store is not None:
+            return _commit_store(store, staged, sha256, fmt, meta, force, settings)
         with FileLock(root / LOCK):
             recover(root)
             _clean_leftovers(root)
             return _commit(root, staged, sha256, fmt, meta, force)
     finally:
         staged.unlink(missing_ok=True)
+
+
+def _open_hub(place, settings, single_writer: bool | None):
+    """(hub folder or staging folder, where the copy is staged, the object store or None) for ``place``.
+
+    An s3 hub's store is probed first: one that cannot take several writers is refused before any work.
+    """
+    if place.kind == "s3":
+        from ..hub.store import writable_store
+
+        store = writable_store(place, settings, single_writer=single_writer)
+        staging = settings.cache_dir / "publish"  # the staged copy waits in the cache, not in the store
+        staging.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(staging)  # copies staged by publishes killed earlier
+        return staging, staging, store
+    root = Path(place.spec)
+    (root / "assets").mkdir(parents=True, exist_ok=True)
+    (root / "cards").mkdir(parents=True, exist_ok=True)
+    return root, root / "assets", None
 
 
 def _clean_leftovers(root: Path) -> None:
@@ -326,12 +361,7 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
     index["models"][name] = {
         "card": f"cards/{name}.md",
         "card-sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "backbone": card.backbone,
-        "dataset": card.dataset,
-        "metrics": card.metrics,
-        "assets": [
-            {"path": f"assets/{asset_name}", "file-format": fmt, "sha256": sha256, "size": staged.stat().st_size}
-        ],
+        **_entry(card, asset_name, fmt, sha256, staged.stat().st_size),
     }
     txn = Transaction(root)
     try:
@@ -343,6 +373,51 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
     finally:
         txn.discard()
     return PublishResult(name, card_path, asset_path, sha256, card, changed=True, metrics=dict(meta["metrics"]))
+
+
+def _entry(card: ModelCard, asset_name: str, fmt: str, sha256: str, size: int) -> dict[str, Any]:
+    """A model's index entry, less its card's path and digest (which depend on where the card goes)."""
+    return {
+        "backbone": card.backbone,
+        "dataset": card.dataset,
+        "metrics": card.metrics,
+        "assets": [{"path": f"assets/{asset_name}", "file-format": fmt, "sha256": sha256, "size": size}],
+    }
+
+
+def _commit_store(store, staged: Path, sha256: str, fmt: str, meta: dict, force: bool, settings) -> PublishResult:
+    """Upload the asset and the card into an object-store hub, then add the entry to its index by compare-and-swap."""
+    from ..hub.commit import publish_model
+
+    name = meta["name"]
+    asset_name = asset_file_name(name, sha256, fmt)
+    base_url = meta["base_url"]
+    link = f"{base_url.rstrip('/')}/assets/{asset_name}" if base_url else f"../assets/{asset_name}"
+    text = render_card(_make_card(meta, fmt, link, sha256))
+    card = parse_card(text)  # what readers will see must be a valid card
+    done = publish_model(
+        store,
+        name,
+        (staged, sha256, fmt, f"assets/{asset_name}"),
+        text,
+        _entry(card, asset_name, fmt, sha256, staged.stat().st_size),
+        force=force,
+        part_size=settings.part_size,
+        threads=settings.connections or 10,
+    )
+    if not done.changed:  # this very asset was there under this name: report the card readers see
+        body, _ = store.get(done.card)
+        card = parse_card(body) if body else card
+    return PublishResult(
+        name,
+        store.url(done.card),
+        store.url(f"assets/{asset_name}"),
+        sha256,
+        card,
+        changed=done.changed,
+        metrics=card.metrics if not done.changed else dict(meta["metrics"]),
+        retries=done.retries,
+    )
 
 
 def _indexed(root: Path, name: str, text: str, sha256: str) -> bool:

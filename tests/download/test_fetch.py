@@ -295,7 +295,7 @@ def test_file_and_relative_links_are_copied_and_verified(tmp_path, settings):
 
 
 @pytest.mark.parametrize(
-    "link", ["ftp://example.org/x.ckpt", "/abs/path/x.ckpt", "s3://bucket/x.ckpt", "file://otherhost/x.ckpt"]
+    "link", ["ftp://example.org/x.ckpt", "/abs/path/x.ckpt", "gs://bucket/x.ckpt", "file://otherhost/x.ckpt"]
 )
 def test_other_links_are_refused(tmp_path, settings, link):
     card = write_card(tmp_path / "cards", "refused", link, "0" * 64)

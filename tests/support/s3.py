@@ -1,0 +1,215 @@
+"""What the s3 hub tests share: moto's S3 API server on 127.0.0.1, a proxy in front of it, small hub objects."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ghosthub import ModelCard, render_card
+from tests.support.fetching import FIELDS
+
+MOTO = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MotoServer:
+    """``moto_server -H 127.0.0.1 -p PORT``: an in-memory S3 API that answers failed conditions with 412."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [MOTO, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Proxy:
+    """An HTTP proxy on 127.0.0.1 in front of moto that records requests and can misbehave like other stores.
+
+    ``mode``: None (forward as is), ``"drop"`` (remove If-Match / If-None-Match, as a store that
+    ignores them), ``"reject"`` (answer a conditional write 501 NotImplemented, as Aliyun OSS does).
+    ``rate`` caps request bodies to bytes per second (so a test can kill an upload halfway).
+    """
+
+    def __init__(self, target_port: int, *, mode: str | None = None, rate: float | None = None):
+        self.target_port = target_port
+        self.mode = mode
+        self.rate = rate
+        self.seen: list[tuple[str, str]] = []  # (method, path with query)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                proxy.seen.append((self.command, self.path))
+                body = self._body()
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "host")}
+                conditional = [k for k in headers if k.lower() in ("if-match", "if-none-match")]
+                if conditional and self.command in ("PUT", "POST"):
+                    if proxy.mode == "reject":
+                        return self._answer(501, _NOT_IMPLEMENTED)
+                    if proxy.mode == "drop":
+                        for key in conditional:
+                            del headers[key]
+                headers["Content-Length"] = str(len(body))
+                connection = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=60)
+                connection.request(self.command, self.path, body=body, headers=headers)
+                answer = connection.getresponse()
+                data = answer.read()
+                self.send_response(answer.status, answer.reason)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                connection.close()
+
+            def _body(self) -> bytes:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if not size:
+                            self.rfile.readline()
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                length = int(self.headers.get("Content-Length") or 0)
+                data, start = b"", time.monotonic()
+                while len(data) < length:
+                    data += self.rfile.read(min(length - len(data), 256 << 10))
+                    if proxy.rate:
+                        time.sleep(max(0.0, len(data) / proxy.rate - (time.monotonic() - start)))
+                return data
+
+            def _answer(self, status: int, body: bytes):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def parts_sent(self) -> int:
+        return sum(1 for method, path in self.seen if method == "PUT" and "partNumber=" in path)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+_NOT_IMPLEMENTED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>'
+    b"<Message>A header you provided implies functionality that is not implemented</Message></Error>"
+)
+
+
+def card_for(name: str, asset_name: str, sha256: str) -> str:
+    """A card as publish writes it into a hub: one ckpt asset linked relative to cards/."""
+    fields = {
+        "model-name": name,
+        **FIELDS,
+        "asset": [{"file-format": "ckpt", "asset-link": f"../assets/{asset_name}", "asset-sha256": sha256}],
+    }
+    return render_card(ModelCard(title=name, fields=fields))
+
+
+def aws_environment(endpoint: str, secret: str, home: Path) -> dict:
+    """The AWS variables of a test: keys, region, endpoint; the user's own AWS files never read."""
+    return {
+        "AWS_ACCESS_KEY_ID": "AKIAGHOSTHUBTESTS",
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+        "AWS_CONFIG_FILE": str(home / "no-config"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def environ_without_aws() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def publish_random(hub: str, name: str, seed: int, size: int, start_at: float, work: str) -> int:
+    """One publisher process: a file of ``size`` random bytes (from ``seed``) published as ``name`` into ``hub``.
+
+    Waits until ``start_at`` (time.time()) so several processes commit at once; prints one JSON line.
+    """
+    import hashlib
+    import json
+    import random
+
+    from ghosthub import config
+    from ghosthub._utils.places import hub_place
+    from ghosthub.errors import PublishError
+    from ghosthub.hub.commit import publish_model
+    from ghosthub.hub.index import asset_file_name
+    from ghosthub.hub.store import writable_store
+
+    data = random.Random(seed).randbytes(size)
+    sha = hashlib.sha256(data).hexdigest()
+    path = Path(work) / f"{name}-{seed}.ckpt"
+    path.write_bytes(data)
+    asset = asset_file_name(name, sha, "ckpt")
+    settings = config.settings()
+    store = writable_store(hub_place(hub), settings)
+    time.sleep(max(0.0, start_at - time.time()))
+    entry = {"assets": [{"path": f"assets/{asset}", "file-format": "ckpt", "sha256": sha, "size": size}]}
+    try:
+        done = publish_model(
+            store, name, (path, sha, "ckpt", f"assets/{asset}"), card_for(name, asset, sha), entry,
+            part_size=settings.part_size, threads=1,
+        )  # fmt: skip
+    except PublishError as exc:
+        print(json.dumps({"ok": False, "sha256": sha, "error": str(exc)}), flush=True)
+        return 1
+    print(json.dumps({"ok": True, "sha256": sha, "retries": done.retries, "parts": done.uploaded.parts,
+                      "kept": done.uploaded.kept}), flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":  # python -m tests.support.s3 HUB NAME SEED SIZE START_AT WORK
+    hub, name, seed, size, start_at, work = sys.argv[1:7]
+    sys.exit(publish_random(hub, name, int(seed), int(size), float(start_at), work))
