@@ -161,6 +161,12 @@ def load(
     >>> net = ghosthub.load("ghostnet_050", pretrained=False, num_classes=10)  # doctest: +SKIP
     >>> # any layout: builds what the file holds
     >>> net = ghosthub.load("downloads/ghostnetv2_100.safetensors")  # doctest: +SKIP
+
+    Raises
+    ------
+    UnsupportedLibraryError
+        Another library builds the card's network (mindocr's ``dbnet_resnet50``); its weights
+        still download and verify.
     """
     client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline, progress=progress)
     return client.load(

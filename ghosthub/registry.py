@@ -16,6 +16,7 @@ from ._utils.fs import atomic_write
 from ._version import __version__
 from .errors import CardError, CardWarning, FilterError, GhostHubError, ModelNotFoundError
 from .modelcard import FrontMatterView, ModelCard, load_card
+from .modelcard.library import library_of
 
 TYPE_CHECKING = False  # typing and hashlib stay out of a cache hit's imports
 if TYPE_CHECKING:
@@ -154,7 +155,8 @@ class Registry:
         """Names matching a fnmatch ``pattern`` and every filter, sorted.
 
         Filters compare a card field (fnmatch, case-insensitive): ``backbone``,
-        ``dataset``, ``file_format`` (any asset), or any front-matter key with
+        ``dataset``, ``file_format`` (any asset), ``library`` (which library builds
+        the card, :func:`~ghosthub.modelcard.library.library_of`), or any front-matter key with
         ``_`` for ``-`` (``module_type="cv"``); ``pretrained=True`` keeps the cards
         with weights to load. An unknown filter key raises FilterError.
         """
@@ -197,7 +199,7 @@ class Registry:
             hint = f"did you mean {close[0]}=? " if close else ""
             raise FilterError(
                 f"unknown filter {key}=: no card has a field of that name; {hint}"
-                f"filters: backbone, dataset, file_format, pretrained, or a front-matter key with _ for - "
+                f"filters: backbone, dataset, file_format, library, pretrained, or a front-matter key with _ for - "
                 f"({', '.join(sorted(f.replace('-', '_') for f in fields)[:12])}, ...)"
             )
 
@@ -246,6 +248,7 @@ _FILTER_KEYS = {
     "dataset": "train-dataset",
     "file_format": "file-format",
     "format": "file-format",
+    "library": "library",  # not a field: read from library-name or repo-link
 }
 
 
@@ -260,6 +263,9 @@ def _has_weights(entry: CardEntry) -> bool:
 def _values(entry: CardEntry, key: str) -> list[Any]:
     if key == "file-format":
         return entry.file_formats
+    if key == "library":
+        library = library_of(entry)
+        return [library] if library else []
     value = entry.fields.get(key)
     if value is None:
         return []
