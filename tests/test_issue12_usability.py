@@ -48,7 +48,8 @@ def test_an_unknown_filter_key_is_refused_with_the_closest(tmp_path):
         n for n in ghosthub.list_models() if n not in ("ghostnet600_175.a37ea724", "ghostnet_100.722e13be")
     ], "the bundled Pets cards are not ImageNet"
     assert ghosthub.list_models(module_type="cv") == ghosthub.list_models(), "any front-matter key, _ for -"
-    assert ghosthub.list_models(file_format="ckpt", backbone="ghostnet*") == ghosthub.list_models()
+    assert ghosthub.list_models(file_format="ckpt") == ghosthub.list_models()
+    assert ghosthub.list_models(file_format="ckpt", backbone="ghostnet*") == ghosthub.list_models("ghostnet*")
 
 
 # --------------------------------------------------------------------------- item 19: small things
