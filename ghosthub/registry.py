@@ -15,8 +15,8 @@ from . import config
 from ._utils.fs import atomic_write
 from ._version import __version__
 from .errors import CardError, CardWarning, FilterError, GhostHubError, ModelNotFoundError
-from .modelcard import FrontMatterView, ModelCard, load_card
 from .modelcard.library import library_of
+from .modelcard.model import FrontMatterView, ModelCard
 
 TYPE_CHECKING = False  # typing and hashlib stay out of a cache hit's imports
 if TYPE_CHECKING:
@@ -137,6 +137,8 @@ class Registry:
 
     def get(self, name: str) -> ModelCard:
         """The full card called ``name``, read afresh from its file."""
+        from .modelcard.parse import load_card  # the card reader: not needed while the parse index serves
+
         entry = self.entry(name)
         with warnings.catch_warnings():  # repairs were reported when the folder was scanned
             warnings.simplefilter("ignore", CardWarning)
@@ -301,6 +303,8 @@ def _card_files(source: str) -> Iterator[tuple[str, os.stat_result]]:
 
 def _parse_record(path: str) -> dict[str, Any]:
     """What the index keeps of one card file: its front-matter, or why it was skipped."""
+    from .modelcard.parse import load_card
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CardWarning)
         try:

@@ -137,13 +137,13 @@ def test_parse_cache_is_used_and_never_stale(tmp_path, monkeypatch):
     folder = tmp_path / "cards"
     path = write_card(folder, "cached_net", summary="first")
     calls = []
-    real = registry_module.load_card
+    real = registry_module._parse_record  # reads one card file, on an index miss only
 
     def counting_load(p):
         calls.append(p)
         return real(p)
 
-    monkeypatch.setattr(registry_module, "load_card", counting_load)
+    monkeypatch.setattr(registry_module, "_parse_record", counting_load)
     assert Registry([folder]).entry("cached_net").fields["summary"] == "first"
     assert len(calls) == 1
     assert Registry([folder]).entry("cached_net").fields["summary"] == "first"

@@ -159,3 +159,23 @@ def test_no_digest_is_taken_from_file_names_the_corpus_contradicts(corpus, tmp_p
     with pytest.raises(SystemExit, match="gives dddddddd but asset-sha256 is 12345678"):
         tool.main([str(corpus), "--out", str(tmp_path)])
     assert list(tmp_path.glob("*.md")) == []
+
+
+def test_a_warm_list_of_the_zoo_reads_no_card(isolated_env):
+    """With the parse index warm, `ghosthub list` takes all 53 cards from it: no card file is read, and the card
+    reader (its patterns, YAML) is not even imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ghosthub.cli import main; rc = main(['list']);"
+        "print('READER', sorted(m for m in ('ghosthub.modelcard.parse', 'yaml') if m in sys.modules), file=sys.stderr)"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+        for _ in range(2)
+    ]
+    assert [r.returncode for r in runs] == [0, 0]
+    assert "READER ['ghosthub.modelcard.parse']" in runs[0].stderr, "the first run reads the cards"
+    assert "READER []" in runs[1].stderr
+    assert len(runs[1].stdout.splitlines()) == 1 + 53

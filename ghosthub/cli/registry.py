@@ -93,7 +93,7 @@ def _is_cached(entry, settings) -> bool:
 
 def _entry_summary(entry) -> dict[str, Any]:
     metrics = entry.metrics
-    first = entry.assets[0] if entry.assets else None
+    assets = entry.assets  # built afresh on each access: once per card, for every `list`
     return {
         "name": entry.name,
         "backbone": entry.backbone,
@@ -101,8 +101,8 @@ def _entry_summary(entry) -> dict[str, Any]:
         "dataset": entry.dataset,
         "top1": metrics.get("top1"),
         "top5": metrics.get("top5"),
-        "format": ",".join(entry.file_formats) or None,
-        "sha256": first.sha256 if first else None,
+        "format": ",".join(a.file_format for a in assets) or None,
+        "sha256": assets[0].sha256 if assets else None,
         "path": entry.file,
     }
 
