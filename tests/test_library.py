@@ -143,9 +143,9 @@ def test_download_and_verify_keep_working_for_another_librarys_card(tmp_path, is
         asset = [{"file-format": "ckpt", "asset-link": server.add("/yolo.ckpt", data), "asset-sha256": sha256(data)}]
         fields = {"repo-link": "https://github.com/mindspore-lab/mindyolo/tree/master/configs/yolov8"}
         write(tmp_path, card_with(**{"model-name": "yolov8n", "backbone-name": "yolov8", "asset": asset, **fields}))
-        path = ghosthub.download("yolov8n", cards=[tmp_path])
-        assert path.read_bytes() == data
-        assert [v.ok for v in ghosthub.Client(cards=[tmp_path]).verify("yolov8n")] == [True]
+        client = ghosthub.Client(cards=[tmp_path])
+        assert client.download("yolov8n").read_bytes() == data
+        assert [v.ok for v in client.verify("yolov8n")] == [True]
         with pytest.raises(UnsupportedLibraryError, match="yolov8n is built by mindyolo"):
             ghosthub.load("yolov8n", cards=[tmp_path])
         out = tmp_path / "yolov8n.mindir"
