@@ -56,6 +56,8 @@ def list_models(
     >>> import ghosthub
     >>> ghosthub.list_models("ghostnet_1??")
     ['ghostnet_100', 'ghostnet_130']
+    >>> ghosthub.list_models("vit*", library="mindcv")
+    ['vit_b32_224', 'vit_l32_224']
     """
     return Client(cards=cards, hub=hub).list_models(pattern, **filters)
 

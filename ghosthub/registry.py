@@ -91,8 +91,10 @@ class Registry:
     Examples
     --------
     >>> reg = Registry()
-    >>> reg.list("ghostnet_*")  # doctest: +SKIP
-    ['ghostnet_050', 'ghostnet_050.85b91860', 'ghostnet_100', 'ghostnet_130']
+    >>> reg.list("ghostnet_05*")
+    ['ghostnet_050', 'ghostnet_050.85b91860']
+    >>> reg.list("res*", library="mindcv")
+    ['res2net50', 'resnet50', 'resnetv2_50', 'resnext50_32x4d']
     """
 
     def __init__(
