@@ -4,7 +4,12 @@ Targets: median `ghosthub list` <= 0.25 s and >= 8x faster than
 `python -c "import mindcv; mindcv.list_models('ghost*')"` in the same run;
 `ghosthub list --cards DIR` over 10,000 cards <= 1.5 s median, second run included.
 
+With ``--against CHECKOUT``: `ghosthub list` (the bundled cards, warm parse index) of another
+checkout (A, e.g. main) against this one (B), in fresh processes taking turns, from a temporary
+folder outside both (``python -m`` puts the current folder first on sys.path); target B <= A.
+
     python bench/bench_list.py [--runs 15] [--cards 10000]
+    python bench/bench_list.py --against ../main [--runs 21]
 """
 
 from __future__ import annotations
@@ -36,17 +41,63 @@ def make_cards(folder: Path, count: int) -> None:
         (folder / f"{name}.md").write_text(render_card(card), encoding="utf-8")
 
 
+def compare(other: Path, runs: int) -> int:
+    """`ghosthub list` of ``other`` (A) and of this checkout (B), fresh processes taking turns, warm caches."""
+    import os
+
+    checkouts = {"A": other.resolve(), "B": REPO}
+    print(f"python {sys.version.split()[0]}, {runs} runs each, taking turns, medians; CPU {cpu_model()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        envs = {
+            key: {
+                "GHOSTHUB_CACHE": str(tmp / key / "cache"),
+                "XDG_DATA_HOME": str(tmp / key / "data"),
+                "PYTHONPATH": str(path),
+            }
+            for key, path in checkouts.items()
+        }
+        for key, path in checkouts.items():
+            cards = len(os.listdir(path / "cards"))
+            print(f"  {key}: {path} ({cards} bundled cards)")
+            time_process(ghosthub_cmd("list"), runs=0, warmup=2, env=envs[key], cwd=tmp)  # parse index, bytecode
+        times: dict[str, list[float]] = {"A": [], "B": []}
+        for _ in range(runs):
+            for key in times:
+                times[key] += time_process(ghosthub_cmd("list"), runs=1, warmup=0, env=envs[key], cwd=tmp)
+    print()
+    for key in times:
+        ms = [1000 * t for t in times[key]]
+        print(
+            f"{key}: ghosthub list   median {median(ms):6.1f} ms  (min {min(ms):.1f}, max {max(ms):.1f}, n={len(ms)})"
+        )
+    ratio = median(times["B"]) / median(times["A"])
+    print(f"{'B / A':<58} {ratio:8.2f} x   (target <= 1.0, noise a few %)")
+    return 0
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+    except OSError:
+        return "unknown"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--cards", type=int, default=10_000)
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT", help="A/B against another checkout's list")
     args = parser.parse_args()
+    if args.against:
+        return compare(args.against, args.runs)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env = {"GHOSTHUB_CACHE": str(tmp / "cache"), "XDG_DATA_HOME": str(tmp / "data"), "PYTHONPATH": str(REPO)}
 
-        print(f"python {sys.version.split()[0]}, {args.runs} runs each, medians\n")
+        print(f"python {sys.version.split()[0]}, {args.runs} runs each, medians; CPU {cpu_model()}\n")
         small = time_process(ghosthub_cmd("list"), runs=args.runs, env=env, cwd=tmp)
         report("ghosthub list (fresh process)", small)
         if importlib.util.find_spec("mindcv"):

@@ -51,6 +51,7 @@ _EXPORTS = {
         "TrainError",
         "TransferError",
         "UnsupportedBackboneError",
+        "UnsupportedLibraryError",
         "WeakHashWarning",
         "WeightsError",
     ),
@@ -96,6 +97,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         TrainError,
         TransferError,
         UnsupportedBackboneError,
+        UnsupportedLibraryError,
         WeakHashWarning,
         WeightsError,
     )

@@ -56,6 +56,8 @@ def list_models(
     >>> import ghosthub
     >>> ghosthub.list_models("ghostnet_1??")
     ['ghostnet_100', 'ghostnet_130']
+    >>> ghosthub.list_models("vit*", library="mindcv")
+    ['vit_b32_224', 'vit_l32_224']
     """
     return Client(cards=cards, hub=hub).list_models(pattern, **filters)
 
@@ -161,6 +163,12 @@ def load(
     >>> net = ghosthub.load("ghostnet_050", pretrained=False, num_classes=10)  # doctest: +SKIP
     >>> # any layout: builds what the file holds
     >>> net = ghosthub.load("downloads/ghostnetv2_100.safetensors")  # doctest: +SKIP
+
+    Raises
+    ------
+    UnsupportedLibraryError
+        Another library builds the card's network (mindocr's ``dbnet_resnet50``); its weights
+        still download and verify.
     """
     client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline, progress=progress)
     return client.load(

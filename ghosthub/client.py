@@ -13,6 +13,7 @@ from pathlib import Path
 from . import config
 from .errors import CardError, HubError, LinkError, LoadError
 from .modelcard.fields import architecture, int_field
+from .modelcard.library import check_library
 from .preprocessing import Preprocessing
 from .registry import CardEntry, Registry, default_sources
 
@@ -109,9 +110,9 @@ class Client:
         pattern : str
             fnmatch pattern on the model name, case-insensitive (``"ghostnet_*"``).
         **filters : str
-            ``backbone``, ``dataset``, ``file_format`` or any front-matter key (``_`` for
-            ``-``), each a fnmatch pattern; ``pretrained=True`` (as timm takes it) keeps
-            the cards with weights to load.
+            ``backbone``, ``dataset``, ``file_format``, ``library`` (``"mindcv"``: the library
+            that builds the card) or any front-matter key (``_`` for ``-``), each a fnmatch
+            pattern; ``pretrained=True`` (as timm takes it) keeps the cards with weights to load.
 
         Raises
         ------
@@ -350,12 +351,13 @@ class Client:
             from .models.builder import load_network
 
             return load_network(name, num_classes=num_classes, in_channels=in_channels, **model_kwargs)[0]
+        entry = self.entry(name)
+        check_library(entry)  # another library's card (mindocr's dbnet_resnet50) is never built as a look-alike
         if pretrained and checkpoint_path is not None:
             raise LoadError(
                 f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
                 "(a local file), not both"
             )
-        entry = self.entry(name)
         backbone, width = architecture(entry)
         from .models import check_model
 

@@ -21,6 +21,7 @@ __all__ = [
     "HubError",
     "PublishError",
     "UnsupportedBackboneError",
+    "UnsupportedLibraryError",
     "LoadError",
     "WeightsError",
     "CheckpointMismatchError",
@@ -162,6 +163,28 @@ class PublishError(HubError):
 
 class UnsupportedBackboneError(GhostHubError):
     """A model card or call names a backbone (architecture) ghosthub cannot build."""
+
+
+class UnsupportedLibraryError(UnsupportedBackboneError):
+    """A card whose network another library builds (mindocr, mindyolo, ...): its weights download, it is not built.
+
+    ``name``, ``library``, the ``field`` that says so and its ``value``, and the card's ``path``
+    and ``line`` are attributes for programs.
+    """
+
+    def __init__(self, name, library, *, field, value, path=None, line=None, home=None):
+        self.name = name
+        self.library = library
+        self.field = field
+        self.value = value
+        self.path = path
+        self.line = line
+        where = (path or "card text") + (f", line {line}" if line is not None else "")
+        needs = f"{library} ({home})" if home else library
+        super().__init__(
+            f"{name} is built by {library} ({field}: {shorten(value)}; {where}), not by ghosthub: ghosthub can "
+            f"download and verify its weights (`ghosthub download {name}`), but building the network needs {needs}"
+        )
 
 
 class LoadError(GhostHubError, ValueError):

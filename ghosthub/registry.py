@@ -15,7 +15,8 @@ from . import config
 from ._utils.fs import atomic_write
 from ._version import __version__
 from .errors import CardError, CardWarning, FilterError, GhostHubError, ModelNotFoundError
-from .modelcard import FrontMatterView, ModelCard, load_card
+from .modelcard.library import library_of
+from .modelcard.model import FrontMatterView, ModelCard
 
 TYPE_CHECKING = False  # typing and hashlib stay out of a cache hit's imports
 if TYPE_CHECKING:
@@ -90,8 +91,10 @@ class Registry:
     Examples
     --------
     >>> reg = Registry()
-    >>> reg.list("ghostnet_*")  # doctest: +SKIP
-    ['ghostnet_050', 'ghostnet_050.85b91860', 'ghostnet_100', 'ghostnet_130']
+    >>> reg.list("ghostnet_05*")
+    ['ghostnet_050', 'ghostnet_050.85b91860']
+    >>> reg.list("res*", library="mindcv")
+    ['res2net50', 'resnet50', 'resnetv2_50', 'resnext50_32x4d']
     """
 
     def __init__(
@@ -136,6 +139,8 @@ class Registry:
 
     def get(self, name: str) -> ModelCard:
         """The full card called ``name``, read afresh from its file."""
+        from .modelcard.parse import load_card  # the card reader: not needed while the parse index serves
+
         entry = self.entry(name)
         with warnings.catch_warnings():  # repairs were reported when the folder was scanned
             warnings.simplefilter("ignore", CardWarning)
@@ -154,7 +159,8 @@ class Registry:
         """Names matching a fnmatch ``pattern`` and every filter, sorted.
 
         Filters compare a card field (fnmatch, case-insensitive): ``backbone``,
-        ``dataset``, ``file_format`` (any asset), or any front-matter key with
+        ``dataset``, ``file_format`` (any asset), ``library`` (which library builds
+        the card, :func:`~ghosthub.modelcard.library.library_of`), or any front-matter key with
         ``_`` for ``-`` (``module_type="cv"``); ``pretrained=True`` keeps the cards
         with weights to load. An unknown filter key raises FilterError.
         """
@@ -197,7 +203,7 @@ class Registry:
             hint = f"did you mean {close[0]}=? " if close else ""
             raise FilterError(
                 f"unknown filter {key}=: no card has a field of that name; {hint}"
-                f"filters: backbone, dataset, file_format, pretrained, or a front-matter key with _ for - "
+                f"filters: backbone, dataset, file_format, library, pretrained, or a front-matter key with _ for - "
                 f"({', '.join(sorted(f.replace('-', '_') for f in fields)[:12])}, ...)"
             )
 
@@ -246,6 +252,7 @@ _FILTER_KEYS = {
     "dataset": "train-dataset",
     "file_format": "file-format",
     "format": "file-format",
+    "library": "library",  # not a field: read from library-name or repo-link
 }
 
 
@@ -260,6 +267,9 @@ def _has_weights(entry: CardEntry) -> bool:
 def _values(entry: CardEntry, key: str) -> list[Any]:
     if key == "file-format":
         return entry.file_formats
+    if key == "library":
+        library = library_of(entry)
+        return [library] if library else []
     value = entry.fields.get(key)
     if value is None:
         return []
@@ -295,6 +305,8 @@ def _card_files(source: str) -> Iterator[tuple[str, os.stat_result]]:
 
 def _parse_record(path: str) -> dict[str, Any]:
     """What the index keeps of one card file: its front-matter, or why it was skipped."""
+    from .modelcard.parse import load_card
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CardWarning)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..modelcard.library import library_of
 from ._common import EXIT_OK, EXIT_USAGE, add_command, cards_options, cell, client, print_json, print_table
 
 TYPE_CHECKING = False
@@ -21,6 +22,7 @@ def add_commands(command) -> None:
     p.add_argument("--dataset", help="only this train-dataset (pattern)")
     p.add_argument("--format", dest="file_format", help="only cards with an asset of this file-format")
     p.add_argument("--base-model", help="only models fine-tuned from this base-model (pattern)")
+    p.add_argument("--library", help="only cards this library builds (pattern): mindcv, ghosthub, mindocr, ...")
     p.add_argument("--sort", default="name", help="sort by 'name' or a metric such as top1 or top5 (best first)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -33,7 +35,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     reg = client(args).registry
     lineage = {"base_model": args.base_model} if args.base_model else {}  # a key no card may have yet
     entries = reg.select(
-        args.pattern, backbone=args.backbone, dataset=args.dataset, file_format=args.file_format, **lineage
+        args.pattern,
+        backbone=args.backbone,
+        dataset=args.dataset,
+        file_format=args.file_format,
+        library=args.library,
+        **lineage,
     )
     if args.sort != "name":
         known = sorted({m for e in entries for m in e.metrics})
@@ -59,6 +66,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     columns = [
         ("NAME", "name"),
         ("BACKBONE", "backbone"),
+        ("LIBRARY", "library"),
         ("DATASET", "dataset"),
         ("TOP-1", "top1"),
         ("TOP-5", "top5"),
@@ -85,15 +93,16 @@ def _is_cached(entry, settings) -> bool:
 
 def _entry_summary(entry) -> dict[str, Any]:
     metrics = entry.metrics
-    first = entry.assets[0] if entry.assets else None
+    assets = entry.assets  # built afresh on each access: once per card, for every `list`
     return {
         "name": entry.name,
         "backbone": entry.backbone,
+        "library": library_of(entry),
         "dataset": entry.dataset,
         "top1": metrics.get("top1"),
         "top5": metrics.get("top5"),
-        "format": ",".join(entry.file_formats) or None,
-        "sha256": first.sha256 if first else None,
+        "format": ",".join(a.file_format for a in assets) or None,
+        "sha256": assets[0].sha256 if assets else None,
         "path": entry.file,
     }
 
@@ -131,6 +140,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         "title": card.title,
         "path": str(card.path),
         "fields": card.fields,
+        "library": library_of(card),
         "metrics": card.metrics,
         "assets": [{"file-format": a.file_format, "asset-link": a.link, "asset-sha256": a.sha256} for a in card.assets],
         "lineage": lineage,
@@ -144,6 +154,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         if key == "asset":
             continue
         print(f"  {key + ':':<{width}} {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
+    print(f"  {'library:':<{width}} {data['library'] or '- (the card names none)'}")
     if card.metrics:
         print("  metrics:" + "".join(f" {k}={v:g}" for k, v in card.metrics.items()))
     for i, asset in enumerate(card.assets, 1):

@@ -462,6 +462,8 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
         "author": args["author"] or "-",
         "update-time": (args["today"] or _dt.date.today()).isoformat(),
         "repo-link": args["base_url"] or "-",
+        # The hub's URL says nothing of what builds the network: say it (huggingface_hub's key).
+        "library-name": "ghosthub",
         "user-id": args["user_id"] or args["author"] or "-",
         "used-for": "inference",
         "mindspore-version": _mindspore_version(),

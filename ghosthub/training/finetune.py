@@ -157,6 +157,8 @@ def resolve_base(recipe: Recipe, *, registry=None, settings=None, progress: bool
     ------
     TrainError
         ``ckpt_path`` is not a file, or the hub model's architecture is not the recipe's.
+    UnsupportedLibraryError
+        Another library (mindocr, mindyolo, ...) builds the base model.
     ModelNotFoundError, DownloadError, HashMismatchError
         As for :meth:`ghosthub.Client.download`.
     """
@@ -168,7 +170,9 @@ def resolve_base(recipe: Recipe, *, registry=None, settings=None, progress: bool
     registry, settings = _registry(registry, settings)
     entry = registry.entry(name)
     from ..modelcard.fields import architecture
+    from ..modelcard.library import check_library
 
+    check_library(entry)  # a base model another library builds cannot be fine-tuned here
     backbone, width = architecture(entry)
     if (backbone, width) != (recipe.backbone, recipe.width):
         raise TrainError(

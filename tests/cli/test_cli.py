@@ -21,8 +21,20 @@ def test_list_table(capsys):
     code, out, err = run(capsys, "list")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "BACKBONE", "DATASET", "TOP-1", "TOP-5", "FORMAT", "SHA256", "CACHED"]
-    assert [line.split()[0] for line in lines[1:]] == [
+    assert lines[0].split() == [
+        "NAME",
+        "BACKBONE",
+        "LIBRARY",
+        "DATASET",
+        "TOP-1",
+        "TOP-5",
+        "FORMAT",
+        "SHA256",
+        "CACHED",
+    ]
+    names = [line.split()[0] for line in lines[1:]]
+    assert len(names) == 53 and names[:3] == ["bit_resnet50", "coat_tiny", "convit_tiny"]
+    assert [n for n in names if n.startswith("ghostnet")] == [
         "ghostnet600_175.a37ea724",
         "ghostnet_050",
         "ghostnet_050.85b91860",
@@ -31,9 +43,19 @@ def test_list_table(capsys):
         "ghostnet_100.722e13be",
         "ghostnet_130",
     ]
-    assert lines[2].split() == ["ghostnet_050", "ghostnet", "ImageNet2012", "65.84", "86.60", "ckpt", "ae7771cb", "no"]
+    assert lines[1 + names.index("ghostnet_050")].split() == [
+        "ghostnet_050",
+        "ghostnet",
+        "mindcv",
+        "ImageNet2012",
+        "65.84",
+        "86.60",
+        "ckpt",
+        "ae7771cb",
+        "no",
+    ]
     # Aligned: every column starts at the same offset on every line.
-    starts = [lines[0].index(h) for h in ("BACKBONE", "DATASET", "TOP-1", "SHA256")]
+    starts = [lines[0].index(h) for h in ("BACKBONE", "LIBRARY", "DATASET", "TOP-1", "SHA256")]
     for line in lines[1:]:
         assert all(line[s - 2 : s] == "  " and line[s] != " " for s in starts)
 
@@ -49,7 +71,7 @@ def test_list_pattern_filters_sort_and_json(capsys):
         "ghostnet_130",
     ]
     assert rows[0]["top1"] == 73.78 and rows[0]["sha256"] == "bef8025a" and rows[0]["format"] == "ckpt"
-    _, out, _ = run(capsys, "list", "--sort", "top1", "--json")
+    _, out, _ = run(capsys, "list", "ghostnet*", "--sort", "top1", "--json")
     assert [r["name"] for r in json.loads(out)] == [
         "ghostnet600_175.a37ea724",
         "ghostnet_100.722e13be",
@@ -60,9 +82,9 @@ def test_list_pattern_filters_sort_and_json(capsys):
         "ghostnet_050",
     ]
     _, out, _ = run(capsys, "list", "--backbone", "resnet", "--json")
-    assert json.loads(out) == []
+    assert [r["name"] for r in json.loads(out)] == ["resnet50", "seresnet18"]
     _, out, _ = run(capsys, "list", "--dataset", "imagenet*", "--format", "ckpt", "--json")
-    assert len(json.loads(out)) == 5
+    assert len(json.loads(out)) == 51  # all but the two Oxford-IIIT Pet cards
 
 
 def test_list_sort_by_an_unknown_metric_is_a_usage_error(capsys):
@@ -72,7 +94,7 @@ def test_list_sort_by_an_unknown_metric_is_a_usage_error(capsys):
 
 
 def test_list_nothing_matches(capsys):
-    code, out, err = run(capsys, "list", "resnet*")
+    code, out, err = run(capsys, "list", "yolo*")  # mindyolo's cards are not bundled
     assert code == 0 and out == "" and "no models match" in err
 
 

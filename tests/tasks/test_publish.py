@@ -53,6 +53,7 @@ def test_publish_writes_asset_card_and_index(checkpoints, tmp_path):
     assert card.fields["evaluation"] == "top1acc97.50 | top5acc100.00"
     assert card.metrics == {"top1": 97.5, "top5": 100.0}
     assert card.fields["width"] == "0.5" and card.backbone == "ghostnet"
+    assert card.fields["library-name"] == "ghosthub", "the hub's URL in repo-link does not say what builds it"
     assert (
         "| tiny_050 | ghostnet | 0.5 | toy | 97.50 | 100.00 |" in card.body and 'ghosthub.load("tiny_050"' in card.body
     )
