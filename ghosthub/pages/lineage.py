@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .shell import PAGES_VERSION
+from .shell import renderer_id
 
 __all__ = ["MAX_CHAIN", "base_chain", "page_key"]
 
@@ -58,6 +58,6 @@ def page_key(models: Mapping[str, Any], name: str) -> str | None:
     entry = models.get(name)
     if not isinstance(entry, Mapping) or not isinstance(entry.get("card-sha256"), str):
         return None
-    facts = [PAGES_VERSION, name, entry, base_chain(models, name)]
+    facts = [renderer_id(), name, entry, base_chain(models, name)]
     text = json.dumps(facts, sort_keys=True, ensure_ascii=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]

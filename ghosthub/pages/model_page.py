@@ -96,6 +96,8 @@ def _facts(name: str, entry: Mapping[str, Any], card: ModelCard | None, models: 
     rows = []
     for field, label in _FACTS:
         value = fields.get(field, entry.get(field, fallback.get(field)))
+        if field == "parameters" and isinstance(value, str) and value.isdigit():
+            value = f"{int(value):,}"
         if isinstance(value, (str, int, float)) and str(value) not in ("", "-"):
             rows.append(f'<tr><th scope="row">{label}</th><td>{esc(value)}</td></tr>')
     metrics = card.metrics if card is not None else entry.get("metrics")

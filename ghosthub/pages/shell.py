@@ -17,9 +17,19 @@ import html
 import re
 from pathlib import Path
 
-__all__ = ["PAGES_VERSION", "esc", "frame", "hash_source", "is_relative", "read_page_key", "safe_href"]
+__all__ = [
+    "PAGES_VERSION",
+    "esc",
+    "frame",
+    "hash_source",
+    "is_relative",
+    "read_page_key",
+    "renderer_id",
+    "safe_href",
+]
 
-# Part of every page's key: a new version of the renderer rewrites every page once.
+# Part of every page's key (with the stylesheet and script): a new renderer rewrites every page once.
+# Change it with any change to what a page shows.
 PAGES_VERSION = "ghosthub-pages/1"
 _STATIC = Path(__file__).resolve().parent / "static"
 # What browsers drop from a URL before reading its scheme (WHATWG URL: tab and newline; leading C0 and space).
@@ -84,6 +94,12 @@ def _static() -> tuple[str, str, str]:
         "img-src 'self' data:; base-uri 'none'; form-action 'none'"
     )
     return css, js, policy
+
+
+def renderer_id() -> str:
+    """What makes this renderer's pages what they are beyond their data: its version, its style and script."""
+    css, js, _ = _static()
+    return f"{PAGES_VERSION} {hashlib.sha256((css + js).encode()).hexdigest()[:16]}"
 
 
 def frame(title: str, body: str, *, key: str | None = None) -> bytes:
