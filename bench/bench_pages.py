@@ -212,15 +212,18 @@ def screenshot(root: Path, out: Path) -> None:
     from PIL import Image
 
     proc, url = serve(root)
-    driver = browser(1180, 420)
+    driver = browser(1400, 900)
     try:
         driver.get(url + "index.html")
         png = driver.get_screenshot_as_png()
+        bottom = driver.execute_script("return document.querySelector('main').getBoundingClientRect().bottom")
+        ratio = driver.execute_script("return window.devicePixelRatio")
     finally:
         driver.quit()
         proc.terminate()
         proc.wait(timeout=10)
     image = Image.open(io.BytesIO(png)).convert("RGB")
+    image = image.crop((0, 0, image.size[0], min(image.size[1], int((bottom + 24) * ratio))))
     out.parent.mkdir(parents=True, exist_ok=True)
     image.quantize(colors=64).save(out, optimize=True)
     print(

@@ -156,7 +156,7 @@ def _files(entry: Mapping[str, Any]) -> str:
     if not rows:
         return "<h2>Files</h2><p>This hub lists no file for this model.</p>"
     return (
-        '<h2>Files</h2><table><thead><tr><th scope="col">File</th><th scope="col">Format</th>'
+        '<h2>Files</h2><table class="files"><thead><tr><th scope="col">File</th><th scope="col">Format</th>'
         f'<th scope="col">Size</th><th scope="col">SHA-256</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
         '<p class="muted">ghosthub checks every file it downloads against this digest.</p>'
     )
