@@ -64,9 +64,24 @@ def stage_pages(
 def plan_pages(
     root: Path, index: dict[str, Any], *, cards: Mapping[str, bytes] | None = None
 ) -> tuple[dict[str, bytes], list[str]]:
-    """What :func:`stage_pages` would stage: (pages to write, ``{path: bytes}``; pages to remove), touching nothing.
+    """What :func:`stage_pages` would stage, touching nothing on disk.
 
     ``index`` gains the page fields of entries that lack them, as for :func:`stage_pages`.
+
+    Parameters
+    ----------
+    root : Path
+        The hub folder.
+    index : dict
+        The index the pages are for.
+    cards : mapping of str to bytes, optional
+        Card files not yet on disk, by model name.
+
+    Returns
+    -------
+    tuple
+        ``({path: bytes}`` of the pages to write, ``[path, ...]`` of the pages to remove``)``,
+        paths relative to ``root``.
     """
     models = index["models"]
     cards = cards or {}
@@ -96,9 +111,30 @@ def refresh_pages(root: str | os.PathLike, *, dry_run: bool = False) -> list[str
     """Bring the pages of hub folder ``root`` in line with its index.json; the caller holds the hub's lock.
 
     A hub published before pages existed gets them here (its entries get their
-    :data:`~ghosthub.hub.index.PAGE_FIELDS` too, in the same commit). Returns the pages
-    written or removed (with ``dry_run``: that would be), relative to ``root``; none when
-    ``root`` has no index.json.
+    :data:`~ghosthub.hub.index.PAGE_FIELDS` too, in the same commit).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The hub folder.
+    dry_run : bool
+        Say what would be written; write nothing.
+
+    Returns
+    -------
+    list of str
+        The pages written or removed (with ``dry_run``: that would be), relative to ``root``;
+        none when ``root`` has no index.json.
+
+    Raises
+    ------
+    HubError
+        index.json cannot be read or is not a hub index.
+
+    Examples
+    --------
+    >>> refresh_pages("/no/such/hub")
+    []
     """
     root = Path(root)
     if not (root / INDEX).is_file():

@@ -46,7 +46,19 @@ def model_page_path(name: str) -> str:
 
 
 def render_index_page(models: Mapping[str, Any], *, title: str = "ghosthub") -> bytes:
-    """The bytes of ``index.html`` for a hub whose index lists ``models`` (``index["models"]``).
+    """The bytes of ``index.html`` for a hub whose index lists ``models``.
+
+    Parameters
+    ----------
+    models : mapping
+        The index's ``models``: name -> entry (figures, files, and the page fields).
+    title : str
+        The page's heading.
+
+    Returns
+    -------
+    bytes
+        The whole page: one table row per model, in name order.
 
     Examples
     --------
