@@ -4,11 +4,12 @@ A mirror is an ordinary hub folder (``index.json``, ``cards/``, ``assets/``, see
 :mod:`ghosthub.hub.index`): any static web server serves it, ``GHOSTHUB_HUB=DIR``
 reads it in place. Each model is committed through a
 :class:`~ghosthub.hub.transaction.Transaction` (its assets, its card, the pages that
-change, the index), so a reader sees a model whole or not at all, and a killed run leaves a journal the next
-run rolls back. A run is incremental: an asset already there with the right digest is
-not fetched again (nor read again while a record of an earlier run vouches for it, see
-:mod:`ghosthub.hub.verified`), a card that did not change is not written, and an asset
-an updated card no longer links is removed once the new card is in place. With
+change, the index), so a reader sees a model whole or not at all, and a killed run
+leaves a journal the next run rolls back. A run is incremental: an asset already
+there with the right digest is not fetched again (nor read again while a record of an
+earlier run vouches for it, see :mod:`ghosthub.hub.verified`), a card that did not
+change is not written, and an asset an updated card no longer links is removed once
+the new card is in place. With
 ``prune``, models that match the patterns but are gone from the source leave the
 mirror too (index first, then their files), as ``rsync --delete`` would. Downloads go
 through the cache (:func:`ghosthub.download.fetch.fetch_asset`), so they resume after a kill.
