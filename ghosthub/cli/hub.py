@@ -60,7 +60,8 @@ def add_commands(command) -> None:
         command("fsck"),
         "fsck",
         _cmd_fsck,
-        "check a hub: roll back a killed publish, remove what it left, report missing files and unfinished uploads",
+        "check a hub: roll back a killed publish, remove what it left, rewrite its pages, report missing files "
+        "and unfinished uploads",
     )
     p.add_argument(
         "directory", metavar="DIR|s3://BUCKET/PREFIX", type=hub_argument, help="the hub (index.json, cards/, assets/)"
@@ -121,7 +122,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port (0 picks a free "
             "one)"
         ) from None
-    print(f"serving {server.root} at {server.url} (Ctrl-C to stop)", flush=True)
+    pages = f"; pages at {server.url}index.html" if (server.root / "index.html").is_file() else ""
+    print(f"serving {server.root} at {server.url}{pages} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -143,6 +145,7 @@ def _cmd_fsck(args: argparse.Namespace) -> int:
                 "freed": report.freed,
                 "problems": report.problems,
                 "superseded": list(report.superseded),
+                "pages": list(report.pages),
                 "dry_run": args.dry_run,
             }
         )
@@ -154,6 +157,8 @@ def _cmd_fsck(args: argparse.Namespace) -> int:
         print(f"{verb} {path}")
     if report.removed:
         print(f"{verb} {len(report.removed)} leftover file(s), {size(report.freed)}")
+    if report.pages:
+        print(f"{'would write' if args.dry_run else 'wrote'} {len(report.pages)} page(s) to match index.json")
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)
     if report.superseded:
@@ -161,6 +166,6 @@ def _cmd_fsck(args: argparse.Namespace) -> int:
             f"kept {len(report.superseded)} older asset(s) of published models, for copies of their older cards: "
             + ", ".join(report.superseded)
         )
-    if report.ok and not report.removed and not report.recovered:
+    if report.ok and not report.removed and not report.recovered and not report.pages:
         print(f"{args.directory}: clean")
     return EXIT_OK if report.ok else EXIT_FAIL

@@ -153,7 +153,7 @@ def publish_model(
     card_text : str
         The card, its links relative to ``cards/`` (``../assets/<file>``).
     entry : dict
-        The index entry without ``card`` and ``card-sha256`` (they are filled in here).
+        The index entry (:func:`ghosthub.hub.index.model_entry`); its ``card`` path is set here.
     force : bool
         Replace the entry of ``name`` when it lists another asset.
     part_size, threads : int

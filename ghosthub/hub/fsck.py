@@ -1,11 +1,12 @@
-"""Checking a hub folder: roll back a killed publish, remove what it left, report what is missing.
+"""Checking a hub folder: roll back a killed publish, remove what it left, bring its pages in line, report gaps.
 
 A publish stages its files as dotfiles beside their targets (``.<name>.<random>.tmp``, backups
 ``.<name>.<pid>.<i>.bak``) and commits them under ``.publish.lock``. A publish killed before
 its commit leaves them behind (tens of MiB each, served by any plain web server). Holding the
 same lock, every such file is left over, except the staged copy of a checkpoint, which is made
 before the lock is taken: its name carries ``<host>-<pid>`` and it is removed only once that
-process is gone.
+process is gone. A hub whose pages are missing (published before ghosthub wrote pages) or
+out of date gets them rewritten from its index and cards (:func:`ghosthub.hub.site.refresh_pages`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .._utils.places import hub_place
 from ..download.parts import owner_is_gone
 from ..errors import HubError
 from .index import INDEX, model_of_asset, read_index
+from .site import refresh_pages
 from .transaction import JOURNAL, recover
 
 __all__ = ["FsckReport", "LOCK", "STALE_AFTER", "fsck", "leftovers"]
@@ -30,11 +32,11 @@ LOCK = ".publish.lock"
 # A temporary file without an owner in its name is left over once it has not changed for this long.
 STALE_AFTER = 600.0
 _OWNED = re.compile(r"\.(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)\.tmp")
-_FOLDERS = ("", "cards", "assets")
+_FOLDERS = ("", "cards", "assets", "models")
 
 
 class FsckReport(NamedTuple):
-    """What :func:`fsck` did and found: a rolled-back publish, removed files (bytes), problems left."""
+    """What :func:`fsck` did and found: a rolled-back publish, removed files (bytes), problems left, pages written."""
 
     recovered: bool
     removed: list
@@ -42,6 +44,8 @@ class FsckReport(NamedTuple):
     problems: list
     # Older assets of listed models, kept by `publish --force` for copies of the older cards: no problem.
     superseded: tuple = ()
+    # Pages (re)written or removed to match index.json, relative to the hub (with dry_run: that would be).
+    pages: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -88,8 +92,9 @@ def fsck(
     """Repair what killed publishes left in hub ``root`` and report what is missing.
 
     A folder, under the publish lock: roll back a half-committed publish (its journal), remove
-    leftover temporary files and backups, then check that every model of
-    ``index.json`` has its card and asset files. Orphan assets are reported, not removed.
+    leftover temporary files and backups, rewrite the pages that do not match ``index.json``
+    (all of them for a hub published before ghosthub wrote pages), then check that every model
+    of ``index.json`` has its card and asset files. Orphan assets are reported, not removed.
     An ``s3://bucket/prefix`` hub: see :func:`ghosthub.hub.fsck_store.fsck_store` (objects no
     entry refers to and unfinished uploads older than ``stale_after`` are removed).
 
@@ -132,9 +137,18 @@ def fsck(
             for path in removed:
                 path.unlink(missing_ok=True)
         problems, superseded = _missing(root)
+        pages = _pages(root, dry_run)
     finally:
         lock.release()
-    return FsckReport(recovered, removed, freed, problems, tuple(superseded))
+    return FsckReport(recovered, removed, freed, problems, tuple(superseded), tuple(pages))
+
+
+def _pages(root: Path, dry_run: bool) -> list[str]:
+    """The pages :func:`refresh_pages` wrote (none when the index cannot be read: that is a problem already)."""
+    try:
+        return refresh_pages(root, dry_run=dry_run)
+    except HubError:
+        return []
 
 
 def clean_leftovers(root: Path) -> list[Path]:

@@ -21,10 +21,13 @@ __all__ = [
     "INDEX",
     "FORMAT",
     "MAX_INDEX_BYTES",
+    "PAGE_FIELDS",
     "asset_file_name",
+    "card_facts",
     "empty_index",
     "index_bytes",
     "is_url",
+    "model_entry",
     "model_of_asset",
     "parse_index",
     "read_index",
@@ -36,6 +39,8 @@ MAX_INDEX_BYTES = 16 << 20
 _CARD_PATH = re.compile(r"cards/([^/]+)\.md")
 _ASSET_PATH = re.compile(r"assets/([^/]+)")
 _DIGEST = re.compile(r"[0-9a-fA-F]{8,64}")
+# Card fields an entry copies so that index.html is drawn from index.json alone (see ghosthub.pages).
+PAGE_FIELDS = ("update-time", "base-model", "parameters")
 
 
 def asset_file_name(model: str, sha256: str, file_format: str) -> str:
@@ -62,6 +67,52 @@ def model_of_asset(file_name: str) -> str | None:
     model, _, rest = file_name.rpartition("-")
     digest, dot, _ = rest.partition(".")
     return model if model and dot and len(digest) == 8 and all(c in "0123456789abcdef" for c in digest) else None
+
+
+def model_entry(card, card_sha256: str, assets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The index entry of a card written to ``cards/<name>.md``: what listings and ``index.html`` show, and its files.
+
+    Parameters
+    ----------
+    card : ModelCard
+        The card as written.
+    card_sha256 : str
+        SHA-256 of the card file's bytes.
+    assets : list of dict
+        ``{"path": "assets/...", "file-format", "sha256", "size"}`` per file the hub holds.
+
+    Returns
+    -------
+    dict
+        ``card``, ``card-sha256``, ``backbone``, ``dataset``, ``metrics``, the
+        :data:`PAGE_FIELDS` the card has, then ``assets``.
+    """
+    return {
+        "card": f"cards/{card.name}.md",
+        "card-sha256": card_sha256,
+        "backbone": card.backbone,
+        "dataset": card.dataset,
+        "metrics": card.metrics,
+        **card_facts(card),
+        "assets": assets,
+    }
+
+
+def card_facts(card) -> dict[str, Any]:
+    """The :data:`PAGE_FIELDS` a card has; ``parameters`` as a count.
+
+    Examples
+    --------
+    >>> from ghosthub.modelcard import ModelCard
+    >>> card_facts(ModelCard("a", {"model-name": "a", "update-time": "2026-12-01", "parameters": "1300000"}))
+    {'update-time': '2026-12-01', 'parameters': 1300000}
+    """
+    facts: dict[str, Any] = {}
+    for field in PAGE_FIELDS:
+        value = card.get(field)
+        if isinstance(value, str) and value not in ("", "-"):
+            facts[field] = int(value) if field == "parameters" and value.isdigit() else value
+    return facts
 
 
 def empty_index() -> dict[str, Any]:

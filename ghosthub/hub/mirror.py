@@ -3,12 +3,13 @@
 A mirror is an ordinary hub folder (``index.json``, ``cards/``, ``assets/``, see
 :mod:`ghosthub.hub.index`): any static web server serves it, ``GHOSTHUB_HUB=DIR``
 reads it in place. Each model is committed through a
-:class:`~ghosthub.hub.transaction.Transaction` (its assets, its card, the index), so
-a reader sees a model whole or not at all, and a killed run leaves a journal the next
-run rolls back. A run is incremental: an asset already there with the right digest is
-not fetched again (nor read again while a record of an earlier run vouches for it, see
-:mod:`ghosthub.hub.verified`), a card that did not change is not written, and an asset
-an updated card no longer links is removed once the new card is in place. With
+:class:`~ghosthub.hub.transaction.Transaction` (its assets, its card, the pages that
+change, the index), so a reader sees a model whole or not at all, and a killed run
+leaves a journal the next run rolls back. A run is incremental: an asset already
+there with the right digest is not fetched again (nor read again while a record of an
+earlier run vouches for it, see :mod:`ghosthub.hub.verified`), a card that did not
+change is not written, and an asset an updated card no longer links is removed once
+the new card is in place. With
 ``prune``, models that match the patterns but are gone from the source leave the
 mirror too (index first, then their files), as ``rsync --delete`` would. Downloads go
 through the cache (:func:`ghosthub.download.fetch.fetch_asset`), so they resume after a kill.
@@ -33,7 +34,8 @@ from .._utils.hashes import file_hash
 from .._utils.places import hub_place
 from ..errors import HubError
 from ..modelcard import ModelCard, parse_card, render_card
-from .index import INDEX, asset_file_name, index_bytes, read_index
+from .index import INDEX, asset_file_name, index_bytes, model_entry, read_index
+from .site import stage_pages
 from .transaction import Transaction, recover, stage_copy
 from .verified import VerifiedFiles
 
@@ -163,6 +165,7 @@ def _remove_one(root: Path, name: str, dry_run: bool) -> MirrorItem:
         index["updated"] = utcnow()
         txn = Transaction(root)
         try:
+            stage_pages(txn, root, index)  # its page goes with its entry
             txn.stage(root / INDEX, index_bytes(index))
             txn.commit()  # from here readers no longer see the model; its files go next
         finally:
@@ -186,7 +189,7 @@ def _unlink_inside(root: Path, rels: Iterable[str]) -> None:
 
 def _remove_leftovers(root: Path) -> None:
     """Temporary copies a killed run left (``.<name>.<random>.tmp``); the lock says no run is writing them."""
-    for folder in (root, root / "cards", root / "assets"):
+    for folder in (root, root / "cards", root / "assets", root / "models"):
         for path in folder.glob(".*.tmp"):
             path.unlink(missing_ok=True)
 
@@ -231,7 +234,7 @@ def _mirror_one(
         text = render_card(card.replace(asset=new_assets) if new_assets else card)
         card_rel = f"cards/{name}.md"
         card_sha = hashlib.sha256(text.encode()).hexdigest()
-        parse_card(text, path=root / card_rel)  # what readers will see must be a valid card
+        written = parse_card(text, path=root / card_rel)  # what readers will see must be a valid card
         same_card = old_entry.get("card-sha256") == card_sha and _sha_of(root / card_rel) == card_sha
         state = "unchanged" if same_card and not fetched else ("updated" if old_entry else "new")
         # Assets the new card no longer links (and no other model lists) go once it is in place.
@@ -239,15 +242,9 @@ def _mirror_one(
         if dry_run or state == "unchanged":
             return MirrorItem(name, state, fetched, kept, card_rel, dropped)
         index["updated"] = utcnow()
-        index["models"][name] = {
-            "card": card_rel,
-            "card-sha256": card_sha,
-            "backbone": card.backbone,
-            "dataset": card.dataset,
-            "metrics": card.metrics,
-            "assets": index_assets,
-        }
+        index["models"][name] = model_entry(written, card_sha, index_assets)
         txn.stage(root / card_rel, text.encode())
+        stage_pages(txn, root, index, cards={name: text.encode()})  # with the index, never apart from it
         txn.stage(root / INDEX, index_bytes(index))
         txn.commit()
     finally:

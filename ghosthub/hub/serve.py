@@ -79,6 +79,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", modified)
+            if urllib.parse.urlsplit(self.path).path.strip("/") == "":
+                self.send_header("Vary", "Accept")  # "/" is the pages or the index, by what the client takes
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
             self.end_headers()
@@ -95,7 +97,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         parts = urllib.parse.unquote(raw).split("/")
         if any(p in ("..", ".") or "\x00" in p or "\\" in p for p in parts):
             return None
-        relative = "/".join(p for p in parts if p) or "index.json"
+        relative = "/".join(p for p in parts if p) or self._root_file()
         path = (self.root / relative).resolve()
         if (
             not path.is_relative_to(self.root)
@@ -106,6 +108,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not _is_public(relative.split("/")):  # the name asked for, as well as where a link leads
             return None
         return path
+
+    def _root_file(self) -> str:
+        """What ``/`` is: the pages for a browser (it asks for HTML), index.json for every other client."""
+        wants_html = "text/html" in self.headers.get("Accept", "")
+        return "index.html" if wants_html and (self.root / "index.html").is_file() else "index.json"
 
     def _error(self, code: int, message: str) -> None:
         data = f"{code} {message}\n".encode()
@@ -118,7 +125,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def _is_public(parts) -> bool:
-    """Only a hub's own files are served: index.json, and files under cards/ and assets/, no dotfile anywhere.
+    """Only a hub's own files are served: index.json, files under cards/ and assets/, and the pages
+    (index.html, models/<name>.html); no dotfile anywhere.
 
     A hub folder is often a git checkout (``.git/config`` may hold a token) with an
     ``.env``, a publish journal and in-flight temporary files (all dotfiles).
@@ -126,7 +134,11 @@ def _is_public(parts) -> bool:
     parts = tuple(parts)
     if any(p.startswith(".") for p in parts):
         return False
-    return parts == ("index.json",) or (len(parts) >= 2 and parts[0] in ("cards", "assets"))
+    if parts in (("index.json",), ("index.html",)):
+        return True
+    if len(parts) == 2 and parts[0] == "models":
+        return parts[1].endswith(".html")
+    return len(parts) >= 2 and parts[0] in ("cards", "assets")
 
 
 def _is_single_byte_range(header: str) -> bool:
@@ -212,9 +224,11 @@ def serve(
 ) -> HubServer:
     """A server for ``directory`` (not yet started: use it as a context manager or call start()).
 
-    Only ``index.json`` and the files under ``cards/`` and ``assets/`` are served,
-    never a dotfile; a connection silent for ``timeout`` seconds is closed. A URL or an
-    ``s3://`` hub is refused (HubError): they are served already.
+    Only ``index.json``, the files under ``cards/`` and ``assets/`` and the pages
+    (``index.html``, ``models/<name>.html``) are served, never a dotfile; ``/`` is
+    ``index.html`` for a browser and ``index.json`` for any other client; a connection
+    silent for ``timeout`` seconds is closed. A URL or an ``s3://`` hub is refused
+    (HubError): they are served already.
     """
     place = hub_place(directory, what="serve: the hub")
     if place.kind != "folder":

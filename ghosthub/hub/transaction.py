@@ -19,11 +19,11 @@ JOURNAL = ".publish-journal.json"
 class Transaction:
     """Replace several files of a hub so that readers see all changes or none.
 
-    Files are staged first (:meth:`stage`), then :meth:`commit` records a journal,
-    replaces each final file (keeping a hard-linked backup of what it replaces),
-    and removes the journal. Any failure during commit rolls back at once; a
-    process killed mid-commit leaves the journal, and :func:`recover` (run by
-    the next publish) rolls back from it.
+    Files are staged first (:meth:`stage`, or :meth:`remove` for a file that goes), then
+    :meth:`commit` records a journal, replaces (or removes) each final file in the order
+    staged, keeping a hard-linked backup of what it replaces, and removes the journal. Any
+    failure during commit rolls back at once; a process killed mid-commit leaves the
+    journal, and :func:`recover` (run by the next publish) rolls back from it.
     """
 
     def __init__(self, root: Path):
@@ -37,9 +37,14 @@ class Transaction:
                 f.write(data or b"")
         self.steps.append({"tmp": str(tmp), "final": str(final), "backup": None})
 
+    def remove(self, final: Path) -> None:
+        """Queue ``final`` to be removed by the commit (and restored if the commit rolls back)."""
+        self.steps.append({"tmp": None, "final": str(final), "backup": None})
+
     def discard(self) -> None:
         for step in self.steps:
-            Path(step["tmp"]).unlink(missing_ok=True)
+            if step["tmp"]:
+                Path(step["tmp"]).unlink(missing_ok=True)
         self.steps = []
 
     def commit(self) -> None:
@@ -53,7 +58,10 @@ class Transaction:
             for step in self.steps:
                 if step["backup"]:
                     _link_or_copy(Path(step["final"]), Path(step["backup"]))
-                os.replace(step["tmp"], step["final"])
+                if step["tmp"]:
+                    os.replace(step["tmp"], step["final"])
+                else:
+                    Path(step["final"]).unlink(missing_ok=True)
         except BaseException:
             _roll_back(self.root, self.steps)
             raise
@@ -98,16 +106,19 @@ def recover(root: str | os.PathLike) -> bool:
 
 def _roll_back(root: Path, steps: list[dict[str, Any]]) -> None:
     for step in reversed(steps):
-        final, tmp, backup = Path(step["final"]), Path(step["tmp"]), step["backup"]
-        if not _inside(root, final) or not _inside(root, tmp) or (backup and not _inside(root, Path(backup))):
+        final, backup = Path(step["final"]), step["backup"]
+        tmp = Path(step["tmp"]) if step["tmp"] else None  # None: a removal
+        outside = not _inside(root, final) or (tmp and not _inside(root, tmp))
+        if outside or (backup and not _inside(root, Path(backup))):
             raise HubError(f"publish journal in {root} names files outside the hub; refusing to roll back")
         if backup and Path(backup).exists():
             os.replace(backup, final)
             # rename() between two links to one file does nothing: the backup may still be there.
             Path(backup).unlink(missing_ok=True)
-        elif not backup and not tmp.exists():
+        elif not backup and tmp and not tmp.exists():
             final.unlink(missing_ok=True)  # created by the commit: it did not exist before
-        tmp.unlink(missing_ok=True)
+        if tmp:
+            tmp.unlink(missing_ok=True)
     (root / JOURNAL).unlink(missing_ok=True)
 
 

@@ -20,7 +20,8 @@ from .._utils.places import hub_place
 from ..download.parts import owner_tag
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning
 from ..hub.fsck import LOCK, clean_leftovers
-from ..hub.index import INDEX, asset_file_name, index_bytes, read_index
+from ..hub.index import INDEX, asset_file_name, index_bytes, model_entry, read_index
+from ..hub.site import stage_pages
 from ..hub.transaction import Transaction, recover, stage_copy
 from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
 from ..modelcard.provenance import provenance_block, provenance_fields
@@ -98,7 +99,8 @@ def publish(
     once and strict-loaded into the named architecture (a mismatch is refused), evaluated on
     ``eval_dir`` when given, then a card in MindSpore Hub's format (full 64-digit
     asset-sha256) is written to ``cards/<name>.md``, parsed back to validate it, and
-    ``index.json`` is updated, all in one transaction. A different existing card or asset
+    ``index.json`` is updated with the hub's pages (``index.html`` and the pages that changed,
+    see :mod:`ghosthub.hub.site`), all in one transaction. A different existing card or asset
     is never overwritten without ``force``; an interrupted publish leaves the hub as it was.
 
     Parameters
@@ -204,6 +206,7 @@ def publish(
             )
         net = _build_checked(params, staged, checkpoint, backbone, width, info.get("model_options"))
         del params
+        parameters = sum(int(p.size) for p in net.trainable_params())
         try:
             if eval_dir is not None and not metrics:
                 pre = network_preprocessing(net, info)
@@ -216,6 +219,7 @@ def publish(
             name=name,
             backbone=backbone,
             width=width,
+            parameters=parameters,
             dataset=dataset or info.get("dataset") or "-",
             metrics=dict(metrics or {}),
             base_url=base_url,
@@ -358,31 +362,19 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
 
     index = read_index(root / INDEX)
     index["updated"] = utcnow()
-    index["models"][name] = {
-        "card": f"cards/{name}.md",
-        "card-sha256": hashlib.sha256(text.encode()).hexdigest(),
-        **_entry(card, asset_name, fmt, sha256, staged.stat().st_size),
-    }
+    asset = {"path": f"assets/{asset_name}", "file-format": fmt, "sha256": sha256, "size": staged.stat().st_size}
+    index["models"][name] = model_entry(card, hashlib.sha256(text.encode()).hexdigest(), [asset])
     txn = Transaction(root)
     try:
         if force or not asset_there:
             txn.stage(asset_path, tmp=staged)
         txn.stage(card_path, text.encode())
+        stage_pages(txn, root, index, cards={name: text.encode()})  # with the index, never apart from it
         txn.stage(root / INDEX, index_bytes(index))
         txn.commit()
     finally:
         txn.discard()
     return PublishResult(name, card_path, asset_path, sha256, card, changed=True, metrics=dict(meta["metrics"]))
-
-
-def _entry(card: ModelCard, asset_name: str, fmt: str, sha256: str, size: int) -> dict[str, Any]:
-    """A model's index entry, less its card's path and digest (which depend on where the card goes)."""
-    return {
-        "backbone": card.backbone,
-        "dataset": card.dataset,
-        "metrics": card.metrics,
-        "assets": [{"path": f"assets/{asset_name}", "file-format": fmt, "sha256": sha256, "size": size}],
-    }
 
 
 def _commit_store(store, staged: Path, sha256: str, fmt: str, meta: dict, force: bool, settings) -> PublishResult:
@@ -400,7 +392,11 @@ def _commit_store(store, staged: Path, sha256: str, fmt: str, meta: dict, force:
         name,
         (staged, sha256, fmt, f"assets/{asset_name}"),
         text,
-        _entry(card, asset_name, fmt, sha256, staged.stat().st_size),
+        model_entry(
+            card,
+            hashlib.sha256(text.encode()).hexdigest(),
+            [{"path": f"assets/{asset_name}", "file-format": fmt, "sha256": sha256, "size": staged.stat().st_size}],
+        ),
         force=force,
         part_size=settings.part_size,
         threads=settings.connections or 10,
@@ -473,6 +469,8 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
     }
     if args["width"] is not None:
         fields["width"] = f"{args['width']:g}"
+    if args.get("parameters"):
+        fields["parameters"] = str(args["parameters"])  # trainable ones, as papers count them
     provenance = _public(args.get("provenance"))
     extra = {**args["preprocessing"], **provenance_fields(provenance), **args["extra_fields"]}
     fields.update({k: [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) for k, v in extra.items()})

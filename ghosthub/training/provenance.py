@@ -9,7 +9,7 @@ from .environment import device_description, versions
 from .recipe import Recipe
 from .resume import best_metrics
 
-__all__ = ["PROVENANCE_KEYS", "make_provenance"]
+__all__ = ["HISTORY_KEYS", "PROVENANCE_KEYS", "make_provenance"]
 
 PROVENANCE_KEYS = (
     "recipe",
@@ -29,6 +29,7 @@ PROVENANCE_KEYS = (
     "epochs",
     "best_epoch",
     "metrics",
+    "history",
     "checkpoint_sha256",
     "images_per_second",
     "ghosthub_version",
@@ -38,6 +39,9 @@ PROVENANCE_KEYS = (
     "device",
     "cpu_isa",
 )
+
+# What the record keeps of each epoch (a card's training curves): the figures, not the timings, which differ per run.
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr")
 
 
 def make_provenance(
@@ -55,8 +59,10 @@ def make_provenance(
 ) -> dict:
     """What a card records about how its checkpoint was made (keys: :data:`PROVENANCE_KEYS`).
 
-    A fine-tuning run adds its lineage (:data:`~ghosthub.training.finetune.BASE_PROVENANCE_KEYS`):
-    the base model's name, card, asset URL and full SHA-256, by which a rebuild finds it again.
+    ``history`` keeps :data:`HISTORY_KEYS` of every epoch (6 significant digits), from which a
+    hub's page draws the model's training curves. A fine-tuning run adds its lineage
+    (:data:`~ghosthub.training.finetune.BASE_PROVENANCE_KEYS`): the base model's name, card,
+    asset URL and full SHA-256, by which a rebuild finds it again.
     """
     rates = [e.images_per_second for e in history if e.images_per_second]
     return {
@@ -77,6 +83,7 @@ def make_provenance(
         "epochs": recipe.epoch_size,
         "best_epoch": best["epoch"] if best else None,
         "metrics": best_metrics(best) or {},
+        "history": [_epoch_record(e) for e in history],
         "checkpoint_sha256": sha,
         "images_per_second": float(np.median(rates)) if rates else 0.0,
         **versions(),
@@ -84,3 +91,12 @@ def make_provenance(
         "cpu_isa": cpu_isa_in_use().isa,
         **(base.provenance() if base is not None else {}),
     }
+
+
+def _epoch_record(epoch) -> dict:
+    """One epoch's figures as the record keeps them (None where there was no val split)."""
+    record = {}
+    for key in HISTORY_KEYS:
+        value = getattr(epoch, key)
+        record[key] = float(f"{value:.6g}") if isinstance(value, float) else value
+    return record

@@ -200,7 +200,7 @@ def test_prune_follows_a_hub_that_replaced_one_model_and_dropped_another(source,
     assert main(["mirror", "*_050", "--to", str(dest), "--hub", str(src), "--cache-dir", cache]) == 0
     old_alpha = next((dest / "assets").glob("alpha_050-*")).name
     beta_files = sorted(p.relative_to(dest) for p in dest.rglob("beta_050*"))
-    assert len(beta_files) == 2  # its card and its asset
+    assert len(beta_files) == 3  # its card, its asset and its page
 
     ms.set_seed(7)
     net = create_model("ghostnet", 0.5, num_classes=3)

@@ -158,9 +158,11 @@ def test_serve_command_port_errors(tmp_path, capsys):
 def exposed_hub(tmp_path):
     """A hub folder that is also a git checkout, with secrets and a killed publish's leftovers."""
     root = tmp_path / "hub"
-    for folder in ("assets", "cards", ".git", "cards/.hidden"):
+    for folder in ("assets", "cards", ".git", "cards/.hidden", "models/sub"):
         (root / folder).mkdir(parents=True)
     (root / "index.json").write_text('{"models": {}}')
+    (root / "index.html").write_text("<!DOCTYPE html><title>hub</title>")
+    (root / "models" / "m.html").write_text("<!DOCTYPE html><title>m</title>")
     (root / "cards" / "m.md").write_text("# m")
     (root / "assets" / "m.ckpt").write_bytes(DATA)
     secrets = {
@@ -171,22 +173,39 @@ def exposed_hub(tmp_path):
         "cards/.hidden/x.md": "TOKEN",
         "README.md": "TOKEN not a hub file",
         "serve.log": "TOKEN",
+        "models/.m.html.ab12.tmp": "TOKEN partial page",
+        "models/notes.txt": "TOKEN",
+        "models/sub/x.html": "TOKEN",
+        "page.html": "TOKEN not a page of the hub",
     }
     for name, text in secrets.items():
         (root / name).write_text(text)
     os.symlink(root / ".env", root / "cards" / "env.md")  # a link inside cards/ to a dotfile
+    os.symlink(root / ".env", root / "models" / "env.html")
     with serve(root) as server:
         yield server, secrets
 
 
-def test_only_index_cards_and_assets_are_served(exposed_hub):
+def test_only_index_cards_assets_and_pages_are_served(exposed_hub):
     server, secrets = exposed_hub
     for path in ["/index.json", "/", "/cards/m.md", "/assets/m.ckpt"]:
         assert get(server, path)[0].status == 200, path
-    for name in [*secrets, "cards/env.md", ".git/", "cards/.hidden/x.md"]:
+    for name in [*secrets, "cards/env.md", "models/env.html", ".git/", "cards/.hidden/x.md"]:
         for path in (f"/{name}", f"/{name.replace('.', '%2e', 1)}", f"/cards/../{name}"):
             response, body = get(server, path)
             assert response.status == 404 and b"TOKEN" not in body, path
+
+
+def test_the_pages_are_served_and_a_browser_asking_for_the_root_gets_them(exposed_hub):
+    server, _ = exposed_hub
+    for path in ("/index.html", "/models/m.html"):
+        response, body = get(server, path)
+        assert response.status == 200 and body.startswith(b"<!DOCTYPE html>"), path
+        assert response.getheader("Content-Type") == "text/html; charset=utf-8"
+    response, body = get(server, "/", Accept="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert body == b"<!DOCTYPE html><title>hub</title>" and response.getheader("Vary") == "Accept"
+    response, body = get(server, "/", Accept="*/*")  # a hub client: the index, as before pages
+    assert body == b'{"models": {}}' and response.getheader("Content-Type") == "application/json"
 
 
 def test_an_idle_connection_is_closed(tmp_path):

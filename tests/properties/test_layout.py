@@ -14,6 +14,7 @@ LAYERS = [
     ("foundation", ("_version", "errors", "constants", "config", "naming", "preprocessing", "_utils")),
     ("cards", ("modelcard",)),
     ("downloads", ("download",)),
+    ("pages", ("pages",)),
     ("hubs", ("hub",)),
     ("registry", ("registry",)),
     ("networks and data", ("models", "data")),

@@ -14,7 +14,7 @@ from ghosthub._utils.hashes import file_hash as file_sha256
 from ghosthub.errors import TrainError
 from ghosthub.models.builder import build_network
 from ghosthub.models.checkpoint import read_checkpoint, read_info
-from ghosthub.training.provenance import PROVENANCE_KEYS
+from ghosthub.training.provenance import HISTORY_KEYS, PROVENANCE_KEYS
 from ghosthub.training.recipe import Recipe, load_recipe
 from ghosthub.training.schedule import lr_schedule
 from ghosthub.training.trainer import _prune, train
@@ -101,6 +101,10 @@ def test_outputs_and_architecture_record(full_run, data):
     assert provenance["recipe_digest"] == Recipe.from_dict(provenance["recipe"]).digest()
     lines = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
     assert [m["epoch"] for m in lines] == [1, 2] and all(m["val_top1"] is not None for m in lines)
+    # The per-epoch figures a hub page draws its curves from, without the timings of this run.
+    assert [sorted(h) for h in provenance["history"]] == [sorted(HISTORY_KEYS)] * 2
+    for kept, line in zip(provenance["history"], lines):
+        assert all(kept[k] == pytest.approx(line[k], rel=1e-5) for k in HISTORY_KEYS)
     assert full_run.best.epoch in (1, 2) and full_run.images_per_second > 0
 
 
