@@ -16,7 +16,7 @@ from httpserver import AssetServer
 
 from ghosthub import config
 from ghosthub.download import cache, parts
-from ghosthub.errors import FetchWarning, LinkError
+from ghosthub.errors import ConfigError, FetchWarning, LinkError
 
 DATA = os.urandom(200_000)
 PATH = "/weights/tiny.ckpt"
@@ -181,5 +181,5 @@ def test_rehash_below_setting(monkeypatch):
     assert config.settings(env={}).rehash_below == 256 << 20
     assert config.settings(env={"GHOSTHUB_REHASH_BELOW": "1G"}).rehash_below == 1 << 30
     assert config.settings(env={"GHOSTHUB_REHASH_BELOW": "0"}).rehash_below == 0
-    with pytest.raises(config.ConfigError, match="GHOSTHUB_REHASH_BELOW"):
+    with pytest.raises(ConfigError, match="GHOSTHUB_REHASH_BELOW"):
         config.settings(env={"GHOSTHUB_REHASH_BELOW": "lots"})

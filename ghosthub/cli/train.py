@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from .. import config
 from ._common import EXIT_OK, EXIT_USAGE, add_command, cache_options, cards_options, client, print_json
 
 
@@ -75,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    if not os.environ.get("GHOSTHUB_RANK_DIR"):
+    if config.rank_dir() is None:
         print(
             f"training {Path(recipe.source).stem} on {args.data_dir} into {out}; the first step compiles the "
             "network graph (about 15-30 s), then one line per epoch",
@@ -98,7 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except _Interrupted as stop:
         return _interrupted(args, out, stop.signum)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
-    if result.rank != 0 or os.environ.get("GHOSTHUB_RANK_DIR"):
+    if result.rank != 0 or config.rank_dir() is not None:
         return EXIT_OK  # other ranks stay quiet; under `--workers N` the launching process reports
     if args.json:
         print_json(result.to_dict())

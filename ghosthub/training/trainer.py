@@ -485,6 +485,6 @@ def _train(
     if rank == 0:
         write_json(out_dir / "provenance.json", provenance)
         write_json(out_dir / "result.json", result.to_dict())
-    elif os.environ.get("GHOSTHUB_RANK_DIR"):
-        write_json(Path(os.environ["GHOSTHUB_RANK_DIR"]) / f"rank-{rank}.json", {"weights_sha256": weights})
+    elif config.rank_dir() is not None:
+        write_json(config.rank_dir() / f"rank-{rank}.json", {"weights_sha256": weights})
     return result
