@@ -126,7 +126,10 @@ def prune_cache(
     hub: str | None = None,
     dry_run: bool = False,
 ) -> list[Path]:
-    """Remove abandoned partial downloads and cached files no known card refers to (see :meth:`Client.prune_cache`).
+    """Remove abandoned partial downloads and cached files no known card refers to.
+
+    See :meth:`ghosthub.download.cache.Cache.prune`. The known cards are those of ``cards``,
+    ``hub`` and the default sources.
 
     Examples
     --------
@@ -134,7 +137,8 @@ def prune_cache(
     >>> ghosthub.prune_cache(dry_run=True)
     []
     """
-    return Client(cards=cards, hub=hub, cache_dir=cache_dir).prune_cache(dry_run=dry_run)
+    client = Client(cards=cards, hub=hub, cache_dir=cache_dir)
+    return client.cache.prune(client.registry, dry_run=dry_run)
 
 
 def load(

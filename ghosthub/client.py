@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from . import config
-from .errors import CardError, HubError, LinkError, LoadError
+from .errors import HubError, LoadError
 from .modelcard.fields import architecture, int_field
 from .preprocessing import Preprocessing
 from .registry import CardEntry, Registry, default_sources
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-    from .download.cache import Verification
+    from .download.cache import Cache, Verification
     from .hub.mirror import MirrorItem
     from .modelcard import ModelCard
     from .tasks.evaluate import EvalResult
@@ -82,6 +82,7 @@ class Client:
         )
         self.cards = tuple(cards)
         self._registry: Registry | None = None
+        self._cache: Cache | None = None
 
     def __repr__(self) -> str:
         from ._utils.urls import redact
@@ -98,6 +99,21 @@ class Client:
                 default_sources(self.cards, self.settings, hubs), settings=self.settings, hubs=hubs
             )
         return self._registry
+
+    @property
+    def cache(self) -> Cache:
+        """The download cache of this session (:class:`ghosthub.download.cache.Cache`): ls, rm, prune, clear, verify.
+
+        Examples
+        --------
+        >>> Client(cache_dir="/nonexistent").cache.ls()
+        []
+        """
+        if self._cache is None:
+            from .download.cache import Cache
+
+            self._cache = Cache(self.settings)
+        return self._cache
 
     # ------------------------------------------------------------------ cards
 
@@ -152,12 +168,10 @@ class Client:
         Path
             The cached file; its SHA-256 matches the card. A cached copy opens no connection.
         """
-        from .download import cache
-
         entry = self.entry(name)
         asset = entry.weights_asset(file_format)
         if not force_download:
-            hit = cache.cached_path(entry, asset, self.settings)  # no network stack imported
+            hit = self.cache.get(entry, asset, hash_small=False)  # a download hands out the path: stat is enough
             if hit is not None:
                 return hit
         from .download.fetch import fetch_asset
@@ -210,49 +224,7 @@ class Client:
         Each result's ``status`` is ``OK``, ``MISMATCH`` or ``NOT CACHED``. A mismatching
         file is no longer served: the next download fetches it again.
         """
-        from .download import cache
-
-        entry = self.entry(name)
-        try:
-            chosen = entry.weights_asset()
-        except CardError:
-            chosen = None
-        results = []
-        for asset in entry.assets:
-            if asset == chosen or cache.asset_path(self.settings.cache_dir, entry, asset).is_file():
-                results.append(cache.verify(entry, asset, self.settings))
-        return results
-
-    def prune_cache(self, *, dry_run: bool = False) -> list[Path]:
-        """Remove abandoned partial downloads and cached files no known card refers to; the files (to be) removed."""
-        from .download import cache
-
-        keep = set()
-        for entry in self.registry:
-            for asset in entry.assets:
-                try:
-                    keep.add(cache.asset_path(self.settings.cache_dir, entry, asset))
-                except LinkError:
-                    continue
-        return cache.prune(self.settings.cache_dir, keep, stale_after=self.settings.lock_timeout, dry_run=dry_run)
-
-    def cached_assets(self) -> list:
-        """Every file in the cache (:class:`ghosthub.download.cache.CachedAsset`), sorted by model name."""
-        from .download import cache
-
-        return cache.entries(self.settings.cache_dir)
-
-    def remove_cached(self, name: str) -> list[Path]:
-        """Remove everything cached for model ``name``; the files removed."""
-        from .download import cache
-
-        return cache.remove(self.settings.cache_dir, name)
-
-    def clear_cache(self, *, dry_run: bool = False) -> list[Path]:
-        """Remove ghosthub's folders from the cache (assets, card index, hub copies); ``dry_run`` only lists them."""
-        from .download import cache
-
-        return cache.clear(self.settings.cache_dir, dry_run=dry_run)
+        return self.cache.verify_card(self.entry(name))
 
     # ------------------------------------------------------------------ networks
 

@@ -233,8 +233,8 @@ def _verify_cards(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
-    session = client(args)
-    found = session.cached_assets()
+    store = client(args).cache
+    found = store.ls()
     rows = [
         {
             "name": e.name,
@@ -255,25 +255,26 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = [[r["name"], r["file"], size(r["size"]), r["verified_at"] or "never"] for r in rows]
     print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
-    print(f"{len(rows)} file(s), {size(sum(r['size'] for r in rows))} in {session.settings.cache_dir}")
+    print(f"{len(rows)} file(s), {size(sum(r['size'] for r in rows))} in {store.root}")
     return EXIT_OK
 
 
 def _cmd_cache_rm(args: argparse.Namespace) -> int:
-    session = client(args)
+    store = client(args).cache
     failed = 0
     for name in args.names:
-        removed = session.remove_cached(name)
+        removed = store.rm(name)
         if removed:
             print(f"removed {name}: {len(removed)} file(s)")
         else:
-            print(f"error: nothing cached for {name!r} in {session.settings.cache_dir}", file=sys.stderr)
+            print(f"error: nothing cached for {name!r} in {store.root}", file=sys.stderr)
             failed += 1
     return EXIT_FAIL if failed else EXIT_OK
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    removed = client(args).prune_cache(dry_run=args.dry_run)
+    session = client(args)
+    removed = session.cache.prune(session.registry, dry_run=args.dry_run)
     for path in removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {path}")
     if not removed:
@@ -282,9 +283,9 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_clear(args: argparse.Namespace) -> int:
-    session = client(args)
-    where = session.settings.cache_dir
-    doomed = session.clear_cache(dry_run=True)
+    store = client(args).cache
+    where = store.root
+    doomed = store.clear(dry_run=True)
     if not doomed:
         print(f"nothing to clear in {where}", file=sys.stderr)
         return EXIT_OK
@@ -306,7 +307,7 @@ def _cmd_cache_clear(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed", file=sys.stderr)
             return EXIT_FAIL
-    for folder in session.clear_cache():
+    for folder in store.clear():
         print(f"removed {folder}")
     print(f"freed {size(total)} in {where}")
     return EXIT_OK
