@@ -53,9 +53,10 @@ def run_demo(
     from .data.imagefolder import scan_image_folder
     from .data.transforms import make_transform
     from .hub.serve import serve
-    from .tasks.evaluate import evaluate_folder, network_preprocessing
+    from .tasks.evaluate import evaluate_folder
     from .tasks.inference import predict_images
     from .tasks.publish import publish
+    from .tasks.ready import load_for_inference
     from .training.trainer import train
 
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="ghosthub-demo-"))
@@ -129,7 +130,8 @@ def run_demo(
     with serve(hub) as server:
         t = time.perf_counter()
         client = Client(hub=server.url, cache_dir=cache, progress=False)
-        net = client.load(MODEL_NAME, mode="auto", fuse=True)  # compiled, BatchNorm folded
+        ready = load_for_inference(client, MODEL_NAME, mode="auto", fuse=True)  # compiled, BatchNorm folded
+        net = ready.net
         cached = client.download(MODEL_NAME)  # a cache hit now: no connection
         summary["hub_url"] = server.url
         say(
@@ -141,9 +143,8 @@ def run_demo(
         )
     try:
         t = time.perf_counter()
-        info = client.record(MODEL_NAME)
-        folder = scan_image_folder(data / "val", classes=info.get("classes"))
-        scores = evaluate_folder(net, folder, network_preprocessing(net, info), progress=False)
+        folder = scan_image_folder(data / "val", classes=ready.classes)
+        scores = evaluate_folder(net, folder, ready.preprocessing, progress=False)
         summary.update(top1=scores.top1, top5=scores.top5, eval_images_per_second=scores.images_per_second)
         say(
             5,
@@ -157,12 +158,12 @@ def run_demo(
         t = time.perf_counter()
         samples = [folder.root / path for path, _ in folder.samples[:: max(1, len(folder.samples) // 6)][:6]]
         truth = [folder.classes[label] for _, label in folder.samples[:: max(1, len(folder.samples) // 6)][:6]]
-        transform = make_transform(**client.preprocessing(MODEL_NAME)._asdict())
-        predictions = predict_images(net, samples, transform, client.class_names(MODEL_NAME, net.num_classes), topk=1)
+        transform = make_transform(**ready.preprocessing._asdict())
+        predictions = predict_images(net, samples, transform, ready.class_names(), topk=1)
         shown = "  ".join(f"{true}->{p.top[0][1]} ({p.top[0][2]:.0%})" for true, p in zip(truth, predictions))
         say(6, "predict", f"true->predicted: {shown}", t)
     finally:
-        del net
+        del net, ready
         gc.collect()
 
     summary["seconds"] = time.perf_counter() - started
@@ -216,8 +217,9 @@ def run_finetune_demo(
     from .data.digits import dataset_name, write_digits
     from .data.imagefolder import scan_image_folder
     from .hub.serve import serve
-    from .tasks.evaluate import evaluate_folder, network_preprocessing
+    from .tasks.evaluate import evaluate_folder
     from .tasks.publish import publish
+    from .tasks.ready import network_preprocessing
     from .training.finetune import resolve_base, scratch_recipe
     from .training.recipe import Recipe, load_recipe
     from .training.trainer import train

@@ -140,7 +140,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _verify_rebuild(args: argparse.Namespace) -> int:
     import gc
 
-    report = client(args).rebuild(args.names[0], data_dir=args.data_dir, workdir=args.workdir)
+    from ..training.rebuild import rebuild_model
+
+    report = rebuild_model(client(args), args.names[0], data_dir=args.data_dir, workdir=args.workdir)
     gc.collect()
     status = "OK" if report.matches else "MISMATCH"
     row = {

@@ -28,7 +28,8 @@ from ..models.checkpoint import read_with_info
 from ..models.scan import scan_weights
 from ..models.weights import NATIVE, convert_weights, plan_weights
 from ..preprocessing import Preprocessing
-from .evaluate import evaluate, network_preprocessing
+from .evaluate import evaluate
+from .ready import network_preprocessing
 
 __all__ = ["PublishResult", "publish"]
 
