@@ -253,7 +253,7 @@ def rebuild(
 ) -> RebuildResult:
     """Retrain a published model from its card's record and compare digests.
 
-    See :func:`ghosthub.training.rebuild.rebuild_model` (``ghosthub verify --rebuild NAME``).
+    See :func:`ghosthub.training.rebuild.rebuild_model` (``ghosthub rebuild NAME``).
 
     Examples
     --------

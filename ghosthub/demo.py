@@ -328,8 +328,7 @@ def run_finetune_demo(
     say(
         5,
         "publish",
-        f"{FINETUNED_NAME} (base-model: {BASE_NAME}); rebuild it with `ghosthub verify --rebuild "
-        f"{FINETUNED_NAME} --hub {hub}`",
+        f"{FINETUNED_NAME} (base-model: {BASE_NAME}); rebuild it with `ghosthub rebuild {FINETUNED_NAME} --hub {hub}`",
         t,
     )
 

@@ -9,6 +9,7 @@ from ._common import (
     EXIT_OK,
     EXIT_USAGE,
     add_command,
+    add_rebuild_options,
     cache_options,
     cards_options,
     client,
@@ -58,12 +59,11 @@ def add_commands(command) -> None:
     p.add_argument("--file", metavar="PATH", help="check this file against --sha256")
     p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of --file (8 to 64 hex digits, a prefix)")
     p.add_argument(
-        "--rebuild", action="store_true", help="retrain NAME from the recipe its card records and compare digests"
+        "--rebuild",
+        action="store_true",
+        help="retrain NAME from the recipe its card records and compare digests (same as `ghosthub rebuild NAME`)",
     )
-    p.add_argument("--data-dir", metavar="DIR", help="with --rebuild: the training data (the digits are regenerated)")
-    p.add_argument(
-        "--workdir", metavar="DIR", help="with --rebuild: where the rebuild trains (default: a temporary folder)"
-    )
+    add_rebuild_options(p, prefix="with --rebuild: ")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     cache_cmd = add_command(command("cache"), "cache", None, "list and clean the download cache")
@@ -138,28 +138,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_rebuild(args: argparse.Namespace) -> int:
-    import gc
+    from .train import cmd_rebuild
 
-    from ..training.rebuild import rebuild_model
-
-    report = rebuild_model(client(args), args.names[0], data_dir=args.data_dir, workdir=args.workdir)
-    gc.collect()
-    status = "OK" if report.matches else "MISMATCH"
-    row = {
-        "name": report.name,
-        "expected": report.expected_sha256,
-        "actual": report.actual_sha256,
-        "matches": report.matches,
-        "status": status,
-    }
-    if args.json:
-        print_json(row)
-    else:
-        print(
-            f"{status:<10} {row['name']} rebuilt from its recorded recipe  expected {row['expected']}  actual "
-            f"{row['actual']}"
-        )
-    return EXIT_OK if report.matches else EXIT_FAIL
+    args.name = args.names[0]
+    return cmd_rebuild(args)
 
 
 def _verify_file(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ matmul/Dense. From then on it is fixed for the process. oneDNN's C API has the s
 process that imported MindSpore first and to detect "too late" and warn.
 
 Environment variables are inherited by child processes, so msrun's workers (measured) and
-``verify --rebuild`` subprocesses get the same ceiling; :func:`child_env` makes one explicitly.
+``ghosthub rebuild`` subprocesses get the same ceiling; :func:`child_env` makes one explicitly.
 
 This module imports only ``os``, ``sys`` and :mod:`ghosthub.config` (``ctypes`` lazily, only once
 MindSpore is imported), so calling :func:`pin_cpu_isa` from ``ghosthub/__init__.py`` costs
@@ -185,7 +185,7 @@ def pin_cpu_isa(isa: str | None = None, *, environ=None, machine: str | None = N
 
     Call it before MindSpore's first convolution: from ``ghosthub/__init__.py`` (so
     ``import ghosthub`` suffices), again in the trainer with the recipe's ``cpu_isa`` and in
-    ``verify --rebuild`` with the provenance's; it is idempotent and cheap. It works even after
+    ``ghosthub rebuild`` with the provenance's; it is idempotent and cheap. It works even after
     ``import mindspore`` (through oneDNN's ``dnnl_set_max_cpu_isa``), and warns when oneDNN has
     already fixed a higher dispatch (a convolution or matmul ran before), because then nothing
     can change it in this process.
@@ -306,7 +306,7 @@ def cpu_isa_in_use(environ=None, machine: str | None = None) -> IsaInfo:
 
 
 def child_env(isa: str | None = None, environ=None) -> dict:
-    """An environment for a child process (msrun workers, ``verify --rebuild``) with ceiling ``isa``.
+    """An environment for a child process (msrun workers, ``ghosthub rebuild``) with ceiling ``isa``.
 
     ``isa`` None keeps this process's choice; ``"native"`` removes the ceiling. A user's own
     ``ONEDNN_MAX_CPU_ISA`` is kept unless ``isa`` is given, which then replaces it (a rebuild

@@ -117,7 +117,7 @@ def publish(
     provenance : mapping, path or "auto"
         What ``ghosthub train`` recorded (``provenance.json``): its digests, seed and
         versions go into the front-matter and the whole record into the body, so
-        ``ghosthub verify --rebuild`` can retrain and compare. A given record (mapping or
+        ``ghosthub rebuild`` can retrain and compare. A given record (mapping or
         file) of another checkpoint is refused. ``"auto"`` (default) takes
         ``provenance.json`` beside the checkpoint when it describes this very checkpoint,
         and leaves it out with a warning when it describes another; None records none.
@@ -306,7 +306,7 @@ def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool
     if strict:
         raise PublishError(f"{message}: publish the checkpoint it describes, or pass the record of this one")
     warnings.warn(
-        f"{message}; publishing without provenance, so `verify --rebuild` cannot check this asset",
+        f"{message}; publishing without provenance, so `ghosthub rebuild` cannot check this asset",
         PublishWarning,
         stacklevel=3,
     )

@@ -2,7 +2,7 @@
 
 A run fine-tunes when its recipe says ``pretrained`` (a hub model, fetched and verified as
 :meth:`ghosthub.Client.load` does) or ``ckpt_path`` (a local file). The base is pinned by its
-full SHA-256, which the provenance records, so ``verify --rebuild`` can find the same bytes again.
+full SHA-256, which the provenance records, so ``ghosthub rebuild`` can find the same bytes again.
 
 Freezing is arranged so that one compiled graph serves each phase: ``freeze: backbone`` leaves
 the backbone out of the optimizer (no gradients computed for it: faster), ``freeze_epochs: N``

@@ -161,7 +161,7 @@ def rebuild_model(
     The card must carry the training record ``ghosthub publish`` writes (its recipe, seed,
     thread count, dataset digest; a fine-tuned model's base by name and SHA-256, found by that
     digest in the client's cache and cards). Run it in a fresh process: MindSpore fixes its
-    kernel thread count once per process. ``ghosthub verify --rebuild NAME`` runs it.
+    kernel thread count once per process. ``ghosthub rebuild NAME`` runs it.
 
     Parameters
     ----------
