@@ -8,14 +8,18 @@ no network), then traces, with ``sys.setprofile``, a second request for it three
 - ``client.download(name)`` on a Client held across calls;
 - ``fetch_asset(entry, settings=...)``: the path ``ghosthub.load`` takes for a card's weights.
 
-For each it prints the calls whose callee is defined in ``ghosthub/download/cache.py`` and whose
-caller is not (each call's name, in order), and their count. Not a timing: the counts are exact.
+For each it prints the calls whose callee is on the cache's side (``ghosthub/download/cache.py``,
+and ``layout.py`` beside it where there is one) and whose caller is not (each call's name, in
+order), and their count. Not a timing: the counts are exact.
 
-    python bench/bench_cache_crossings.py
+    python bench/bench_cache_crossings.py [--repo CHECKOUT]
+
+``--repo`` counts another checkout's (e.g. the baseline's) with the same script.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import sys
@@ -23,7 +27,6 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 CARD = """---
 model-name: tiny_050
@@ -49,17 +52,18 @@ asset:
 
 
 def crossings(call) -> list[str]:
-    """The cache functions ``call()`` enters from outside the cache module, in order."""
+    """The cache functions ``call()`` enters from outside the cache's modules, in order."""
     import ghosthub.download.cache as cache_module
 
-    inside = os.path.realpath(cache_module.__file__)
+    folder = os.path.dirname(os.path.realpath(cache_module.__file__))
+    inside = {os.path.join(folder, "cache.py"), os.path.join(folder, "layout.py")}
     seen: list[str] = []
 
     def profile(frame, event, arg):
-        if event != "call" or os.path.realpath(frame.f_code.co_filename) != inside:
+        if event != "call" or os.path.realpath(frame.f_code.co_filename) not in inside:
             return
         caller = frame.f_back
-        if caller is not None and os.path.realpath(caller.f_code.co_filename) != inside:
+        if caller is not None and os.path.realpath(caller.f_code.co_filename) not in inside:
             seen.append(f"{Path(caller.f_code.co_filename).stem}.{caller.f_code.co_name} -> {frame.f_code.co_name}")
 
     sys.setprofile(profile)
@@ -71,6 +75,9 @@ def crossings(call) -> list[str]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, default=REPO, help="the checkout to count (default: this one)")
+    sys.path.insert(0, str(parser.parse_args().repo.resolve()))
     import ghosthub
     from ghosthub import config
     from ghosthub.api import download  # importing ghosthub.download.* binds the subpackage to ghosthub.download
@@ -97,7 +104,7 @@ def main() -> int:
             call()  # warm: registry scanned, modules imported
             seen = crossings(call)
             assert call() == first
-            print(f"\n{label}: {len(seen)} call(s) into download/cache.py")
+            print(f"\n{label}: {len(seen)} call(s) into the cache")
             for line in seen:
                 print(f"  {line}")
     return 0

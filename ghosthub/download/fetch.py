@@ -98,6 +98,10 @@ def fetch_asset(
 ) -> Path:
     """The verified local file of ``asset`` (default: the card's weights asset), downloading it if needed.
 
+    A cached copy is served by one question to the cache, :meth:`ghosthub.download.cache.Cache.get`
+    (a file below ``settings.rehash_below`` is hashed first); only a miss resolves the link,
+    takes the download lock and fetches.
+
     Parameters
     ----------
     card : ModelCard or CardEntry
