@@ -123,7 +123,7 @@ def main() -> int:
 
         print(f"\n{'':<40} {'before':>9} {'after':>9} {'after/before':>13}   (median s)")
         for name, argv in commands.items():
-            runs = args.load_runs if "load" in name else args.runs
+            runs = args.load_runs if name.startswith("ghosthub.load") else args.runs
             times: dict[str, list[float]] = {"before": [], "after": []}
             for _ in range(runs):
                 for label, tree in trees.items():
