@@ -46,9 +46,11 @@ print(json.dumps({"rates": rates, "seconds": [e.seconds for e in result.epochs]}
 REBUILD = r"""
 import json, sys, time
 from ghosthub.client import Client
+from ghosthub.training.rebuild import rebuild_model
 hub, cache, work = sys.argv[1:4]
 t = time.perf_counter()
-report = Client(hub=hub, cache_dir=cache, progress=False).rebuild("digits59_10shot_ghostnet_050", workdir=work)
+client = Client(hub=hub, cache_dir=cache, progress=False)
+report = rebuild_model(client, "digits59_10shot_ghostnet_050", workdir=work)
 print(json.dumps({"matches": report.matches, "expected": report.expected_sha256, "actual": report.actual_sha256,
                   "seconds": time.perf_counter() - t}))
 """

@@ -128,7 +128,10 @@ def prune_cache(
     hub: str | None = None,
     dry_run: bool = False,
 ) -> list[Path]:
-    """Remove abandoned partial downloads and cached files no known card refers to (see :meth:`Client.prune_cache`).
+    """Remove abandoned partial downloads and cached files no known card refers to.
+
+    See :meth:`ghosthub.download.cache.Cache.prune`. The known cards are those of ``cards``,
+    ``hub`` and the default sources.
 
     Examples
     --------
@@ -136,7 +139,8 @@ def prune_cache(
     >>> ghosthub.prune_cache(dry_run=True)
     []
     """
-    return Client(cards=cards, hub=hub, cache_dir=cache_dir).prune_cache(dry_run=dry_run)
+    client = Client(cards=cards, hub=hub, cache_dir=cache_dir)
+    return client.cache.prune(client.registry, dry_run=dry_run)
 
 
 def load(
@@ -231,15 +235,19 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     offline: bool | None = None,
 ) -> EvalResult:
-    """Top-1, top-5, loss and images/s of a network, checkpoint file or model name (see :meth:`Client.evaluate`).
+    """Top-1, top-5, loss and images/s of a network, checkpoint file or model name.
+
+    See :func:`ghosthub.tasks.evaluate.evaluate_model`.
 
     Examples
     --------
     >>> round(ghosthub.evaluate("runs/digits/best.ckpt", "digits").top1, 1)  # doctest: +SKIP
     97.5
     """
+    from .tasks.evaluate import evaluate_model
+
     client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline)
-    return client.evaluate(model, data_dir, arch=arch, batch_size=batch_size, workers=workers, progress=progress)
+    return evaluate_model(client, model, data_dir, arch=arch, batch_size=batch_size, workers=workers, progress=progress)
 
 
 def rebuild(
@@ -251,11 +259,15 @@ def rebuild(
     hub: str | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> RebuildResult:
-    """Retrain a published model from its card's record and compare digests (see :meth:`Client.rebuild`).
+    """Retrain a published model from its card's record and compare digests.
+
+    See :func:`ghosthub.training.rebuild.rebuild_model` (``ghosthub rebuild NAME``).
 
     Examples
     --------
     >>> ghosthub.rebuild("digits_ghostnet_050").matches  # doctest: +SKIP
     True
     """
-    return Client(cards=cards, hub=hub, cache_dir=cache_dir).rebuild(name, data_dir=data_dir, workdir=workdir)
+    from .training.rebuild import rebuild_model
+
+    return rebuild_model(Client(cards=cards, hub=hub, cache_dir=cache_dir), name, data_dir=data_dir, workdir=workdir)

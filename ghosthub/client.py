@@ -1,8 +1,11 @@
-"""The Client: a ghosthub session holding settings and one registry, with every verb as a method.
+"""The Client: a ghosthub session holding settings, one registry and one cache, with the verbs users type.
 
 Hold a :class:`Client` to make several calls against the same sources: its registry is
 built once, so a URL hub is synced once. The module-level verbs in :mod:`ghosthub.api`
 are one-liners over a fresh Client, as ``requests.get`` is over a fresh ``Session``.
+What is done *with* a session lives beside the work it does and takes a Client:
+:func:`ghosthub.tasks.ready.load_for_inference`, :func:`ghosthub.tasks.evaluate.evaluate_model`,
+:func:`ghosthub.training.rebuild.rebuild_model`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 from pathlib import Path
 
 from . import config
-from .errors import CardError, HubError, LinkError, LoadError
+from .errors import HubError, LoadError
 from .modelcard.fields import architecture, int_field
 from .modelcard.library import check_library
 from .preprocessing import Preprocessing
@@ -20,13 +23,10 @@ from .registry import CardEntry, Registry, default_sources
 TYPE_CHECKING = False  # typing stays out of a cache hit's imports
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any
 
-    from .download.cache import Verification
+    from .download.cache import Cache, Verification
     from .hub.mirror import MirrorItem
     from .modelcard import ModelCard
-    from .tasks.evaluate import EvalResult
-    from .training.rebuild import RebuildResult
 
 __all__ = ["Client"]
 
@@ -41,7 +41,7 @@ def _is_weights_file(name: str | os.PathLike) -> bool:
 
 
 class Client:
-    """A ghosthub session: settings resolved once and one registry of cards, with the verbs as methods.
+    """A ghosthub session: settings resolved once, one registry of cards and one cache, with the verbs as methods.
 
     Parameters
     ----------
@@ -58,6 +58,11 @@ class Client:
     connections : int, optional
         Connections for one large download (default ``GHOSTHUB_CONNECTIONS``, else sized
         for the asset: up to 8 when the server answers ranges and one stream is slow).
+
+    Raises
+    ------
+    ConfigError
+        An environment variable holds a value ghosthub cannot use (see :func:`ghosthub.config.settings`).
 
     Examples
     --------
@@ -83,6 +88,7 @@ class Client:
         )
         self.cards = tuple(cards)
         self._registry: Registry | None = None
+        self._cache: Cache | None = None
 
     def __repr__(self) -> str:
         from ._utils.urls import redact
@@ -100,6 +106,21 @@ class Client:
             )
         return self._registry
 
+    @property
+    def cache(self) -> Cache:
+        """The download cache of this session (:class:`ghosthub.download.cache.Cache`): ls, rm, prune, clear, verify.
+
+        Examples
+        --------
+        >>> Client(cache_dir="/nonexistent").cache.ls()
+        []
+        """
+        if self._cache is None:
+            from .download.cache import Cache
+
+            self._cache = Cache(self.settings)
+        return self._cache
+
     # ------------------------------------------------------------------ cards
 
     def list_models(self, pattern: str = "*", **filters: str) -> list[str]:
@@ -114,6 +135,10 @@ class Client:
             that builds the card) or any front-matter key (``_`` for ``-``), each a fnmatch
             pattern; ``pretrained=True`` (as timm takes it) keeps the cards with weights to load.
 
+        Returns
+        -------
+        list of str
+
         Raises
         ------
         FilterError
@@ -122,11 +147,34 @@ class Client:
         return self.registry.list(pattern, **filters)
 
     def get_card(self, name: str) -> ModelCard:
-        """The model card called ``name``, read in full; an unknown name raises ModelNotFoundError with suggestions."""
+        """The model card called ``name``, read in full.
+
+        Parameters
+        ----------
+        name : str
+            Model name, as ``ghosthub list`` shows it.
+
+        Returns
+        -------
+        ModelCard
+
+        Raises
+        ------
+        ModelNotFoundError
+            No card has that name; the message suggests the closest names.
+        CardError
+            The card's file cannot be read or parsed (the message names file and line).
+        """
         return self.registry.get(name)
 
     def entry(self, name: str) -> CardEntry:
-        """What the registry holds of a card: front-matter and line numbers, without reading the file."""
+        """What the registry holds of a card: front-matter and line numbers, without reading the file.
+
+        Raises
+        ------
+        ModelNotFoundError
+            No card has that name.
+        """
         return self.registry.entry(name)
 
     # ------------------------------------------------------------------ weights
@@ -151,19 +199,57 @@ class Client:
         Returns
         -------
         Path
-            The cached file; its SHA-256 matches the card. A cached copy opens no connection.
-        """
-        from .download import cache
+            The cached file; its SHA-256 matches the card. A cached copy opens no connection
+            and imports nothing of the network stack.
 
+        Raises
+        ------
+        ModelNotFoundError
+            No card has that name.
+        CardError
+            The card has no asset of ``file_format`` (or no weights asset).
+        OfflineError
+            Not cached, and offline mode forbids the network.
+        HashMismatchError
+            The downloaded bytes do not match the card's digest (nothing is stored).
+        DownloadError
+            The transfer failed after the configured tries; the message says what to do.
+        LinkError
+            The card's link or name is not one ghosthub fetches or stores.
+        """
         entry = self.entry(name)
         asset = entry.weights_asset(file_format)
         if not force_download:
-            hit = cache.cached_path(entry, asset, self.settings)  # no network stack imported
+            hit = self.cache.get(entry, asset, hash_small=False)  # a download hands out the path: stat is enough
             if hit is not None:
                 return hit
         from .download.fetch import fetch_asset
 
         return fetch_asset(entry, asset, settings=self.settings, force_download=force_download, progress=progress)
+
+    def verify(self, name: str) -> list[Verification]:
+        """Re-hash the cached files of a model against its card: the weights asset and any other cached one.
+
+        A mismatching file is no longer served: the next download fetches it again.
+
+        Parameters
+        ----------
+        name : str
+            Model name.
+
+        Returns
+        -------
+        list of Verification
+            One per file, each with ``status`` ``OK``, ``MISMATCH`` or ``NOT CACHED``.
+
+        Raises
+        ------
+        ModelNotFoundError
+            No card has that name.
+        LinkError
+            The card's name or a digest cannot name a cache folder.
+        """
+        return self.cache.verify_card(self.entry(name))
 
     def mirror(
         self,
@@ -178,11 +264,36 @@ class Client:
     ) -> list[MirrorItem]:
         """Copy matching models (cards and verified assets) into the hub folder ``to``, for an air-gapped site.
 
-        ``patterns`` are model names or shell patterns; ``hub`` copies from that hub only (default:
-        every card source of this Client); ``base_url`` makes asset links absolute; ``dry_run``
-        changes and fetches nothing; ``prune`` (with ``hub``) also removes the mirror's models matching
-        ``patterns`` that the hub no longer has. Returns a :class:`ghosthub.hub.mirror.MirrorItem` per
-        model: ``state`` (new, updated, unchanged, removed), asset files ``fetched``, ``kept``, ``removed``.
+        Parameters
+        ----------
+        patterns : str or iterable of str
+            Model names or shell patterns.
+        to : str or os.PathLike
+            The mirror's hub folder (created if missing).
+        hub : str, optional
+            Copy from this hub only (default: every card source of this Client).
+        base_url : str, optional
+            Where the mirror will be served; asset links become absolute.
+        dry_run : bool
+            Change and fetch nothing; report what would be done.
+        prune : bool
+            With ``hub``: also remove the mirror's models matching ``patterns`` that the hub no longer has.
+        progress : bool, optional
+            Progress bars (default: the Client's setting).
+
+        Returns
+        -------
+        list of MirrorItem
+            One per model (:class:`ghosthub.hub.mirror.MirrorItem`): ``state`` (new, updated,
+            unchanged, removed) and the asset files ``fetched``, ``kept``, ``removed``.
+
+        Raises
+        ------
+        HubError
+            ``prune`` without ``hub``, no model matches, another mirror is writing ``to``, or an
+            asset changed while it was copied.
+        DownloadError, HashMismatchError
+            An asset cannot be fetched and verified.
         """
         from .hub.mirror import mirror
 
@@ -204,56 +315,6 @@ class Client:
             prune=prune,
             progress=progress,
         )
-
-    def verify(self, name: str) -> list[Verification]:
-        """Re-hash the cached files of a model against its card: the weights asset and any other cached one.
-
-        Each result's ``status`` is ``OK``, ``MISMATCH`` or ``NOT CACHED``. A mismatching
-        file is no longer served: the next download fetches it again.
-        """
-        from .download import cache
-
-        entry = self.entry(name)
-        try:
-            chosen = entry.weights_asset()
-        except CardError:
-            chosen = None
-        results = []
-        for asset in entry.assets:
-            if asset == chosen or cache.asset_path(self.settings.cache_dir, entry, asset).is_file():
-                results.append(cache.verify(entry, asset, self.settings))
-        return results
-
-    def prune_cache(self, *, dry_run: bool = False) -> list[Path]:
-        """Remove abandoned partial downloads and cached files no known card refers to; the files (to be) removed."""
-        from .download import cache
-
-        keep = set()
-        for entry in self.registry:
-            for asset in entry.assets:
-                try:
-                    keep.add(cache.asset_path(self.settings.cache_dir, entry, asset))
-                except LinkError:
-                    continue
-        return cache.prune(self.settings.cache_dir, keep, stale_after=self.settings.lock_timeout, dry_run=dry_run)
-
-    def cached_assets(self) -> list:
-        """Every file in the cache (:class:`ghosthub.download.cache.CachedAsset`), sorted by model name."""
-        from .download import cache
-
-        return cache.entries(self.settings.cache_dir)
-
-    def remove_cached(self, name: str) -> list[Path]:
-        """Remove everything cached for model ``name``; the files removed."""
-        from .download import cache
-
-        return cache.remove(self.settings.cache_dir, name)
-
-    def clear_cache(self, *, dry_run: bool = False) -> list[Path]:
-        """Remove ghosthub's folders from the cache (assets, card index, hub copies); ``dry_run`` only lists them."""
-        from .download import cache
-
-        return cache.clear(self.settings.cache_dir, dry_run=dry_run)
 
     # ------------------------------------------------------------------ networks
 
@@ -314,6 +375,25 @@ class Client:
         mindspore.nn.Cell
             In inference mode (``set_train(False)``); with ``runtime="onnxruntime"`` a callable
             with the same attributes that returns numpy logits.
+
+        Raises
+        ------
+        ModelNotFoundError
+            No card has that name (and it is no weights file).
+        LoadError
+            Arguments that contradict each other or the card (``pretrained=True`` with
+            ``checkpoint_path``, no width anywhere with ``pretrained=False``, an impossible
+            ``num_classes`` or ``in_channels``).
+        UnsupportedBackboneError
+            The card names an architecture ghosthub cannot build.
+        OfflineError, DownloadError, HashMismatchError, LinkError
+            The weights cannot be fetched and verified (see :meth:`download`).
+        WeightsError
+            The weights file cannot be read (missing, truncated, not a checkpoint).
+        CheckpointMismatchError
+            The weights do not fit the architecture (missing or unexpected keys, shapes).
+        ModeError, MissingExtraError
+            An unknown ``mode`` or ``runtime``; ``onnxruntime`` not installed.
         """
         net = self._load(
             name,
@@ -325,10 +405,6 @@ class Client:
             progress=progress,
             **model_kwargs,
         )
-        return self.for_running(net, mode=mode, fuse=fuse, runtime=runtime)
-
-    def for_running(self, net, *, mode: str = "auto", fuse: bool = True, runtime: str = "mindspore"):
-        """``net`` made ready for inference (:func:`ghosthub.runtime.make_ready`), its caches under this Client's."""
         from .runtime import make_ready
 
         return make_ready(net, self.settings.cache_dir, mode=mode, fuse=fuse, runtime=runtime)
@@ -411,9 +487,30 @@ class Client:
     ):
         """Pooled features (``forward_features`` + pooling, before the classifier) of image files.
 
-        The model loads through :meth:`load` (verified weights; ``checkpoint_path``: a local
-        file instead) and the images go through the card's preprocessing (:meth:`transforms`).
-        Returns a ``(len(images), num_features)`` float32 array.
+        Parameters
+        ----------
+        name : str
+            Model name; the network loads through :meth:`load` (verified weights).
+        images : iterable of str or os.PathLike
+            Image files, each through the card's preprocessing (:meth:`transforms`).
+        checkpoint_path : str or os.PathLike, optional
+            A local weights file to load into the card's architecture instead of its asset.
+        batch_size : int
+            Images per forward pass.
+        **load_kwargs
+            Passed to :meth:`load`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(images), num_features)`` float32, one row per image in the order given.
+
+        Raises
+        ------
+        ImageError
+            An image cannot be read.
+        ModelNotFoundError, DownloadError, WeightsError, CheckpointMismatchError
+            As :meth:`load` raises them.
         """
         import gc
 
@@ -427,7 +524,15 @@ class Client:
             gc.collect()
 
     def preprocessing(self, name: str) -> Preprocessing:
-        """The eval preprocessing a model's card states (missing fields: MindCV's ImageNet defaults)."""
+        """The eval preprocessing a model's card states (missing fields: MindCV's ImageNet defaults).
+
+        Raises
+        ------
+        ModelNotFoundError
+            No card has that name.
+        CardError
+            A preprocessing field of the card is not understood (the message names file, line and field).
+        """
         return Preprocessing.from_card(self.entry(name))
 
     def transforms(self, name: str, *, batch: bool = False):
@@ -436,237 +541,24 @@ class Client:
         Sizes and statistics come from the card (``input-size``, ``crop-pct``,
         ``interpolation``, ``mean``, ``std``), else MindCV's ImageNet defaults: 224,
         resize 256 bilinear, centre crop, ImageNet mean/std on the 0-255 scale.
+
+        Parameters
+        ----------
+        name : str
+            Model name.
+        batch : bool
+            Give the array a leading batch axis of 1: ``(1, 3, S, S)``, ready for the network.
+
+        Returns
+        -------
+        callable
+            Image -> float32 ``(3, S, S)`` array (``(1, 3, S, S)`` with ``batch``).
+
+        Raises
+        ------
+        ModelNotFoundError, CardError
+            As :meth:`preprocessing` raises them.
         """
         from .data.transforms import make_transform
 
         return make_transform(**self.preprocessing(name)._asdict(), batch=batch)
-
-    def class_names(self, name: str, num_classes: int) -> list[str]:
-        """Names of the classes a model predicts: the card's ``class-names``, ImageNet-1k, or indices.
-
-        Examples
-        --------
-        >>> Client().class_names("ghostnet_050", 1000)[:2]
-        ['tench', 'goldfish']
-        """
-        names = self.entry(name).get("class-names")
-        if isinstance(names, str):
-            names = [n.strip() for n in names.split(",")]
-        if isinstance(names, list) and len(names) == num_classes:
-            return [str(n) for n in names]
-        if num_classes == 1000:
-            from .data.classes import imagenet_classes
-
-            return imagenet_classes()
-        return [str(i) for i in range(num_classes)]
-
-    def record(self, name: str) -> dict[str, Any]:
-        """What a card says of preprocessing and classes, in the terms of a checkpoint's record."""
-        entry = self.entry(name)
-        info: dict[str, Any] = Preprocessing.from_card(entry).record()
-        names = entry.get("class-names")
-        if isinstance(names, list):
-            info["classes"] = [str(n) for n in names]
-        return info
-
-    def load_any(self, model: Any, *, arch: str | None = None, **load_kwargs) -> tuple[Any, dict | None]:
-        """``(network, record)`` for a network, a checkpoint file or a model name.
-
-        A checkpoint ghosthub wrote names its architecture; any other GhostNet checkpoint says it
-        through its shapes, or ``arch`` (a model name such as ``ghostnet_050``) names it. A model
-        name loads through :meth:`load` and its record comes from the card.
-        """
-        if not isinstance(model, (str, os.PathLike)):
-            return model, None
-        path = Path(model)
-        if path.is_file():
-            from .models.builder import load_network
-            from .naming import split_name
-
-            backbone = width = None
-            if arch:
-                try:
-                    parsed = split_name(arch)
-                except ValueError:
-                    parsed = None
-                if parsed is None or parsed.width is None:
-                    raise LoadError(
-                        f"arch {arch!r} is not an architecture name with a width, such as ghostnet_050 "
-                        "(the backbone, then the width multiplier times 100 in three digits)."
-                    )
-                backbone, width = parsed.backbone, parsed.width
-            # Otherwise the record ghosthub wrote, else the weights' own shapes, say the architecture.
-            net, plan = load_network(path, backbone=backbone, width=width)
-            return net, plan.record
-        name = os.fspath(model)
-        return self.load(name, **load_kwargs), self.record(name)
-
-    def inspect(self, path: str | os.PathLike, *, layout: str | None = None) -> dict[str, Any]:
-        """What a weights file holds, from its header: family, width, classes, layout, parameter count, SHA-256, record.
-
-        No tensor is read and MindSpore is not imported (see
-        :func:`ghosthub.models.weights.describe_weights`).
-        """
-        from .models.weights import describe_weights
-
-        return describe_weights(path, layout=layout)
-
-    def convert(
-        self,
-        src: str | os.PathLike,
-        out: str | os.PathLike,
-        *,
-        layout: str | None = None,
-        record: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Rewrite a weights file of any supported layout in ghosthub's names and record (.ckpt or .safetensors).
-
-        See :func:`ghosthub.models.weights.convert_weights`.
-        """
-        from .models.weights import convert_weights
-
-        return convert_weights(src, out, layout=layout, record=record)
-
-    def for_inference(
-        self, model: Any, *, checkpoint_path: str | os.PathLike | None = None, arch: str | None = None, **load_kwargs
-    ) -> tuple[Any, Preprocessing, list[str]]:
-        """``(network, preprocessing, class names)`` to predict or export with.
-
-        ``model`` is a model name or a checkpoint file (``arch`` names the architecture of
-        one ghosthub did not write). With a name and ``checkpoint_path``, the card gives the
-        architecture and the checkpoint's record (input size, mean/std, classes), when it
-        has one, wins over the card: a PreprocessingWarning says where they differ.
-        """
-        import warnings
-
-        from .errors import PreprocessingWarning
-        from .tasks.evaluate import network_preprocessing
-
-        if checkpoint_path is None and Path(os.fspath(model)).is_file():
-            net, info = self.load_any(model, arch=arch)
-            return net, network_preprocessing(net, info), _names((info or {}).get("classes"), net.num_classes)
-        name = os.fspath(model)
-        if checkpoint_path is None:
-            net = self.load(name, **load_kwargs)
-            return net, self.preprocessing(name), self.class_names(name, net.num_classes)
-        from .models.checkpoint import read_info
-
-        net = self.load(name, pretrained=False, checkpoint_path=checkpoint_path, **load_kwargs)
-        info, card = read_info(checkpoint_path) or {}, self.preprocessing(name)
-        pre = Preprocessing.from_record(info, default=card)
-        names = (
-            _names(info.get("classes"), net.num_classes)
-            if info.get("classes")
-            else self.class_names(name, net.num_classes)
-        )
-        if pre != card:
-            changed = ", ".join(
-                f"{k} {getattr(pre, k)} (card: {getattr(card, k)})"
-                for k in pre._fields
-                if getattr(pre, k) != getattr(card, k)
-            )
-            warnings.warn(
-                f"{checkpoint_path} records other preprocessing than the card of {name}: {changed}; "
-                "using the checkpoint's",
-                PreprocessingWarning,
-                stacklevel=2,
-            )
-        return net, pre, names
-
-    # ------------------------------------------------------------------ producing
-
-    def evaluate(
-        self,
-        model: Any,
-        data_dir: str | os.PathLike,
-        *,
-        arch: str | None = None,
-        batch_size: int = 64,
-        workers: int | None = None,
-        progress: bool | None = None,
-        mode: str = "auto",
-        runtime: str = "mindspore",
-        **load_kwargs,
-    ) -> EvalResult:
-        """Top-1, top-5, loss and images/s of a model on a labelled ImageFolder.
-
-        Parameters
-        ----------
-        model : mindspore.nn.Cell, str or os.PathLike
-            A network (preprocessing from its ``default_cfg``), a checkpoint file, or a model name.
-        data_dir : str or os.PathLike
-            ``DIR/val/<class>/...`` when DIR has a ``val`` folder, else ``DIR/<class>/...``.
-        arch : str, optional
-            Model name for a checkpoint whose architecture its shapes do not settle.
-        batch_size, workers, progress, mode, runtime, **load_kwargs
-            See :func:`ghosthub.tasks.evaluate.evaluate`, :meth:`for_running` (a loaded network
-            is compiled, with BatchNorm folded, by default) and :meth:`load`.
-        """
-        import gc
-
-        from .tasks.evaluate import evaluate, network_preprocessing
-
-        net, info = self.load_any(model, arch=arch, **load_kwargs)
-        if isinstance(model, (str, os.PathLike)):  # a network passed in is run as it is
-            net = self.for_running(net, mode=mode, runtime=runtime)
-        try:
-            return evaluate(
-                net,
-                data_dir,
-                preprocessing=network_preprocessing(net, info),
-                classes=(info or {}).get("classes"),
-                batch_size=batch_size,
-                workers=workers,
-                progress=self.settings.progress if progress is None else progress,
-            )
-        finally:
-            del net
-            gc.collect()
-
-    def rebuild(
-        self, name: str, *, data_dir: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None
-    ) -> RebuildResult:
-        """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
-
-        The card must carry the training record ``ghosthub publish`` writes (its recipe,
-        seed, thread count, dataset digest; a fine-tuned model's base by name and SHA-256,
-        fetched from the cache or a card by that digest). ``data_dir`` is the training data, checked
-        against the recorded digest; scikit-learn's digits are regenerated when it is
-        omitted. Run it in a fresh process: MindSpore fixes its kernel thread count once
-        per process.
-        """
-        import dataclasses
-        import tempfile
-
-        from .errors import TrainError
-        from .modelcard.provenance import read_provenance
-        from .training.rebuild import rebuild
-
-        card = self.get_card(name)
-        provenance = read_provenance(card)
-        if provenance is None:
-            raise TrainError(
-                f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt"
-            )
-        expected = card.weights_asset().sha256.lower()
-        with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
-            # A fine-tuned model's base weights are found by digest in this Client's cache and cards.
-            result = rebuild(
-                provenance,
-                data_dir,
-                Path(workdir) if workdir else Path(tmp),
-                registry=self.registry,
-                progress=self.settings.progress,
-            )
-        return dataclasses.replace(result, expected_sha256=expected, name=name)
-
-
-def _names(classes: Any, num_classes: int) -> list[str]:
-    """A checkpoint's recorded class names when they fit the network, else ImageNet's or indices."""
-    if isinstance(classes, list) and len(classes) == num_classes:
-        return [str(c) for c in classes]
-    if num_classes == 1000:
-        from .data.classes import imagenet_classes
-
-        return imagenet_classes()
-    return [str(i) for i in range(num_classes)]

@@ -48,33 +48,58 @@ def run_demo(
     dict
         What each step produced: ``top1``, ``top5``, ``sha256``, ``hub_url``, ``seconds`` ...
     """
-    from .client import Client
-    from .data.digits import write_digits
-    from .data.imagefolder import scan_image_folder
-    from .data.transforms import make_transform
     from .hub.serve import serve
-    from .tasks.evaluate import evaluate_folder, network_preprocessing
-    from .tasks.inference import predict_images
-    from .tasks.publish import publish
-    from .training.trainer import train
+    from .runtime.isa import cpu_isa_in_use
 
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="ghosthub-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     data, run, hub, cache = work / "digits", work / "run", work / "hub", work / "cache"
     started = time.perf_counter()
     summary: dict[str, Any] = {"workdir": str(work), "model": MODEL_NAME}
-
-    def say(step: int, label: str, text: str, since: float) -> None:
-        print(f"{step}/{STEPS} {label:<8} {text}  [{time.perf_counter() - since:.1f} s]", file=out, flush=True)
-
-    from .runtime.isa import cpu_isa_in_use
-
+    say = _Steps(out, STEPS, width=8)
     print(
         f"ghosthub demo: GhostNet-0.5 on scikit-learn's handwritten digits, offline; files in {work}",
         file=out,
         flush=True,
     )
     print(f"CPU: {cpu_isa_in_use()}", file=out, flush=True)
+    _demo_data(data, say)
+    result = _demo_train(data, run, epochs, progress, out, say, summary)
+    _demo_publish(result, hub, work, say, summary)
+    with serve(hub) as server:
+        ready = _demo_load(server.url, cache, work, say, summary)
+    try:
+        folder = _demo_evaluate(ready, data / "val", say, summary)
+        _demo_predict(ready, folder, say)
+    finally:
+        del ready
+        gc.collect()
+
+    summary["seconds"] = time.perf_counter() - started
+    verdict = "reached" if summary["top1"] >= 95 else "MISSED"
+    print(
+        f"done in {summary['seconds']:.0f} s: {MODEL_NAME} top-1 {summary['top1']:.2f}% on held-out digits "
+        f"({verdict} the 95% target); hub in {hub}, serve it with `ghosthub serve {hub}`",
+        file=out,
+        flush=True,
+    )
+    return summary
+
+
+class _Steps:
+    """Prints a demo's numbered steps: ``N/TOTAL label text  [seconds since the step began]``."""
+
+    def __init__(self, out: TextIO, total: int, *, width: int) -> None:
+        self.out, self.total, self.width = out, total, width
+
+    def __call__(self, step: int, label: str, text: str, since: float) -> None:
+        elapsed = time.perf_counter() - since
+        print(f"{step}/{self.total} {label:<{self.width}} {text}  [{elapsed:.1f} s]", file=self.out, flush=True)
+
+
+def _demo_data(data: Path, say: _Steps) -> None:
+    """Step 1: scikit-learn's digits written as an ImageFolder (train and held-out val)."""
+    from .data.digits import write_digits
 
     t = time.perf_counter()
     counts = write_digits(data)
@@ -84,6 +109,11 @@ def run_demo(
         f"{counts['train']} train / {counts['val']} held-out 8x8 digits written as an ImageFolder in {data}",
         t,
     )
+
+
+def _demo_train(data: Path, run: Path, epochs, progress, out: TextIO, say: _Steps, summary: dict):
+    """Step 2: ``ghosthub.train`` with the demo recipe, a line per epoch (through a pipe too)."""
+    from .training.trainer import train
 
     t = time.perf_counter()
     print(
@@ -109,8 +139,15 @@ def run_demo(
         f"best val top-1 {best.val_top1:.2f}% (epoch {best.epoch})",
         t,
     )
+    return result
+
+
+def _demo_publish(result, hub: Path, work: Path, say: _Steps, summary: dict) -> None:
+    """Step 3: the best checkpoint published into a hub folder, with its training provenance."""
+    from .tasks.publish import publish
 
     t = time.perf_counter()
+    best = result.best
     published = publish(
         result.best_checkpoint,
         name=MODEL_NAME,
@@ -126,54 +163,60 @@ def run_demo(
         3, "publish", f"{MODEL_NAME} -> {published.asset_path.relative_to(work)} (sha256 {published.sha256[:16]}...)", t
     )
 
-    with serve(hub) as server:
-        t = time.perf_counter()
-        client = Client(hub=server.url, cache_dir=cache, progress=False)
-        net = client.load(MODEL_NAME, mode="auto", fuse=True)  # compiled, BatchNorm folded
-        cached = client.download(MODEL_NAME)  # a cache hit now: no connection
-        summary["hub_url"] = server.url
-        say(
-            4,
-            "load",
-            f"ghosthub.load({MODEL_NAME!r}, hub={server.url!r}): downloaded, sha256 verified, strict load "
-            f"({cached.stat().st_size / 2**20:.1f} MiB into {cache.relative_to(work)}/)",
-            t,
-        )
-    try:
-        t = time.perf_counter()
-        info = client.record(MODEL_NAME)
-        folder = scan_image_folder(data / "val", classes=info.get("classes"))
-        scores = evaluate_folder(net, folder, network_preprocessing(net, info), progress=False)
-        summary.update(top1=scores.top1, top5=scores.top5, eval_images_per_second=scores.images_per_second)
-        say(
-            5,
-            "eval",
-            f"top-1 {scores.top1:.2f}%  top-5 {scores.top5:.2f}%  loss {scores.loss:.3f} on {scores.images} held-out "
-            "digits "
-            f"({scores.images_per_second:.0f} img/s)",
-            t,
-        )
 
-        t = time.perf_counter()
-        samples = [folder.root / path for path, _ in folder.samples[:: max(1, len(folder.samples) // 6)][:6]]
-        truth = [folder.classes[label] for _, label in folder.samples[:: max(1, len(folder.samples) // 6)][:6]]
-        transform = make_transform(**client.preprocessing(MODEL_NAME)._asdict())
-        predictions = predict_images(net, samples, transform, client.class_names(MODEL_NAME, net.num_classes), topk=1)
-        shown = "  ".join(f"{true}->{p.top[0][1]} ({p.top[0][2]:.0%})" for true, p in zip(truth, predictions))
-        say(6, "predict", f"true->predicted: {shown}", t)
-    finally:
-        del net
-        gc.collect()
+def _demo_load(url: str, cache: Path, work: Path, say: _Steps, summary: dict):
+    """Step 4: the model loaded back from the served hub (download, SHA-256, strict load), ready to run."""
+    from .client import Client
+    from .tasks.ready import load_for_inference
 
-    summary["seconds"] = time.perf_counter() - started
-    verdict = "reached" if summary["top1"] >= 95 else "MISSED"
-    print(
-        f"done in {summary['seconds']:.0f} s: {MODEL_NAME} top-1 {summary['top1']:.2f}% on held-out digits "
-        f"({verdict} the 95% target); hub in {hub}, serve it with `ghosthub serve {hub}`",
-        file=out,
-        flush=True,
+    t = time.perf_counter()
+    client = Client(hub=url, cache_dir=cache, progress=False)
+    ready = load_for_inference(client, MODEL_NAME, mode="auto", fuse=True)  # compiled, BatchNorm folded
+    cached = client.download(MODEL_NAME)  # a cache hit now: no connection
+    summary["hub_url"] = url
+    say(
+        4,
+        "load",
+        f"ghosthub.load({MODEL_NAME!r}, hub={url!r}): downloaded, sha256 verified, strict load "
+        f"({cached.stat().st_size / 2**20:.1f} MiB into {cache.relative_to(work)}/)",
+        t,
     )
-    return summary
+    return ready
+
+
+def _demo_evaluate(ready, val: Path, say: _Steps, summary: dict):
+    """Step 5: top-1 and top-5 on the held-out digits, labelled by the classes the card records."""
+    from .data.imagefolder import scan_image_folder
+    from .tasks.evaluate import evaluate_folder
+
+    t = time.perf_counter()
+    folder = scan_image_folder(val, classes=ready.classes)
+    scores = evaluate_folder(ready.net, folder, ready.preprocessing, progress=False)
+    summary.update(top1=scores.top1, top5=scores.top5, eval_images_per_second=scores.images_per_second)
+    say(
+        5,
+        "eval",
+        f"top-1 {scores.top1:.2f}%  top-5 {scores.top5:.2f}%  loss {scores.loss:.3f} on {scores.images} held-out "
+        "digits "
+        f"({scores.images_per_second:.0f} img/s)",
+        t,
+    )
+    return folder
+
+
+def _demo_predict(ready, folder, say: _Steps) -> None:
+    """Step 6: the top class of six held-out digits, beside the true one."""
+    from .data.transforms import make_transform
+    from .tasks.inference import predict_images
+
+    t = time.perf_counter()
+    picked = folder.samples[:: max(1, len(folder.samples) // 6)][:6]
+    samples = [folder.root / path for path, _ in picked]
+    truth = [folder.classes[label] for _, label in picked]
+    transform = make_transform(**ready.preprocessing._asdict())
+    predictions = predict_images(ready.net, samples, transform, ready.class_names(), topk=1)
+    shown = "  ".join(f"{true}->{p.top[0][1]} ({p.top[0][2]:.0%})" for true, p in zip(truth, predictions))
+    say(6, "predict", f"true->predicted: {shown}", t)
 
 
 BASE_NAME = "digits04_ghostnet_050"
@@ -216,8 +259,9 @@ def run_finetune_demo(
     from .data.digits import dataset_name, write_digits
     from .data.imagefolder import scan_image_folder
     from .hub.serve import serve
-    from .tasks.evaluate import evaluate_folder, network_preprocessing
+    from .tasks.evaluate import evaluate_folder
     from .tasks.publish import publish
+    from .tasks.ready import network_preprocessing
     from .training.finetune import resolve_base, scratch_recipe
     from .training.recipe import Recipe, load_recipe
     from .training.trainer import train
@@ -229,9 +273,7 @@ def run_finetune_demo(
     started = time.perf_counter()
     summary: dict[str, Any] = {"workdir": str(work), "base": BASE_NAME, "model": FINETUNED_NAME}
 
-    def say(step: int, label: str, text: str, since: float) -> None:
-        print(f"{step}/{steps} {label:<9} {text}  [{time.perf_counter() - since:.1f} s]", file=out, flush=True)
-
+    say = _Steps(out, steps, width=9)
     print(
         f"ghosthub demo --finetune: pretrain on the digits 0-4, fine-tune from the hub on {SHOTS} images of each "
         f"of 5-9, offline; files in {work}",
@@ -326,8 +368,7 @@ def run_finetune_demo(
     say(
         5,
         "publish",
-        f"{FINETUNED_NAME} (base-model: {BASE_NAME}); rebuild it with `ghosthub verify --rebuild "
-        f"{FINETUNED_NAME} --hub {hub}`",
+        f"{FINETUNED_NAME} (base-model: {BASE_NAME}); rebuild it with `ghosthub rebuild {FINETUNED_NAME} --hub {hub}`",
         t,
     )
 

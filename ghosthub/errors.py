@@ -27,6 +27,9 @@ __all__ = [
     "CheckpointMismatchError",
     "ImageError",
     "ExportError",
+    "ExportMismatchError",
+    "ModeError",
+    "MissingExtraError",
     "DataError",
     "RecipeError",
     "TrainError",
@@ -205,6 +208,32 @@ class ImageError(GhostHubError):
 
 class ExportError(GhostHubError):
     """A network could not be exported (unknown format, or MindSpore failed on this machine)."""
+
+
+class ExportMismatchError(ExportError):
+    """An exported network (ONNX) gives other logits than the MindSpore network it came from.
+
+    ``max_diff`` is the largest absolute logit difference found, ``bound`` the one allowed.
+    """
+
+    def __init__(self, message: str, *, max_diff: float | None = None, bound: float | None = None) -> None:
+        super().__init__(message)
+        self.max_diff, self.bound = max_diff, bound
+
+
+class ModeError(LoadError):
+    """An execution mode or runtime ghosthub does not know (``mode=``, ``runtime=``)."""
+
+
+class MissingExtraError(GhostHubError, ImportError):
+    """An optional part of ghosthub needs a package that is not installed; the message says what to install.
+
+    ``extra`` is the name of the extra that brings it (``pip install 'ghosthub[onnx]'``).
+    """
+
+    def __init__(self, message: str, *, extra: str | None = None) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class DataError(GhostHubError):

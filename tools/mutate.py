@@ -70,6 +70,7 @@ FETCH_PY = "ghosthub/download/fetch.py"
 PARTFILE_PY = "ghosthub/download/partfile.py"
 TRANSPORT_PY = "ghosthub/download/transport.py"
 CACHE_PY = "ghosthub/download/cache.py"
+LAYOUT_PY = "ghosthub/download/layout.py"
 FS_PY = "ghosthub/_utils/fs.py"
 TXN_PY = "ghosthub/hub/transaction.py"
 PUBLISH_PY = "ghosthub/tasks/publish.py"
@@ -96,12 +97,8 @@ MUTATIONS = [
         "fetch",
         FETCH_PY,
         "            commit(sink.path, target)  # rename, then sync the folder so the rename survives a crash\n"
-        "            # After the rename, which changes the ctime: a file without its record is re-hashed, never "
-        "trusted.\n"
-        "            record.update(cache.stat_fields(os.lstat(target)), verified_at=utcnow())\n"
-        "            cache.write_record(target, record)",
-        "            record.update(cache.stat_fields(os.lstat(sink.path)), verified_at=utcnow())\n"
-        "            cache.write_record(target, record)\n"
+        "            store.store(target, record)",
+        "            store.store(target, record)\n"
         "            commit(sink.path, target)  # rename, then sync the folder so the rename survives a crash",
         [DURABILITY],
         "the record is written before the rename, of a file that then changes (ctime)",
@@ -148,9 +145,8 @@ MUTATIONS = [
         "fetch.offline-before-cache",
         "fetch",
         FETCH_PY,
-        "    if not force_download and _serve_cached(card, asset, target, settings):\n        return target\n    if "
-        "settings.offline",
-        "    if settings.offline",
+        "    if not force_download:\n        hit = store.get(card, asset)",
+        "    if False:\n        hit = store.get(card, asset)",
         [FETCH],
         "offline mode refuses even what is cached",
     ),
@@ -174,10 +170,10 @@ MUTATIONS = [
     ),
     m(
         "fetch.corrupt-cache-served",
-        "fetch",
-        FETCH_PY,
-        "    ok, actual = cache.rehash(target, asset, record=not vouched)\n    if ok:",
-        "    ok, actual = cache.rehash(target, asset, record=not vouched)\n    if True:",
+        "cache",
+        CACHE_PY,
+        "        ok, actual = rehash(target, asset, record=not vouched)\n        if ok:",
+        "        ok, actual = rehash(target, asset, record=not vouched)\n        if True:",
         [FETCH],
         "a corrupt cached file is served",
     ),
@@ -301,7 +297,7 @@ MUTATIONS = [
     m(
         "cache.record-in-place",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         "    atomic_write(record_path(path), ",
         "    record_path(path).write_bytes(",
         [DURABILITY],
@@ -310,7 +306,7 @@ MUTATIONS = [
     m(
         "cache.record-unsynced",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         'indent=1).encode("utf-8"))',
         'indent=1).encode("utf-8"), sync=False)',
         [DURABILITY],
@@ -337,7 +333,7 @@ MUTATIONS = [
     m(
         "cache.vouch-ignores-mtime",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         '        and record.get("mtime_ns") == stat.st_mtime_ns\n',
         "",
         [CACHE, FETCH],
@@ -346,7 +342,7 @@ MUTATIONS = [
     m(
         "cache.vouch-ignores-size",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         '        and record.get("size") == stat.st_size\n',
         "",
         [CACHE, FETCH],
@@ -355,7 +351,7 @@ MUTATIONS = [
     m(
         "cache.vouch-ignores-digest",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         '        and hash_matches(expected, record.get("sha256", ""))\n',
         "",
         [CACHE, FETCH],
@@ -364,7 +360,7 @@ MUTATIONS = [
     m(
         "cache.rehash-keeps-bad-record",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         "    elif not ok:\n        record_path(path).unlink(missing_ok=True)",
         "    elif not ok:\n        pass",
         [CACHE, FETCH],
@@ -373,7 +369,7 @@ MUTATIONS = [
     m(
         "cache.rehash-forgets-record",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         "                write_record(path, kept)",
         "                pass",
         [CACHE, FETCH],
@@ -382,7 +378,7 @@ MUTATIONS = [
     m(
         "cache.outside-allowed",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         "    if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:",
         "    if False:",
         [CACHE],
@@ -391,7 +387,7 @@ MUTATIONS = [
     m(
         "cache.hidden-names",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         '    name = _UNSAFE.sub("_", name).lstrip("._-")',
         '    name = _UNSAFE.sub("_", name)',
         [CACHE],
@@ -400,9 +396,9 @@ MUTATIONS = [
     m(
         "cache.unsafe-name",
         "cache",
-        CACHE_PY,
-        '    if not is_safe_name(name):\n        raise LinkError(f"{_where(card)}',
-        '    if False:\n        raise LinkError(f"{_where(card)}',
+        LAYOUT_PY,
+        "    if not is_safe_name(name):\n        raise LinkError(\n",
+        "    if False:\n        raise LinkError(\n",
         [CACHE],
         "an unsafe model name becomes a cache folder",
     ),
@@ -437,15 +433,15 @@ MUTATIONS = [
         "cache.clear-everything",
         "cache",
         CACHE_PY,
-        "        folder = Path(cache_dir) / name\n        if folder.is_dir() and not folder.is_symlink():",
-        "        folder = Path(cache_dir)\n        if folder.is_dir() and not folder.is_symlink():",
+        "            folder = self.root / name\n            if folder.is_dir() and not folder.is_symlink():",
+        "            folder = self.root\n            if folder.is_dir() and not folder.is_symlink():",
         [CACHE],
         "clear removes the user's own files beside ghosthub's folders",
     ),
     m(
         "cache.remove-file-first",
         "cache",
-        CACHE_PY,
+        LAYOUT_PY,
         "    record_path(path).unlink(missing_ok=True)\n    path.unlink(missing_ok=True)",
         "    path.unlink(missing_ok=True)\n    record_path(path).unlink(missing_ok=True)",
         [CACHE, FETCH],
@@ -583,7 +579,7 @@ MUTATIONS = [
         "publish.no-strict-check",
         "publish",
         PUBLISH_PY,
-        '        net = _build_checked(params, staged, checkpoint, backbone, width, info.get("model_options"))',
+        '        net = _build_checked(params, checkpoint, backbone, width, info.get("model_options"))',
         "        net = None",
         [PUBLISH],
         "a checkpoint of another architecture is published",

@@ -1,7 +1,7 @@
 """The ``ghosthub`` command: a thin layer that turns arguments into API calls and results into text.
 
 One module per command group (``registry``: list, show; ``cache``: download, verify, cache;
-``run``: predict, export, eval; ``embed``; ``weights``: inspect, convert; ``train``; ``hub``:
+``run``: predict, export, eval; ``embed``; ``weights``: inspect, convert; ``train``: train, rebuild; ``hub``:
 publish, serve; ``mirror``; ``demo``). Each adds its sub-commands to the parser; a run imports
 and builds only the group of the command it runs.
 """
@@ -37,6 +37,7 @@ COMMANDS = {
     "convert": "weights",
     "embed": "embed",
     "train": "train",
+    "rebuild": "train",
     "publish": "hub",
     "serve": "hub",
     "fsck": "hub",

@@ -132,6 +132,16 @@ def client(args: argparse.Namespace):
     )
 
 
+def add_rebuild_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
+    """The options of a rebuild: ``--data-dir``, ``--workdir`` (``prefix`` says in help what they go with)."""
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help=f"{prefix}the training data (default: the digits are regenerated)"
+    )
+    parser.add_argument(
+        "--workdir", metavar="DIR", help=f"{prefix}where the rebuild trains (default: a temporary folder)"
+    )
+
+
 def port(text: str) -> int:
     return _int_within(text, 0, 65535, "a port number (0 to 65535; 0 picks a free one)")
 

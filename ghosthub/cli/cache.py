@@ -9,6 +9,7 @@ from ._common import (
     EXIT_OK,
     EXIT_USAGE,
     add_command,
+    add_rebuild_options,
     cache_options,
     cards_options,
     client,
@@ -58,12 +59,11 @@ def add_commands(command) -> None:
     p.add_argument("--file", metavar="PATH", help="check this file against --sha256")
     p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of --file (8 to 64 hex digits, a prefix)")
     p.add_argument(
-        "--rebuild", action="store_true", help="retrain NAME from the recipe its card records and compare digests"
+        "--rebuild",
+        action="store_true",
+        help="retrain NAME from the recipe its card records and compare digests (same as `ghosthub rebuild NAME`)",
     )
-    p.add_argument("--data-dir", metavar="DIR", help="with --rebuild: the training data (the digits are regenerated)")
-    p.add_argument(
-        "--workdir", metavar="DIR", help="with --rebuild: where the rebuild trains (default: a temporary folder)"
-    )
+    add_rebuild_options(p, prefix="with --rebuild: ")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     cache_cmd = add_command(command("cache"), "cache", None, "list and clean the download cache")
@@ -138,26 +138,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_rebuild(args: argparse.Namespace) -> int:
-    import gc
+    from .train import cmd_rebuild
 
-    report = client(args).rebuild(args.names[0], data_dir=args.data_dir, workdir=args.workdir)
-    gc.collect()
-    status = "OK" if report.matches else "MISMATCH"
-    row = {
-        "name": report.name,
-        "expected": report.expected_sha256,
-        "actual": report.actual_sha256,
-        "matches": report.matches,
-        "status": status,
-    }
-    if args.json:
-        print_json(row)
-    else:
-        print(
-            f"{status:<10} {row['name']} rebuilt from its recorded recipe  expected {row['expected']}  actual "
-            f"{row['actual']}"
-        )
-    return EXIT_OK if report.matches else EXIT_FAIL
+    args.name = args.names[0]
+    return cmd_rebuild(args)
 
 
 def _verify_file(args: argparse.Namespace) -> int:
@@ -233,8 +217,8 @@ def _verify_cards(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
-    session = client(args)
-    found = session.cached_assets()
+    store = client(args).cache
+    found = store.ls()
     rows = [
         {
             "name": e.name,
@@ -255,25 +239,26 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = [[r["name"], r["file"], size(r["size"]), r["verified_at"] or "never"] for r in rows]
     print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
-    print(f"{len(rows)} file(s), {size(sum(r['size'] for r in rows))} in {session.settings.cache_dir}")
+    print(f"{len(rows)} file(s), {size(sum(r['size'] for r in rows))} in {store.root}")
     return EXIT_OK
 
 
 def _cmd_cache_rm(args: argparse.Namespace) -> int:
-    session = client(args)
+    store = client(args).cache
     failed = 0
     for name in args.names:
-        removed = session.remove_cached(name)
+        removed = store.rm(name)
         if removed:
             print(f"removed {name}: {len(removed)} file(s)")
         else:
-            print(f"error: nothing cached for {name!r} in {session.settings.cache_dir}", file=sys.stderr)
+            print(f"error: nothing cached for {name!r} in {store.root}", file=sys.stderr)
             failed += 1
     return EXIT_FAIL if failed else EXIT_OK
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    removed = client(args).prune_cache(dry_run=args.dry_run)
+    session = client(args)
+    removed = session.cache.prune(session.registry, dry_run=args.dry_run)
     for path in removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {path}")
     if not removed:
@@ -282,9 +267,9 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_clear(args: argparse.Namespace) -> int:
-    session = client(args)
-    where = session.settings.cache_dir
-    doomed = session.clear_cache(dry_run=True)
+    store = client(args).cache
+    where = store.root
+    doomed = store.clear(dry_run=True)
     if not doomed:
         print(f"nothing to clear in {where}", file=sys.stderr)
         return EXIT_OK
@@ -306,7 +291,7 @@ def _cmd_cache_clear(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed", file=sys.stderr)
             return EXIT_FAIL
-    for folder in session.clear_cache():
+    for folder in store.clear():
         print(f"removed {folder}")
     print(f"freed {size(total)} in {where}")
     return EXIT_OK

@@ -32,7 +32,8 @@ def add_commands(command) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    reg = client(args).registry
+    session = client(args)
+    reg = session.registry
     lineage = {"base_model": args.base_model} if args.base_model else {}  # a key no card may have yet
     entries = reg.select(
         args.pattern,
@@ -56,7 +57,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     assets_dir = reg.settings.cache_dir / "assets"
     exists = assets_dir.is_dir()  # no cache yet: nothing is cached, and nothing need be looked at
     for row, entry in zip(rows, entries):
-        row["cached"] = exists and _is_cached(entry, reg.settings)
+        row["cached"] = exists and _is_cached(entry, session.cache)
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -81,12 +82,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _is_cached(entry, settings) -> bool:
-    from ..download.cache import cached_path
+def _is_cached(entry, store) -> bool:
     from ..errors import CardError
 
     try:
-        return cached_path(entry, settings=settings) is not None
+        return store.vouched(entry) is not None
     except CardError:  # no weights asset
         return False
 

@@ -96,11 +96,17 @@ def add_commands(command) -> None:
 
 def _load_for(args: argparse.Namespace, *, mode: str, runtime: str = "mindspore"):
     """The network (BatchNorm folded, in ``mode``), preprocessing and class names a predict/export command names."""
-    session = client(args)
-    net, pre, names = session.for_inference(
-        args.name, checkpoint_path=args.checkpoint, arch=getattr(args, "arch", None)
+    from ..tasks.ready import load_for_inference
+
+    ready = load_for_inference(
+        client(args),
+        args.name,
+        checkpoint_path=args.checkpoint,
+        arch=getattr(args, "arch", None),
+        mode=mode,
+        runtime=runtime,
     )
-    return session.for_running(net, mode=mode, fuse=True, runtime=runtime), pre, names
+    return ready.net, ready.preprocessing, ready.class_names()
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -138,8 +144,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    result = client(args).evaluate(
-        args.model, args.data_dir, arch=args.arch, batch_size=args.batch_size, mode=args.mode, runtime=args.runtime
+    from ..tasks.evaluate import evaluate_model
+
+    result = evaluate_model(
+        client(args),
+        args.model,
+        args.data_dir,
+        arch=args.arch,
+        batch_size=args.batch_size,
+        mode=args.mode,
+        runtime=args.runtime,
     )
     if args.json:
         print_json({"model": args.model, "data_dir": args.data_dir, **result.to_dict()})

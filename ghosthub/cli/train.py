@@ -1,4 +1,4 @@
-"""``ghosthub train``: a recipe and an ImageFolder in, checkpoints, metrics and provenance out."""
+"""``ghosthub train`` and ``ghosthub rebuild``: a recipe and data in, checkpoints out; a published model retrained."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ import os
 import sys
 from pathlib import Path
 
-from ._common import EXIT_OK, EXIT_USAGE, add_command, cache_options, cards_options, client, print_json
+from .. import config
+from ._common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_command,
+    add_rebuild_options,
+    cache_options,
+    cards_options,
+    client,
+    print_json,
+)
 
 
 def add_commands(command) -> None:
@@ -44,6 +55,19 @@ def add_commands(command) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--expect-dataset-digest", help=argparse.SUPPRESS)
 
+    p = add_command(
+        command("rebuild"),
+        "rebuild",
+        cmd_rebuild,
+        "retrain a published model from the recipe its card records and compare the checkpoint's SHA-256",
+        parents=[cards_options(), cache_options()],
+        epilog="Exit status 0 when the rebuilt checkpoint has the card's digest, 1 when it differs. "
+        "`ghosthub verify --rebuild NAME` is the same command.",
+    )
+    p.add_argument("name", metavar="NAME", help="model name (its card must record its training provenance)")
+    add_rebuild_options(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import gc
@@ -75,7 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    if not os.environ.get("GHOSTHUB_RANK_DIR"):
+    if config.rank_dir() is None:
         print(
             f"training {Path(recipe.source).stem} on {args.data_dir} into {out}; the first step compiles the "
             "network graph (about 15-30 s), then one line per epoch",
@@ -98,7 +122,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except _Interrupted as stop:
         return _interrupted(args, out, stop.signum)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
-    if result.rank != 0 or os.environ.get("GHOSTHUB_RANK_DIR"):
+    if result.rank != 0 or config.rank_dir() is not None:
         return EXIT_OK  # other ranks stay quiet; under `--workers N` the launching process reports
     if args.json:
         print_json(result.to_dict())
@@ -112,6 +136,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"last checkpoint: {result.last_checkpoint}")
     print(f"provenance: {os.path.join(result.out_dir, 'provenance.json')}  ({result.images_per_second:.0f} img/s)")
     return EXIT_OK
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """``ghosthub rebuild NAME`` (and ``verify --rebuild NAME``): retrain and report OK or MISMATCH."""
+    import gc
+
+    from ..training.rebuild import rebuild_model
+
+    report = rebuild_model(client(args), args.name, data_dir=args.data_dir, workdir=args.workdir)
+    gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
+    status = "OK" if report.matches else "MISMATCH"
+    row = {
+        "name": report.name,
+        "expected": report.expected_sha256,
+        "actual": report.actual_sha256,
+        "matches": report.matches,
+        "status": status,
+    }
+    if getattr(args, "json", False):
+        print_json(row)
+    else:
+        print(
+            f"{status:<10} {row['name']} rebuilt from its recorded recipe  expected {row['expected']}  actual "
+            f"{row['actual']}"
+        )
+    return EXIT_OK if report.matches else EXIT_FAIL
 
 
 class _Interrupted(KeyboardInterrupt):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EXIT_OK, add_command, client, print_json
+from ._common import EXIT_OK, add_command, print_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ def add_commands(command) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    info = client(args).inspect(args.file, layout=args.layout)
+    from ..models.weights import describe_weights
+
+    info = describe_weights(args.file, layout=args.layout)
     if args.json:
         print_json(info)
         return EXIT_OK
@@ -70,7 +72,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    result = client(args).convert(args.src, args.out, layout=args.layout)
+    from ..models.weights import convert_weights
+
+    result = convert_weights(args.src, args.out, layout=args.layout)
     if args.json:
         print_json({k: result[k] for k in ("out", "sha256", "layout", "architecture")})
         return EXIT_OK

@@ -1,35 +1,34 @@
-"""The download cache: where each asset lives, what is recorded about it, and ls/rm/prune/clear.
+"""The Cache: the one object that decides whether a cached asset is served, and verifies, lists and cleans the cache.
 
-Layout under the cache root (``settings.cache_dir``)::
-
-    assets/<model-name>/<card digest>/<file>          the verified asset, nothing else ever
-    assets/<model-name>/<card digest>/.<file>.json    its record: URL, size, SHA-256, validators, when verified
-    assets/<model-name>/<card digest>/.<file>.lock    the cross-process download lock
-    assets/<model-name>/<card digest>/.<file>.<host>-<pid>-<nonce>.part[.json]
-                                                      a download in progress, or one a killed process left
-
-Every component is validated: the model name by :func:`ghosthub.modelcard.is_safe_name`,
-the digest as hexadecimal, the file name reduced to ``[A-Za-z0-9._+-]`` from the
-last segment of the link. ``registry/`` and ``hubs/`` beside ``assets/`` belong to
-other parts of ghosthub and are never taken for assets.
+Where files live and what is recorded about them is :mod:`ghosthub.download.layout`;
+downloading into the cache is :mod:`ghosthub.download.fetch`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import time
+import warnings
 from collections import namedtuple
 from pathlib import Path
-from stat import S_ISREG
 
 from .. import config
-from .._utils.fs import atomic_write, utcnow
-from .._utils.hashes import file_hash, hash_matches, normalize_digest
-from ..errors import LinkError
+from .._utils.fs import utcnow
+from ..errors import CardError, FetchWarning, LinkError
 from ..modelcard import Asset, ModelCard, is_safe_name
+from .layout import (
+    ASSETS,
+    asset_path,
+    assets_root,
+    describe_card,
+    is_vouched,
+    read_record,
+    rehash,
+    remove_cached,
+    stat_fields,
+    write_record,
+)
 from .parts import PART_NAME, is_abandoned
 
 TYPE_CHECKING = False  # typing stays out of a cache hit's imports
@@ -37,30 +36,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-__all__ = [
-    "CachedAsset",
-    "Verification",
-    "asset_path",
-    "cached_path",
-    "clear",
-    "entries",
-    "is_remote_card",
-    "prune",
-    "needs_rehash",
-    "read_record",
-    "rehash",
-    "remove",
-    "safe_file_name",
-    "verify",
-    "write_record",
-]
+__all__ = ["Cache", "CachedAsset", "Verification"]
 
-ASSETS = "assets"
 # Folders of the cache root that `clear` empties; anything else there is left alone.
 OWN_FOLDERS = (ASSETS, "registry", "hubs")
-RECORD_VERSION = 1
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 class CachedAsset(namedtuple("CachedAsset", "name digest path size record")):
@@ -91,325 +70,298 @@ class Verification(namedtuple("Verification", "name path status expected actual"
         return self.status == "OK"
 
 
-# --------------------------------------------------------------------------- paths
+# --------------------------------------------------------------------------- the cache
 
 
-def assets_root(cache_dir: str | os.PathLike) -> Path:
-    """The folder that holds every cached asset."""
-    return Path(cache_dir) / ASSETS
+class Cache:
+    """The download cache of one set of settings: it decides whether a cached file may be served.
 
+    Serving a cached asset is one question, :meth:`get`: is the file there, does its record
+    vouch for it (size, mtime, ctime and inode as when it was last hashed, and the card's
+    digest), and, for a file small enough that hashing costs less than importing MindSpore,
+    do its bytes still match? A corrupt file is removed, with a warning. Nothing here opens a
+    connection or imports the network stack; downloading is :mod:`ghosthub.download.fetch`'s job.
 
-def is_remote_card(card, cache_dir: str | os.PathLike) -> bool:
-    """True when ``card`` (a card or registry entry) is a copy of a URL hub's card, under ``<cache>/hubs``.
-
-    Such a card came from a remote source: its links may only be http(s) URLs.
-    """
-    path = getattr(card, "path", None)
-    if path is None:
-        return False
-    hubs = Path(cache_dir) / "hubs"
-    try:
-        Path(path).resolve().relative_to(hubs.resolve())
-        return True
-    except (ValueError, OSError):
-        return False
-
-
-def safe_file_name(link: str, file_format: str = "") -> str:
-    """A file name for ``link`` that cannot leave its folder or hide among ghosthub's own files.
-
-    The last segment of the link's path, percent-decoded once, with every run of
-    characters outside ``[A-Za-z0-9._+-]`` replaced by ``_`` and leading dots
-    removed; ``asset.<format>`` when nothing is left.
-
-    Examples
-    --------
-    >>> safe_file_name("https://h/ghostnet/ghostnet_050-ae7771cb-910v2.ckpt?x=1")
-    'ghostnet_050-ae7771cb-910v2.ckpt'
-    >>> safe_file_name("http://h/a/%2e%2e%2f%2e%2e%2fetc%2fpasswd")
-    'passwd'
-    >>> safe_file_name("http://h/../..", "ckpt")
-    'asset.ckpt'
-    """
-    from urllib.parse import unquote, urlsplit
-
-    path = urlsplit(link).path if "://" in link else link
-    name = unquote(path).replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE.sub("_", name).lstrip("._-")
-    if len(name) > 128:
-        stem, dot, suffix = name.rpartition(".")
-        name = f"{stem[:100]}.{suffix[:20]}" if dot and stem else name[:128]
-    if not name:
-        fmt = _UNSAFE.sub("", file_format or "")
-        name = f"asset.{fmt}" if fmt else "asset"
-    return name
-
-
-def asset_path(cache_dir: str | os.PathLike, card: ModelCard, asset: Asset) -> Path:
-    """Where ``asset`` of ``card`` lives in the cache: ``assets/<name>/<digest>/<file>``.
-
-    Raises LinkError when the card's name or digest cannot be a path component.
-
-    Examples
-    --------
-    >>> from ghosthub import get_card
-    >>> card = get_card("ghostnet_050")
-    >>> asset_path("/cache", card, card.weights_asset()).as_posix()
-    '/cache/assets/ghostnet_050/ae7771cb/ghostnet_050-ae7771cb-910v2.ckpt'
-    """
-    name = card.fields.get("model-name")
-    if not is_safe_name(name):
-        raise LinkError(f"{_where(card)}: model-name {name!r} cannot name a cache folder; fix the card's model-name")
-    try:
-        digest = normalize_digest(asset.sha256)
-    except ValueError as exc:
-        raise LinkError(f"{_where(card)}: {exc}; fix the asset-sha256 of {asset.link}") from None
-    root = assets_root(cache_dir)
-    path = root / name / digest / safe_file_name(asset.link, asset.file_format)
-    ensure_inside(root, path)
-    return path
-
-
-def ensure_inside(root: Path, path: Path) -> None:
-    """Raise LinkError unless ``path``, symlinks resolved, lies inside ``root``."""
-    real_root = os.path.realpath(root)
-    if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
-        raise LinkError(f"refusing to write {path}: it resolves outside the cache folder {root}")
-
-
-def record_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.json")
-
-
-def lock_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.lock")
-
-
-# --------------------------------------------------------------------------- records
-
-
-def read_record(path: Path) -> dict[str, Any] | None:
-    """The record of the cached file ``path``, or None when there is none that can be read."""
-    try:
-        record = json.loads(record_path(path).read_bytes())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("version") == RECORD_VERSION else None
-
-
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    """Write the record of ``path`` atomically (temporary file, fsync, then replace)."""
-    atomic_write(record_path(path), json.dumps({"version": RECORD_VERSION, **record}, indent=1).encode("utf-8"))
-
-
-def remove_cached(path: Path) -> None:
-    """Remove a cached file and its record (the record first, so the file is never vouched for)."""
-    record_path(path).unlink(missing_ok=True)
-    path.unlink(missing_ok=True)
-
-
-def is_vouched(path: Path, expected: str) -> bool | None:
-    """Cheap check of a cached file: no reading, no hashing.
-
-    True when the file's size, mtime, ctime and inode are those recorded when it
-    was last hashed and the recorded digest matches ``expected``; False when the
-    file exists but its record does not vouch for it (it needs a full re-hash);
-    None when there is no file (or something else than a regular file: a folder,
-    or a link, which is never followed).
-
-    Size and mtime alone can be restored after an edit (``touch -r``); the ctime
-    cannot be set back and a replaced file has a new inode, so the four together
-    change whenever the bytes can have.
-    """
-    try:
-        stat = os.lstat(path)
-    except OSError:  # missing, or a path through something that is not a folder
-        return None
-    if not S_ISREG(stat.st_mode):  # e.g. a folder or a planted link where the asset should be
-        return None
-    record = read_record(path)
-    return bool(
-        record
-        and record.get("size") == stat.st_size
-        and record.get("mtime_ns") == stat.st_mtime_ns
-        and record.get("ctime_ns") == stat.st_ctime_ns
-        and record.get("inode") == stat.st_ino
-        and hash_matches(expected, record.get("sha256", ""))
-    )
-
-
-def stat_fields(stat: os.stat_result) -> dict[str, int]:
-    """What a record keeps of a file's stat for :func:`is_vouched`."""
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
-
-
-def cached_path(card: ModelCard, asset: Asset | None = None, settings=None) -> Path | None:
-    """The cached, verified file of ``asset`` (default: the weights asset), or None.
-
-    No network, no hashing: a file whose size, mtime, ctime or inode changed since it was
-    hashed counts as not cached until the next download or verify re-hashes it.
-
-    Examples
-    --------
-    >>> from ghosthub import get_card
-    >>> cached_path(get_card("ghostnet_050")) is None  # doctest: +SKIP
-    True
-    """
-    settings = settings or config.settings()
-    asset = asset or card.weights_asset()
-    try:
-        path = asset_path(settings.cache_dir, card, asset)
-    except LinkError:
-        return None
-    return path if is_vouched(path, asset.sha256) else None
-
-
-def needs_rehash(path: Path, settings) -> bool:
-    """Whether loading ``path`` hashes it although its record vouches for it: it is small enough.
-
-    Below ``settings.rehash_below`` bytes (``GHOSTHUB_REHASH_BELOW``, default 256 MiB)
-    hashing costs less than importing MindSpore, so a load does not rest on stat alone.
-    """
-    try:
-        return os.lstat(path).st_size < settings.rehash_below
-    except OSError:
-        return True
-
-
-def rehash(path: Path, asset: Asset, *, record: bool = True) -> tuple[bool, str]:
-    """Hash a cached file in full; returns (matches the card, actual digest).
-
-    A match is recorded as verified now (unless ``record`` is false: the record
-    already says so); a mismatch drops the record, so the file is never served
-    again without being hashed.
-    """
-    stat = os.lstat(path)
-    actual = file_hash(path)
-    ok = hash_matches(asset.sha256, actual)
-    if ok and record:
-        kept = read_record(path) or {"link": asset.link}
-        kept.pop("version", None)
-        with contextlib.suppress(OSError):  # a read-only cache still serves verified files
-            if os.lstat(path).st_ctime_ns == stat.st_ctime_ns:  # not changed while we hashed it
-                kept.update(stat_fields(stat), sha256=actual, verified_at=utcnow())
-                write_record(path, kept)
-    elif not ok:
-        record_path(path).unlink(missing_ok=True)
-    return ok, actual
-
-
-def verify(card: ModelCard, asset: Asset | None = None, settings=None) -> Verification:
-    """Re-hash the cached file of ``asset`` (default: the weights asset) against the card.
+    Parameters
+    ----------
+    settings : Settings, optional
+        :class:`ghosthub.config.Settings`: ``cache_dir``, ``rehash_below`` and ``lock_timeout``
+        (default: resolved from the environment).
 
     Examples
     --------
     >>> from ghosthub import config, get_card
-    >>> verify(get_card("ghostnet_050"), settings=config.settings(cache_dir="/nonexistent")).status
-    'NOT CACHED'
+    >>> store = Cache(config.settings(cache_dir="/nonexistent"))
+    >>> store.get(get_card("ghostnet_050")) is None, store.ls()
+    (True, [])
     """
-    settings = settings or config.settings()
-    asset = asset or card.weights_asset()
-    path = asset_path(settings.cache_dir, card, asset)
-    expected = asset.sha256.strip().lower()
-    if is_vouched(path, expected) is None:  # missing, or not a regular file (a link is never read)
-        return Verification(card.name, path, "NOT CACHED", expected)
-    ok, actual = rehash(path, asset)
-    return Verification(card.name, path, "OK" if ok else "MISMATCH", expected, actual)
 
+    def __init__(self, settings=None) -> None:
+        self.settings = settings or config.settings()
+        self.root = Path(self.settings.cache_dir)
 
-# --------------------------------------------------------------------------- ls / rm / prune / clear
+    def __repr__(self) -> str:
+        return f"Cache({str(self.root)!r})"
 
+    # ------------------------------------------------------------------ one asset
 
-def entries(cache_dir: str | os.PathLike) -> list[CachedAsset]:
-    """Every cached asset file, sorted by name; files without a readable record included.
+    def path(self, card: ModelCard, asset: Asset | None = None) -> Path:
+        """Where ``asset`` of ``card`` (default: its weights asset) lives: ``assets/<name>/<digest>/<file>``.
 
-    Examples
-    --------
-    >>> [e.name for e in entries("/nonexistent")]
-    []
-    """
-    found = []
-    for name_dir in _subdirs(assets_root(cache_dir)):
-        for digest_dir in _subdirs(name_dir):
-            for item in sorted(os.scandir(digest_dir), key=lambda e: e.name):
-                if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
-                    continue
-                path = Path(item.path)
-                found.append(CachedAsset(name_dir.name, digest_dir.name, path, item.stat().st_size, read_record(path)))
-    return found
+        Raises
+        ------
+        LinkError
+            The card's name or digest cannot be a path component (see :func:`asset_path`).
+        """
+        return asset_path(self.root, card, asset or card.weights_asset())
 
+    def get(self, card: ModelCard, asset: Asset | None = None, *, hash_small: bool = True) -> Path | None:
+        """The cached, verified file of ``asset`` (default: the card's weights asset), or None.
 
-def remove(cache_dir: str | os.PathLike, name: str) -> list[Path]:
-    """Remove everything cached for model ``name``; return the files removed.
+        A file whose record vouches for it is served on its stat alone when it is at least
+        ``settings.rehash_below`` bytes (or ``hash_small`` is false); a smaller one, or one
+        changed since it was hashed, is hashed in full first. A match is served (and recorded
+        if it was not); a mismatch is removed with a FetchWarning and None is returned, so the
+        caller fetches it again.
 
-    Examples
-    --------
-    >>> remove("/nonexistent", "ghostnet_050")
-    []
-    """
-    if not is_safe_name(name):
-        raise LinkError(f"{name!r} is not a model name")
-    import shutil
+        Parameters
+        ----------
+        card : ModelCard or CardEntry
+            The model card.
+        asset : Asset, optional
+            One of ``card.assets``; default ``card.weights_asset()``.
+        hash_small : bool
+            Hash a vouched file below ``rehash_below`` before serving it (what a load does, whose
+            MindSpore import costs more). False serves any vouched file on its stat (a download,
+            which only hands out the path).
 
-    folder = assets_root(cache_dir) / name
-    if folder.is_symlink():  # remove the link, never what it points to
-        folder.unlink()
-        return [folder]
-    found = _files_under(folder)
-    shutil.rmtree(folder, ignore_errors=True)
-    return [p for p in found if not os.path.lexists(p)]  # only what really went
+        Returns
+        -------
+        Path or None
 
+        Raises
+        ------
+        LinkError
+            The card's name or digest cannot be a path component.
+        CardError
+            No asset given and the card has no weights asset.
+        """
+        asset = asset or card.weights_asset()
+        target = self.path(card, asset)
+        vouched = is_vouched(target, asset.sha256)
+        if vouched is None:
+            return None
+        if vouched and (not hash_small or _size(target) >= self.settings.rehash_below):
+            return target
+        ok, actual = rehash(target, asset, record=not vouched)
+        if ok:
+            return target
+        warnings.warn(
+            f"{describe_card(card)}: the cached file {target} is corrupt (SHA-256 {actual}, expected {asset.sha256}); "
+            "removing it and fetching it again",
+            FetchWarning,
+            stacklevel=2,
+        )
+        remove_cached(target)
+        return None
 
-def prune(
-    cache_dir: str | os.PathLike, keep: Iterable[Path], *, stale_after: float = 120.0, dry_run: bool = False
-) -> list[Path]:
-    """Remove abandoned partial downloads and every asset not in ``keep``; return what went.
+    def vouched(self, card: ModelCard, asset: Asset | None = None) -> Path | None:
+        """The cached file of ``asset`` if its record vouches for it; no hashing, no removal, never raises LinkError.
 
-    ``keep`` holds the asset paths the known cards refer to (see
-    :func:`asset_path`); a partial download still being written is kept.
+        What ``ghosthub list`` shows as CACHED: a file changed since it was hashed counts as not
+        cached until the next download or verify hashes it.
 
-    Examples
-    --------
-    >>> prune("/nonexistent", keep=[])
-    []
-    """
-    keep = {Path(p) for p in keep}
-    doomed: list[Path] = []
-    for name_dir in _subdirs(assets_root(cache_dir)):
-        for folder in _subdirs(name_dir):
-            doomed += _doomed_in(folder, keep, stale_after)
-    doomed = list(dict.fromkeys(p for p in doomed if os.path.lexists(p)))
-    if not dry_run:
-        for path in doomed:
-            path.unlink(missing_ok=True)
-        for name_dir in _subdirs(assets_root(cache_dir)):
+        Examples
+        --------
+        >>> from ghosthub import config, get_card
+        >>> Cache(config.settings(cache_dir="/nonexistent")).vouched(get_card("ghostnet_050")) is None
+        True
+        """
+        asset = asset or card.weights_asset()
+        try:
+            path = self.path(card, asset)
+        except LinkError:
+            return None
+        return path if is_vouched(path, asset.sha256) else None
+
+    def store(self, target: Path, record: dict[str, Any]) -> None:
+        """Record a verified file just moved to ``target``: its ``record`` plus its stat and the time, atomically.
+
+        Called after the rename, which changes the ctime: a file without its record is hashed
+        again before it is served, never trusted.
+        """
+        write_record(target, {**record, **stat_fields(os.lstat(target)), "verified_at": utcnow()})
+
+    def is_remote_card(self, card) -> bool:
+        """True when ``card`` (a card or registry entry) is a copy of a URL hub's card, under ``<cache>/hubs``.
+
+        Such a card came from a remote source: its links may only be http(s) URLs.
+        """
+        path = getattr(card, "path", None)
+        if path is None:
+            return False
+        try:
+            Path(path).resolve().relative_to((self.root / "hubs").resolve())
+            return True
+        except (ValueError, OSError):
+            return False
+
+    def verify(self, card: ModelCard, asset: Asset | None = None) -> Verification:
+        """Re-hash the cached file of ``asset`` (default: the weights asset) against the card.
+
+        A mismatching file loses its record, so it is never served again without being hashed.
+
+        Returns
+        -------
+        Verification
+            ``status`` is ``OK``, ``MISMATCH`` or ``NOT CACHED``.
+
+        Raises
+        ------
+        LinkError
+            The card's name or digest cannot be a path component.
+
+        Examples
+        --------
+        >>> from ghosthub import config, get_card
+        >>> Cache(config.settings(cache_dir="/nonexistent")).verify(get_card("ghostnet_050")).status
+        'NOT CACHED'
+        """
+        asset = asset or card.weights_asset()
+        path = self.path(card, asset)
+        expected = asset.sha256.strip().lower()
+        if is_vouched(path, expected) is None:  # missing, or not a regular file (a link is never read)
+            return Verification(card.name, path, "NOT CACHED", expected)
+        ok, actual = rehash(path, asset)
+        return Verification(card.name, path, "OK" if ok else "MISMATCH", expected, actual)
+
+    def verify_card(self, card: ModelCard) -> list[Verification]:
+        """Re-hash the cached files of a card: its weights asset (cached or not) and any other asset cached.
+
+        Raises
+        ------
+        LinkError
+            The card's name or a digest cannot be a path component.
+        """
+        try:
+            chosen = card.weights_asset()
+        except CardError:
+            chosen = None
+        return [self.verify(card, a) for a in card.assets if a == chosen or self.path(card, a).is_file()]
+
+    # ------------------------------------------------------------------ ls / rm / prune / clear
+
+    def ls(self) -> list[CachedAsset]:
+        """Every cached asset file, sorted by model name; files without a readable record included.
+
+        Examples
+        --------
+        >>> from ghosthub import config
+        >>> Cache(config.settings(cache_dir="/nonexistent")).ls()
+        []
+        """
+        found = []
+        for name_dir in _subdirs(assets_root(self.root)):
             for digest_dir in _subdirs(name_dir):
-                _rmdir_if_empty(digest_dir)
-            _rmdir_if_empty(name_dir)
-    return doomed
+                for item in sorted(os.scandir(digest_dir), key=lambda e: e.name):
+                    if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
+                        continue
+                    path = Path(item.path)
+                    size = item.stat().st_size
+                    found.append(CachedAsset(name_dir.name, digest_dir.name, path, size, read_record(path)))
+        return found
 
+    def rm(self, name: str) -> list[Path]:
+        """Remove everything cached for model ``name``; return the files removed.
 
-def clear(cache_dir: str | os.PathLike, *, dry_run: bool = False) -> list[Path]:
-    """Remove ghosthub's folders from the cache root (assets, card index, hub copies).
+        Raises
+        ------
+        LinkError
+            ``name`` is not a model name (it could name a folder outside ``assets/``).
 
-    Other files a user keeps in the same folder are left alone. Returns the folders
-    removed (with ``dry_run``, those that would be, removing nothing).
+        Examples
+        --------
+        >>> from ghosthub import config
+        >>> Cache(config.settings(cache_dir="/nonexistent")).rm("ghostnet_050")
+        []
+        """
+        if not is_safe_name(name):
+            raise LinkError(f"{name!r} is not a model name")
+        import shutil
 
-    Examples
-    --------
-    >>> clear("/nonexistent")
-    []
-    """
-    import shutil
+        folder = assets_root(self.root) / name
+        if folder.is_symlink():  # remove the link, never what it points to
+            folder.unlink()
+            return [folder]
+        found = _files_under(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        return [p for p in found if not os.path.lexists(p)]  # only what really went
 
-    removed = []
-    for name in OWN_FOLDERS:
-        folder = Path(cache_dir) / name
-        if folder.is_dir() and not folder.is_symlink():
-            if not dry_run:
-                shutil.rmtree(folder)
-            removed.append(folder)
-    return removed
+    def prune(self, cards: Iterable[ModelCard], *, dry_run: bool = False) -> list[Path]:
+        """Remove abandoned partial downloads and every cached file no card of ``cards`` refers to.
+
+        A partial download still being written (it moved within ``settings.lock_timeout``
+        seconds) is kept.
+
+        Parameters
+        ----------
+        cards : iterable of ModelCard or CardEntry
+            The cards whose assets stay (a Client passes its whole registry).
+        dry_run : bool
+            Only list what would be removed.
+
+        Returns
+        -------
+        list of Path
+            The files removed (or that would be).
+
+        Examples
+        --------
+        >>> from ghosthub import config
+        >>> Cache(config.settings(cache_dir="/nonexistent")).prune([])
+        []
+        """
+        keep = set()
+        for card in cards:
+            for asset in card.assets:
+                with contextlib.suppress(LinkError):  # a card no file can be cached for keeps nothing
+                    keep.add(self.path(card, asset))
+        doomed: list[Path] = []
+        for name_dir in _subdirs(assets_root(self.root)):
+            for folder in _subdirs(name_dir):
+                doomed += _doomed_in(folder, keep, self.settings.lock_timeout)
+        doomed = list(dict.fromkeys(p for p in doomed if os.path.lexists(p)))
+        if not dry_run:
+            for path in doomed:
+                path.unlink(missing_ok=True)
+            for name_dir in _subdirs(assets_root(self.root)):
+                for digest_dir in _subdirs(name_dir):
+                    _rmdir_if_empty(digest_dir)
+                _rmdir_if_empty(name_dir)
+        return doomed
+
+    def clear(self, *, dry_run: bool = False) -> list[Path]:
+        """Remove ghosthub's folders from the cache root (assets, card index, hub copies).
+
+        Other files a user keeps in the same folder are left alone. Returns the folders
+        removed (with ``dry_run``, those that would be, removing nothing).
+
+        Examples
+        --------
+        >>> from ghosthub import config
+        >>> Cache(config.settings(cache_dir="/nonexistent")).clear()
+        []
+        """
+        import shutil
+
+        removed = []
+        for name in OWN_FOLDERS:
+            folder = self.root / name
+            if folder.is_dir() and not folder.is_symlink():
+                if not dry_run:
+                    shutil.rmtree(folder)
+                removed.append(folder)
+        return removed
 
 
 def _doomed_in(folder: Path, keep: set[Path], stale_after: float) -> list[Path]:
@@ -443,6 +395,13 @@ def _doomed_in(folder: Path, keep: set[Path], stale_after: float) -> list[Path]:
     return doomed
 
 
+def _size(path: Path) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
 def _age(path: Path) -> float:
     try:
         return time.time() - path.stat().st_mtime
@@ -471,7 +430,3 @@ def _rmdir_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass
-
-
-def _where(card: ModelCard) -> str:
-    return f"card {card.fields.get('model-name')!r} ({card.path or 'no file'})"

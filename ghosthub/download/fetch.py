@@ -16,13 +16,15 @@ import time
 import warnings
 from pathlib import Path
 
-from .._utils.fs import commit, utcnow
+from .._utils.fs import commit
 from .._utils.hashes import hash_matches, is_weak, normalize_digest
 from .._utils.urls import redact as _redact
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
 from ..modelcard import Asset, ModelCard
-from . import cache, parts, ranges
+from . import parts, ranges
+from .cache import Cache
+from .layout import assets_root, ensure_inside, is_vouched, lock_path
 from .partfile import PartFile, Stop, claim_part
 
 TYPE_CHECKING = False  # typing stays out of a download's start-up
@@ -98,6 +100,10 @@ def fetch_asset(
 ) -> Path:
     """The verified local file of ``asset`` (default: the card's weights asset), downloading it if needed.
 
+    A cached copy is served by one question to the cache, :meth:`ghosthub.download.cache.Cache.get`
+    (a file below ``settings.rehash_below`` is hashed first); only a miss resolves the link,
+    takes the download lock and fetches.
+
     Parameters
     ----------
     card : ModelCard or CardEntry
@@ -130,10 +136,13 @@ def fetch_asset(
     'ghostnet_050-ae7771cb-910v2.ckpt'
     """
     asset = asset or card.weights_asset()
-    target = cache.asset_path(settings.cache_dir, card, asset)
-    source = resolve_link(card, asset, remote=cache.is_remote_card(card, settings.cache_dir))
-    if not force_download and _serve_cached(card, asset, target, settings):
-        return target
+    store = Cache(settings)
+    if not force_download:
+        hit = store.get(card, asset)  # the one question a cache hit asks
+        if hit is not None:
+            return hit
+    target = store.path(card, asset)
+    source = resolve_link(card, asset, remote=store.is_remote_card(card))
     if settings.offline and isinstance(source, str):
         raise OfflineError(
             f"{_card(card)}: the asset is not in the cache and offline mode forbids the network "
@@ -147,54 +156,27 @@ def fetch_asset(
     _make_folder(card, target, settings)
     _warn_if_weak(card, asset)
     with _download_lock(target, settings, wait_for=None if force_download else asset.sha256):
-        if not force_download and _serve_cached(card, asset, target, settings):
+        if not force_download and store.get(card, asset) is not None:  # another process fetched it meanwhile
             return target
-        return _download(card, asset, source, target, settings, progress)
-
-
-# --------------------------------------------------------------------------- cache hits
-
-
-def _serve_cached(card: ModelCard, asset: Asset, target: Path, settings) -> bool:
-    """True when ``target`` holds the verified asset; a corrupt file is removed, with a warning.
-
-    The cheap check (size, mtime, ctime, inode and digest recorded when it was
-    last hashed) decides for large files; a file changed since then, or one
-    smaller than ``settings.rehash_below`` (hashing it costs less than importing
-    MindSpore), is hashed again in full.
-    """
-    vouched = cache.is_vouched(target, asset.sha256)
-    if vouched is None:
-        return False
-    if vouched and not cache.needs_rehash(target, settings):
-        return True
-    ok, actual = cache.rehash(target, asset, record=not vouched)
-    if ok:
-        return True
-    warnings.warn(
-        f"{_card(card)}: the cached file {target} is corrupt (SHA-256 {actual}, expected {asset.sha256}); "
-        "removing it and fetching it again",
-        FetchWarning,
-        stacklevel=3,
-    )
-    cache.remove_cached(target)
-    return False
+        return _download(card, asset, source, target, settings, progress, store)
 
 
 # --------------------------------------------------------------------------- downloading
 
 
-def _download(card: ModelCard, asset: Asset, source: str | Path, target: Path, settings, progress: bool | None) -> Path:
+def _download(
+    card: ModelCard, asset: Asset, source: str | Path, target: Path, settings, progress: bool | None, store: Cache
+) -> Path:
     """Download from the mirrors, then the origin; the first verified copy wins."""
     if isinstance(source, Path):
-        return _download_from(source, card, asset, target, settings, progress, None)
+        return _download_from(source, card, asset, target, settings, progress, None, store)
     from .transport import Transport, mirror_urls  # requests: only a download pays for importing it
 
     urls = mirror_urls(source, settings.mirrors)
     with Transport(settings) as transport:
         for url in urls[:-1]:
             try:
-                return _download_from(url, card, asset, target, settings, progress, transport)
+                return _download_from(url, card, asset, target, settings, progress, transport, store)
             except DownloadError as exc:
                 warnings.warn(f"mirror failed, trying the origin {_redact(source)}: {exc}", FetchWarning, stacklevel=4)
         if source[:5].lower() == "s3://":
@@ -203,10 +185,10 @@ def _download(card: ModelCard, asset: Asset, source: str | Path, target: Path, s
             from .s3 import presigned_get
 
             source = presigned_get(source, settings)
-        return _download_from(source, card, asset, target, settings, progress, transport)
+        return _download_from(source, card, asset, target, settings, progress, transport, store)
 
 
-def _download_from(url: str | Path, card, asset, target: Path, settings, progress, transport) -> Path:
+def _download_from(url: str | Path, card, asset, target: Path, settings, progress, transport, store: Cache) -> Path:
     """One source into the cache: claim a part file, transfer and verify it, then move it into place."""
     try:
         sink = claim_part(target, str(url), settings, progress)
@@ -229,9 +211,7 @@ def _download_from(url: str | Path, card, asset, target: Path, settings, progres
             }
             record.update(sha256=actual, etag=sink.etag, last_modified=sink.last_modified)
             commit(sink.path, target)  # rename, then sync the folder so the rename survives a crash
-            # After the rename, which changes the ctime: a file without its record is re-hashed, never trusted.
-            record.update(cache.stat_fields(os.lstat(target)), verified_at=utcnow())
-            cache.write_record(target, record)
+            store.store(target, record)
         except FileNotFoundError:
             raise DownloadError(
                 f"{_card(card)}: the temporary file {sink.path} was removed while downloading "
@@ -293,7 +273,7 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
     """
     from .._utils.lock import FileLock, LockTimeout
 
-    lock = FileLock(cache.lock_path(target))
+    lock = FileLock(lock_path(target))
     held = False
     activity, quiet_since = parts.activity(target), time.monotonic()
     while True:
@@ -305,19 +285,19 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
             pass
         except (OSError, NotImplementedError) as exc:
             warnings.warn(
-                f"cannot lock {cache.lock_path(target)} ({exc}); downloading without the lock",
+                f"cannot lock {lock_path(target)} ({exc}); downloading without the lock",
                 FetchWarning,
                 stacklevel=4,
             )
             break
-        if wait_for and cache.is_vouched(target, wait_for):
+        if wait_for and is_vouched(target, wait_for):
             break
         now = parts.activity(target)
         if now != activity:
             activity, quiet_since = now, time.monotonic()
         elif time.monotonic() - quiet_since > settings.lock_timeout:
             warnings.warn(
-                f"{cache.lock_path(target)} is held but no download has moved for {settings.lock_timeout:g} s; "
+                f"{lock_path(target)} is held but no download has moved for {settings.lock_timeout:g} s; "
                 "going on without it",
                 FetchWarning,
                 stacklevel=4,
@@ -366,7 +346,7 @@ def _make_folder(card: ModelCard, target: Path, settings) -> None:
             card=card.name,
             path=target,
         ) from None
-    cache.ensure_inside(cache.assets_root(settings.cache_dir), target)
+    ensure_inside(assets_root(settings.cache_dir), target)
 
 
 def _mismatch(card, asset, url, target, actual) -> HashMismatchError:

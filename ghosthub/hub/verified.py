@@ -3,7 +3,7 @@
 A mirror re-synced every night should not read every byte it already holds. After
 an asset is hashed (or copied in with its digest), its record is kept; a later sync
 trusts a file its record still vouches for, as the download cache does
-(:func:`ghosthub.download.cache.is_vouched`): the ctime cannot be set back and a
+(:func:`ghosthub.download.layout.is_vouched`): the ctime cannot be set back and a
 replaced file has a new inode, so the four fields change whenever the bytes can
 have. The records are a dot-file of the folder itself (``ghosthub serve`` never serves
 dot-files), so they last as long as the mirror does, whatever cache a sync runs with;
@@ -19,7 +19,7 @@ import stat
 from pathlib import Path
 
 from .._utils.fs import atomic_write, read_json
-from ..download.cache import stat_fields
+from ..download.layout import stat_fields
 
 __all__ = ["RECORDS", "VerifiedFiles"]
 

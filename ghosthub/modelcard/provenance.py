@@ -1,6 +1,6 @@
 """The training record a published card carries: digests in the front-matter, the whole record in the body.
 
-``ghosthub publish`` writes it; ``ghosthub verify --rebuild`` reads it back to retrain
+``ghosthub publish`` writes it; ``ghosthub rebuild`` reads it back to retrain
 and compare digests. The front-matter copies of the digests guard the body's record:
 a card whose two disagree was altered.
 """
@@ -47,7 +47,7 @@ def provenance_block(name: str, provenance: Mapping[str, Any] | None) -> str:
     record = json.dumps(dict(provenance), indent=2, sort_keys=True, ensure_ascii=False)
     return (
         f"\n{_PROVENANCE_HEADING}\n\nTrained with `ghosthub train`; the record below lets anyone retrain it and "
-        f"compare digests: `ghosthub verify --rebuild {name}`.\n\n```json\n{record}\n```\n"
+        f"compare digests: `ghosthub rebuild {name}`.\n\n```json\n{record}\n```\n"
     )
 
 

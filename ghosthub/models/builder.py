@@ -12,11 +12,16 @@ import numpy as np
 from ..errors import CheckpointMismatchError, LoadError, WeightsError
 from .layouts import split_training_state
 
-__all__ = ["LoadResult", "build_network", "load_network", "load_weights"]
+__all__ = ["MISMATCH_ADVICE", "LoadResult", "build_network", "load_network", "load_weights"]
 
 logger = logging.getLogger(__name__)
 
 _SHOW = 10  # keys listed per kind in a mismatch message
+# The last sentence of a strict load's mismatch error, unless the caller gives its own (``advice=``).
+MISMATCH_ADVICE = (
+    "Check that the model card's backbone-name and width match the checkpoint "
+    "(ghostnet_050 weights need width 0.5), or pass strict=False to load only the matching part."
+)
 
 
 class LoadResult(NamedTuple):
@@ -81,6 +86,7 @@ def load_weights(
     source: str = "<checkpoint>",
     strict: bool = True,
     check_only: bool = False,
+    advice: str | None = None,
 ) -> LoadResult:
     """Copy checkpoint arrays into a network, strictly by default.
 
@@ -104,6 +110,10 @@ def load_weights(
         Check names and shapes only and set nothing: ``params`` may be stand-ins with the
         declared shapes (:func:`ghosthub.models.scan.stubs`), so a file is checked against the
         network before its tensors are read.
+    advice : str, optional
+        What the caller's user can do about a mismatch: the last sentence of the
+        CheckpointMismatchError. Default :data:`MISMATCH_ADVICE` (check the card, or
+        ``strict=False``); a caller with other options says its own.
 
     Returns
     -------
@@ -162,10 +172,7 @@ def load_weights(
             )
         )
         if strict:
-            error = CheckpointMismatchError(
-                message + "\nCheck that the model card's backbone-name and width match the checkpoint "
-                "(ghostnet_050 weights need width 0.5), or pass strict=False to load only the matching part."
-            )
+            error = CheckpointMismatchError(f"{message}\n{MISMATCH_ADVICE if advice is None else advice}")
             error.missing, error.unexpected, error.mismatched = missing, unexpected, mismatched
             raise error
         if not check_only:
@@ -194,6 +201,7 @@ def build_network(
     num_classes: int | None = None,
     in_channels: int = 3,
     strict: bool = True,
+    advice: str | None = None,
     **model_kwargs,
 ):
     """Create a network and load a local checkpoint into it; ready for inference.
@@ -217,7 +225,7 @@ def build_network(
         re-initialises the classifier only; 0 removes it (pooled features out).
     in_channels : int
         Image channels; 1 sums the checkpoint's RGB stem, other values must match the checkpoint.
-    strict : bool
+    strict, advice : bool, str
         See :func:`load_weights`.
     **model_kwargs
         Passed on to :func:`ghosthub.models.create_model` (e.g. ``drop_rate``).
@@ -246,6 +254,7 @@ def build_network(
             num_classes=num_classes,
             in_channels=in_channels,
             strict=strict,
+            advice=advice,
             **model_kwargs,
         )[0]
     net = create_model(
@@ -262,7 +271,7 @@ def build_network(
             if head is not None and head.shape[0] != net.num_classes:
                 net.reset_classifier(int(head.shape[0]))
         source = os.fspath(checkpoint_path) if checkpoint_path is not None else "<checkpoint>"
-        load_weights(net, params, source=source, strict=strict)
+        load_weights(net, params, source=source, strict=strict, advice=advice)
     net.set_train(False)
     return net
 
@@ -276,6 +285,7 @@ def load_network(
     num_classes: int | None = None,
     in_channels: int | None = None,
     strict: bool = True,
+    advice: str | None = None,
     **model_kwargs,
 ) -> tuple[Any, Any]:
     """Build the network a weights file holds and load it strictly: any layout, no architecture needed.
@@ -291,7 +301,7 @@ def load_network(
         Default the checkpoint's; another value re-initialises the classifier.
     in_channels : int, optional
         Default the checkpoint's; 1 sums an RGB stem.
-    strict : bool
+    strict, advice : bool, str
         See :func:`ghosthub.models.builder.load_weights`.
     **model_kwargs
         Passed to :func:`ghosthub.models.create_model`.
@@ -327,18 +337,17 @@ def load_network(
         )
     except LoadError as exc:
         raise LoadError(f"{plan.path!r}: {exc}") from None
+    held = plan.inferred
+    if held is not None and (held.family, held.width) != (arch.family, arch.width):
+        # The card (or caller) names another architecture than the file's shapes say: say both.
+        advice = (
+            f"{MISMATCH_ADVICE if advice is None else advice}\nThe file holds a {held.family} of width "
+            f"{held.width} with {held.num_classes} classes (ghosthub inspect FILE): ghosthub.load(PATH) builds it "
+            "by itself."
+        )
     # Names and shapes against the network before a single tensor is read.
-    try:
-        load_weights(net, plan.mapped, source=plan.path, strict=strict, check_only=True)
-    except CheckpointMismatchError as exc:
-        held = plan.inferred
-        if held is not None and (held.family, held.width) != (arch.family, arch.width):
-            exc.args = (
-                f"{exc}\nThe file holds a {held.family} of width {held.width} with {held.num_classes} classes "
-                "(ghosthub inspect FILE): ghosthub.load(PATH) builds it by itself.",
-            )
-        raise
-    load_weights(net, read_mapped(plan), source=plan.path, strict=strict)
+    load_weights(net, plan.mapped, source=plan.path, strict=strict, check_only=True, advice=advice)
+    load_weights(net, read_mapped(plan), source=plan.path, strict=strict, advice=advice)
     net.set_train(False)
     return net, plan
 

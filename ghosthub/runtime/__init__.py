@@ -40,12 +40,12 @@ def make_ready(net, cache_dir, *, mode: str = "auto", fuse: bool = True, runtime
     """
     from pathlib import Path
 
-    from ..errors import LoadError
+    from ..errors import ModeError
     from .compiled import compile_network, resolve_mode
 
     resolve_mode(mode)  # an unknown mode is an error even when nothing compiles
     if runtime not in RUNTIMES:
-        raise LoadError(f"unknown runtime {runtime!r}; expected {' or '.join(RUNTIMES)}")
+        raise ModeError(f"unknown runtime {runtime!r}; expected {' or '.join(RUNTIMES)}")
     if fuse:
         from .fuse import fuse_batchnorm
 

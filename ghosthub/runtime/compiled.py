@@ -47,9 +47,9 @@ def resolve_mode(mode: str = "auto", *, cache_dir: str | os.PathLike | None = No
     machine, network and batch shape. Without a cache folder ``auto`` stays ``pynative``.
     """
     if mode not in MODES:
-        from ..errors import GhostHubError
+        from ..errors import ModeError
 
-        raise GhostHubError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        raise ModeError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if mode != "auto":
         return mode
     return "graph" if cache_dir is not None else "pynative"

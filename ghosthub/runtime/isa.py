@@ -18,10 +18,12 @@ matmul/Dense. From then on it is fixed for the process. oneDNN's C API has the s
 process that imported MindSpore first and to detect "too late" and warn.
 
 Environment variables are inherited by child processes, so msrun's workers (measured) and
-``verify --rebuild`` subprocesses get the same ceiling; :func:`child_env` makes one explicitly.
+``ghosthub rebuild`` subprocesses get the same ceiling; :func:`child_env` makes one explicitly.
 
-This module imports only ``os`` and ``sys`` (``ctypes`` lazily, only once MindSpore is imported),
-so calling :func:`pin_cpu_isa` from ``ghosthub/__init__.py`` costs microseconds.
+This module imports only ``os``, ``sys`` and :mod:`ghosthub.config` (``ctypes`` lazily, only once
+MindSpore is imported), so calling :func:`pin_cpu_isa` from ``ghosthub/__init__.py`` costs
+microseconds. ghosthub's own setting, ``GHOSTHUB_CPU_ISA``, is read by :func:`ghosthub.config.cpu_isa`;
+this module reads and writes oneDNN's variables, which are how the ceiling reaches oneDNN.
 """
 
 from __future__ import annotations
@@ -29,11 +31,22 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["CHOICE_ENV", "DEFAULT_ISA", "ONEDNN_ENV", "IsaInfo", "child_env", "cpu_isa_in_use", "pin_cpu_isa"]
+from .. import config
+
+__all__ = [
+    "CHOICE_ENV",
+    "DEFAULT_ISA",
+    "ISA_NAMES",
+    "ONEDNN_ENV",
+    "IsaInfo",
+    "child_env",
+    "cpu_isa_in_use",
+    "pin_cpu_isa",
+]
 
 ONEDNN_ENV = "ONEDNN_MAX_CPU_ISA"
 _LEGACY_ENV = "DNNL_MAX_CPU_ISA"  # oneDNN still reads the old name (the new one wins)
-CHOICE_ENV = "GHOSTHUB_CPU_ISA"
+CHOICE_ENV = config.CPU_ISA_ENV
 # Set next to ONEDNN_MAX_CPU_ISA when ghosthub put it there, so that this process and its children
 # (which inherit both) can tell ghosthub's default from a user's explicit choice.
 _MARK_ENV = "GHOSTHUB_ONEDNN_PINNED"
@@ -59,6 +72,8 @@ _DNNL_ISA = {
     "avx10_1_512_amx_fp16": 0x1FEF,
     "avx512_core_amx_fp16": 0x1FEF,
 }
+# Every ceiling a recipe's cpu_isa or GHOSTHUB_CPU_ISA may name.
+ISA_NAMES = frozenset({NATIVE, *_DNNL_ISA})
 _X86 = frozenset({"x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "x86"})
 
 # What the last pin_cpu_isa call did in this process (for cpu_isa_in_use).
@@ -157,8 +172,9 @@ def _choose(isa: str | None, environ) -> tuple[str, str]:
     user = _user_isa(environ)
     if user:
         return _normalise(user), ONEDNN_ENV
-    if environ.get(CHOICE_ENV, "").strip():
-        return _normalise(environ[CHOICE_ENV]), CHOICE_ENV
+    chosen = config.cpu_isa(environ)
+    if chosen is not None:
+        return chosen, CHOICE_ENV
     if isa is not None:
         return _normalise(isa), "argument"
     return DEFAULT_ISA, "default"
@@ -169,7 +185,7 @@ def pin_cpu_isa(isa: str | None = None, *, environ=None, machine: str | None = N
 
     Call it before MindSpore's first convolution: from ``ghosthub/__init__.py`` (so
     ``import ghosthub`` suffices), again in the trainer with the recipe's ``cpu_isa`` and in
-    ``verify --rebuild`` with the provenance's; it is idempotent and cheap. It works even after
+    ``ghosthub rebuild`` with the provenance's; it is idempotent and cheap. It works even after
     ``import mindspore`` (through oneDNN's ``dnnl_set_max_cpu_isa``), and warns when oneDNN has
     already fixed a higher dispatch (a convolution or matmul ran before), because then nothing
     can change it in this process.
@@ -284,13 +300,13 @@ def cpu_isa_in_use(environ=None, machine: str | None = None) -> IsaInfo:
     if user:
         return IsaInfo(_normalise(user), ONEDNN_ENV, machine)
     if environ.get(_MARK_ENV) and environ.get(_MARK_ENV) == environ.get(ONEDNN_ENV):
-        source = CHOICE_ENV if environ.get(CHOICE_ENV, "").strip() else "ghosthub"
+        source = CHOICE_ENV if config.cpu_isa(environ) is not None else "ghosthub"
         return IsaInfo(_normalise(environ[ONEDNN_ENV]), source, machine)
     return IsaInfo(NATIVE, "not pinned", machine)
 
 
 def child_env(isa: str | None = None, environ=None) -> dict:
-    """An environment for a child process (msrun workers, ``verify --rebuild``) with ceiling ``isa``.
+    """An environment for a child process (msrun workers, ``ghosthub rebuild``) with ceiling ``isa``.
 
     ``isa`` None keeps this process's choice; ``"native"`` removes the ceiling. A user's own
     ``ONEDNN_MAX_CPU_ISA`` is kept unless ``isa`` is given, which then replaces it (a rebuild

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GhostHubError
+from ..errors import ExportMismatchError, MissingExtraError
 
 __all__ = ["OnnxRuntimeNetwork", "onnx_cache_path", "onnx_network", "weights_digest"]
 
@@ -34,7 +34,9 @@ def _ort():
     try:
         import onnxruntime
     except ImportError:
-        raise GhostHubError(f"the onnxruntime runtime needs the onnxruntime package: {INSTALL_HINT}") from None
+        raise MissingExtraError(
+            f"the onnxruntime runtime needs the onnxruntime package: {INSTALL_HINT}", extra="onnx"
+        ) from None
     return onnxruntime
 
 
@@ -136,9 +138,11 @@ class OnnxRuntimeNetwork:
             scale = max(1.0, float(np.abs(expected).max()))
             if not diff <= VERIFY_RTOL * scale:
                 path.unlink(missing_ok=True)
-                raise GhostHubError(
-                    f"the ONNX export of this network disagrees with MindSpore (max |logit difference| {diff:.3g}); "
-                    "use the default MindSpore runtime, and please report this"
+                raise ExportMismatchError(
+                    f"the ONNX export of this network disagrees with MindSpore (max |logit difference| {diff:.3g}, "
+                    f"allowed {VERIFY_RTOL * scale:.3g}); use the default MindSpore runtime, and please report this",
+                    max_diff=diff,
+                    bound=VERIFY_RTOL * scale,
                 )
             tmp = record.with_suffix(".json.tmp")
             tmp.write_text(
@@ -197,7 +201,10 @@ def onnx_network(
 
     Raises
     ------
-    GhostHubError
+    MissingExtraError
         onnxruntime is not installed (the message says ``pip install 'ghosthub[onnx]'``).
+    ExportMismatchError
+        Not here, but from the returned network's first call of a batch size: its logits through
+        ONNX Runtime differ from MindSpore's (the export is removed from the cache).
     """
     return OnnxRuntimeNetwork(net, cache_dir, weights_sha256, threads=threads, verify=verify)

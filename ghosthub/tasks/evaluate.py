@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import time
 from collections.abc import Sequence
@@ -16,8 +17,9 @@ from ..data.imagefolder import ImageFolder, find_splits, scan_image_folder
 from ..data.pipelines import eval_dataset
 from ..errors import DataError
 from ..preprocessing import Preprocessing
+from .ready import load_for_inference, network_preprocessing
 
-__all__ = ["EvalResult", "evaluate", "evaluate_folder", "network_preprocessing"]
+__all__ = ["EvalResult", "evaluate", "evaluate_folder", "evaluate_model"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,11 +70,6 @@ class _Accumulator:
         self.correct1 += int((ranked[:, 0] == labels).sum())
         self.correct5 += int((ranked == labels[:, None]).any(axis=1).sum())
         self.n += len(labels)
-
-
-def network_preprocessing(net: Any, info: dict | None = None) -> Preprocessing:
-    """A network's eval preprocessing: a checkpoint record's (or a card's, in record terms), else its default_cfg."""
-    return Preprocessing.from_record(info, default=Preprocessing.from_record(getattr(net, "default_cfg", None)))
 
 
 def evaluate_folder(
@@ -158,8 +155,8 @@ def evaluate(
 ) -> EvalResult:
     """Top-1, top-5, loss and images/s of a network on a labelled ImageFolder.
 
-    To evaluate by model name or checkpoint file, use :func:`ghosthub.evaluate` (or
-    :meth:`ghosthub.Client.evaluate`), which loads the network and its preprocessing first.
+    To evaluate by model name or checkpoint file, use :func:`evaluate_model` (or
+    :func:`ghosthub.evaluate`), which loads the network and its preprocessing first.
 
     Parameters
     ----------
@@ -206,3 +203,70 @@ def evaluate(
         workers=workers,
         progress=config.show_progress(progress),
     )
+
+
+def evaluate_model(
+    client,
+    model: Any,
+    data_dir: str | os.PathLike,
+    *,
+    arch: str | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    progress: bool | None = None,
+    mode: str = "auto",
+    runtime: str = "mindspore",
+    **load_kwargs,
+) -> EvalResult:
+    """Top-1, top-5, loss and images/s of a model name, checkpoint file or network on a labelled ImageFolder.
+
+    The model is loaded with its preprocessing and class names (:func:`ghosthub.tasks.ready.load_for_inference`):
+    a name through ``client`` (its cards, cache and settings), a file by what it records or holds.
+
+    Parameters
+    ----------
+    client : ghosthub.Client
+        The session to load a model name with; its ``progress`` setting is the default.
+    model : mindspore.nn.Cell, str or os.PathLike
+        A network (run as it is; preprocessing from its ``default_cfg``), a checkpoint file, or a model name.
+    data_dir : str or os.PathLike
+        ``DIR/val/<class>/...`` when DIR has a ``val`` folder, else ``DIR/<class>/...``.
+    arch : str, optional
+        Model name for a checkpoint whose architecture its shapes do not settle.
+    batch_size, workers, progress
+        See :func:`evaluate`.
+    mode, runtime : str
+        How a loaded network runs (:func:`ghosthub.runtime.make_ready`; default compiled, BatchNorm folded).
+    **load_kwargs
+        Passed to :meth:`ghosthub.Client.load` for a model name.
+
+    Returns
+    -------
+    EvalResult
+
+    Raises
+    ------
+    DataError
+        ``data_dir`` is not a labelled ImageFolder, or its labels exceed the model's classes.
+    LoadError, ModelNotFoundError, DownloadError, WeightsError
+        The model cannot be loaded (see :meth:`ghosthub.Client.load`).
+
+    Examples
+    --------
+    >>> round(evaluate_model(ghosthub.Client(), "runs/digits/best.ckpt", "digits").top1, 1)  # doctest: +SKIP
+    97.5
+    """
+    ready = load_for_inference(client, model, arch=arch, mode=mode, runtime=runtime, **load_kwargs)
+    try:
+        return evaluate(
+            ready.net,
+            data_dir,
+            preprocessing=ready.preprocessing,
+            classes=ready.classes,
+            batch_size=batch_size,
+            workers=workers,
+            progress=client.settings.progress if progress is None else progress,
+        )
+    finally:
+        del ready
+        gc.collect()

@@ -14,13 +14,13 @@ from .._utils.fs import FILE_MODE, commit
 from ..errors import ExportError, ImageError, LoadError
 
 __all__ = [
+    "EXPORT_FORMATS",
     "Prediction",
     "choose_mode",
-    "predict_images",
     "embed_images",
     "export_network",
+    "predict_images",
     "set_mode",
-    "EXPORT_FORMATS",
 ]
 
 EXPORT_FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}

@@ -18,7 +18,7 @@ from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
 from .._utils.places import hub_place
 from ..download.parts import owner_tag
-from ..errors import CardError, GhostHubError, PublishError, PublishWarning
+from ..errors import CardError, GhostHubError, PublishError, PublishWarning, WeightsError
 from ..hub.fsck import LOCK, clean_leftovers
 from ..hub.index import INDEX, asset_file_name, index_bytes, model_entry, read_index
 from ..hub.site import stage_pages
@@ -27,9 +27,11 @@ from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
 from ..modelcard.provenance import provenance_block, provenance_fields
 from ..models.builder import build_network
 from ..models.checkpoint import read_with_info
+from ..models.scan import scan_weights
 from ..models.weights import NATIVE, convert_weights, plan_weights
 from ..preprocessing import Preprocessing
-from .evaluate import evaluate, network_preprocessing
+from .evaluate import evaluate
+from .ready import network_preprocessing
 
 __all__ = ["PublishResult", "publish"]
 
@@ -127,7 +129,7 @@ def publish(
     provenance : mapping, path or "auto"
         What ``ghosthub train`` recorded (``provenance.json``): its digests, seed and
         versions go into the front-matter and the whole record into the body, so
-        ``ghosthub verify --rebuild`` can retrain and compare. A given record (mapping or
+        ``ghosthub rebuild`` can retrain and compare. A given record (mapping or
         file) of another checkpoint is refused. ``"auto"`` (default) takes
         ``provenance.json`` beside the checkpoint when it describes this very checkpoint,
         and leaves it out with a warning when it describes another; None records none.
@@ -177,10 +179,7 @@ def publish(
     root, work, store = _open_hub(place, settings, single_writer)
 
     # Foreign layouts (timm, the model zoo, V3 training form) are converted to ghosthub's first.
-    try:
-        plan = plan_weights(checkpoint)
-    except GhostHubError:
-        plan = None  # not a GhostNet layout: the read and the strict load below say what is wrong
+    plan = _plan(checkpoint)
     converted = None
     if plan is not None and (plan.layout not in NATIVE or plan.format == "torch"):
         converted = work / f"{name}.incoming-converted.ckpt"
@@ -204,7 +203,7 @@ def publish(
                 f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
                 "name its width, e.g. --backbone ghostnet --width 0.5"
             )
-        net = _build_checked(params, staged, checkpoint, backbone, width, info.get("model_options"))
+        net = _build_checked(params, checkpoint, backbone, width, info.get("model_options"))
         del params
         parameters = sum(int(p.size) for p in net.trainable_params())
         try:
@@ -288,31 +287,50 @@ def _provenance_record(provenance, checkpoint: Path) -> tuple[Mapping[str, Any] 
     return record, not automatic
 
 
-def _read_staged(staged: Path, checkpoint: Path):
-    """The staged copy's arrays and record; errors name the user's file, not the copy."""
-    try:
-        return read_with_info(staged)
-    except GhostHubError as exc:
-        exc.args = (str(exc).replace(str(staged), str(checkpoint)),)
-        raise exc from None
+def _plan(checkpoint: Path):
+    """The weights plan of ``checkpoint``, or None when its names are no GhostNet layout ghosthub knows.
 
-
-def _build_checked(params, staged: Path, checkpoint: Path, backbone: str, width: float, options=None):
-    """The network with the checkpoint strict-loaded: a mismatch raises before anything is written.
-
-    Errors name the user's ``checkpoint``, not the temporary copy, and say what publish accepts.
+    A file that is no checkpoint at all (truncated, corrupt, another format) raises WeightsError
+    here, naming the user's file, before anything is copied into the hub.
     """
     try:
-        # A converted model-zoo V2 records its bilinear gate: the network must have it too.
-        return build_network(backbone, width, params=params, checkpoint_path=checkpoint, **(options or {}))
-    except GhostHubError as exc:  # same error type, told in the user's terms
-        message = str(exc).replace(str(staged), str(checkpoint))
-        message = message.replace(", or pass strict=False to load only the matching part.", ".")
-        exc.args = (
-            f"{message}\npublish needs a checkpoint that loads strictly into the named "
-            "architecture (command line: --backbone and --width).",
-        )
-        raise exc from None
+        return plan_weights(checkpoint)
+    except GhostHubError:
+        scan_weights(checkpoint)  # raises for a file that is no checkpoint; the header scan alone (no tensor read)
+        return None  # not a GhostNet layout: the strict load of the staged copy says what does not fit
+
+
+def _read_staged(staged: Path, checkpoint: Path):
+    """The staged copy's arrays and record.
+
+    Its header was checked in the user's own file (:func:`_plan`); what can still fail is
+    MindSpore's read of the tensors, or the file changed while it was copied.
+    """
+    try:
+        return read_with_info(staged)
+    except WeightsError as exc:
+        raise PublishError(
+            f"cannot publish {checkpoint}: its copy in the hub cannot be read as a checkpoint ({exc}). "
+            "Check that the file is complete and not being written, then publish again."
+        ) from None
+
+
+# The last sentence of a publish's checkpoint mismatch: what publish, unlike a load, accepts.
+_MISMATCH_ADVICE = (
+    "publish needs a checkpoint that loads strictly into the named architecture: check --backbone and --width "
+    "(backbone=, width=) against the checkpoint (ghostnet_050 weights need width 0.5)."
+)
+
+
+def _build_checked(params, checkpoint: Path, backbone: str, width: float, options=None):
+    """The network with the checkpoint strict-loaded: a mismatch raises before anything is written.
+
+    ``params`` were read from the staged copy; errors name the user's ``checkpoint``.
+    """
+    # A converted model-zoo V2 records its bilinear gate: the network must have it too.
+    return build_network(
+        backbone, width, params=params, checkpoint_path=checkpoint, advice=_MISMATCH_ADVICE, **(options or {})
+    )
 
 
 def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool) -> Mapping[str, Any] | None:
@@ -327,7 +345,7 @@ def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool
     if strict:
         raise PublishError(f"{message}: publish the checkpoint it describes, or pass the record of this one")
     warnings.warn(
-        f"{message}; publishing without provenance, so `verify --rebuild` cannot check this asset",
+        f"{message}; publishing without provenance, so `ghosthub rebuild` cannot check this asset",
         PublishWarning,
         stacklevel=3,
     )

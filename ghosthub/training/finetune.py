@@ -2,7 +2,7 @@
 
 A run fine-tunes when its recipe says ``pretrained`` (a hub model, fetched and verified as
 :meth:`ghosthub.Client.load` does) or ``ckpt_path`` (a local file). The base is pinned by its
-full SHA-256, which the provenance records, so ``verify --rebuild`` can find the same bytes again.
+full SHA-256, which the provenance records, so ``ghosthub rebuild`` can find the same bytes again.
 
 Freezing is arranged so that one compiled graph serves each phase: ``freeze: backbone`` leaves
 the backbone out of the optimizer (no gradients computed for it: faster), ``freeze_epochs: N``
@@ -94,9 +94,9 @@ def _registry(registry, settings):
 
 def _fetch(entry, asset, settings, progress) -> Path:
     """The verified local file of a card's asset: the cache, else a download (as Client.download)."""
-    from ..download import cache
+    from ..download.cache import Cache
 
-    hit = cache.cached_path(entry, asset, settings)
+    hit = Cache(settings).get(entry, asset, hash_small=False)
     if hit is not None:
         return hit
     from ..download.fetch import fetch_asset
@@ -202,9 +202,9 @@ def locate_base(provenance: dict, *, registry=None, settings=None, progress: boo
     if recorded and Path(recorded).is_file() and file_hash(recorded) == digest:
         return _from_file(recorded, "<recorded recipe>")
     registry, settings = _registry(registry, settings)
-    from ..download import cache
+    from ..download.cache import Cache
 
-    for item in cache.entries(settings.cache_dir):
+    for item in Cache(settings).ls():
         if (item.sha256 or "").lower() == digest and Path(item.path).is_file() and file_hash(item.path) == digest:
             return BaseWeights(path=Path(item.path), sha256=digest, name=item.name, url=item.url)
     entries = list(registry)

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from .. import config
 from .._utils.fs import write_json
 from ..errors import TrainError
 from ..runtime.isa import child_env
@@ -112,7 +113,7 @@ def launch(
         **os.environ,
         "PATH": f"{run_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])),
-        "GHOSTHUB_RANK_DIR": str(run_dir),
+        config.RANK_DIR_ENV: str(run_dir),
         "GLOG_v": os.environ.get("GLOG_v", "3"),
     }
     if progress is not None:

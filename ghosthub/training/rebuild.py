@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .recipe import Recipe
 from .results import TrainResult
 from .trainer import train
 
-__all__ = ["RebuildResult", "rebuild"]
+__all__ = ["RebuildResult", "rebuild", "rebuild_model"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +54,7 @@ def rebuild(
     base=None,
     registry=None,
 ) -> RebuildResult:
-    """Retrain from a recorded provenance and compare the checkpoint digest (``verify --rebuild``).
+    """Retrain from a recorded provenance and compare the checkpoint digest (see :func:`rebuild_model`).
 
     The recorded recipe is the effective one (thread and worker counts resolved), so the run pins
     the same arithmetic. Run it in a fresh process: MindSpore sets its thread count once.
@@ -150,3 +151,63 @@ def rebuild(
             stacklevel=2,
         )
     return RebuildResult(provenance["checkpoint_sha256"], result.checkpoint_sha256, result)
+
+
+def rebuild_model(
+    client, name: str, *, data_dir: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None
+) -> RebuildResult:
+    """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
+
+    The card must carry the training record ``ghosthub publish`` writes (its recipe, seed,
+    thread count, dataset digest; a fine-tuned model's base by name and SHA-256, found by that
+    digest in the client's cache and cards). Run it in a fresh process: MindSpore fixes its
+    kernel thread count once per process. ``ghosthub rebuild NAME`` runs it.
+
+    Parameters
+    ----------
+    client : ghosthub.Client
+        The session whose cards hold ``name`` (and the base of a fine-tuned model).
+    name : str
+        The model to rebuild.
+    data_dir : str or os.PathLike, optional
+        The training data, checked against the recorded digest; scikit-learn's digits are
+        regenerated when it is omitted.
+    workdir : str or os.PathLike, optional
+        Where the rebuild trains (default: a temporary folder, removed afterwards).
+
+    Returns
+    -------
+    RebuildResult
+        ``matches`` tells whether the rebuilt checkpoint has the card's digest.
+
+    Raises
+    ------
+    TrainError
+        The card records no training provenance, its record is incomplete or altered, or a
+        fine-tuned model's base weights are nowhere to be found.
+    DataError
+        ``data_dir`` differs from what the model was trained on.
+    ModelNotFoundError
+        No card is called ``name``.
+
+    Examples
+    --------
+    >>> rebuild_model(ghosthub.Client(hub="hub"), "digits_ghostnet_050").matches  # doctest: +SKIP
+    True
+    """
+    from ..modelcard.provenance import read_provenance
+
+    card = client.get_card(name)
+    provenance = read_provenance(card)
+    if provenance is None:
+        raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
+    expected = card.weights_asset().sha256.lower()
+    with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
+        result = rebuild(
+            provenance,
+            data_dir,
+            Path(workdir) if workdir else Path(tmp),
+            registry=client.registry,
+            progress=client.settings.progress,
+        )
+    return dataclasses.replace(result, expected_sha256=expected, name=name)

@@ -199,9 +199,9 @@ def _pretrained(value: Any) -> bool | str:
 
 
 def _cpu_isa(value: Any) -> str:
-    from ..runtime.isa import _DNNL_ISA, NATIVE
+    from ..runtime.isa import ISA_NAMES
 
-    names = sorted({NATIVE, *_DNNL_ISA})
+    names = sorted(ISA_NAMES)
     if not isinstance(value, str) or value.strip().lower() not in names:
         raise _Bad("one of " + ", ".join(names))
     return value.strip().lower()

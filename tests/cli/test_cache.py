@@ -9,7 +9,7 @@ import pytest
 
 from ghosthub import config, load_card
 from ghosthub.cli import main
-from ghosthub.download import cache
+from ghosthub.download import layout
 from tests.support.fetching import assert_cache_sound, sha256, write_card
 from tests.support.httpserver import AssetServer
 
@@ -84,7 +84,7 @@ def test_verify_ok_mismatch_and_not_cached(capsys, cards, server):
     code, out, _ = run(capsys, "verify", "tiny", "--cards", cards)
     assert code == 0 and out.startswith("OK") and sha256(DATA) in out
     card = load_card(cards / "tiny.md")
-    path = cache.asset_path(config.settings().cache_dir, card, card.weights_asset())
+    path = layout.asset_path(config.settings().cache_dir, card, card.weights_asset())
     path.write_bytes(b"\0" * len(DATA))
     code, out, _ = run(capsys, "verify", "tiny", "--cards", cards, "--json")
     (row,) = json.loads(out)

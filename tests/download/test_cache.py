@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ghosthub import Asset, ModelCard
-from ghosthub.download import cache, parts
+from ghosthub.download import layout, parts
+from ghosthub.download.cache import Cache
 from ghosthub.errors import LinkError
 from tests.support.fetching import fast_settings, sha256, write_card
 from tests.support.paths import REPO
@@ -34,10 +35,10 @@ def card_with(name="tiny", link="https://h/x/tiny.ckpt", sha=DIGEST) -> tuple[Mo
 
 def test_layout(tmp_path):
     card, asset = card_with(sha="AE7771CB")
-    path = cache.asset_path(tmp_path, card, asset)
+    path = layout.asset_path(tmp_path, card, asset)
     assert path == tmp_path / "assets" / "tiny" / "ae7771cb" / "tiny.ckpt"
-    assert cache.record_path(path).name == ".tiny.ckpt.json"
-    assert cache.lock_path(path).name == ".tiny.ckpt.lock"
+    assert layout.record_path(path).name == ".tiny.ckpt.json"
+    assert layout.lock_path(path).name == ".tiny.ckpt.lock"
     part = parts.new_part(path)
     assert part.parent == path.parent and part.name.startswith(".tiny.ckpt.") and part.name.endswith(".part")
     assert parts.new_part(path) != part, "no two writers share a temporary file"
@@ -63,7 +64,7 @@ def test_layout(tmp_path):
 )
 def test_no_link_writes_outside_the_asset_folder(tmp_path, link):
     card, asset = card_with(link=link)
-    path = cache.asset_path(tmp_path, card, asset)
+    path = layout.asset_path(tmp_path, card, asset)
     assert path.parent == tmp_path / "assets" / "tiny" / DIGEST
     assert not path.name.startswith(".") and "\x00" not in path.name and "/" not in path.name
 
@@ -72,14 +73,14 @@ def test_no_link_writes_outside_the_asset_folder(tmp_path, link):
 def test_unsafe_model_names_are_refused(tmp_path, name):
     card, asset = card_with(name=name)
     with pytest.raises(LinkError):
-        cache.asset_path(tmp_path, card, asset)
+        layout.asset_path(tmp_path, card, asset)
 
 
 @pytest.mark.parametrize("sha", ["../../x", "zzzzzzzz", "1234", "ae7771cb/..", ""])
 def test_digests_that_are_not_hex_are_refused(tmp_path, sha):
     card, asset = card_with(sha=sha)
     with pytest.raises(LinkError):
-        cache.asset_path(tmp_path, card, asset)
+        layout.asset_path(tmp_path, card, asset)
 
 
 def test_a_symlinked_model_folder_pointing_out_is_refused(tmp_path):
@@ -89,12 +90,12 @@ def test_a_symlinked_model_folder_pointing_out_is_refused(tmp_path):
     (tmp_path / "cache" / "assets" / "tiny").symlink_to(outside)
     card, asset = card_with()
     with pytest.raises(LinkError, match="outside the cache"):
-        cache.asset_path(tmp_path / "cache", card, asset)
+        layout.asset_path(tmp_path / "cache", card, asset)
 
 
 @given(st.text(max_size=300), st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=10))
 def test_safe_file_name_property(link, fmt):
-    name = cache.safe_file_name(link, fmt)
+    name = layout.safe_file_name(link, fmt)
     assert name and len(name) <= 128
     assert not name.startswith(".") and name not in ("..", ".")
     assert all(c.isascii() and (c.isalnum() or c in "._+-") for c in name)
@@ -107,36 +108,36 @@ def test_cached_path_is_cheap_and_exact(tmp_path):
     data = b"weights"
     card, asset = card_with(sha=sha256(data)[:8])
     settings = fast_settings()
-    assert cache.cached_path(card, asset, settings) is None
-    path = cache.asset_path(settings.cache_dir, card, asset)
+    assert Cache(settings).vouched(card, asset) is None
+    path = layout.asset_path(settings.cache_dir, card, asset)
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
-    assert cache.cached_path(card, asset, settings) is None, "an unrecorded file is not vouched for"
-    assert cache.verify(card, asset, settings).status == "OK"
-    assert cache.cached_path(card, asset, settings) == path
+    assert Cache(settings).vouched(card, asset) is None, "an unrecorded file is not vouched for"
+    assert Cache(settings).verify(card, asset).status == "OK"
+    assert Cache(settings).vouched(card, asset) == path
     path.write_bytes(b"WEIGHTS")  # same size, new mtime
-    assert cache.cached_path(card, asset, settings) is None
+    assert Cache(settings).vouched(card, asset) is None
     # Each recorded fact counts on its own: a record that differs from the file in one of them vouches for nothing.
     path.write_bytes(data)
-    assert cache.verify(card, asset, settings).status == "OK"
-    record = cache.read_record(path)
+    assert Cache(settings).verify(card, asset).status == "OK"
+    record = layout.read_record(path)
     record.pop("version")
-    cache.write_record(path, record)  # the guard: rewriting the record as it is keeps the file vouched for
-    assert cache.cached_path(card, asset, settings) == path
+    layout.write_record(path, record)  # the guard: rewriting the record as it is keeps the file vouched for
+    assert Cache(settings).vouched(card, asset) == path
     for key, other in (
         ("size", record["size"] + 1),
         ("mtime_ns", record["mtime_ns"] + 1),
         ("sha256", sha256(b"other")),
     ):
-        cache.write_record(path, {**record, key: other})
-        assert cache.cached_path(card, asset, settings) is None, f"a record with another {key} vouched for the file"
+        layout.write_record(path, {**record, key: other})
+        assert Cache(settings).vouched(card, asset) is None, f"a record with another {key} vouched for the file"
 
 
 def test_cached_path_imports_no_network_stack(tmp_path):
     code = (
-        "import sys, ghosthub; from ghosthub.download import cache;"
+        "import sys, ghosthub; from ghosthub.download.cache import Cache;"
         "card = ghosthub.get_card('ghostnet_050');"
-        "assert cache.cached_path(card) is None;"
+        "assert Cache().vouched(card) is None;"
         "print(sorted(m for m in ('requests', 'urllib3', 'tqdm', 'filelock', 'yaml', 'mindspore', 'dataclasses', "
         "'typing', 'hashlib') if m in sys.modules))"
     )
@@ -150,35 +151,45 @@ def test_verify_reports_and_forgets_a_corrupt_file(tmp_path):
     data = b"weights"
     card, asset = card_with(sha=sha256(data))
     settings = fast_settings()
-    assert cache.verify(card, asset, settings).status == "NOT CACHED"
-    path = cache.asset_path(settings.cache_dir, card, asset)
+    assert Cache(settings).verify(card, asset).status == "NOT CACHED"
+    path = layout.asset_path(settings.cache_dir, card, asset)
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
-    ok = cache.verify(card, asset, settings)
-    assert ok.ok and ok.actual == sha256(data) and cache.read_record(path)["verified_at"]
+    ok = Cache(settings).verify(card, asset)
+    assert ok.ok and ok.actual == sha256(data) and layout.read_record(path)["verified_at"]
     stat = path.stat()
     path.write_bytes(b"wEights")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # bit rot: size and mtime unchanged
-    bad = cache.verify(card, asset, settings)
+    bad = Cache(settings).verify(card, asset)
     assert bad.status == "MISMATCH" and bad.expected == sha256(data) and bad.actual == sha256(b"wEights")
-    assert cache.read_record(path) is None, "a mismatching file is never served from its old record"
-    assert cache.cached_path(card, asset, settings) is None
+    assert layout.read_record(path) is None, "a mismatching file is never served from its old record"
+    assert Cache(settings).vouched(card, asset) is None
 
 
 # --------------------------------------------------------------------------- ls / rm / prune / clear
 
 
+KEPT = card_with("kept", "https://h/kept.ckpt", sha256(b"kept"))
+
+
+def at(root: Path) -> Cache:
+    """The Cache of the folder ``root``."""
+    from ghosthub import config
+
+    return Cache(config.settings(cache_dir=root))
+
+
 def populate(root: Path) -> dict[str, Path]:
     """A cache with: a kept asset, an unreferenced one, a dead part, a live part, other folders."""
-    kept_card, kept_asset = card_with("kept", "https://h/kept.ckpt", sha256(b"kept"))
+    kept_card, kept_asset = KEPT
     gone_card, gone_asset = card_with("gone", "https://h/gone.ckpt", sha256(b"gone"))
-    kept = cache.asset_path(root, kept_card, kept_asset)
-    gone = cache.asset_path(root, gone_card, gone_asset)
+    kept = layout.asset_path(root, kept_card, kept_asset)
+    gone = layout.asset_path(root, gone_card, gone_asset)
     for path, data, asset in ((kept, b"kept", kept_asset), (gone, b"gone", gone_asset)):
         path.parent.mkdir(parents=True)
         path.write_bytes(data)
-        cache.rehash(path, asset)
-        cache.lock_path(path).touch()
+        layout.rehash(path, asset)
+        layout.lock_path(path).touch()
     dead_pid = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     ).stdout.strip()
@@ -197,7 +208,7 @@ def populate(root: Path) -> dict[str, Path]:
 
 def test_entries_list_what_is_cached(tmp_path):
     files = populate(tmp_path)
-    listed = {e.name: e for e in cache.entries(tmp_path)}
+    listed = {e.name: e for e in at(tmp_path).ls()}
     assert set(listed) == {"kept", "gone"}
     assert listed["kept"].path == files["kept"] and listed["kept"].size == 4
     assert listed["kept"].sha256 == sha256(b"kept") and listed["kept"].verified_at
@@ -205,11 +216,11 @@ def test_entries_list_what_is_cached(tmp_path):
 
 def test_prune_removes_dead_parts_and_unreferenced_files_only(tmp_path):
     files = populate(tmp_path)
-    dry = cache.prune(tmp_path, keep=[files["kept"]], dry_run=True)
+    dry = at(tmp_path).prune([KEPT[0]], dry_run=True)
     assert files["gone"] in dry and files["gone"].exists()
-    removed = cache.prune(tmp_path, keep=[files["kept"]])
+    removed = at(tmp_path).prune([KEPT[0]])
     assert set(removed) == set(dry)
-    assert files["kept"].exists() and cache.read_record(files["kept"])
+    assert files["kept"].exists() and layout.read_record(files["kept"])
     assert files["live"].exists(), "a download in progress is never pruned"
     assert not files["gone"].exists() and not files["dead"].exists() and not parts.part_meta(files["dead"]).exists()
     assert not (tmp_path / "assets" / "gone").exists()
@@ -218,16 +229,16 @@ def test_prune_removes_dead_parts_and_unreferenced_files_only(tmp_path):
 
 def test_remove_one_model(tmp_path):
     files = populate(tmp_path)
-    removed = cache.remove(tmp_path, "gone")
+    removed = at(tmp_path).rm("gone")
     assert files["gone"] in removed and not files["gone"].exists() and files["kept"].exists()
-    assert cache.remove(tmp_path, "gone") == []
+    assert at(tmp_path).rm("gone") == []
     with pytest.raises(LinkError):
-        cache.remove(tmp_path, "../registry")
+        at(tmp_path).rm("../registry")
 
 
 def test_clear_removes_ghosthubs_folders_only(tmp_path):
     populate(tmp_path)
-    removed = cache.clear(tmp_path)
+    removed = at(tmp_path).clear()
     assert {p.name for p in removed} == {"assets", "registry", "hubs"}
     assert (tmp_path / "mine.txt").exists()
 
@@ -238,11 +249,11 @@ def test_prune_through_the_api_keeps_what_cards_refer_to(tmp_path):
     data = b"weights"
     settings = fast_settings()
     card = write_card(tmp_path / "cards", "carded", "https://h/carded.ckpt", sha256(data))
-    path = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    path = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
     orphan_card, orphan_asset = card_with("orphan", "https://h/o.ckpt", sha256(b"o"))
-    orphan = cache.asset_path(settings.cache_dir, orphan_card, orphan_asset)
+    orphan = layout.asset_path(settings.cache_dir, orphan_card, orphan_asset)
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"o")
     removed = ghosthub.prune_cache(cards=[tmp_path / "cards"])

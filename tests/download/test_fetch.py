@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 import ghosthub
-from ghosthub.download import cache, parts
+from ghosthub.download import layout, parts
+from ghosthub.download.cache import Cache
 from ghosthub.download.fetch import fetch_asset
 from ghosthub.errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
 from tests.support.fetching import Served, assert_nothing_cached, fast_settings, fetch, sha256, write_card
@@ -41,7 +42,7 @@ def test_download_verifies_records_and_hits_without_a_request(card, settings, se
     path = fetch(card, settings)
     assert path.read_bytes() == DATA
     assert path == settings.cache_dir / "assets" / "tiny" / sha256(DATA)[:8] / "tiny-3a.ckpt"
-    record = cache.read_record(path)
+    record = layout.read_record(path)
     assert record["url"] == server.url(PATH)
     assert record["size"] == len(DATA)
     assert record["sha256"] == sha256(DATA)
@@ -133,7 +134,7 @@ def test_404_fails_at_once_with_what_to_do(card, settings, server):
     assert len(server.requests_for(PATH)) == 1
     message = str(info.value)
     assert "HTTP 404" in message and server.url(PATH) in message
-    assert str(cache.asset_path(settings.cache_dir, card, card.weights_asset())) in message
+    assert str(layout.asset_path(settings.cache_dir, card, card.weights_asset())) in message
     assert "GHOSTHUB_MIRROR" in message
     assert info.value.card == "tiny" and info.value.url == server.url(PATH)
 
@@ -143,7 +144,7 @@ def test_wrong_bytes_raise_a_full_report_and_cache_nothing(card, settings, serve
     with pytest.raises(HashMismatchError) as info:
         fetch(card, settings)
     error = info.value
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     for fact in ("tiny", str(card.path), server.url(PATH), str(target), sha256(DATA)[:8], error.actual, "--force"):
         assert fact in str(error)
     assert error.expected == sha256(DATA)[:8] and len(error.actual) == 64
@@ -154,7 +155,7 @@ def test_wrong_bytes_raise_a_full_report_and_cache_nothing(card, settings, serve
 def test_a_resumed_download_that_does_not_verify_starts_over_once(card, settings, server):
     # Another file at the same URL while a part from a killed process waits: no validator matches
     # (the leftover has none), so the resume glues old and new bytes; the digest catches it.
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     leave_dead_part(
         target, os.urandom(1000), {"url": server.url(PATH), "etag": None, "last_modified": None, "total": None}
     )
@@ -212,15 +213,15 @@ def test_a_touched_but_intact_file_is_rehashed_not_downloaded(card, settings, se
     os.utime(path, ns=(0, 0))
     assert fetch(card, settings) == path
     assert len(server.seen) == 1
-    assert cache.read_record(path)["mtime_ns"] == 0
+    assert layout.read_record(path)["mtime_ns"] == 0
 
 
 def test_a_file_without_a_record_is_adopted_after_hashing(card, settings, server):
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     target.parent.mkdir(parents=True)
     target.write_bytes(DATA)  # e.g. copied in by hand for an offline machine
     assert fetch(card, fast_settings(offline=True)) == target
-    assert cache.read_record(target)["sha256"] == sha256(DATA)
+    assert layout.read_record(target)["sha256"] == sha256(DATA)
 
 
 def test_weak_hash_warns_once_per_asset(tmp_path, server):
@@ -249,7 +250,7 @@ def test_offline_miss_names_card_url_and_path(card, server):
         fetch(card, settings)
     message = str(info.value)
     assert "tiny" in message and server.url(PATH) in message
-    assert str(cache.asset_path(settings.cache_dir, card, card.weights_asset())) in message
+    assert str(layout.asset_path(settings.cache_dir, card, card.weights_asset())) in message
     assert not server.seen
 
 
@@ -322,7 +323,7 @@ def leave_dead_part(target: Path, data: bytes, meta: dict) -> Path:
 def test_a_dead_process_part_is_resumed(card, settings, server):
     from tests.support.httpserver import etag_of
 
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     part = leave_dead_part(
         target,
         DATA[:123_456],
@@ -336,14 +337,14 @@ def test_a_dead_process_part_is_resumed(card, settings, server):
 
 
 def test_a_part_of_another_url_is_not_resumed(card, settings, server):
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     leave_dead_part(target, b"junk", {"url": "http://elsewhere/x", "etag": None, "last_modified": None, "total": None})
     assert fetch(card, settings).read_bytes() == DATA
     assert [s.range for s in server.requests_for(PATH)] == [None]
 
 
 def test_a_live_process_part_is_left_alone(card, settings, server):
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     target.parent.mkdir(parents=True)
     live = parts.new_part(target)  # ours: this process is alive
     live.write_bytes(b"in progress")
@@ -366,7 +367,7 @@ def _part_of(target: Path, host: str, pid: int, data: bytes, meta: dict) -> Path
 def test_a_stalled_live_process_part_is_never_taken_over(card, settings, server):
     """Its owner could write on into it: a stalled part on this host is left alone, however old."""
     settings = settings.replace(lock_timeout=0.1)
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(0.2)  # the part is written after its owner started, as a real one is
@@ -381,7 +382,7 @@ def test_a_stalled_live_process_part_is_never_taken_over(card, settings, server)
         owner.kill()
         owner.wait()
     assert parts.is_abandoned(part, 3600), "its owner is gone now"
-    cache.prune(settings.cache_dir, [target])
+    Cache(settings).prune([card])
     assert not part.exists() and not parts.part_meta(part).exists()
 
 
@@ -406,7 +407,7 @@ def test_another_hosts_stale_part_is_copied_not_taken(card, settings, server):
     from tests.support.httpserver import etag_of
 
     settings = settings.replace(lock_timeout=0.1)
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     meta = {"url": server.url(PATH), "etag": etag_of(DATA), "last_modified": None, "total": len(DATA)}
     part = _part_of(target, "otherhost", 4242, DATA[:100_000], meta)
     assert not parts.is_abandoned(part, 3600), "fresh: the other host's process may be writing"
@@ -416,7 +417,7 @@ def test_another_hosts_stale_part_is_copied_not_taken(card, settings, server):
     assert fetch(card, settings).read_bytes() == DATA
     assert [s.range for s in server.requests_for(PATH)] == ["bytes=100000-"]
     assert part.read_bytes() == DATA[:100_000] and parts.part_meta(part).exists(), "never taken over"
-    cache.prune(settings.cache_dir, [target], stale_after=settings.lock_timeout)
+    Cache(settings).prune([card])
     assert not part.exists() and not parts.part_meta(part).exists()
 
 
@@ -424,7 +425,7 @@ def test_a_part_removed_mid_download_is_a_clear_error(card, settings, server):
     server.trickle_piece = 16384
     server.trickle_s = 0.02
     server.always(PATH, "trickle")
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     outcome = {}
 
     def run():
@@ -472,7 +473,7 @@ def test_sigkill_mid_download_then_rerun_resumes(tmp_path, card, settings, serve
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         found = parts.parts_of(target)
@@ -516,7 +517,7 @@ def test_eight_processes_cause_one_transfer(tmp_path, card, settings, server):
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     assert {Path(out.strip()) for out, _ in outputs} == {target}
     assert server.full_transfers[PATH] == 1
     assert len(server.requests_for(PATH)) == 1
@@ -546,14 +547,14 @@ def test_eight_threads_cause_one_transfer(card, settings, server):
 def test_a_stuck_lock_holder_is_not_waited_for_forever(card, server):
     """A lock whose holder makes no progress (as after a kill on NFS) is given up after lock_timeout."""
     settings = fast_settings(lock_timeout=0.5)
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     target.parent.mkdir(parents=True)
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import time; from ghosthub._utils.lock import FileLock; l = "
-            f"FileLock({str(cache.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)",
+            f"FileLock({str(layout.lock_path(target))!r}); l.acquire(); print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -596,7 +597,7 @@ def test_progress_bar_starts_at_the_resumed_size(card, settings, server, monkeyp
     FakeBar.made = []
     monkeypatch.setattr("tqdm.tqdm", FakeBar)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     leave_dead_part(
         target,
         DATA[:100_000],
@@ -632,7 +633,7 @@ def test_ctrl_c_keeps_the_part_and_the_next_call_resumes(card, settings, server,
     monkeypatch.setattr(_PartFile, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fetch(card, settings)
-    target = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    target = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     (part,) = parts.parts_of(target)
     kept = part.stat().st_size
     assert kept >= 100_000 and not target.exists()

@@ -205,6 +205,21 @@ def test_shape_mismatch_lists_shapes_and_counts(ckpt):
     assert "width=1.0" in message and "width" in message.splitlines()[-1]
 
 
+def test_a_mismatch_ends_with_the_default_advice_or_the_callers_own(ckpt):
+    from ghosthub.models.builder import MISMATCH_ADVICE
+
+    with pytest.raises(CheckpointMismatchError) as info:
+        build_network("ghostnet", 1.0, checkpoint_path=ckpt)
+    message = str(info.value)
+    held = "The file holds a ghostnet of width 0.5 with 1000 classes"
+    assert f"\n{MISMATCH_ADVICE}\n{held}" in message and "strict=False" in MISMATCH_ADVICE
+    with pytest.raises(CheckpointMismatchError) as info:
+        build_network("ghostnet", 1.0, checkpoint_path=ckpt, advice="Name the width this file was trained with.")
+    message = str(info.value)
+    assert f"\nName the width this file was trained with.\n{held}" in message and "strict=False" not in message
+    assert "conv_stem.weight (8, 3, 3, 3) vs (16, 3, 3, 3)" in message, "the facts stay the loader's"
+
+
 def test_non_strict_loads_the_matching_part_and_warns(weights, tmp_path, caplog):
     path = _save({k: v for k, v in weights.items() if k != "conv_head.bias"}, tmp_path / "partial.ckpt")
     with caplog.at_level(logging.WARNING, logger="ghosthub.models.builder"):

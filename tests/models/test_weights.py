@@ -27,6 +27,7 @@ from ghosthub.errors import CheckpointMismatchError, LoadError, WeightsError
 from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card, render_card
 from ghosthub.models.readers import write_safetensors
+from ghosthub.models.weights import describe_weights
 from tests.support.family import DATA, close, load_fixture
 from tests.support.paths import REPO, SEED
 
@@ -143,7 +144,8 @@ before = peak()
 out = {}
 for call in sys.argv[2:]:
     try:
-        {"load": ghosthub.load, "inspect": lambda p: ghosthub.Client().inspect(p),
+        {"load": ghosthub.load,
+         "inspect": lambda p: importlib.import_module("ghosthub.models.weights").describe_weights(p),
          "read": lambda p: importlib.import_module("ghosthub.models.checkpoint").read_checkpoint(p)}[call](sys.argv[1])
         out[call] = "no error"
     except GhostHubError as e:
@@ -285,7 +287,7 @@ def test_convert_keeps_the_logits_and_records_the_architecture(files, tmp_path, 
     assert main(["convert", str(path), "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["layout"] == "modelzoo-v2" and result["sha256"] == sha256(out)
-    info = ghosthub.Client().inspect(out)
+    info = describe_weights(out)
     assert info["layout"] == "mindcv" and info["options"] == {"upsample": "bilinear"}
     record = info["record"]
     assert (record["backbone"], record["width"], record["num_classes"]) == ("ghostnetv2", 1.0, 10)
@@ -310,7 +312,7 @@ def test_publish_converts_a_foreign_layout_first(files, tmp_path):
     hub = tmp_path / "hub"
     result = publish(path, name="v2_tiny", hub=hub)
     assert result.asset_path.suffix == ".ckpt"
-    info = ghosthub.Client().inspect(result.asset_path)
+    info = describe_weights(result.asset_path)
     assert info["layout"] == "mindcv" and info["record"]["converted_from"]["layout"] == "timm"
     assert result.card.fields["backbone-name"] == "ghostnetv2" and result.card.fields["width"] == "0.5"
     assert sorted(p.name for p in (hub / "assets").iterdir()) == [result.asset_path.name]

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from ghosthub import config
-from ghosthub.download import cache, parts
-from ghosthub.errors import FetchWarning, LinkError
+from ghosthub.download import layout, parts
+from ghosthub.download.cache import Cache
+from ghosthub.errors import ConfigError, FetchWarning, LinkError
 from tests.support.fetching import Served, assert_cache_sound, fetch, sha256
 
 DATA = os.urandom(200_000)
@@ -27,7 +28,7 @@ def served():
 
 
 def target_of(card, settings) -> Path:
-    path = cache.asset_path(settings.cache_dir, card, card.weights_asset())
+    path = layout.asset_path(settings.cache_dir, card, card.weights_asset())
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -61,7 +62,7 @@ def test_a_planted_asset_link_is_never_served(card, settings, server, tmp_path):
     outside.write_bytes(DATA)  # even the right bytes: the cache holds files, not links to elsewhere
     target = target_of(card, settings)
     os.symlink(outside, target)
-    assert cache.is_vouched(target, sha256(DATA)) is None, "a link is never vouched for"
+    assert layout.is_vouched(target, sha256(DATA)) is None, "a link is never vouched for"
     with pytest.raises(LinkError, match="outside the cache"):
         fetch(card, settings)
     assert outside.read_bytes() == DATA and not server.seen
@@ -70,7 +71,7 @@ def test_a_planted_asset_link_is_never_served(card, settings, server, tmp_path):
 def test_a_dangling_lock_link_creates_nothing_outside(card, settings, server, tmp_path):
     outside = tmp_path / "created-by-ghosthub"
     target = target_of(card, settings)
-    os.symlink(outside, cache.lock_path(target))
+    os.symlink(outside, layout.lock_path(target))
     with pytest.warns(FetchWarning, match="cannot lock"):
         path = fetch(card, settings)
     assert path.read_bytes() == DATA
@@ -84,7 +85,7 @@ def test_cache_rm_on_a_linked_model_folder_removes_the_link_only(tmp_path):
     root = tmp_path / "cache"
     (root / "assets").mkdir(parents=True)
     os.symlink(tmp_path / "elsewhere", root / "assets" / "tiny")
-    removed = cache.remove(root, "tiny")
+    removed = Cache(config.settings(cache_dir=root)).rm("tiny")
     assert removed == [root / "assets" / "tiny"], "only the link went, and only it is reported"
     assert (elsewhere / "w.ckpt").read_bytes() == b"not the cache's"
     assert not os.path.lexists(root / "assets" / "tiny")
@@ -99,7 +100,7 @@ def test_cache_rm_reports_only_what_it_removed(tmp_path):
     outside.mkdir()
     (outside / "keep.txt").write_text("keep")
     os.symlink(outside, folder / "sub")
-    removed = cache.remove(tmp_path, "tiny")
+    removed = Cache(config.settings(cache_dir=tmp_path)).rm("tiny")
     assert sorted(p.name for p in removed) == [".w.ckpt.json", "sub", "w.ckpt"]
     assert (outside / "keep.txt").read_text() == "keep"
 
@@ -118,10 +119,10 @@ def flip_keeping_size_and_mtime(path: Path) -> None:
 
 def test_a_one_bit_change_with_size_and_mtime_restored_is_not_vouched_for(card, settings, server):
     path = fetch(card, settings)
-    assert cache.cached_path(card, settings=settings) == path
+    assert Cache(settings).vouched(card) == path
     flip_keeping_size_and_mtime(path)
-    assert cache.is_vouched(path, sha256(DATA)) is False, "the ctime changed: the record no longer vouches"
-    assert cache.cached_path(card, settings=settings) is None, "list's CACHED column does not show it"
+    assert layout.is_vouched(path, sha256(DATA)) is False, "the ctime changed: the record no longer vouches"
+    assert Cache(settings).vouched(card) is None, "list's CACHED column does not show it"
     with pytest.warns(FetchWarning, match="corrupt"):
         assert fetch(card, settings.replace(rehash_below=0)).read_bytes() == DATA
     assert len(server.seen) == 2
@@ -135,19 +136,19 @@ def test_a_replaced_file_is_not_vouched_for(card, settings, server, tmp_path):
     copy.write_bytes(DATA)
     os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     os.replace(copy, path)  # same bytes, size and mtime: another inode
-    assert cache.is_vouched(path, sha256(DATA)) is False
+    assert layout.is_vouched(path, sha256(DATA)) is False
 
 
 def test_small_files_are_hashed_on_every_load(card, settings, server, monkeypatch):
     path = fetch(card, settings)
     hashed = []
-    real = cache.file_hash
-    monkeypatch.setattr(cache, "file_hash", lambda p, **kw: hashed.append(p) or real(p, **kw))
-    record = cache.read_record(path)
+    real = layout.file_hash
+    monkeypatch.setattr(layout, "file_hash", lambda p, **kw: hashed.append(p) or real(p, **kw))
+    record = layout.read_record(path)
     assert fetch(card, settings) == path and hashed == [path], "below rehash_below a hit is hashed"
-    assert cache.read_record(path) == record, "a hit that matched rewrites nothing"
+    assert layout.read_record(path) == record, "a hit that matched rewrites nothing"
     assert fetch(card, settings.replace(rehash_below=len(DATA))) == path and len(hashed) == 1, "at or above: stat only"
-    assert cache.cached_path(card, settings=settings) == path and len(hashed) == 1, "list never hashes"
+    assert Cache(settings).vouched(card) == path and len(hashed) == 1, "list never hashes"
     assert len(server.seen) == 1
 
 
@@ -155,11 +156,11 @@ def test_an_undetectable_edit_is_caught_by_the_load_time_hash(card, settings, se
     # Even a change the stat check cannot see (the record rewritten to match) is caught below the limit.
     path = fetch(card, settings)
     flip_keeping_size_and_mtime(path)
-    record = cache.read_record(path)
+    record = layout.read_record(path)
     record.pop("version")
-    record.update(cache.stat_fields(os.lstat(path)))
-    cache.write_record(path, record)
-    assert cache.is_vouched(path, sha256(DATA)) is True
+    record.update(layout.stat_fields(os.lstat(path)))
+    layout.write_record(path, record)
+    assert layout.is_vouched(path, sha256(DATA)) is True
     with pytest.warns(FetchWarning, match="corrupt"):
         assert fetch(card, settings).read_bytes() == DATA
 
@@ -168,5 +169,5 @@ def test_rehash_below_setting(monkeypatch):
     assert config.settings(env={}).rehash_below == 256 << 20
     assert config.settings(env={"GHOSTHUB_REHASH_BELOW": "1G"}).rehash_below == 1 << 30
     assert config.settings(env={"GHOSTHUB_REHASH_BELOW": "0"}).rehash_below == 0
-    with pytest.raises(config.ConfigError, match="GHOSTHUB_REHASH_BELOW"):
+    with pytest.raises(ConfigError, match="GHOSTHUB_REHASH_BELOW"):
         config.settings(env={"GHOSTHUB_REHASH_BELOW": "lots"})

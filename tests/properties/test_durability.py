@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ghosthub.download import cache
+from ghosthub.download import layout
 from tests.support.fetching import Served, assert_cache_sound, fetch, sha256
 
 pytestmark = pytest.mark.timeout(60)
@@ -50,7 +50,7 @@ class Trace:
             ino = os.stat(src).st_ino
             real_replace(src, dst, **kw)
             # Whether the file is vouched for the moment it becomes visible (for the asset only).
-            vouched = cache.is_vouched(Path(dst), sha256(DATA)) if Path(dst).name == ASSET else None
+            vouched = layout.is_vouched(Path(dst), sha256(DATA)) if Path(dst).name == ASSET else None
             self.events.append(("replace", ino, Path(dst), vouched))
 
         monkeypatch.setattr(os, "fsync", fsync)
@@ -83,10 +83,10 @@ def test_a_visible_file_is_vouched_for_only_by_a_record_of_it(card, settings, se
     trace = Trace(monkeypatch)
     path = fetch(card, settings)
     asset_rename = trace.index("replace", lambda e: e[2] == path)
-    record_rename = trace.index("replace", lambda e: e[2] == cache.record_path(path))
+    record_rename = trace.index("replace", lambda e: e[2] == layout.record_path(path))
     assert len(asset_rename) == 1 and record_rename, trace.events
     assert trace.events[asset_rename[0]][3] is False, "the moment it appears, the file is not yet vouched for"
-    assert cache.is_vouched(path, sha256(DATA)) is True, "after the fetch, its record vouches for it"
+    assert layout.is_vouched(path, sha256(DATA)) is True, "after the fetch, its record vouches for it"
     assert len(server.seen) == 1 and fetch(card, settings) == path and len(server.seen) == 1
 
 
@@ -94,7 +94,7 @@ def test_the_record_is_written_atomically(card, settings, server, monkeypatch):
     """The record appears by renaming a synced temporary file onto it, never by writing it in place."""
     trace = Trace(monkeypatch)
     path = fetch(card, settings)
-    record = cache.record_path(path)
+    record = layout.record_path(path)
     record_ino = record.stat().st_ino
     renames = trace.index("replace", lambda e: e[2] == record)
     assert renames and trace.events[renames[-1]][1] == record_ino, (
@@ -115,7 +115,7 @@ def test_the_record_is_written_atomically(card, settings, server, monkeypatch):
     assert any(i > renames[-1] for i in folder_syncs), (
         f"the rewritten record's rename was not made durable: {trace.events}"
     )
-    assert cache.is_vouched(path, sha256(DATA)) is True
+    assert layout.is_vouched(path, sha256(DATA)) is True
 
 
 def test_the_rename_is_made_durable_by_syncing_the_folder(card, settings, server, monkeypatch):

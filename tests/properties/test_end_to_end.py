@@ -79,6 +79,24 @@ def test_verify_rebuild_needs_a_record(capsys):
     assert code == 1 and "records no training provenance" in capsys.readouterr().err
 
 
+def test_rebuild_is_its_own_command(trained, published, capsys):
+    cards = str(published / "cards")
+    code = main(["rebuild", "tiny_010", "--cards", cards, "--data-dir", str(trained["data"]), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    row = json.loads(out)
+    assert row["status"] == "OK" and row["matches"] is True and row["name"] == "tiny_010"
+    assert row["actual"] == row["expected"] == trained["result"].checkpoint_sha256
+
+
+def test_rebuild_needs_a_name_and_a_record(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["rebuild"])
+    assert info.value.code == 2 and "NAME" in capsys.readouterr().err
+    assert main(["rebuild", "ghostnet_050"]) == 1
+    assert "records no training provenance, so ghostnet_050 cannot be rebuilt" in capsys.readouterr().err
+
+
 def test_demo_end_to_end(tmp_path):
     """The README's demo, shortened to one epoch: every step runs for real, offline."""
     env = {**os.environ, "GHOSTHUB_CACHE": str(tmp_path / "user-cache"), "GLOG_v": "3"}

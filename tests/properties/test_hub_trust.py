@@ -386,7 +386,7 @@ def test_a_gzip_encoded_hub_lists_and_its_assets_verify(server):
     assert "here_050" in names and not caught
     path = Client(hub=hub).download("here_050")
     assert path.read_bytes() == DATA
-    record = ghosthub.download.cache.read_record(path)
+    record = ghosthub.download.layout.read_record(path)
     assert record["size"] == len(DATA) and record["sha256"] == sha256(DATA)
     assert server.seen[-1].headers["accept-encoding"] == "identity"
     assert_cache_sound(cache_dir())

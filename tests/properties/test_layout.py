@@ -150,3 +150,24 @@ def test_tests_are_laid_out_like_the_package():
         "(tests/<subpackage>/test_<module>.py, tests/test_<module>.py for a top-level module), or put a "
         f"promise that crosses modules in tests/{BESIDE_THE_PACKAGE[1]}/."
     )
+
+
+def test_no_private_name_is_imported_across_subpackages():
+    """``from ..runtime.isa import _TABLE`` ties a module to another's insides: export a public name instead.
+
+    ``_utils`` is the shared private toolbox and may be imported from anywhere.
+    """
+    crossing = []
+    for module, path in _modules().items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not node.level:
+                continue
+            base = module.split(".") if is_package else module.split(".")[:-1]
+            target = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+            if _top(target) in (_top(module), "_utils"):
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    crossing.append(f"{module}: from {target} import {alias.name}")
+    assert crossing == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghosthub.errors import GhostHubError
+from ghosthub.errors import ExportMismatchError, MissingExtraError, ModeError
 from ghosthub.runtime import isa
 from tests.support.paths import REPO
 
@@ -204,8 +204,18 @@ def test_resolve_mode():
     assert resolve_mode("auto") == "pynative"
     assert resolve_mode("pynative", cache_dir="/tmp/x") == "pynative"
     assert resolve_mode("graph") == "graph"
-    with pytest.raises(GhostHubError, match="unknown mode"):
+    with pytest.raises(ModeError, match="unknown mode 'fast'; expected one of"):
         resolve_mode("fast")
+
+
+def test_an_unknown_runtime_or_mode_is_a_mode_error(tmp_path):
+    from ghosthub.runtime import make_ready
+
+    with pytest.raises(ModeError, match="unknown runtime 'tensorrt'; expected mindspore or onnxruntime"):
+        make_ready(None, tmp_path, runtime="tensorrt")
+    with pytest.raises(ModeError, match="unknown mode 'fast'"):
+        make_ready(None, tmp_path, mode="fast")
+    assert not any(tmp_path.iterdir()), "nothing written for a refused call"
 
 
 def test_compile_cache_dir_is_keyed_on_graph(tmp_path):
@@ -272,8 +282,21 @@ def test_onnxruntime_missing_is_a_clear_error(monkeypatch, tmp_path):
     from ghosthub.runtime import onnxrt
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(GhostHubError, match=r"ghosthub\[onnx\]"):
+    with pytest.raises(MissingExtraError, match=r"ghosthub\[onnx\]") as info:
         onnxrt.onnx_network(_net(), tmp_path)
+    assert info.value.extra == "onnx" and isinstance(info.value, ImportError)
+
+
+def test_an_export_that_disagrees_with_mindspore_is_refused_and_removed(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from ghosthub.runtime import onnxrt
+
+    monkeypatch.setattr(onnxrt, "VERIFY_RTOL", -1.0)  # no difference is small enough: as if the export were wrong
+    ort_net = onnxrt.onnx_network(_net(), tmp_path, "cd" * 32)
+    with pytest.raises(ExportMismatchError, match="disagrees with MindSpore") as info:
+        ort_net(_x(2))
+    assert info.value.max_diff is not None and info.value.max_diff >= 0 > info.value.bound
+    assert not list(tmp_path.glob("onnx/*.onnx")), "a wrong export is not kept in the cache"
 
 
 def test_onnxruntime_network(tmp_path):

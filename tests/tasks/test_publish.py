@@ -188,6 +188,20 @@ def test_architecture_mismatch_is_refused(checkpoints, tmp_path):
     assert [p for p in hub.rglob("*") if p.is_file() and p.name != ".publish.lock"] == []
 
 
+@pytest.mark.parametrize("damage", ["truncated", "not a checkpoint"])
+def test_a_file_that_is_no_checkpoint_is_refused_naming_it(checkpoints, tmp_path, damage):
+    data = checkpoints[1].read_bytes()
+    bad = tmp_path / "in" / "best.ckpt"
+    bad.parent.mkdir()
+    bad.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"\x0f" * 4096)
+    hub = tmp_path / "hub"
+    with pytest.raises(ghosthub.WeightsError) as info:
+        publish(bad, name="broken_050", hub=hub, width=0.5)
+    message = str(info.value)
+    assert str(bad) in message and ".tmp" not in message and "incoming" not in message
+    assert [p for p in hub.rglob("*") if p.is_file() and p.name != ".publish.lock"] == [], "nothing staged or left"
+
+
 def test_interrupted_publish_leaves_the_hub_as_it_was(checkpoints, tmp_path, monkeypatch):
     hub = tmp_path / "hub"
     publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY)

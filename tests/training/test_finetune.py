@@ -12,6 +12,7 @@ from ghosthub.client import Client
 from ghosthub.errors import RecipeError, TrainError
 from ghosthub.models.checkpoint import read_checkpoint, read_info
 from ghosthub.preprocessing import Preprocessing
+from ghosthub.training.rebuild import rebuild_model
 from ghosthub.training.recipe import Recipe, load_recipe
 from tests.support.images import make_image_folder
 
@@ -220,8 +221,8 @@ def test_rebuild_and_resume_of_a_fine_tuned_model_match(tuned, hub, data4, tmp_p
     assert resumed.checkpoint_sha256 == result.checkpoint_sha256
 
     # verify --rebuild by name: the base found by its digest in the cache, the SHA-256 reproduced.
-    report = Client(hub=str(hub), cache_dir=client.settings.cache_dir).rebuild(
-        TUNED, data_dir=data4, workdir=tmp_path / "rebuild"
+    report = rebuild_model(
+        Client(hub=str(hub), cache_dir=client.settings.cache_dir), TUNED, data_dir=data4, workdir=tmp_path / "rebuild"
     )
     assert report.matches and report.actual_sha256 == result.checkpoint_sha256 == report.expected_sha256
 

@@ -14,10 +14,11 @@ from ghosthub._utils.hashes import file_hash as file_sha256
 from ghosthub.errors import TrainError
 from ghosthub.models.builder import build_network
 from ghosthub.models.checkpoint import read_checkpoint, read_info
+from ghosthub.training.epochs import prune_checkpoints
 from ghosthub.training.provenance import HISTORY_KEYS, PROVENANCE_KEYS
 from ghosthub.training.recipe import Recipe, load_recipe
 from ghosthub.training.schedule import lr_schedule
-from ghosthub.training.trainer import _prune, train
+from ghosthub.training.trainer import train
 from tests.support.images import make_image_folder
 from tests.support.paths import REPO
 from tests.support.recipes import TINY
@@ -70,7 +71,7 @@ def test_prune_keeps_the_newest(tmp_path):
     for n in (1, 2, 3, 10):
         (tmp_path / f"epoch-{n:04d}.ckpt").write_bytes(b"x")
     (tmp_path / "best.ckpt").write_bytes(b"x")
-    _prune(tmp_path, 2)
+    prune_checkpoints(tmp_path, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "epoch-0003.ckpt", "epoch-0010.ckpt"]
 
 
