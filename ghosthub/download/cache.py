@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 from collections import namedtuple
 from pathlib import Path
 
 from .. import config
 from .._utils.fs import utcnow
+from .._utils.warn import warn
 from ..errors import CardError, FetchWarning, LinkError
 from ..modelcard import Asset, ModelCard, is_safe_name
 from .layout import (
@@ -156,11 +156,10 @@ class Cache:
         ok, actual = rehash(target, asset, record=not vouched)
         if ok:
             return target
-        warnings.warn(
+        warn(
             f"{describe_card(card)}: the cached file {target} is corrupt (SHA-256 {actual}, expected {asset.sha256}); "
             "removing it and fetching it again",
             FetchWarning,
-            stacklevel=2,
         )
         remove_cached(target)
         return None

@@ -13,12 +13,12 @@ import contextlib
 import os
 import re
 import time
-import warnings
 from pathlib import Path
 
 from .._utils.fs import commit
 from .._utils.hashes import hash_matches, is_weak, normalize_digest
 from .._utils.urls import redact as _redact
+from .._utils.warn import warn
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
 from ..modelcard import Asset, ModelCard
@@ -178,7 +178,7 @@ def _download(
             try:
                 return _download_from(url, card, asset, target, settings, progress, transport, store)
             except DownloadError as exc:
-                warnings.warn(f"mirror failed, trying the origin {_redact(source)}: {exc}", FetchWarning, stacklevel=4)
+                warn(f"mirror failed, trying the origin {_redact(source)}: {exc}", FetchWarning)
         if source[:5].lower() == "s3://":
             # One transfer path for every place: the store's object through the verified, resumable HTTP
             # transfer, with a presigned GET (its signature is in the query, which every message redacts).
@@ -242,11 +242,7 @@ def _transfer_verified(url: str | Path, card, asset, target: Path, sink: PartFil
         if not sink.resumed:
             break
         # Bytes kept from an earlier try may belong to an older file: one clean try.
-        warnings.warn(
-            f"{_card(card)}: a resumed download did not verify; downloading it again from the start",
-            FetchWarning,
-            stacklevel=5,
-        )
+        warn(f"{_card(card)}: a resumed download did not verify; downloading it again from the start", FetchWarning)
         sink.restart()
     raise _mismatch(card, asset, url, target, actual)
 
@@ -284,11 +280,7 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
         except LockTimeout:
             pass
         except (OSError, NotImplementedError) as exc:
-            warnings.warn(
-                f"cannot lock {lock_path(target)} ({exc}); downloading without the lock",
-                FetchWarning,
-                stacklevel=4,
-            )
+            warn(f"cannot lock {lock_path(target)} ({exc}); downloading without the lock", FetchWarning)
             break
         if wait_for and is_vouched(target, wait_for):
             break
@@ -296,11 +288,10 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
         if now != activity:
             activity, quiet_since = now, time.monotonic()
         elif time.monotonic() - quiet_since > settings.lock_timeout:
-            warnings.warn(
+            warn(
                 f"{lock_path(target)} is held but no download has moved for {settings.lock_timeout:g} s; "
                 "going on without it",
                 FetchWarning,
-                stacklevel=4,
             )
             break
     try:
@@ -328,11 +319,10 @@ def _warn_if_weak(card: ModelCard, asset: Asset) -> None:
     if is_weak(asset.sha256) and key not in _warned_weak:
         _warned_weak.add(key)
         digits = len(normalize_digest(asset.sha256))
-        warnings.warn(
+        warn(
             f"{_card(card)}: asset-sha256 {asset.sha256} has {digits} of 64 hex digits; it is checked as a prefix, "
             "which catches corrupt downloads but not a deliberately forged file. A card with the full digest is safer.",
             WeakHashWarning,
-            stacklevel=4,
         )
 
 

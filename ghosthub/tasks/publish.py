@@ -7,7 +7,6 @@ import datetime as _dt
 import gc
 import hashlib
 import os
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from .._utils.fs import read_json, utcnow
 from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
 from .._utils.places import hub_place
+from .._utils.warn import warn
 from ..download.parts import owner_tag
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning, WeightsError
 from ..hub.fsck import LOCK, clean_leftovers
@@ -265,9 +265,7 @@ def _clean_leftovers(root: Path) -> None:
     """Remove what publishes killed before their commit left in the hub (we hold its lock)."""
     removed = clean_leftovers(root)
     if removed:
-        warnings.warn(
-            f"removed {len(removed)} temporary file(s) a killed publish left in {root}", PublishWarning, stacklevel=3
-        )
+        warn(f"removed {len(removed)} temporary file(s) a killed publish left in {root}", PublishWarning)
 
 
 def _provenance_record(provenance, checkpoint: Path) -> tuple[Mapping[str, Any] | None, bool]:
@@ -344,11 +342,7 @@ def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool
     )
     if strict:
         raise PublishError(f"{message}: publish the checkpoint it describes, or pass the record of this one")
-    warnings.warn(
-        f"{message}; publishing without provenance, so `ghosthub rebuild` cannot check this asset",
-        PublishWarning,
-        stacklevel=3,
-    )
+    warn(f"{message}; publishing without provenance, so `ghosthub rebuild` cannot check this asset", PublishWarning)
     return None
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
+from .._utils.warn import warn
 from ..data import digits
-from ..errors import TrainError
+from ..errors import TrainError, TrainWarning
 from .environment import device_description
 from .recipe import Recipe
 from .results import TrainResult
@@ -103,16 +103,16 @@ def rebuild(
 
     here = device_description(ms.get_context("device_target"))
     if provenance.get("device") and provenance["device"] != here:
-        warnings.warn(
+        warn(
             f"the model was trained on {provenance['device']!r} and this is {here!r}: kernels may round "
             "differently, so the digests may differ even when everything else is equal",
-            stacklevel=2,
+            TrainWarning,
         )
     if provenance.get("mindspore_version") and provenance["mindspore_version"] != ms.__version__:
-        warnings.warn(
+        warn(
             f"the model was trained with MindSpore {provenance['mindspore_version']}, this is "
             f"{ms.__version__}: the digests may differ",
-            stacklevel=2,
+            TrainWarning,
         )
     if recipe.finetuning:
         from .finetune import locate_base
@@ -145,10 +145,10 @@ def rebuild(
     )
     recorded, used = provenance.get("cpu_isa"), result.provenance.get("cpu_isa")
     if recorded and used != recorded:
-        warnings.warn(
+        warn(
             f"the model was trained with oneDNN's instruction set capped at {recorded!r} and this rebuild "
             f"ran at {used!r} (ONEDNN_MAX_CPU_ISA or GHOSTHUB_CPU_ISA set?): the digests may differ",
-            stacklevel=2,
+            TrainWarning,
         )
     return RebuildResult(provenance["checkpoint_sha256"], result.checkpoint_sha256, result)
 

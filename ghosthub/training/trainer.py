@@ -27,16 +27,16 @@ import dataclasses
 import json
 import math
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import config
 from .._utils.fs import atomic_write, write_json
 from .._utils.hashes import file_hash
+from .._utils.warn import warn
 from ..data.imagefolder import combined_digest, find_splits, scan_splits
 from ..data.pipelines import epoch_order
-from ..errors import DataError, TrainError
+from ..errors import DataError, TrainError, TrainWarning
 from ..preprocessing import Preprocessing
 from ..runtime.isa import pin_cpu_isa
 from . import finetune
@@ -281,11 +281,11 @@ def _settle_recipe(recipe: Recipe, device_target: str, base, progress, rank: int
     recipe = finetune.with_base_preprocessing(recipe, base)
     pin_threads(recipe.threads)
     if rank == 0 and recipe.devices != world:
-        warnings.warn(
+        warn(
             f"the recipe's values are for {recipe.devices} workers x batch_size {recipe.batch_size} = "
             f"{recipe.devices * recipe.batch_size} images per step; this run uses {world} x {recipe.batch_size} = "
             f"{world * recipe.batch_size}, and lr {recipe.lr:g} is not rescaled",
-            stacklevel=5,  # the caller of train()
+            TrainWarning,
         )
     return recipe, base
 
