@@ -26,7 +26,10 @@ def add_commands(command) -> None:
         "--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)"
     )
     p.add_argument(
-        "--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights"
+        "--checkpoint",
+        dest="checkpoint_path",
+        metavar="PATH",
+        help="use this local .ckpt/.safetensors instead of the card's weights",
     )
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
 
@@ -38,7 +41,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from ..tasks.inference import set_mode
 
     set_mode("pynative")  # a few images: no compile step
-    features = client(args).embed(args.name, args.images, checkpoint_path=args.checkpoint, batch_size=args.batch_size)
+    features = client(args).embed(
+        args.name, args.images, checkpoint_path=args.checkpoint_path, batch_size=args.batch_size
+    )
     with atomic_path(args.out) as tmp:
         with open(tmp, "wb") as f:  # np.save(path) would add .npy to the temporary name
             np.save(f, features)

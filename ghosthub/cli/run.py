@@ -14,7 +14,10 @@ def add_commands(command) -> None:
         "--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)"
     )
     load_opts.add_argument(
-        "--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights"
+        "--checkpoint",
+        dest="checkpoint_path",
+        metavar="PATH",
+        help="use this local .ckpt/.safetensors instead of the card's weights",
     )
     load_opts.add_argument(
         "--mode",
@@ -101,7 +104,7 @@ def _load_for(args: argparse.Namespace, *, mode: str, runtime: str = "mindspore"
     ready = load_for_inference(
         client(args),
         args.name,
-        checkpoint_path=args.checkpoint,
+        checkpoint_path=args.checkpoint_path,
         arch=getattr(args, "arch", None),
         mode=mode,
         runtime=runtime,

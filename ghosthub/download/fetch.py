@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .._utils.fs import commit
 from .._utils.hashes import hash_matches, is_weak, normalize_digest
+from .._utils.spelling import either, said
 from .._utils.urls import redact as _redact
 from .._utils.warn import warn
 from ..constants import CHUNK_SIZE
@@ -146,7 +147,8 @@ def fetch_asset(
     if settings.offline and isinstance(source, str):
         raise OfflineError(
             f"{_card(card)}: the asset is not in the cache and offline mode forbids the network "
-            f"(GHOSTHUB_OFFLINE=1 or offline=True). URL: {_redact(source)}. It would be cached at {target}. "
+            f"({either('GHOSTHUB_OFFLINE=1', said('offline', True))}). URL: {_redact(source)}. "
+            f"It would be cached at {target}. "
             f"What to do: run `ghosthub download {card.name}` where the network is allowed, "
             f"or copy the file to that path and run `ghosthub verify {card.name}`.",
             card=card.name,
@@ -332,7 +334,7 @@ def _make_folder(card: ModelCard, target: Path, settings) -> None:
     except OSError as exc:
         raise DownloadError(
             f"{_card(card)}: cannot create the cache folder {target.parent} ({exc.strerror or exc}); "
-            "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write",
+            f"set {either('GHOSTHUB_CACHE', said('cache_dir'))} to a folder you can write",
             card=card.name,
             path=target,
         ) from None
@@ -340,11 +342,12 @@ def _make_folder(card: ModelCard, target: Path, settings) -> None:
 
 
 def _mismatch(card, asset, url, target, actual) -> HashMismatchError:
+    python = said("force_download", True)  # the command line has no such flag: its advice is the command itself
     return HashMismatchError(
         f"{_card(card)}: the SHA-256 of the file downloaded from {_redact(str(url))} does not match the card: "
         f"expected {asset.sha256.lower()} (as a prefix) but got {actual}. The download was deleted for safety; "
         f"nothing was stored at {target}. The file at the URL may be corrupt or replaced, or the card's asset-sha256 "
-        f"may be outdated: try again with `ghosthub download --force {card.name}` (force_download=True), "
+        f"may be outdated: try again with `ghosthub download --force {card.name}`{f' ({python})' if python else ''}, "
         f"check GHOSTHUB_MIRROR if you use one, or tell the card's author.",
         expected=asset.sha256.lower(),
         actual=actual,
@@ -357,10 +360,12 @@ def _mismatch(card, asset, url, target, actual) -> HashMismatchError:
 def _failure(card, asset, url, target, exc) -> DownloadError:
     hint = exc.hint
     if getattr(exc, "network", False):  # no answer at all: maybe no network here, say every way around it
+        local = said("checkpoint_path")  # None for a command that takes no local file
         hint += (
             "; without a network: set GHOSTHUB_MIRROR=ORIGINAL_PREFIX=MIRROR_PREFIX to a copy you can reach, "
-            "or GHOSTHUB_HUB to a hub you can reach, or load a file you have with checkpoint_path=, "
-            f"or copy the file to {target}, then run `ghosthub verify {card.name}`"
+            "or GHOSTHUB_HUB to a hub you can reach, "
+            + (f"or load a file you have with {local}, " if local else "")
+            + f"or copy the file to {target}, then run `ghosthub verify {card.name}`"
         )
     return DownloadError(
         f"{_card(card)}: cannot download its {asset.file_format} asset from {_redact(str(url))}: {exc.reason}. "

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .._utils.fs import WRITEBACK_EVERY, atomic_write, read_json, start_writeback
+from .._utils.spelling import either, said
 from .._utils.urls import redact
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError
@@ -62,7 +63,7 @@ def claim_part(target: Path, url: str, settings, progress) -> PartFile:
         mine.unlink(missing_ok=True)
         raise Stop(
             f"cannot write {mine}: {exc.strerror or exc}",
-            "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write",
+            f"set {either('GHOSTHUB_CACHE', said('cache_dir'))} to a folder you can write",
         ) from None
 
 

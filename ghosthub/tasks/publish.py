@@ -16,6 +16,7 @@ from .._utils.fs import read_json, utcnow
 from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
 from .._utils.places import hub_place
+from .._utils.spelling import said
 from .._utils.warn import warn
 from ..download.parts import owner_tag
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning, WeightsError
@@ -313,11 +314,12 @@ def _read_staged(staged: Path, checkpoint: Path):
         ) from None
 
 
-# The last sentence of a publish's checkpoint mismatch: what publish, unlike a load, accepts.
-_MISMATCH_ADVICE = (
-    "publish needs a checkpoint that loads strictly into the named architecture: check --backbone and --width "
-    "(backbone=, width=) against the checkpoint (ghostnet_050 weights need width 0.5)."
-)
+def _mismatch_advice() -> str:
+    """The last sentence of a publish's checkpoint mismatch: what publish, unlike a load, accepts."""
+    return (
+        f"publish needs a checkpoint that loads strictly into the named architecture: check {said('backbone')} and "
+        f"{said('width')} against the checkpoint (ghostnet_050 weights need width 0.5)."
+    )
 
 
 def _build_checked(params, checkpoint: Path, backbone: str, width: float, options=None):
@@ -327,7 +329,7 @@ def _build_checked(params, checkpoint: Path, backbone: str, width: float, option
     """
     # A converted model-zoo V2 records its bilinear gate: the network must have it too.
     return build_network(
-        backbone, width, params=params, checkpoint_path=checkpoint, advice=_MISMATCH_ADVICE, **(options or {})
+        backbone, width, params=params, checkpoint_path=checkpoint, advice=_mismatch_advice(), **(options or {})
     )
 
 
