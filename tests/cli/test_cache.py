@@ -68,6 +68,7 @@ def test_a_cache_folder_that_is_a_file_is_a_clear_error(capsys, cards, server, t
     code, out, err = run(capsys, "download", "tiny", "--cards", cards, "--cache-dir", not_a_folder)
     assert code == 1 and out == ""
     assert err.startswith("error: ") and "cannot create the cache folder" in err and "Traceback" not in err
+    assert "set GHOSTHUB_CACHE or --cache-dir DIR to a folder" in err and "cache_dir=" not in err
     assert not_a_folder.read_text() == "a file" and not server.seen
 
 
