@@ -146,6 +146,50 @@ def port(text: str) -> int:
     return _int_within(text, 0, 65535, "a port number (0 to 65535; 0 picks a free one)")
 
 
+def whole(what: str, low: int = 1, high: int = 10_000) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number of ``what`` from ``low`` to ``high``, else a usage error saying so.
+
+    Examples
+    --------
+    >>> whole("classes per image")("5")
+    5
+    >>> whole("classes per image")("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '0' is not a number of classes per image (1 to 10000)
+    """
+
+    def parse(text: str) -> int:
+        return _int_within(text, low, high, f"a number of {what} ({low} to {high})")
+
+    return parse
+
+
+def positive(what: str, high: float) -> Callable[[str], float]:
+    """An argparse ``type``: a number above 0 and at most ``high`` (``what`` it is names it in the error).
+
+    Examples
+    --------
+    >>> positive("width multiplier", 10)("0.5")
+    0.5
+    >>> positive("width multiplier", 10)("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 'nan' is not a width multiplier (a number above 0, at most 10)
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value <= high:  # nan and inf fail too
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {what} (a number above 0, at most {high:g})")
+        return value
+
+    return parse
+
+
 def _int_within(text: str, low: int, high: int, what: str) -> int:
     """An argument parsed as an integer from ``low`` to ``high``; argparse names ``what`` it must be."""
     try:
@@ -155,6 +199,13 @@ def _int_within(text: str, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
+
+
+# The bounded numbers the commands take.
+TOPK = whole("classes per image")
+BATCH = whole("images per batch", high=4096)
+EPOCHS = whole("epochs")
+WORKERS = whole("worker processes", high=128)
 
 
 def usage(parser: argparse.ArgumentParser) -> int:

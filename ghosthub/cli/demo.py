@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EXIT_FAIL, EXIT_OK, add_command
+from ._common import EPOCHS, EXIT_FAIL, EXIT_OK, add_command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ def add_commands(command) -> None:
     p.add_argument(
         "--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)"
     )
-    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's")
+    p.add_argument("--epochs", type=EPOCHS, metavar="N", help="train N epochs instead of the recipe's")
     p.add_argument(
         "--finetune",
         action="store_true",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EXIT_OK, add_command, cache_options, cards_options, client
+from ._common import BATCH, EXIT_OK, add_command, cache_options, cards_options, client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def add_commands(command) -> None:
         metavar="PATH",
         help="use this local .ckpt/.safetensors instead of the card's weights",
     )
-    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
+    p.add_argument("--batch-size", type=BATCH, default=32, metavar="N", help="images per forward pass (default 32)")
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:

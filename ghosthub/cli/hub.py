@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import EXIT_FAIL, EXIT_OK, add_command, hub_argument, port, print_json, size
+from ._common import EXIT_FAIL, EXIT_OK, add_command, hub_argument, port, positive, print_json, size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,7 +34,11 @@ def add_commands(command) -> None:
         help="s3 hubs on stores without conditional writes: you promise no one else writes the hub meanwhile",
     )
     p.add_argument("--backbone", help="architecture (default: the checkpoint's record, else ghostnet)")
-    p.add_argument("--width", type=float, help="width multiplier, e.g. 0.5 (default: the checkpoint's record)")
+    p.add_argument(
+        "--width",
+        type=positive("width multiplier", 10),
+        help="width multiplier, e.g. 0.5 (default: the checkpoint's record)",
+    )
     p.add_argument("--dataset", help="train-dataset of the card (default: the checkpoint's record)")
     p.add_argument(
         "--eval-dir", metavar="DIR", help="labelled ImageFolder whose top-1/top-5 become the card's evaluation"

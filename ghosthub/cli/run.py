@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import EXIT_OK, Formatter, add_command, cache_options, cards_options, client, print_json
+from ._common import BATCH, EXIT_OK, TOPK, Formatter, add_command, cache_options, cards_options, client, print_json
 
 
 def add_commands(command) -> None:
@@ -47,8 +47,8 @@ def add_commands(command) -> None:
     p.add_argument(
         "--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050"
     )
-    p.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--topk", type=TOPK, default=5, metavar="K", help="classes per image (default 5)")
+    p.add_argument("--batch-size", type=BATCH, default=32, metavar="N", help="images per forward pass (default 32)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add_command(
@@ -68,7 +68,9 @@ def add_commands(command) -> None:
         help="file format (default MINDIR)",
     )
     p.add_argument("--out", required=True, metavar="FILE", help="output file")
-    p.add_argument("--batch-size", type=int, default=1, help="batch dimension of the exported input (default 1)")
+    p.add_argument(
+        "--batch-size", type=BATCH, default=1, metavar="N", help="batch dimension of the exported input (default 1)"
+    )
 
     p = add_command(
         command("eval"),
@@ -93,7 +95,7 @@ def add_commands(command) -> None:
     p.add_argument(
         "--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050"
     )
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
+    p.add_argument("--batch-size", type=BATCH, default=64, metavar="N", help="images per forward pass (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from .. import config
 from ._common import (
+    EPOCHS,
     EXIT_FAIL,
     EXIT_OK,
-    EXIT_USAGE,
+    WORKERS,
     add_command,
     add_rebuild_options,
     cache_options,
@@ -37,7 +38,7 @@ def add_commands(command) -> None:
     )
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/train/<class>/<image>, optionally DIR/val/...")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<recipe name>)")
-    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's epoch_size")
+    p.add_argument("--epochs", type=EPOCHS, metavar="N", help="train N epochs instead of the recipe's epoch_size")
     p.add_argument("--resume", metavar="CKPT", help="continue from an epoch-NNNN.ckpt of an interrupted run")
     p.add_argument(
         "--pretrained",
@@ -47,7 +48,7 @@ def add_commands(command) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=WORKERS,
         default=1,
         metavar="N",
         help="data-parallel processes, started with MindSpore's msrun (default 1)",
@@ -76,9 +77,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..training.recipe import load_recipe
     from ..training.trainer import train
 
-    if args.workers < 1 or (args.epochs is not None and args.epochs < 1):
-        print("error: --workers and --epochs must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
     recipe = load_recipe(args.recipe)
     if args.pretrained:
         local = Path(args.pretrained).expanduser().is_file()

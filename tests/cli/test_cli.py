@@ -351,3 +351,28 @@ def test_a_download_error_offers_only_the_ways_the_command_has(capsys, tmp_path,
     assert code == 1 and "load a file you have with --checkpoint PATH," in err and "checkpoint_path" not in err
     with pytest.raises(ghosthub.DownloadError, match="load a file you have with checkpoint_path=,"):
         ghosthub.Client(cards=[tmp_path]).download("tiny")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "accepts"),
+    [
+        (["predict", "ghostnet_050", "x.png", "--topk", "0"], "--topk", "1 to 10000"),
+        (["predict", "ghostnet_050", "x.png", "--topk", "-3"], "--topk", "1 to 10000"),
+        (["predict", "ghostnet_050", "x.png", "--batch-size", "0"], "--batch-size", "1 to 4096"),
+        (["eval", "ghostnet_050", "--data-dir", "d", "--batch-size", "-1"], "--batch-size", "1 to 4096"),
+        (["export", "ghostnet_050", "--out", "f.mindir", "--batch-size", "0"], "--batch-size", "1 to 4096"),
+        (["embed", "ghostnet_050", "x.png", "--out", "f.npy", "--batch-size", "x"], "--batch-size", "1 to 4096"),
+        (["train", "--recipe", "digits_demo", "--data-dir", "d", "--epochs", "0"], "--epochs", "1 to 10000"),
+        (["train", "--recipe", "digits_demo", "--data-dir", "d", "--workers", "0"], "--workers", "1 to 128"),
+        (["demo", "--epochs", "-1"], "--epochs", "1 to 10000"),
+        (["publish", "c.ckpt", "--name", "n", "--hub", "h", "--width", "0"], "--width", "a number above 0"),
+        (["publish", "c.ckpt", "--name", "n", "--hub", "h", "--width", "nan"], "--width", "a number above 0"),
+        (["serve", "h", "--port", "70000"], "--port", "0 to 65535"),
+        (["download", "ghostnet_050", "--connections", "0"], "--connections", "1 to 64, or auto"),
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error_naming_the_flag(capsys, argv, flag, accepts):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"argument {flag}" in err and accepts in err and "Traceback" not in err
