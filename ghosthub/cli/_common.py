@@ -138,7 +138,10 @@ def add_rebuild_options(parser: argparse.ArgumentParser, *, prefix: str = "") ->
         "--data-dir", metavar="DIR", help=f"{prefix}the training data (default: the digits are regenerated)"
     )
     parser.add_argument(
-        "--workdir", metavar="DIR", help=f"{prefix}where the rebuild trains (default: a temporary folder)"
+        "--workdir",
+        metavar="DIR",
+        type=output_folder,
+        help=f"{prefix}where the rebuild trains, kept (made if missing; default: a temporary folder, removed)",
     )
 
 
@@ -199,6 +202,90 @@ def _int_within(text: str, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
+
+
+def input_file(what: str) -> Callable[[str], str]:
+    """An argparse ``type``: an existing regular file; a missing path, a folder or a device is a usage error.
+
+    Examples
+    --------
+    >>> input_file("a .ckpt or .safetensors file")("/")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: / is a folder; expected a .ckpt or .safetensors file
+    """
+
+    def parse(text: str) -> str:
+        import stat
+
+        try:
+            mode = os.stat(os.path.expanduser(text)).st_mode
+        except OSError as exc:
+            reason = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc)).lower()
+            raise argparse.ArgumentTypeError(f"{text}: {reason}; expected {what}") from None
+        if stat.S_ISDIR(mode):
+            raise argparse.ArgumentTypeError(f"{text} is a folder; expected {what}")
+        if not stat.S_ISREG(mode):
+            raise argparse.ArgumentTypeError(
+                f"{text} is not a regular file (a device, pipe or socket); expected {what}"
+            )
+        return text
+
+    return parse
+
+
+def output_file(text: str) -> str:
+    """An argparse ``type``: a file to write, in a folder that exists.
+
+    ghosthub makes the folders it is asked for (``--out DIR``, ``--workdir DIR``), never the
+    folder of an output file: ``exports/net.mindir`` with no ``exports/`` is likely a typo.
+
+    Examples
+    --------
+    >>> output_file("nowhere/net.mindir")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: the folder nowhere of nowhere/net.mindir does not exist: create it first, or check ...
+    """
+    path = os.path.expanduser(text)
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; expected the name of a file to write")
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise argparse.ArgumentTypeError(
+            f"the folder {os.path.dirname(text)} of {text} {what}: create it first, or check the spelling"
+        )
+    return text
+
+
+def output_folder(text: str) -> str:
+    """An argparse ``type``: a folder to write into, made if missing (:func:`note_new_folder` says so); not a file.
+
+    Examples
+    --------
+    >>> output_folder("/dev/null")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: /dev/null is not a folder; expected a folder to write into (made if missing)
+    """
+    path = os.path.expanduser(text)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is not a folder; expected a folder to write into (made if missing)")
+    return text
+
+
+def note_new_folder(path: str | os.PathLike | None, flag: str) -> None:
+    """Say on stderr that the folder given with ``flag`` does not exist and this command makes it.
+
+    A URL or object-store hub, and a folder that exists, pass without a word.
+    """
+    if path is None:
+        return
+    text = os.fspath(path)
+    if "://" in text or os.path.isdir(os.path.expanduser(text)):
+        return
+    print(f"{flag} {text}: a new folder, made for this command", file=sys.stderr, flush=True)
 
 
 # The bounded numbers the commands take.

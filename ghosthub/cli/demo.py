@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EPOCHS, EXIT_FAIL, EXIT_OK, add_command
+from ._common import EPOCHS, EXIT_FAIL, EXIT_OK, add_command, note_new_folder, output_folder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,7 +17,11 @@ def add_commands(command) -> None:
         "a complete run, offline: train GhostNet on scikit-learn's digits, publish, serve, load, eval, predict",
     )
     p.add_argument(
-        "--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)"
+        "--workdir",
+        metavar="DIR",
+        type=output_folder,
+        help="where data, run, hub and cache go, kept afterwards (made if missing; default: a temporary folder, "
+        "removed at the end)",
     )
     p.add_argument("--epochs", type=EPOCHS, metavar="N", help="train N epochs instead of the recipe's")
     p.add_argument(
@@ -31,6 +35,7 @@ def add_commands(command) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import WIN_POINTS, run_demo, run_finetune_demo
 
+    note_new_folder(args.workdir, "--workdir")
     if args.finetune:
         summary = run_finetune_demo(args.workdir, epochs=args.epochs)
         return EXIT_OK if summary["gain"] >= WIN_POINTS or args.epochs else EXIT_FAIL

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import BATCH, EXIT_OK, add_command, cache_options, cards_options, client
+from ._common import BATCH, EXIT_OK, add_command, cache_options, cards_options, client, input_file, output_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +20,11 @@ def add_commands(command) -> None:
     p.add_argument("name", metavar="NAME", help="model name")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     p.add_argument(
-        "--out", required=True, metavar="FILE.npy", help="output file: one row of features per image, in order"
+        "--out",
+        required=True,
+        metavar="FILE.npy",
+        type=output_file,
+        help="output file: one row of features per image, in order (its folder must exist)",
     )
     p.add_argument(
         "--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)"
@@ -29,6 +33,7 @@ def add_commands(command) -> None:
         "--checkpoint",
         dest="checkpoint_path",
         metavar="PATH",
+        type=input_file("a .ckpt or .safetensors file"),
         help="use this local .ckpt/.safetensors instead of the card's weights",
     )
     p.add_argument("--batch-size", type=BATCH, default=32, metavar="N", help="images per forward pass (default 32)")

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from ._common import EXIT_FAIL, EXIT_OK, add_command, hub_argument, port, positive, print_json, size
+from ._common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    add_command,
+    hub_argument,
+    input_file,
+    note_new_folder,
+    port,
+    positive,
+    print_json,
+    size,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,7 +29,12 @@ def add_commands(command) -> None:
         _cmd_publish,
         "publish a checkpoint into a hub (a folder or s3://BUCKET/PREFIX): verified asset, card, index.json",
     )
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt or .safetensors file")
+    p.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        type=input_file("a .ckpt or .safetensors file"),
+        help="a .ckpt or .safetensors file",
+    )
     p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '+', '-')")
     p.add_argument(
         "--hub",
@@ -44,7 +60,10 @@ def add_commands(command) -> None:
         "--eval-dir", metavar="DIR", help="labelled ImageFolder whose top-1/top-5 become the card's evaluation"
     )
     p.add_argument(
-        "--provenance", metavar="FILE", help="training record (default: provenance.json beside the checkpoint)"
+        "--provenance",
+        metavar="FILE",
+        type=input_file("a training record (provenance.json)"),
+        help="training record (default: provenance.json beside the checkpoint)",
     )
     p.add_argument("--base-url", metavar="URL", help="where the hub will be served: asset links become absolute")
     p.add_argument("--author", help="the card's author (default: the checkpoint's provenance, else '-')")
@@ -77,6 +96,7 @@ def add_commands(command) -> None:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from ..tasks.publish import publish
 
+    note_new_folder(args.hub, "--hub")
     result = publish(
         args.checkpoint,
         name=args.name,

@@ -11,6 +11,7 @@ from ._common import (
     cache_options,
     client,
     hub_argument,
+    note_new_folder,
     print_json,
     transfer_options,
     usage_error,
@@ -66,6 +67,8 @@ def _cmd_mirror(args: argparse.Namespace) -> int:
         return usage_error(
             "mirror --prune: name the hub to follow with --hub (models of other sources would look gone)"
         )
+    if not args.dry_run:
+        note_new_folder(args.to, "--to")
     session = client(argparse_ns(args))
     items = session.mirror(
         args.patterns, args.to, hub=args.hub, base_url=args.base_url, dry_run=args.dry_run, prune=args.prune

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import BATCH, EXIT_OK, TOPK, Formatter, add_command, cache_options, cards_options, client, print_json
+from ._common import (
+    BATCH,
+    EXIT_OK,
+    TOPK,
+    Formatter,
+    add_command,
+    cache_options,
+    cards_options,
+    client,
+    input_file,
+    output_file,
+    print_json,
+)
 
 
 def add_commands(command) -> None:
@@ -17,6 +29,7 @@ def add_commands(command) -> None:
         "--checkpoint",
         dest="checkpoint_path",
         metavar="PATH",
+        type=input_file("a .ckpt or .safetensors file"),
         help="use this local .ckpt/.safetensors instead of the card's weights",
     )
     load_opts.add_argument(
@@ -67,7 +80,7 @@ def add_commands(command) -> None:
         choices=("MINDIR", "ONNX", "AIR"),
         help="file format (default MINDIR)",
     )
-    p.add_argument("--out", required=True, metavar="FILE", help="output file")
+    p.add_argument("--out", required=True, metavar="FILE", type=output_file, help="output file (its folder must exist)")
     p.add_argument(
         "--batch-size", type=BATCH, default=1, metavar="N", help="batch dimension of the exported input (default 1)"
     )

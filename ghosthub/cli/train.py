@@ -18,6 +18,9 @@ from ._common import (
     cache_options,
     cards_options,
     client,
+    input_file,
+    note_new_folder,
+    output_folder,
     print_json,
 )
 
@@ -37,9 +40,16 @@ def add_commands(command) -> None:
         help="recipe file, or a bundled recipe: digits_demo, ghostnet_050_imagenet, ...",
     )
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/train/<class>/<image>, optionally DIR/val/...")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<recipe name>)")
+    p.add_argument(
+        "--out", metavar="DIR", type=output_folder, help="output folder, made if missing (default: runs/<recipe name>)"
+    )
     p.add_argument("--epochs", type=EPOCHS, metavar="N", help="train N epochs instead of the recipe's epoch_size")
-    p.add_argument("--resume", metavar="CKPT", help="continue from an epoch-NNNN.ckpt of an interrupted run")
+    p.add_argument(
+        "--resume",
+        metavar="CKPT",
+        type=input_file("an epoch-NNNN.ckpt of an interrupted run"),
+        help="continue from an epoch-NNNN.ckpt of an interrupted run",
+    )
     p.add_argument(
         "--pretrained",
         metavar="NAME|PATH",
@@ -87,6 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # The base comes from this command's hub and cache (--hub, --cache-dir), verified as `download` does.
     base = resolve_base(recipe, registry=client(args).registry) if recipe.finetuning and args.workers == 1 else None
     out = args.out or os.path.join("runs", Path(recipe.source).stem)
+    note_new_folder(out, "--out")
 
     def report(e) -> None:
         val = f"  val top-1 {e.val_top1:6.2f}  top-5 {e.val_top5:6.2f}" if e.val_top1 is not None else ""
@@ -142,6 +153,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     from ..training.rebuild import rebuild_model
 
+    note_new_folder(args.workdir, "--workdir")
     report = rebuild_model(client(args), args.name, data_dir=args.data_dir, workdir=args.workdir)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
     status = "OK" if report.matches else "MISMATCH"

@@ -376,3 +376,60 @@ def test_a_number_out_of_range_is_a_usage_error_naming_the_flag(capsys, argv, fl
         main(argv)
     err = capsys.readouterr().err
     assert info.value.code == 2 and f"argument {flag}" in err and accepts in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------- paths the user gives
+
+
+@pytest.mark.parametrize(
+    "command", [["inspect"], ["convert", "--out", "x.ckpt"], ["publish", "--name", "n", "--hub", "h"]]
+)
+def test_a_weights_argument_that_is_no_file_is_one_line_naming_it(capsys, tmp_path, command):
+    import os
+
+    fifo = tmp_path / "x.ckpt"
+    os.mkfifo(fifo)
+    for path, reason in ((tmp_path, "is a folder"), (tmp_path / "missing.ckpt", "no such file"), (fifo, "pipe")):
+        with pytest.raises(SystemExit) as info:
+            main([command[0], str(path), *command[1:]])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and f"{path}" in err and reason in err and "expected a .ckpt" in err
+        assert "Errno" not in err and "Traceback" not in err
+    assert not (tmp_path / "h").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "ghostnet_050", "--out"],
+        ["embed", "ghostnet_050", "x.png", "--out"],
+        ["convert", str(REPO / "pyproject.toml"), "--out"],
+    ],
+)
+def test_an_output_file_goes_into_a_folder_that_exists(capsys, tmp_path, argv):
+    target = tmp_path / "exprots" / "net.out"  # a typo: ghosthub makes no folder for it
+    with pytest.raises(SystemExit) as info:
+        main([*argv, str(target)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"the folder {target.parent} of {target} does not exist" in err
+    assert not target.parent.exists()
+
+
+def test_an_output_folder_is_made_and_said_so(capsys, tmp_path, monkeypatch):
+    import hashlib
+
+    from tests.support.fetching import write_card
+
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "w.ckpt").write_bytes(b"weights" * 100)
+    write_card(tmp_path / "cards", "tiny", "w.ckpt", hashlib.sha256(b"weights" * 100).hexdigest())
+    monkeypatch.setenv("GHOSTHUB_CARDS", str(tmp_path / "cards"))
+    mirror = tmp_path / "new" / "mirror"
+    code, _, err = run(capsys, "mirror", "tiny", "--to", str(mirror))
+    assert code == 0 and f"--to {mirror}: a new folder, made for this command" in err
+    assert (mirror / "index.json").is_file()
+    code, _, err = run(capsys, "mirror", "tiny", "--to", str(mirror))
+    assert code == 0 and "a new folder" not in err
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--workdir", str(mirror / "index.json")])
+    assert info.value.code == 2 and "is not a folder" in capsys.readouterr().err
