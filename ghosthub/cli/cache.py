@@ -85,7 +85,7 @@ def add_commands(command) -> None:
         actions,
         "clear",
         _cmd_cache_clear,
-        "remove every cached asset, the card index and hub copies",
+        "remove everything ghosthub keeps in its cache folder: assets, card index, hub copies, compiled networks",
         parents=[cache_dir],
     )
     q.add_argument("--yes", "-y", action="store_true", help="do not ask (required when not on a terminal)")
@@ -217,6 +217,8 @@ def _verify_cards(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
+    from ..constants import CACHE_FOLDERS
+
     store = client(args).cache
     found = store.ls()
     rows = [
@@ -234,12 +236,16 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return EXIT_OK
-    if not rows:
+    others = [folder for folder in store.folders() if folder.name != "assets"]
+    if not rows and not others:
         print("the cache is empty", file=sys.stderr)
         return EXIT_OK
-    table = [[r["name"], r["file"], size(r["size"]), r["verified_at"] or "never"] for r in rows]
-    print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
+    if rows:
+        table = [[r["name"], r["file"], size(r["size"]), r["verified_at"] or "never"] for r in rows]
+        print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
     print(f"{len(rows)} file(s), {size(sum(r['size'] for r in rows))} in {store.root}")
+    for folder in others:  # what `cache clear` removes besides the assets
+        print(f"  + {folder.name}/ {size(_folder_size(folder))}: {CACHE_FOLDERS[folder.name]}")
     return EXIT_OK
 
 

@@ -158,7 +158,9 @@ def test_cache_ls_total_and_clear_needs_confirmation(capsys, cards, monkeypatch)
     root = config.settings().cache_dir
     run(capsys, "download", "tiny", "--cards", cards)
     code, out, _ = run(capsys, "cache", "ls")
-    assert out.splitlines()[-1] == f"1 file(s), 48.8 KiB in {root}"
+    lines = out.splitlines()
+    assert lines[-2] == f"1 file(s), 48.8 KiB in {root}"
+    assert lines[-1].startswith("  + registry/ ") and lines[-1].endswith(" KiB: the card folders' parsed front-matter")
     code, out, _ = run(capsys, "cache", "clear", "--dry-run")
     assert code == 0 and f"would remove {root / 'assets'}" in out and (root / "assets").is_dir()
     code, _, err = run(capsys, "cache", "clear")  # stdin is not a terminal here

@@ -2,6 +2,7 @@
 
 import gc
 import json
+import os
 
 import mindspore as ms
 import numpy as np
@@ -218,6 +219,27 @@ def test_predict_in_graph_mode_gives_the_same_answer(model, capsys):
     pynative = json.loads(capsys.readouterr().out)
     assert [t["index"] for t in graph[0]["top"]] == [t["index"] for t in pynative[0]["top"]]
     assert graph[0]["top"][0]["probability"] == pytest.approx(pynative[0]["top"][0]["probability"], abs=1e-5)
+
+
+def test_cache_clear_removes_the_compile_cache_a_graph_run_wrote(model, capsys):
+    import mindspore as ms
+
+    from ghosthub import config
+
+    root = config.settings().cache_dir
+    args = ["predict", "five_050", model["images"][0], "--cards", str(model["root"]), "--checkpoint", model["ckpt"]]
+    try:
+        assert main([*args, "--mode", "graph"]) == 0
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    assert (root / "compile").is_dir()
+    (root / "my-notes.txt").write_text("kept")
+    capsys.readouterr()
+    assert main(["cache", "ls"]) == 0
+    assert "  + compile/ " in capsys.readouterr().out, "ls sums what clear removes"
+    assert main(["cache", "clear", "--yes"]) == 0
+    assert f"removed {root / 'compile'}" in capsys.readouterr().out
+    assert os.listdir(root) == ["my-notes.txt"]
 
 
 @pytest.fixture(scope="module")
