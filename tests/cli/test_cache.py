@@ -79,8 +79,9 @@ def test_download_offline_miss(capsys, cards, server):
 
 
 def test_verify_ok_mismatch_and_not_cached(capsys, cards, server):
-    code, out, _ = run(capsys, "verify", "tiny", "--cards", cards)
-    assert code == 1 and out.startswith("NOT CACHED")
+    code, out, err = run(capsys, "verify", "tiny", "--cards", cards)
+    assert code == 0 and out.startswith("NOT CACHED") and err == "0 OK, 0 MISMATCH, 1 NOT CACHED\n"
+    assert run(capsys, "verify", "tiny", "--cards", cards, "--fail-on-missing")[0] == 1
     run(capsys, "download", "tiny", "--cards", cards)
     code, out, _ = run(capsys, "verify", "tiny", "--cards", cards)
     assert code == 0 and out.startswith("OK") and sha256(DATA) in out
@@ -94,9 +95,12 @@ def test_verify_ok_mismatch_and_not_cached(capsys, cards, server):
     path.unlink()  # leave the cache sound
 
 
-def test_verify_all_does_not_fail_on_what_was_never_downloaded(capsys, cards):
-    code, out, _ = run(capsys, "verify", "--all", "--cards", cards)
-    assert code == 0 and "NOT CACHED" in out
+def test_verify_name_and_all_follow_one_rule_for_what_was_never_downloaded(capsys, cards):
+    """NOT CACHED is reported and is no failure, for NAME and --all alike; --fail-on-missing makes it one."""
+    for which in (["tiny"], ["--all"]):
+        code, out, _ = run(capsys, "verify", *which, "--cards", cards)
+        assert code == 0 and "NOT CACHED" in out and "tiny" in out
+        assert run(capsys, "verify", *which, "--cards", cards, "--fail-on-missing")[0] == 1
 
 
 def test_verify_file(capsys, tmp_path):
