@@ -19,9 +19,9 @@ from ._common import (
     cards_options,
     client,
     input_file,
-    note_new_folder,
     output_folder,
     print_json,
+    says_if_made,
 )
 
 
@@ -97,26 +97,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # The base comes from this command's hub and cache (--hub, --cache-dir), verified as `download` does.
     base = resolve_base(recipe, registry=client(args).registry) if recipe.finetuning and args.workers == 1 else None
     out = args.out or os.path.join("runs", Path(recipe.source).stem)
-    note_new_folder(out, "--out")
 
-    def report(e) -> None:
-        val = f"  val top-1 {e.val_top1:6.2f}  top-5 {e.val_top5:6.2f}" if e.val_top1 is not None else ""
-        print(
-            f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  lr {e.lr:.4g}{val}  "
-            f"{e.images_per_second:.0f} img/s  {e.seconds:.1f} s{'  best' if e.best else ''}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    if config.rank_dir() is None:
-        print(
-            f"training {Path(recipe.source).stem} on {args.data_dir} into {out}; the first step compiles the "
-            "network graph (about 15-30 s), then one line per epoch",
-            file=sys.stderr,
-            flush=True,
-        )
+    # The trainer logs what it will do once its inputs have passed their checks, then a line per epoch.
     try:
-        with _signals_as_interrupt():
+        with _signals_as_interrupt(), says_if_made(out, "--out"):
             result = train(
                 recipe,
                 args.data_dir,
@@ -124,7 +108,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 epochs=args.epochs,
                 resume=args.resume,
                 workers=args.workers,
-                callback=report,
                 expect_dataset_digest=args.expect_dataset_digest,
                 base=base,
             )
@@ -153,8 +136,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     from ..training.rebuild import rebuild_model
 
-    note_new_folder(args.workdir, "--workdir")
-    report = rebuild_model(client(args), args.name, data_dir=args.data_dir, workdir=args.workdir)
+    with says_if_made(args.workdir, "--workdir"):
+        report = rebuild_model(client(args), args.name, data_dir=args.data_dir, workdir=args.workdir)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
     status = "OK" if report.matches else "MISMATCH"
     row = {

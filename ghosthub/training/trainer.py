@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -51,6 +52,8 @@ from .resume import BEST, best_metrics, carry_best, resume_state, save_best
 from .schedule import lr_schedule
 
 __all__ = ["train"]
+
+logger = logging.getLogger(__name__)
 
 
 def _check_out_dir(out_dir: Path, resume) -> None:
@@ -208,6 +211,18 @@ def _train(
     _resume(run, resume)
     run.progress = config.show_progress(progress) and run.rank == 0
     run.callback = callback
+    if run.rank == 0:  # said once the recipe, the data and the output folder have passed their checks
+        logger.info(
+            "training %s on %s (%d images, %d classes) into %s: %d epochs of %d steps; the first step compiles "
+            "the network graph (about 15-30 s), then one line per epoch",
+            Path(run.source).stem,
+            data_dir,
+            len(run.train_folder),
+            len(run.train_folder.classes),
+            out_dir,
+            run.recipe.epoch_size - run.start_epoch,
+            run.steps_per_epoch,
+        )
     for epoch in range(run.start_epoch, run.recipe.epoch_size):
         train_epoch(run, epoch)
     return _finish(run)

@@ -37,13 +37,39 @@ def recipe_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def full_run(data, recipe_file, tmp_path_factory):
+def run_log():
+    """What the reference run logged at INFO, as ``logging.basicConfig(level=logging.INFO)`` would show it."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def full_run(data, recipe_file, tmp_path_factory, run_log):
     """An uninterrupted 2-epoch run, the reference the other runs are compared with."""
+    import logging
+
     os.environ["GHOSTHUB_NO_PROGRESS"] = "1"
     seen = []
-    result = train(recipe_file, data, tmp_path_factory.mktemp("run") / "full", callback=seen.append)
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: run_log.append(record.getMessage())
+    logger = logging.getLogger("ghosthub")
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        result = train(recipe_file, data, tmp_path_factory.mktemp("run") / "full", callback=seen.append)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     assert [e.epoch for e in seen] == [1, 2]
     return result
+
+
+def test_the_log_says_what_training_does_then_a_line_per_epoch(full_run, data, run_log):
+    """Where no progress bar shows (a pipe, a notebook's log), the library's INFO lines are the progress."""
+    trained = [line for line in run_log if line.startswith(("training ", "epoch "))]
+    assert trained[0].startswith(f"training tiny on {data} (18 images, 3 classes) into {full_run.out_dir}: 2 epochs")
+    assert "the first step compiles the network graph" in trained[0]
+    assert [line.split()[1] for line in trained[1:]] == ["1/2", "2/2"]
+    assert all("loss " in line and " val top-1 " in line and " img/s " in line for line in trained[1:])
 
 
 def test_lr_schedule_warmup_cosine_and_prefix():
