@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,8 @@ from .results import TrainResult
 from .trainer import train
 
 __all__ = ["RebuildResult", "rebuild", "rebuild_model"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +205,7 @@ def rebuild_model(
     if provenance is None:
         raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
     expected = card.weights_asset().sha256.lower()
+    logger.info("rebuilding %s from the recipe its card records, to compare with sha256 %s", name, expected)
     with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
         result = rebuild(
             provenance,
@@ -210,4 +214,5 @@ def rebuild_model(
             registry=client.registry,
             progress=client.settings.progress,
         )
+    logger.info("rebuilt %s: sha256 %s", name, result.actual_sha256)
     return dataclasses.replace(result, expected_sha256=expected, name=name)

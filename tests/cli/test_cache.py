@@ -176,3 +176,22 @@ def test_cache_ls_total_and_clear_needs_confirmation(capsys, cards, monkeypatch)
     monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
     code, out, _ = run(capsys, "cache", "clear")
     assert code == 0 and not (root / "assets").exists() and "freed " in out and str(root) in out
+
+
+def test_a_large_download_says_when_it_starts_and_ends_where_no_bar_shows(capsys, tmp_path):
+    """Through a pipe a large download is two lines (start, end); a small one stays quiet."""
+    big = os.urandom(17 << 20)  # past LogLines.LOG_FROM
+    with AssetServer() as srv:
+        srv.add("/big.ckpt", big)
+        write_card(tmp_path / "cards", "big", srv.url("/big.ckpt"), sha256(big))
+        code, out, err = run(capsys, "download", "big", "--cards", tmp_path / "cards")
+    assert code == 0 and out.strip().endswith("big.ckpt")
+    lines = err.splitlines()
+    assert lines[0] == "downloading big.ckpt (17.0 MiB)", err
+    assert lines[1].startswith("big.ckpt: 17.0 MiB received in ") and lines[1].endswith("/s)")
+    assert len(lines) == 2
+
+
+def test_a_small_download_says_nothing_but_its_path(capsys, cards):
+    code, out, err = run(capsys, "download", "tiny", "--cards", cards)
+    assert code == 0 and out.strip().endswith("a.ckpt") and err == ""
