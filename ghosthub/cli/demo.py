@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EPOCHS, EXIT_FAIL, EXIT_OK, add_command, note_new_folder, output_folder
+from ._common import EPOCHS, EXIT_FAIL, EXIT_OK, add_command, output_folder, says_if_made
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,9 +35,9 @@ def add_commands(command) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import WIN_POINTS, run_demo, run_finetune_demo
 
-    note_new_folder(args.workdir, "--workdir")
-    if args.finetune:
-        summary = run_finetune_demo(args.workdir, epochs=args.epochs)
-        return EXIT_OK if summary["gain"] >= WIN_POINTS or args.epochs else EXIT_FAIL
-    summary = run_demo(args.workdir, epochs=args.epochs)
-    return EXIT_OK if summary["top1"] >= 95 or args.epochs else EXIT_FAIL
+    with says_if_made(args.workdir, "--workdir"):
+        if args.finetune:
+            summary = run_finetune_demo(args.workdir, epochs=args.epochs)
+            return EXIT_OK if summary["gain"] >= WIN_POINTS or args.epochs else EXIT_FAIL
+        summary = run_demo(args.workdir, epochs=args.epochs)
+        return EXIT_OK if summary["top1"] >= 95 or args.epochs else EXIT_FAIL
