@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 
 TYPE_CHECKING = False  # typing stays out of the command's start-up
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 # Exit codes: 0 success, 1 a check or operation failed, 2 usage error.
@@ -260,7 +261,7 @@ def output_file(text: str) -> str:
 
 
 def output_folder(text: str) -> str:
-    """An argparse ``type``: a folder to write into, made if missing (:func:`note_new_folder` says so); not a file.
+    """An argparse ``type``: a folder to write into, made if missing (:func:`says_if_made` says so); not a file.
 
     Examples
     --------
@@ -268,24 +269,34 @@ def output_folder(text: str) -> str:
     Traceback (most recent call last):
     ...
     argparse.ArgumentTypeError: /dev/null is not a folder; expected a folder to write into (made if missing)
+    >>> output_folder("/dev/null/run")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: /dev/null/run cannot be made: /dev/null is not a folder
     """
-    path = os.path.expanduser(text)
+    path = os.path.abspath(os.path.expanduser(text))
     if os.path.exists(path) and not os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"{text} is not a folder; expected a folder to write into (made if missing)")
+    above = path
+    while not os.path.exists(above):  # the nearest part that exists must be a folder to make the rest in
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise argparse.ArgumentTypeError(f"{text} cannot be made: {above} is not a folder")
     return text
 
 
-def note_new_folder(path: str | os.PathLike | None, flag: str) -> None:
-    """Say on stderr that the folder given with ``flag`` does not exist and this command makes it.
+@contextlib.contextmanager
+def says_if_made(path: str | os.PathLike | None, flag: str) -> Iterator[None]:
+    """Around a command that writes into the folder given with ``flag``: once it succeeds, say if it made the folder.
 
-    A URL or object-store hub, and a folder that exists, pass without a word.
+    A folder that existed, and a URL or object-store hub, pass without a word; a command that
+    fails says nothing of it (its error is what matters).
     """
-    if path is None:
-        return
-    text = os.fspath(path)
-    if "://" in text or os.path.isdir(os.path.expanduser(text)):
-        return
-    print(f"{flag} {text}: a new folder, made for this command", file=sys.stderr, flush=True)
+    text = os.fspath(path) if path is not None else None
+    new = text is not None and "://" not in text and not os.path.isdir(os.path.expanduser(text))
+    yield
+    if new and os.path.isdir(os.path.expanduser(text)):
+        print(f"{flag} {text}: made this folder, which did not exist", file=sys.stderr, flush=True)
 
 
 # The bounded numbers the commands take.

@@ -42,6 +42,7 @@ FLAGS = {
     "epochs": "--epochs N",
     "workers": "--workers N",
     "batch_size": "--batch-size N",
+    "workdir": "--workdir DIR",
 }
 
 

@@ -10,10 +10,10 @@ from ._common import (
     add_command,
     hub_argument,
     input_file,
-    note_new_folder,
     port,
     positive,
     print_json,
+    says_if_made,
     size,
 )
 
@@ -96,27 +96,22 @@ def add_commands(command) -> None:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from ..tasks.publish import publish
 
-    note_new_folder(args.hub, "--hub")
-    result = publish(
-        args.checkpoint,
-        name=args.name,
-        hub=args.hub,
-        backbone=args.backbone,
-        width=args.width,
-        dataset=args.dataset,
-        eval_dir=args.eval_dir,
-        provenance=args.provenance or "auto",
-        base_url=args.base_url,
-        force=args.force,
-        author=args.author,
-        license=args.license,
-        summary=args.summary,
-        single_writer=args.single_writer,
-    )
-    if args.eval_dir:
-        print(
-            f"evaluated on {args.eval_dir}: top-1 {result.metrics['top1']:.2f}%  top-5 {result.metrics['top5']:.2f}%",
-            file=sys.stderr,
+    with says_if_made(args.hub, "--hub"):
+        result = publish(
+            args.checkpoint,
+            name=args.name,
+            hub=args.hub,
+            backbone=args.backbone,
+            width=args.width,
+            dataset=args.dataset,
+            eval_dir=args.eval_dir,
+            provenance=args.provenance or "auto",
+            base_url=args.base_url,
+            force=args.force,
+            author=args.author,
+            license=args.license,
+            summary=args.summary,
+            single_writer=args.single_writer,
         )
     if args.json:
         print_json(

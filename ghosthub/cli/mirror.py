@@ -11,8 +11,8 @@ from ._common import (
     cache_options,
     client,
     hub_argument,
-    note_new_folder,
     print_json,
+    says_if_made,
     transfer_options,
     usage_error,
 )
@@ -67,12 +67,11 @@ def _cmd_mirror(args: argparse.Namespace) -> int:
         return usage_error(
             "mirror --prune: name the hub to follow with --hub (models of other sources would look gone)"
         )
-    if not args.dry_run:
-        note_new_folder(args.to, "--to")
     session = client(argparse_ns(args))
-    items = session.mirror(
-        args.patterns, args.to, hub=args.hub, base_url=args.base_url, dry_run=args.dry_run, prune=args.prune
-    )
+    with says_if_made(None if args.dry_run else args.to, "--to"):
+        items = session.mirror(
+            args.patterns, args.to, hub=args.hub, base_url=args.base_url, dry_run=args.dry_run, prune=args.prune
+        )
     if args.json:
         print_json({"mirror": args.to, "dry_run": args.dry_run, "models": [i.as_dict() for i in items]})
         return EXIT_OK

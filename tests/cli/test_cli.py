@@ -426,7 +426,8 @@ def test_an_output_folder_is_made_and_said_so(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GHOSTHUB_CARDS", str(tmp_path / "cards"))
     mirror = tmp_path / "new" / "mirror"
     code, _, err = run(capsys, "mirror", "tiny", "--to", str(mirror))
-    assert code == 0 and f"--to {mirror}: a new folder, made for this command" in err
+    assert code == 0 and f"--to {mirror}: made this folder, which did not exist" in err
+    assert f"mirroring tiny into {mirror}" in err, "a line per model"
     assert (mirror / "index.json").is_file()
     code, _, err = run(capsys, "mirror", "tiny", "--to", str(mirror))
     assert code == 0 and "a new folder" not in err
