@@ -156,11 +156,12 @@ def fetch_asset(
             path=target,
         )
     _make_folder(card, target, settings)
-    _warn_if_weak(card, asset)
     with _download_lock(target, settings, wait_for=None if force_download else asset.sha256):
         if not force_download and store.get(card, asset) is not None:  # another process fetched it meanwhile
             return target
-        return _download(card, asset, source, target, settings, progress, store)
+        path = _download(card, asset, source, target, settings, progress, store)
+    _warn_if_weak(card, asset)  # once a download matched the prefix: a failed one has its error to say
+    return path
 
 
 # --------------------------------------------------------------------------- downloading
@@ -317,13 +318,14 @@ def _own_bucket(card: ModelCard, link: str) -> bool:
 
 
 def _warn_if_weak(card: ModelCard, asset: Asset) -> None:
+    """One line, once per process and asset: a prefix of the digest matched, which rules out corruption only."""
     key = (card.name, asset.link)
     if is_weak(asset.sha256) and key not in _warned_weak:
         _warned_weak.add(key)
         digits = len(normalize_digest(asset.sha256))
         warn(
-            f"{_card(card)}: asset-sha256 {asset.sha256} has {digits} of 64 hex digits; it is checked as a prefix, "
-            "which catches corrupt downloads but not a deliberately forged file. A card with the full digest is safer.",
+            f"{card.name}: its card gives {digits} of the 64 hex digits of the SHA-256; the download matches them, "
+            "which rules out a corrupt file but not a forged one",
             WeakHashWarning,
         )
 
