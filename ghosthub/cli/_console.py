@@ -43,6 +43,8 @@ FLAGS = {
     "workers": "--workers N",
     "batch_size": "--batch-size N",
     "workdir": "--workdir DIR",
+    "out_dir": "--out DIR",
+    "force": "--force",
 }
 
 

@@ -41,7 +41,11 @@ def add_commands(command) -> None:
     )
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/train/<class>/<image>, optionally DIR/val/...")
     p.add_argument(
-        "--out", metavar="DIR", type=output_folder, help="output folder, made if missing (default: runs/<recipe name>)"
+        "--out",
+        dest="out_dir",
+        metavar="DIR",
+        type=output_folder,
+        help="output folder, made if missing (default: runs/<recipe name>)",
     )
     p.add_argument("--epochs", type=EPOCHS, metavar="N", help="train N epochs instead of the recipe's epoch_size")
     p.add_argument(
@@ -96,7 +100,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     # The base comes from this command's hub and cache (--hub, --cache-dir), verified as `download` does.
     base = resolve_base(recipe, registry=client(args).registry) if recipe.finetuning and args.workers == 1 else None
-    out = args.out or os.path.join("runs", Path(recipe.source).stem)
+    out = args.out_dir or os.path.join("runs", Path(recipe.source).stem)
 
     # The trainer logs what it will do once its inputs have passed their checks, then a line per epoch.
     try:

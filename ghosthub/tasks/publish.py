@@ -202,7 +202,7 @@ def publish(
         if width is None:
             raise PublishError(
                 f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
-                "name its width, e.g. --backbone ghostnet --width 0.5"
+                f"name its width, e.g. {said('backbone', 'ghostnet')} {said('width', 0.5)}"
             )
         net = _build_checked(params, checkpoint, backbone, width, info.get("model_options"))
         del params
@@ -361,12 +361,12 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
 
     asset_there = asset_path.exists()
     if asset_there and file_hash(asset_path) != sha256 and not force:
-        raise PublishError(f"{asset_path} exists with other content; pass --force to overwrite it")
+        raise PublishError(f"{asset_path} exists with other content; pass {said('force', True)} to overwrite it")
     if card_path.exists() and not force:
         old = _read_card(card_path)
         if old is None or [(a.sha256.lower(), a.file_format) for a in old.assets] != [(sha256, fmt)]:
             raise PublishError(
-                f"{card_path} already describes other weights; pass --force to replace it, "
+                f"{card_path} already describes other weights; pass {said('force', True)} to replace it, "
                 f"or publish under another name such as {name}.{sha256[:8]}"
             )
         # This very publication is there: done, unless its asset or index entry went missing.

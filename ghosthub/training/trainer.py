@@ -34,6 +34,7 @@ from pathlib import Path
 from .. import config
 from .._utils.fs import atomic_write, write_json
 from .._utils.hashes import file_hash
+from .._utils.spelling import said
 from .._utils.warn import warn
 from ..data.imagefolder import combined_digest, find_splits, scan_splits
 from ..data.pipelines import epoch_order
@@ -61,9 +62,9 @@ def _check_out_dir(out_dir: Path, resume) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     earlier = sorted(p.name for p in out_dir.iterdir() if EPOCH_FILE.fullmatch(p.name))
     if resume is None and (earlier or (out_dir / BEST).exists()):
-        advice = f"continue it with --resume {out_dir / earlier[-1]}, or " if earlier else ""
+        advice = f"continue it with {said('resume', str(out_dir / earlier[-1]))}, or " if earlier else ""
         raise TrainError(
-            f"{out_dir} holds the checkpoints of an earlier run: {advice}pass another --out "
+            f"{out_dir} holds the checkpoints of an earlier run: {advice}pass another {said('out_dir')} "
             "(or delete them) to start afresh."
         )
 

@@ -179,8 +179,9 @@ def test_interrupted_and_resumed_run_ends_byte_identical(full_run, data, recipe_
 
 
 def test_resume_and_output_folder_refusals(full_run, data, recipe_file, tmp_path):
-    with pytest.raises(TrainError, match="holds the checkpoints of an earlier run: continue it with --resume"):
+    with pytest.raises(TrainError, match="holds the checkpoints of an earlier run: continue it with resume='") as info:
         train(recipe_file, data, full_run.out_dir)
+    assert "pass another out_dir= (or delete them)" in str(info.value)
     changed = load_recipe(recipe_file, lr=0.1)
     with pytest.raises(TrainError, match=r"recipe differs .*lr: 0.05 -> 0.1"):
         train(changed, data, tmp_path / "x", resume=os.path.join(full_run.out_dir, "epoch-0001.ckpt"))
