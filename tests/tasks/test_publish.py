@@ -182,13 +182,15 @@ def test_never_overwrites_a_different_asset_without_force(checkpoints, tmp_path)
     assert not (hub / "cards" / "tiny_050.md").exists() and not (hub / "index.json").exists()
 
 
-def test_architecture_mismatch_is_refused(checkpoints, tmp_path):
+def test_architecture_mismatch_is_refused(checkpoints, tmp_path, capsys):
     hub = tmp_path / "hub"
     with pytest.raises(ghosthub.CheckpointMismatchError, match="shape mismatches") as info:
         publish(checkpoints["wide"], name="wrong_050", hub=hub, width=0.5)
     message = str(info.value)
     assert str(checkpoints["wide"]) in message and ".tmp" not in message, "name the user's file, not the staged copy"
-    assert "strict=False" not in message and "--width" in message
+    assert "strict=False" not in message and "check backbone= and width= against the checkpoint" in message
+    assert main(["publish", str(checkpoints["wide"]), "--name", "wrong_050", "--hub", str(hub), "--width", "0.5"]) == 1
+    assert "check --backbone and --width against the checkpoint" in capsys.readouterr().err  # as the command says it
     assert [p for p in hub.rglob("*") if p.is_file() and p.name != ".publish.lock"] == []
 
 
