@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -9,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+from ._utils.spelling import said
 
 __all__ = ["MODEL_NAME", "RECIPE", "run_demo"]
 
@@ -35,7 +38,8 @@ def run_demo(
     Parameters
     ----------
     workdir : str or os.PathLike, optional
-        Folder for the data, the run, the hub and the cache (default: a new temporary folder, kept).
+        Folder for the data, the run, the hub and the cache, kept afterwards (made if missing).
+        By default a temporary folder, removed at the end.
     epochs : int, optional
         Train this many epochs instead of the recipe's.
     progress : bool, optional
@@ -51,39 +55,64 @@ def run_demo(
     from .hub.serve import serve
     from .runtime.isa import cpu_isa_in_use
 
-    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="ghosthub-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data, run, hub, cache = work / "digits", work / "run", work / "hub", work / "cache"
-    started = time.perf_counter()
-    summary: dict[str, Any] = {"workdir": str(work), "model": MODEL_NAME}
-    say = _Steps(out, STEPS, width=8)
-    print(
-        f"ghosthub demo: GhostNet-0.5 on scikit-learn's handwritten digits, offline; files in {work}",
-        file=out,
-        flush=True,
-    )
-    print(f"CPU: {cpu_isa_in_use()}", file=out, flush=True)
-    _demo_data(data, say)
-    result = _demo_train(data, run, epochs, progress, out, say, summary)
-    _demo_publish(result, hub, work, say, summary)
-    with serve(hub) as server:
-        ready = _demo_load(server.url, cache, work, say, summary)
-    try:
-        folder = _demo_evaluate(ready, data / "val", say, summary)
-        _demo_predict(ready, folder, say)
-    finally:
-        del ready
-        gc.collect()
+    with _work_folder(workdir, "ghosthub-demo-") as work:
+        data, run, hub, cache = work / "digits", work / "run", work / "hub", work / "cache"
+        started = time.perf_counter()
+        summary: dict[str, Any] = {"workdir": str(work), "kept": bool(workdir), "model": MODEL_NAME}
+        say = _Steps(out, STEPS, width=8)
+        print(
+            f"ghosthub demo: GhostNet-0.5 on scikit-learn's handwritten digits, offline; files in {work}"
+            + ("" if workdir else " (a temporary folder, removed at the end)"),
+            file=out,
+            flush=True,
+        )
+        print(f"CPU: {cpu_isa_in_use()}", file=out, flush=True)
+        _demo_data(data, say)
+        result = _demo_train(data, run, epochs, progress, say, summary)
+        _demo_publish(result, hub, work, say, summary)
+        with serve(hub) as server:
+            ready = _demo_load(server.url, cache, work, say, summary)
+        try:
+            folder = _demo_evaluate(ready, data / "val", say, summary)
+            _demo_predict(ready, folder, say)
+        finally:
+            del ready
+            gc.collect()
 
-    summary["seconds"] = time.perf_counter() - started
-    verdict = "reached" if summary["top1"] >= 95 else "MISSED"
-    print(
-        f"done in {summary['seconds']:.0f} s: {MODEL_NAME} top-1 {summary['top1']:.2f}% on held-out digits "
-        f"({verdict} the 95% target); hub in {hub}, serve it with `ghosthub serve {hub}`",
-        file=out,
-        flush=True,
-    )
+        summary["seconds"] = time.perf_counter() - started
+        verdict = "reached" if summary["top1"] >= 95 else "MISSED"
+        print(
+            f"done in {summary['seconds']:.0f} s: {MODEL_NAME} top-1 {summary['top1']:.2f}% on held-out digits "
+            f"({verdict} the 95% target); " + _where_the_work_went(work, hub, kept=bool(workdir)),
+            file=out,
+            flush=True,
+        )
     return summary
+
+
+@contextlib.contextmanager
+def _work_folder(workdir: str | os.PathLike | None, prefix: str):
+    """The demo's folder: ``workdir`` (made if missing, kept), else a temporary one removed at the end, error or not."""
+    if workdir:
+        work = Path(workdir)
+        work.mkdir(parents=True, exist_ok=True)
+        yield work
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
+
+def _where_the_work_went(work: Path, hub: Path, *, kept: bool) -> str:
+    """The end of the demo's last line: where its files are, or that they are gone and how to keep them."""
+    if kept:
+        return f"hub in {hub}, serve it with `ghosthub serve {hub}`"
+    from ._utils.units import size
+
+    total = sum(p.stat().st_size for p in work.rglob("*") if p.is_file() and not p.is_symlink())
+    return (
+        f"its files ({size(total)}: data, run, hub, cache) are removed with {work}; "
+        f"{said('workdir') or 'workdir='} keeps them"
+    )
 
 
 class _Steps:
@@ -111,23 +140,12 @@ def _demo_data(data: Path, say: _Steps) -> None:
     )
 
 
-def _demo_train(data: Path, run: Path, epochs, progress, out: TextIO, say: _Steps, summary: dict):
-    """Step 2: ``ghosthub.train`` with the demo recipe, a line per epoch (through a pipe too)."""
+def _demo_train(data: Path, run: Path, epochs, progress, say: _Steps, summary: dict):
+    """Step 2: ``ghosthub.train`` with the demo recipe; the trainer logs a line per epoch (on stderr in the command)."""
     from .training.trainer import train
 
     t = time.perf_counter()
-    print(
-        f"{' ' * 4}training {RECIPE}: the first step compiles the network graph (about 15-30 s), then one line per "
-        "epoch",
-        file=out,
-        flush=True,
-    )
-
-    def epoch_line(e) -> None:  # through a pipe too: no minutes of silence
-        val = f"  val top-1 {e.val_top1:6.2f}%" if e.val_top1 is not None else ""
-        print(f"    epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}{val}  {e.seconds:.1f} s", file=out, flush=True)
-
-    result = train(RECIPE, data, run, epochs=epochs, progress=progress, callback=epoch_line)
+    result = train(RECIPE, data, run, epochs=epochs, progress=progress)
     best = result.best
     summary.update(
         train_top1=best.val_top1, train_seconds=time.perf_counter() - t, images_per_second=result.images_per_second
@@ -244,7 +262,7 @@ def run_finetune_demo(
 
     Parameters
     ----------
-    workdir : folder for the data, runs, hub and cache (default: a new temporary folder, kept).
+    workdir : folder for the data, runs, hub and cache, kept (default: a temporary folder, removed at the end).
     base_epochs : pretrain this many epochs instead of ``digits_demo``'s.
     epochs : fine-tune (and train from scratch) this many epochs instead of ``digits_finetune``'s.
     progress : progress bars (default: on a terminal, unless ``GHOSTHUB_NO_PROGRESS=1``).
@@ -255,6 +273,12 @@ def run_finetune_demo(
     dict
         ``finetuned_top1``, ``scratch_top1``, ``gain``, ``seconds`` of each step, the hub and the models' digests.
     """
+    with _work_folder(workdir, "ghosthub-finetune-demo-") as work:
+        return _finetune_demo(work, bool(workdir), base_epochs=base_epochs, epochs=epochs, progress=progress, out=out)
+
+
+def _finetune_demo(work: Path, kept: bool, *, base_epochs, epochs, progress, out: TextIO) -> dict[str, Any]:
+    """:func:`run_finetune_demo` in its work folder (``kept``: the user's, else a temporary one)."""
     from .client import Client
     from .data.digits import dataset_name, write_digits
     from .data.imagefolder import scan_image_folder
@@ -267,16 +291,14 @@ def run_finetune_demo(
     from .training.trainer import train
 
     steps = 5
-    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="ghosthub-finetune-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
     hub, cache = work / "hub", work / "cache"
     started = time.perf_counter()
-    summary: dict[str, Any] = {"workdir": str(work), "base": BASE_NAME, "model": FINETUNED_NAME}
+    summary: dict[str, Any] = {"workdir": str(work), "kept": kept, "base": BASE_NAME, "model": FINETUNED_NAME}
 
     say = _Steps(out, steps, width=9)
     print(
         f"ghosthub demo --finetune: pretrain on the digits 0-4, fine-tune from the hub on {SHOTS} images of each "
-        f"of 5-9, offline; files in {work}",
+        f"of 5-9, offline; files in {work}" + ("" if kept else " (a temporary folder, removed at the end)"),
         file=out,
         flush=True,
     )
@@ -368,7 +390,8 @@ def run_finetune_demo(
     say(
         5,
         "publish",
-        f"{FINETUNED_NAME} (base-model: {BASE_NAME}); rebuild it with `ghosthub rebuild {FINETUNED_NAME} --hub {hub}`",
+        f"{FINETUNED_NAME} (base-model: {BASE_NAME})"
+        + (f"; rebuild it with `ghosthub rebuild {FINETUNED_NAME} --hub {hub}`" if kept else ""),
         t,
     )
 
@@ -378,7 +401,7 @@ def run_finetune_demo(
     print(
         f"done in {summary['seconds']:.0f} s: fine-tuned {summary['finetuned_top1']:.2f}% vs from scratch "
         f"{summary['scratch_top1']:.2f}% top-1 on held-out digits 5-9 ({summary['gain']:+.2f} points; {verdict} "
-        f"the +{WIN_POINTS:g} target)",
+        f"the +{WIN_POINTS:g} target); " + _where_the_work_went(work, hub, kept=kept),
         file=out,
         flush=True,
     )

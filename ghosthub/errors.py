@@ -1,7 +1,7 @@
 """Every exception and warning class ghosthub raises or emits, in one place.
 
-Every exception derives from :class:`GhostHubError`; every warning from a
-``UserWarning`` subclass named here. Exceptions carry the facts of their message
+Every exception derives from :class:`GhostHubError`; every warning from
+:class:`GhostHubWarning`, a ``UserWarning``. Exceptions carry the facts of their message
 as attributes (``path``, ``line``, ``url``, ``card`` ...) for programs.
 """
 
@@ -33,12 +33,14 @@ __all__ = [
     "DataError",
     "RecipeError",
     "TrainError",
+    "GhostHubWarning",
     "CardWarning",
     "FetchWarning",
     "WeakHashWarning",
     "PublishWarning",
     "DataWarning",
     "PreprocessingWarning",
+    "TrainWarning",
 ]
 
 
@@ -251,11 +253,15 @@ class TrainError(GhostHubError):
 # ---------------------------------------------------------------------------- warnings
 
 
-class CardWarning(UserWarning):
+class GhostHubWarning(UserWarning):
+    """Base class of every warning ghosthub emits (the command line shows these as one ``warning:`` line)."""
+
+
+class CardWarning(GhostHubWarning):
     """A card was readable only after a repair, or a registry skipped a card."""
 
 
-class FetchWarning(UserWarning):
+class FetchWarning(GhostHubWarning):
     """Something went wrong and ghosthub recovered: a corrupt cached file, a failing mirror, a stale lock."""
 
 
@@ -263,13 +269,17 @@ class WeakHashWarning(FetchWarning):
     """A card gives only a prefix of the SHA-256: it identifies the file but cannot rule out a forged one."""
 
 
-class PublishWarning(UserWarning):
+class PublishWarning(GhostHubWarning):
     """Something publish left out, such as a training record of another checkpoint."""
 
 
-class PreprocessingWarning(UserWarning):
+class PreprocessingWarning(GhostHubWarning):
     """A checkpoint records other preprocessing or classes than the card it is used with: the checkpoint's are used."""
 
 
-class DataWarning(UserWarning):
+class DataWarning(GhostHubWarning):
     """Image files were skipped while scanning a data folder (empty, unreadable, unsupported)."""
+
+
+class TrainWarning(GhostHubWarning):
+    """A training or rebuild runs other than its recipe or record says: unscaled lr, float32 on CPU, another machine."""

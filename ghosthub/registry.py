@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import config
 from ._utils.fs import atomic_write
+from ._utils.warn import warn
 from ._version import __version__
 from .errors import CardError, CardWarning, FilterError, GhostHubError, ModelNotFoundError
 from .modelcard.library import library_of
@@ -23,9 +24,19 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from typing import Any
 
-__all__ = ["Registry", "CardEntry", "ModelNotFoundError", "default_sources"]
+__all__ = ["Registry", "CardEntry", "ModelNotFoundError", "Notice", "default_sources"]
 
 _INDEX_VERSION = 3  # 3: records keep line numbers
+
+# What scanning found about single cards, by kind. Up to FOLD_ABOVE of a kind are warned one by
+# one; more (MindSpore Hub's corpus shadows hundreds) are one warning that says how many.
+Notice = namedtuple("Notice", "kind message")
+FOLD_ABOVE = 3
+_SUMMARIES = {
+    "shadowed": "{n} cards are shadowed by cards of the same name in earlier sources",
+    "repaired": "{n} cards were read only after repairs",
+    "skipped": "{n} cards were skipped as unreadable",
+}
 
 
 class CardEntry(namedtuple("CardEntry", "name file fields source lines"), FrontMatterView):
@@ -64,7 +75,7 @@ def default_sources(
             sources.append(folder)
             note = (shown, folder, None)
         except GhostHubError as exc:
-            warnings.warn(f"the cards of hub {shown} are left out: {exc}", CardWarning, stacklevel=3)
+            warn(f"the cards of hub {shown} are left out: {exc}", CardWarning)
             note = (shown, None, str(exc))
         if hubs is not None:
             hubs.append(note)
@@ -95,6 +106,12 @@ class Registry:
     ['ghostnet_050', 'ghostnet_050.85b91860']
     >>> reg.list("res*", library="mindcv")
     ['res2net50', 'resnet50', 'resnetv2_50', 'resnext50_32x4d']
+
+    Attributes
+    ----------
+    notices : list of Notice
+        Every card the scan shadowed, repaired or skipped, as ``(kind, message)``; the
+        warnings fold more than three of a kind into one line, this keeps each.
     """
 
     def __init__(
@@ -112,6 +129,7 @@ class Registry:
             else default_sources(settings=self.settings, hubs=self.hubs)
         )
         self._entries: dict[str, CardEntry] | None = None
+        self.notices: list[Notice] = []
 
     # ------------------------------------------------------------------ lookup
 
@@ -217,12 +235,30 @@ class Registry:
                 if kept is None:
                     entries[entry.name] = entry
                 else:
-                    warnings.warn(
-                        f"card {entry.name!r} in {entry.path} is shadowed by {kept.path}, which takes precedence",
-                        CardWarning,
-                        stacklevel=4,
+                    self.notices.append(
+                        Notice(
+                            "shadowed",
+                            f"card {entry.name!r} in {entry.path} is shadowed by {kept.path}, which takes precedence",
+                        )
                     )
+        self._warn_notices()
         return entries
+
+    def _warn_notices(self) -> None:
+        """One warning per notice, or one per kind for more than :data:`FOLD_ABOVE` of it."""
+        kinds: dict[str, list[Notice]] = {}
+        for notice in self.notices:
+            kinds.setdefault(notice.kind, []).append(notice)
+        for kind, notices in kinds.items():
+            if len(notices) <= FOLD_ABOVE:
+                for notice in notices:
+                    warn(notice.message, CardWarning)
+            else:
+                warn(
+                    _SUMMARIES[kind].format(n=len(notices)) + "; `ghosthub list --verbose` (or Registry.notices) "
+                    "lists each",
+                    CardWarning,
+                )
 
     def _scan_source(self, source: Path) -> list[CardEntry]:
         files = sorted(_card_files(str(source)), key=lambda item: item[0])
@@ -235,10 +271,9 @@ class Registry:
             if record is None:
                 record = _parse_record(path)
                 index.put(path, stat, record)
-            for message in record.get("warnings", ()):
-                warnings.warn(message, CardWarning, stacklevel=5)
+            self.notices += [Notice("repaired", message) for message in record.get("warnings", ())]
             if "error" in record:
-                warnings.warn(f"skipped card {path}: {record['error']}", CardWarning, stacklevel=5)
+                self.notices.append(Notice("skipped", f"skipped card {path}: {record['error']}"))
                 continue
             result.append(
                 CardEntry(record["fields"]["model-name"], path, record["fields"], source, record.get("lines", {}))
@@ -289,17 +324,16 @@ def _card_files(source: str) -> Iterator[tuple[str, os.stat_result]]:
     except (FileNotFoundError, NotADirectoryError):
         return
     except OSError as exc:
-        warnings.warn(f"cannot read card folder {source}: {exc.strerror or exc}", CardWarning, stacklevel=5)
+        warn(f"cannot read card folder {source}: {exc.strerror or exc}", CardWarning)
         return
     loops: list[str] = []
     yield from walk_files(source, ".md", on_loop=loops.append)
     if loops:
         more = f" (and {len(loops) - 1} more)" if len(loops) > 1 else ""
-        warnings.warn(
+        warn(
             f"skipped {loops[0]}{more} in card folder {source}: a link to a folder already read (a loop or a "
             "duplicate)",
             CardWarning,
-            stacklevel=5,
         )
 
 

@@ -65,7 +65,9 @@ def test_precedence_explicit_env_user_bundled(tmp_path, monkeypatch, isolated_en
     assert reg.get("ghostnet_130").fields["summary"] == "env"
     assert reg.get("ghostnet_050").fields["summary"] == "user"
     assert reg.get("ghostnet_050.85b91860").path.parent.name == "cards"
-    shadow = [str(w.message) for w in caught if "shadowed" in str(w.message)]
+    (folded,) = [str(w.message) for w in caught if "shadowed" in str(w.message)]  # more than three: one line
+    assert folded.startswith("5 cards are shadowed") and "ghosthub list --verbose" in folded
+    shadow = [n.message for n in reg.notices if n.kind == "shadowed"]
     assert len(shadow) == 5  # env's 100, user's 130, bundled 050/100/130
     assert any(str(env_dir / "ghostnet_100.md") in m and str(explicit / "ghostnet_100.md") in m for m in shadow)
 
@@ -227,3 +229,44 @@ def test_corrupt_parse_cache_is_ignored(tmp_path, isolated_env):
     assert Registry([folder]).list() == ["net_x"]
     # The corrupt file was read, found unusable and written afresh.
     assert all(json.loads(index.read_text())["records"] for index in corrupted)
+
+
+def test_up_to_three_of_a_kind_are_warned_one_by_one(tmp_path):
+    for name in ("ghostnet_050", "ghostnet_100", "ghostnet_130"):
+        write_card(tmp_path, name)
+    with pytest.warns(CardWarning) as caught:
+        Registry([tmp_path, REPO / "cards"]).list()
+    shadowed = sorted(str(w.message) for w in caught)
+    assert len(shadowed) == 3 and all(m.startswith("card 'ghostnet_") and "is shadowed by" in m for m in shadowed)
+
+
+def test_many_of_a_kind_are_one_warning_and_every_one_is_kept(tmp_path):
+    """Hundreds of shadowed or broken cards (MindSpore Hub's corpus) are one line per kind, not hundreds."""
+    for name in BUNDLED[:40]:
+        write_card(tmp_path / "shadows", name)
+    for i in range(5):
+        (tmp_path / "shadows" / f"broken{i}.md").write_text("---\nmodel-name: x\n")
+    with pytest.warns(CardWarning) as caught:
+        reg = Registry([tmp_path / "shadows", REPO / "cards"])
+        reg.list()
+    assert sorted(str(w.message) for w in caught) == [
+        "40 cards are shadowed by cards of the same name in earlier sources; `ghosthub list --verbose` "
+        "(or Registry.notices) lists each",
+        "5 cards were skipped as unreadable; `ghosthub list --verbose` (or Registry.notices) lists each",
+    ]
+    kinds = [n.kind for n in reg.notices]
+    assert kinds.count("shadowed") == 40 and kinds.count("skipped") == 5
+    assert all("broken" in n.message and "not closed" in n.message for n in reg.notices if n.kind == "skipped")
+
+
+def test_a_registry_warning_points_at_the_callers_line(tmp_path):
+    """Python shows the user's own file and line, whichever verb scanned the cards."""
+    write_card(tmp_path, "ghostnet_050")
+    for call in (
+        lambda: ghosthub.list_models(cards=[tmp_path]),
+        lambda: ghosthub.get_card("ghostnet_050", cards=[tmp_path]),
+        lambda: ghosthub.Client(cards=[tmp_path]).transforms("ghostnet_050"),
+    ):
+        with pytest.warns(CardWarning, match="shadowed") as caught:
+            call()
+        assert {w.filename for w in caught} == {__file__}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from importlib import import_module
 
 from .._version import __version__
@@ -56,11 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    warnings.showwarning = _show_warning
     from ..errors import GhostHubError
+    from ._console import console, os_error
 
     try:
-        return args.func(args) or EXIT_OK
+        with console(args):
+            return args.func(args) or EXIT_OK
     except GhostHubError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -70,8 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `ghosthub list | head`
         sys.stderr.close()
         return EXIT_OK
-    except OSError as exc:  # a file system problem no command foresaw: one line, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # a file system problem no command foresaw: one line naming the path, not a traceback
+        print(f"error: {os_error(exc)}", file=sys.stderr)
         return EXIT_FAIL
 
 
@@ -117,10 +117,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for group in groups:
         import_module(f".{group}", __name__).add_commands(command)
     return parser
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 
 TYPE_CHECKING = False  # typing stays out of the command's start-up
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 # Exit codes: 0 success, 1 a check or operation failed, 2 usage error.
@@ -138,12 +139,59 @@ def add_rebuild_options(parser: argparse.ArgumentParser, *, prefix: str = "") ->
         "--data-dir", metavar="DIR", help=f"{prefix}the training data (default: the digits are regenerated)"
     )
     parser.add_argument(
-        "--workdir", metavar="DIR", help=f"{prefix}where the rebuild trains (default: a temporary folder)"
+        "--workdir",
+        metavar="DIR",
+        type=output_folder,
+        help=f"{prefix}where the rebuild trains, kept (made if missing; default: a temporary folder, removed)",
     )
 
 
 def port(text: str) -> int:
     return _int_within(text, 0, 65535, "a port number (0 to 65535; 0 picks a free one)")
+
+
+def whole(what: str, low: int = 1, high: int = 10_000) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number of ``what`` from ``low`` to ``high``, else a usage error saying so.
+
+    Examples
+    --------
+    >>> whole("classes per image")("5")
+    5
+    >>> whole("classes per image")("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '0' is not a number of classes per image (1 to 10000)
+    """
+
+    def parse(text: str) -> int:
+        return _int_within(text, low, high, f"a number of {what} ({low} to {high})")
+
+    return parse
+
+
+def positive(what: str, high: float) -> Callable[[str], float]:
+    """An argparse ``type``: a number above 0 and at most ``high`` (``what`` it is names it in the error).
+
+    Examples
+    --------
+    >>> positive("width multiplier", 10)("0.5")
+    0.5
+    >>> positive("width multiplier", 10)("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 'nan' is not a width multiplier (a number above 0, at most 10)
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value <= high:  # nan and inf fail too
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {what} (a number above 0, at most {high:g})")
+        return value
+
+    return parse
 
 
 def _int_within(text: str, low: int, high: int, what: str) -> int:
@@ -155,6 +203,107 @@ def _int_within(text: str, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
+
+
+def input_file(what: str) -> Callable[[str], str]:
+    """An argparse ``type``: an existing regular file; a missing path, a folder or a device is a usage error.
+
+    Examples
+    --------
+    >>> input_file("a .ckpt or .safetensors file")("/")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: / is a folder; expected a .ckpt or .safetensors file
+    """
+
+    def parse(text: str) -> str:
+        import stat
+
+        try:
+            mode = os.stat(os.path.expanduser(text)).st_mode
+        except OSError as exc:
+            reason = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc)).lower()
+            raise argparse.ArgumentTypeError(f"{text}: {reason}; expected {what}") from None
+        if stat.S_ISDIR(mode):
+            raise argparse.ArgumentTypeError(f"{text} is a folder; expected {what}")
+        if not stat.S_ISREG(mode):
+            raise argparse.ArgumentTypeError(
+                f"{text} is not a regular file (a device, pipe or socket); expected {what}"
+            )
+        return text
+
+    return parse
+
+
+def output_file(text: str) -> str:
+    """An argparse ``type``: a file to write, in a folder that exists.
+
+    ghosthub makes the folders it is asked for (``--out DIR``, ``--workdir DIR``), never the
+    folder of an output file: ``exports/net.mindir`` with no ``exports/`` is likely a typo.
+
+    Examples
+    --------
+    >>> output_file("nowhere/net.mindir")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: the folder nowhere of nowhere/net.mindir does not exist: create it first, or check ...
+    """
+    path = os.path.expanduser(text)
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; expected the name of a file to write")
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise argparse.ArgumentTypeError(
+            f"the folder {os.path.dirname(text)} of {text} {what}: create it first, or check the spelling"
+        )
+    return text
+
+
+def output_folder(text: str) -> str:
+    """An argparse ``type``: a folder to write into, made if missing (:func:`says_if_made` says so); not a file.
+
+    Examples
+    --------
+    >>> output_folder("/dev/null")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: /dev/null is not a folder; expected a folder to write into (made if missing)
+    >>> output_folder("/dev/null/run")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: /dev/null/run cannot be made: /dev/null is not a folder
+    """
+    path = os.path.abspath(os.path.expanduser(text))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is not a folder; expected a folder to write into (made if missing)")
+    above = path
+    while not os.path.exists(above):  # the nearest part that exists must be a folder to make the rest in
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise argparse.ArgumentTypeError(f"{text} cannot be made: {above} is not a folder")
+    return text
+
+
+@contextlib.contextmanager
+def says_if_made(path: str | os.PathLike | None, flag: str) -> Iterator[None]:
+    """Around a command that writes into the folder given with ``flag``: once it succeeds, say if it made the folder.
+
+    A folder that existed, and a URL or object-store hub, pass without a word; a command that
+    fails says nothing of it (its error is what matters).
+    """
+    text = os.fspath(path) if path is not None else None
+    new = text is not None and "://" not in text and not os.path.isdir(os.path.expanduser(text))
+    yield
+    if new and os.path.isdir(os.path.expanduser(text)):
+        print(f"{flag} {text}: made this folder, which did not exist", file=sys.stderr, flush=True)
+
+
+# The bounded numbers the commands take.
+TOPK = whole("classes per image")
+BATCH = whole("images per batch", high=4096)
+EPOCHS = whole("epochs")
+WORKERS = whole("worker processes", high=128)
 
 
 def usage(parser: argparse.ArgumentParser) -> int:

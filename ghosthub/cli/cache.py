@@ -52,10 +52,16 @@ def add_commands(command) -> None:
         _cmd_verify,
         "re-hash cached assets against their cards, check card files, or check one file",
         parents=[cards, cache_dir],
-        epilog="With --cards DIR and no NAME or --all, every card in DIR is checked instead.",
+        epilog="Exit status 1 when a cached file does not match its card (MISMATCH), 0 when every cached file "
+        "does. A model with nothing cached is listed as NOT CACHED and is no failure, for NAME and --all alike "
+        "(as `hf cache verify`), unless --fail-on-missing. With --cards DIR and no NAME or --all, every card in DIR "
+        "is checked instead.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="model name")
-    p.add_argument("--all", action="store_true", help="every model of the registry (NOT CACHED is then no failure)")
+    p.add_argument("--all", action="store_true", help="every model of the registry")
+    p.add_argument(
+        "--fail-on-missing", action="store_true", help="a model with nothing cached (NOT CACHED) fails too (exit 1)"
+    )
     p.add_argument("--file", metavar="PATH", help="check this file against --sha256")
     p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of --file (8 to 64 hex digits, a prefix)")
     p.add_argument(
@@ -85,7 +91,7 @@ def add_commands(command) -> None:
         actions,
         "clear",
         _cmd_cache_clear,
-        "remove every cached asset, the card index and hub copies",
+        "remove everything ghosthub keeps in its cache folder: assets, card index, hub copies, compiled networks",
         parents=[cache_dir],
     )
     q.add_argument("--yes", "-y", action="store_true", help="do not ask (required when not on a terminal)")
@@ -178,7 +184,7 @@ def _verify_assets(args: argparse.Namespace) -> int:
             failed += 1
             continue
         for result in results:
-            if result.status == "MISMATCH" or (result.status == "NOT CACHED" and not args.all):
+            if result.status == "MISMATCH" or (result.status == "NOT CACHED" and args.fail_on_missing):
                 failed += 1
             rows.append(
                 {
@@ -195,6 +201,8 @@ def _verify_assets(args: argparse.Namespace) -> int:
         for row in rows:
             actual = f"  actual {row['actual']}" if row["actual"] else ""
             print(f"{row['status']:<10} {row['name']}  {row['path']}  expected {row['expected']}{actual}")
+        counts = {status: sum(row["status"] == status for row in rows) for status in ("OK", "MISMATCH", "NOT CACHED")}
+        print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
     return EXIT_FAIL if failed else EXIT_OK
 
 
@@ -217,6 +225,8 @@ def _verify_cards(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
+    from ..constants import CACHE_FOLDERS
+
     store = client(args).cache
     found = store.ls()
     rows = [
@@ -234,12 +244,16 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return EXIT_OK
-    if not rows:
+    others = [folder for folder in store.folders() if folder.name != "assets"]
+    if not rows and not others:
         print("the cache is empty", file=sys.stderr)
         return EXIT_OK
-    table = [[r["name"], r["file"], size(r["size"]), r["verified_at"] or "never"] for r in rows]
-    print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
+    if rows:
+        table = [[r["name"], r["file"], size(r["size"]), r["verified_at"] or "never"] for r in rows]
+        print_table(table, ["NAME", "FILE", "SIZE", "VERIFIED"])
     print(f"{len(rows)} file(s), {size(sum(r['size'] for r in rows))} in {store.root}")
+    for folder in others:  # what `cache clear` removes besides the assets
+        print(f"  + {folder.name}/ {size(_folder_size(folder))}: {CACHE_FOLDERS[folder.name]}")
     return EXIT_OK
 
 

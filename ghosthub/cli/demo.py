@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EXIT_FAIL, EXIT_OK, add_command
+from ._common import EPOCHS, EXIT_FAIL, EXIT_OK, add_command, output_folder, says_if_made
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,9 +17,13 @@ def add_commands(command) -> None:
         "a complete run, offline: train GhostNet on scikit-learn's digits, publish, serve, load, eval, predict",
     )
     p.add_argument(
-        "--workdir", metavar="DIR", help="where data, run, hub and cache go (default: a new temporary folder)"
+        "--workdir",
+        metavar="DIR",
+        type=output_folder,
+        help="where data, run, hub and cache go, kept afterwards (made if missing; default: a temporary folder, "
+        "removed at the end)",
     )
-    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's")
+    p.add_argument("--epochs", type=EPOCHS, metavar="N", help="train N epochs instead of the recipe's")
     p.add_argument(
         "--finetune",
         action="store_true",
@@ -31,8 +35,9 @@ def add_commands(command) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import WIN_POINTS, run_demo, run_finetune_demo
 
-    if args.finetune:
-        summary = run_finetune_demo(args.workdir, epochs=args.epochs)
-        return EXIT_OK if summary["gain"] >= WIN_POINTS or args.epochs else EXIT_FAIL
-    summary = run_demo(args.workdir, epochs=args.epochs)
-    return EXIT_OK if summary["top1"] >= 95 or args.epochs else EXIT_FAIL
+    with says_if_made(args.workdir, "--workdir"):
+        if args.finetune:
+            summary = run_finetune_demo(args.workdir, epochs=args.epochs)
+            return EXIT_OK if summary["gain"] >= WIN_POINTS or args.epochs else EXIT_FAIL
+        summary = run_demo(args.workdir, epochs=args.epochs)
+        return EXIT_OK if summary["top1"] >= 95 or args.epochs else EXIT_FAIL

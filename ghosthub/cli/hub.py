@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from ._common import EXIT_FAIL, EXIT_OK, add_command, hub_argument, port, print_json, size
+from ._common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    add_command,
+    hub_argument,
+    input_file,
+    port,
+    positive,
+    print_json,
+    says_if_made,
+    size,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,7 +29,12 @@ def add_commands(command) -> None:
         _cmd_publish,
         "publish a checkpoint into a hub (a folder or s3://BUCKET/PREFIX): verified asset, card, index.json",
     )
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt or .safetensors file")
+    p.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        type=input_file("a .ckpt or .safetensors file"),
+        help="a .ckpt or .safetensors file",
+    )
     p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '+', '-')")
     p.add_argument(
         "--hub",
@@ -34,13 +50,20 @@ def add_commands(command) -> None:
         help="s3 hubs on stores without conditional writes: you promise no one else writes the hub meanwhile",
     )
     p.add_argument("--backbone", help="architecture (default: the checkpoint's record, else ghostnet)")
-    p.add_argument("--width", type=float, help="width multiplier, e.g. 0.5 (default: the checkpoint's record)")
+    p.add_argument(
+        "--width",
+        type=positive("width multiplier", 10),
+        help="width multiplier, e.g. 0.5 (default: the checkpoint's record)",
+    )
     p.add_argument("--dataset", help="train-dataset of the card (default: the checkpoint's record)")
     p.add_argument(
         "--eval-dir", metavar="DIR", help="labelled ImageFolder whose top-1/top-5 become the card's evaluation"
     )
     p.add_argument(
-        "--provenance", metavar="FILE", help="training record (default: provenance.json beside the checkpoint)"
+        "--provenance",
+        metavar="FILE",
+        type=input_file("a training record (provenance.json)"),
+        help="training record (default: provenance.json beside the checkpoint)",
     )
     p.add_argument("--base-url", metavar="URL", help="where the hub will be served: asset links become absolute")
     p.add_argument("--author", help="the card's author (default: the checkpoint's provenance, else '-')")
@@ -73,26 +96,22 @@ def add_commands(command) -> None:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from ..tasks.publish import publish
 
-    result = publish(
-        args.checkpoint,
-        name=args.name,
-        hub=args.hub,
-        backbone=args.backbone,
-        width=args.width,
-        dataset=args.dataset,
-        eval_dir=args.eval_dir,
-        provenance=args.provenance or "auto",
-        base_url=args.base_url,
-        force=args.force,
-        author=args.author,
-        license=args.license,
-        summary=args.summary,
-        single_writer=args.single_writer,
-    )
-    if args.eval_dir:
-        print(
-            f"evaluated on {args.eval_dir}: top-1 {result.metrics['top1']:.2f}%  top-5 {result.metrics['top5']:.2f}%",
-            file=sys.stderr,
+    with says_if_made(args.hub, "--hub"):
+        result = publish(
+            args.checkpoint,
+            name=args.name,
+            hub=args.hub,
+            backbone=args.backbone,
+            width=args.width,
+            dataset=args.dataset,
+            eval_dir=args.eval_dir,
+            provenance=args.provenance or "auto",
+            base_url=args.base_url,
+            force=args.force,
+            author=args.author,
+            license=args.license,
+            summary=args.summary,
+            single_writer=args.single_writer,
         )
     if args.json:
         print_json(

@@ -12,6 +12,7 @@ from ._common import (
     client,
     hub_argument,
     print_json,
+    says_if_made,
     transfer_options,
     usage_error,
 )
@@ -67,9 +68,10 @@ def _cmd_mirror(args: argparse.Namespace) -> int:
             "mirror --prune: name the hub to follow with --hub (models of other sources would look gone)"
         )
     session = client(argparse_ns(args))
-    items = session.mirror(
-        args.patterns, args.to, hub=args.hub, base_url=args.base_url, dry_run=args.dry_run, prune=args.prune
-    )
+    with says_if_made(None if args.dry_run else args.to, "--to"):
+        items = session.mirror(
+            args.patterns, args.to, hub=args.hub, base_url=args.base_url, dry_run=args.dry_run, prune=args.prune
+        )
     if args.json:
         print_json({"mirror": args.to, "dry_run": args.dry_run, "models": [i.as_dict() for i in items]})
         return EXIT_OK

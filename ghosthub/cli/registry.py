@@ -24,6 +24,12 @@ def add_commands(command) -> None:
     p.add_argument("--base-model", help="only models fine-tuned from this base-model (pattern)")
     p.add_argument("--library", help="only cards this library builds (pattern): mindcv, ghosthub, mindocr, ...")
     p.add_argument("--sort", default="name", help="sort by 'name' or a metric such as top1 or top5 (best first)")
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="warn of every card shadowed, repaired or skipped (by default, more than three of a kind are one line)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add_command(command("show"), "show", _cmd_show, "show one model card", parents=[cards])
@@ -34,15 +40,13 @@ def add_commands(command) -> None:
 def _cmd_list(args: argparse.Namespace) -> int:
     session = client(args)
     reg = session.registry
+    if args.verbose:
+        _warn_each_notice(reg)
     lineage = {"base_model": args.base_model} if args.base_model else {}  # a key no card may have yet
-    entries = reg.select(
-        args.pattern,
-        backbone=args.backbone,
-        dataset=args.dataset,
-        file_format=args.file_format,
-        library=args.library,
-        **lineage,
+    filters = dict(
+        backbone=args.backbone, dataset=args.dataset, file_format=args.file_format, library=args.library, **lineage
     )
+    entries = reg.select(args.pattern, **filters)
     if args.sort != "name":
         known = sorted({m for e in entries for m in e.metrics})
         if entries and args.sort not in known:
@@ -62,7 +66,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print_json(rows)
         return EXIT_OK
     if not rows:
-        print("no models match", file=sys.stderr)
+        print(_no_match(reg, args.pattern, filters), file=sys.stderr)
         return EXIT_OK
     columns = [
         ("NAME", "name"),
@@ -80,6 +84,39 @@ def _cmd_list(args: argparse.Namespace) -> int:
         row["cached"] = "yes" if row["cached"] else "no"
     print_table([[cell(row[key]) for _, key in columns] for row in rows], [title for title, _ in columns])
     return EXIT_OK
+
+
+def _warn_each_notice(reg) -> None:
+    """Every card the scan shadowed, repaired or skipped, one warning each, instead of a line per kind."""
+    import warnings
+
+    from ..errors import CardWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CardWarning)
+        reg.entries  # noqa: B018 - the scan, its folded warnings silenced
+    for notice in reg.notices:
+        warnings.warn(notice.message, CardWarning, stacklevel=1)
+
+
+_FILTER_FLAGS = {
+    "backbone": "--backbone",
+    "dataset": "--dataset",
+    "file_format": "--format",
+    "library": "--library",
+    "base_model": "--base-model",
+}
+
+
+def _no_match(reg, pattern: str, filters: dict) -> str:
+    """Why nothing is listed, with the names closest to ``pattern`` that the filters let through."""
+    chosen = {_FILTER_FLAGS[key]: value for key, value in filters.items() if value is not None}
+    said = f"no models match {pattern!r}" if pattern != "*" else "no models match"
+    if chosen:
+        said += " with " + ", ".join(f"{flag} {value}" for flag, value in chosen.items())
+    literal = pattern.translate(str.maketrans("", "", "*?[]"))
+    close = [name for name in reg.suggest(literal) if reg.select(name, **filters)] if literal else []
+    return said + (f"; did you mean {', '.join(close)}?" if close else "")
 
 
 def _is_cached(entry, store) -> bool:

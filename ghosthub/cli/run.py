@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import EXIT_OK, Formatter, add_command, cache_options, cards_options, client, print_json
+from ._common import (
+    BATCH,
+    EXIT_OK,
+    TOPK,
+    Formatter,
+    add_command,
+    cache_options,
+    cards_options,
+    client,
+    input_file,
+    output_file,
+    print_json,
+)
 
 
 def add_commands(command) -> None:
@@ -14,7 +26,11 @@ def add_commands(command) -> None:
         "--offline", action="store_true", default=None, help="never touch the network (like GHOSTHUB_OFFLINE=1)"
     )
     load_opts.add_argument(
-        "--checkpoint", metavar="PATH", help="use this local .ckpt/.safetensors instead of the card's weights"
+        "--checkpoint",
+        dest="checkpoint_path",
+        metavar="PATH",
+        type=input_file("a .ckpt or .safetensors file"),
+        help="use this local .ckpt/.safetensors instead of the card's weights",
     )
     load_opts.add_argument(
         "--mode",
@@ -44,8 +60,8 @@ def add_commands(command) -> None:
     p.add_argument(
         "--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050"
     )
-    p.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--topk", type=TOPK, default=5, metavar="K", help="classes per image (default 5)")
+    p.add_argument("--batch-size", type=BATCH, default=32, metavar="N", help="images per forward pass (default 32)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add_command(
@@ -64,8 +80,10 @@ def add_commands(command) -> None:
         choices=("MINDIR", "ONNX", "AIR"),
         help="file format (default MINDIR)",
     )
-    p.add_argument("--out", required=True, metavar="FILE", help="output file")
-    p.add_argument("--batch-size", type=int, default=1, help="batch dimension of the exported input (default 1)")
+    p.add_argument("--out", required=True, metavar="FILE", type=output_file, help="output file (its folder must exist)")
+    p.add_argument(
+        "--batch-size", type=BATCH, default=1, metavar="N", help="batch dimension of the exported input (default 1)"
+    )
 
     p = add_command(
         command("eval"),
@@ -90,7 +108,7 @@ def add_commands(command) -> None:
     p.add_argument(
         "--arch", metavar="MODEL", help="architecture of a checkpoint ghosthub did not write, e.g. ghostnet_050"
     )
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
+    p.add_argument("--batch-size", type=BATCH, default=64, metavar="N", help="images per forward pass (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -101,7 +119,7 @@ def _load_for(args: argparse.Namespace, *, mode: str, runtime: str = "mindspore"
     ready = load_for_inference(
         client(args),
         args.name,
-        checkpoint_path=args.checkpoint,
+        checkpoint_path=args.checkpoint_path,
         arch=getattr(args, "arch", None),
         mode=mode,
         runtime=runtime,

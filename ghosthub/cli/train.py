@@ -9,15 +9,19 @@ from pathlib import Path
 
 from .. import config
 from ._common import (
+    EPOCHS,
     EXIT_FAIL,
     EXIT_OK,
-    EXIT_USAGE,
+    WORKERS,
     add_command,
     add_rebuild_options,
     cache_options,
     cards_options,
     client,
+    input_file,
+    output_folder,
     print_json,
+    says_if_made,
 )
 
 
@@ -36,9 +40,20 @@ def add_commands(command) -> None:
         help="recipe file, or a bundled recipe: digits_demo, ghostnet_050_imagenet, ...",
     )
     p.add_argument("--data-dir", required=True, metavar="DIR", help="DIR/train/<class>/<image>, optionally DIR/val/...")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<recipe name>)")
-    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's epoch_size")
-    p.add_argument("--resume", metavar="CKPT", help="continue from an epoch-NNNN.ckpt of an interrupted run")
+    p.add_argument(
+        "--out",
+        dest="out_dir",
+        metavar="DIR",
+        type=output_folder,
+        help="output folder, made if missing (default: runs/<recipe name>)",
+    )
+    p.add_argument("--epochs", type=EPOCHS, metavar="N", help="train N epochs instead of the recipe's epoch_size")
+    p.add_argument(
+        "--resume",
+        metavar="CKPT",
+        type=input_file("an epoch-NNNN.ckpt of an interrupted run"),
+        help="continue from an epoch-NNNN.ckpt of an interrupted run",
+    )
     p.add_argument(
         "--pretrained",
         metavar="NAME|PATH",
@@ -47,7 +62,7 @@ def add_commands(command) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=WORKERS,
         default=1,
         metavar="N",
         help="data-parallel processes, started with MindSpore's msrun (default 1)",
@@ -76,9 +91,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..training.recipe import load_recipe
     from ..training.trainer import train
 
-    if args.workers < 1 or (args.epochs is not None and args.epochs < 1):
-        print("error: --workers and --epochs must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
     recipe = load_recipe(args.recipe)
     if args.pretrained:
         local = Path(args.pretrained).expanduser().is_file()
@@ -88,26 +100,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     # The base comes from this command's hub and cache (--hub, --cache-dir), verified as `download` does.
     base = resolve_base(recipe, registry=client(args).registry) if recipe.finetuning and args.workers == 1 else None
-    out = args.out or os.path.join("runs", Path(recipe.source).stem)
+    out = args.out_dir or os.path.join("runs", Path(recipe.source).stem)
 
-    def report(e) -> None:
-        val = f"  val top-1 {e.val_top1:6.2f}  top-5 {e.val_top5:6.2f}" if e.val_top1 is not None else ""
-        print(
-            f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  lr {e.lr:.4g}{val}  "
-            f"{e.images_per_second:.0f} img/s  {e.seconds:.1f} s{'  best' if e.best else ''}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    if config.rank_dir() is None:
-        print(
-            f"training {Path(recipe.source).stem} on {args.data_dir} into {out}; the first step compiles the "
-            "network graph (about 15-30 s), then one line per epoch",
-            file=sys.stderr,
-            flush=True,
-        )
+    # The trainer logs what it will do once its inputs have passed their checks, then a line per epoch.
     try:
-        with _signals_as_interrupt():
+        with _signals_as_interrupt(), says_if_made(out, "--out"):
             result = train(
                 recipe,
                 args.data_dir,
@@ -115,7 +112,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 epochs=args.epochs,
                 resume=args.resume,
                 workers=args.workers,
-                callback=report,
                 expect_dataset_digest=args.expect_dataset_digest,
                 base=base,
             )
@@ -144,7 +140,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     from ..training.rebuild import rebuild_model
 
-    report = rebuild_model(client(args), args.name, data_dir=args.data_dir, workdir=args.workdir)
+    with says_if_made(args.workdir, "--workdir"):
+        report = rebuild_model(client(args), args.name, data_dir=args.data_dir, workdir=args.workdir)
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
     status = "OK" if report.matches else "MISMATCH"
     row = {

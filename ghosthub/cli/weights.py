@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EXIT_OK, add_command, print_json
+from ._common import EXIT_OK, add_command, input_file, output_file, print_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +20,12 @@ def add_commands(command) -> None:
         _cmd_inspect,
         "what a weights file holds: family, width, classes, layout, parameters, SHA-256, record",
     )
-    p.add_argument("file", metavar="FILE", help="a .ckpt, .safetensors or (with torch) .pth file")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        type=input_file("a .ckpt, .safetensors or (with torch) .pth file"),
+        help="a .ckpt, .safetensors or (with torch) .pth file",
+    )
     p.add_argument("--layout", help=_LAYOUT_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -30,8 +35,19 @@ def add_commands(command) -> None:
         _cmd_convert,
         "rewrite weights of any supported layout in ghosthub's names, with its record",
     )
-    p.add_argument("src", metavar="SRC", help="a .ckpt, .safetensors or (with torch) .pth file")
-    p.add_argument("--out", required=True, metavar="DST", help="DST.ckpt or DST.safetensors")
+    p.add_argument(
+        "src",
+        metavar="SRC",
+        type=input_file("a .ckpt, .safetensors or (with torch) .pth file"),
+        help="a .ckpt, .safetensors or (with torch) .pth file",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DST",
+        type=output_file,
+        help="DST.ckpt or DST.safetensors (its folder must exist)",
+    )
     p.add_argument("--layout", help=_LAYOUT_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
 

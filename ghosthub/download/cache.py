@@ -9,16 +9,16 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 from collections import namedtuple
 from pathlib import Path
 
 from .. import config
 from .._utils.fs import utcnow
+from .._utils.warn import warn
+from ..constants import CACHE_FOLDERS
 from ..errors import CardError, FetchWarning, LinkError
 from ..modelcard import Asset, ModelCard, is_safe_name
 from .layout import (
-    ASSETS,
     asset_path,
     assets_root,
     describe_card,
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["Cache", "CachedAsset", "Verification"]
-
-# Folders of the cache root that `clear` empties; anything else there is left alone.
-OWN_FOLDERS = (ASSETS, "registry", "hubs")
 
 
 class CachedAsset(namedtuple("CachedAsset", "name digest path size record")):
@@ -156,11 +153,10 @@ class Cache:
         ok, actual = rehash(target, asset, record=not vouched)
         if ok:
             return target
-        warnings.warn(
+        warn(
             f"{describe_card(card)}: the cached file {target} is corrupt (SHA-256 {actual}, expected {asset.sha256}); "
             "removing it and fetching it again",
             FetchWarning,
-            stacklevel=2,
         )
         remove_cached(target)
         return None
@@ -340,11 +336,24 @@ class Cache:
                 _rmdir_if_empty(name_dir)
         return doomed
 
-    def clear(self, *, dry_run: bool = False) -> list[Path]:
-        """Remove ghosthub's folders from the cache root (assets, card index, hub copies).
+    def folders(self) -> list[Path]:
+        """ghosthub's folders that exist in the cache root (:data:`ghosthub.constants.CACHE_FOLDERS`), in its order.
 
-        Other files a user keeps in the same folder are left alone. Returns the folders
-        removed (with ``dry_run``, those that would be, removing nothing).
+        Examples
+        --------
+        >>> from ghosthub import config
+        >>> Cache(config.settings(cache_dir="/nonexistent")).folders()
+        []
+        """
+        found = [self.root / name for name in CACHE_FOLDERS]
+        return [folder for folder in found if folder.is_dir() and not folder.is_symlink()]
+
+    def clear(self, *, dry_run: bool = False) -> list[Path]:
+        """Remove ghosthub's folders from the cache root: :data:`ghosthub.constants.CACHE_FOLDERS`.
+
+        Assets, the card index, hub copies, MindSpore's compile cache, ONNX Runtime's exports
+        and staged publishes go; other files a user keeps in the same folder are left alone.
+        Returns the folders removed (with ``dry_run``, those that would be, removing nothing).
 
         Examples
         --------
@@ -354,13 +363,10 @@ class Cache:
         """
         import shutil
 
-        removed = []
-        for name in OWN_FOLDERS:
-            folder = self.root / name
-            if folder.is_dir() and not folder.is_symlink():
-                if not dry_run:
-                    shutil.rmtree(folder)
-                removed.append(folder)
+        removed = self.folders()
+        if not dry_run:
+            for folder in removed:
+                shutil.rmtree(folder)
         return removed
 
 

@@ -13,12 +13,13 @@ import contextlib
 import os
 import re
 import time
-import warnings
 from pathlib import Path
 
 from .._utils.fs import commit
 from .._utils.hashes import hash_matches, is_weak, normalize_digest
+from .._utils.spelling import either, said
 from .._utils.urls import redact as _redact
+from .._utils.warn import warn
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
 from ..modelcard import Asset, ModelCard
@@ -146,7 +147,8 @@ def fetch_asset(
     if settings.offline and isinstance(source, str):
         raise OfflineError(
             f"{_card(card)}: the asset is not in the cache and offline mode forbids the network "
-            f"(GHOSTHUB_OFFLINE=1 or offline=True). URL: {_redact(source)}. It would be cached at {target}. "
+            f"({either('GHOSTHUB_OFFLINE=1', said('offline', True))}). URL: {_redact(source)}. "
+            f"It would be cached at {target}. "
             f"What to do: run `ghosthub download {card.name}` where the network is allowed, "
             f"or copy the file to that path and run `ghosthub verify {card.name}`.",
             card=card.name,
@@ -154,11 +156,12 @@ def fetch_asset(
             path=target,
         )
     _make_folder(card, target, settings)
-    _warn_if_weak(card, asset)
     with _download_lock(target, settings, wait_for=None if force_download else asset.sha256):
         if not force_download and store.get(card, asset) is not None:  # another process fetched it meanwhile
             return target
-        return _download(card, asset, source, target, settings, progress, store)
+        path = _download(card, asset, source, target, settings, progress, store)
+    _warn_if_weak(card, asset)  # once a download matched the prefix: a failed one has its error to say
+    return path
 
 
 # --------------------------------------------------------------------------- downloading
@@ -178,7 +181,7 @@ def _download(
             try:
                 return _download_from(url, card, asset, target, settings, progress, transport, store)
             except DownloadError as exc:
-                warnings.warn(f"mirror failed, trying the origin {_redact(source)}: {exc}", FetchWarning, stacklevel=4)
+                warn(f"mirror failed, trying the origin {_redact(source)}: {exc}", FetchWarning)
         if source[:5].lower() == "s3://":
             # One transfer path for every place: the store's object through the verified, resumable HTTP
             # transfer, with a presigned GET (its signature is in the query, which every message redacts).
@@ -242,11 +245,7 @@ def _transfer_verified(url: str | Path, card, asset, target: Path, sink: PartFil
         if not sink.resumed:
             break
         # Bytes kept from an earlier try may belong to an older file: one clean try.
-        warnings.warn(
-            f"{_card(card)}: a resumed download did not verify; downloading it again from the start",
-            FetchWarning,
-            stacklevel=5,
-        )
+        warn(f"{_card(card)}: a resumed download did not verify; downloading it again from the start", FetchWarning)
         sink.restart()
     raise _mismatch(card, asset, url, target, actual)
 
@@ -284,11 +283,7 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
         except LockTimeout:
             pass
         except (OSError, NotImplementedError) as exc:
-            warnings.warn(
-                f"cannot lock {lock_path(target)} ({exc}); downloading without the lock",
-                FetchWarning,
-                stacklevel=4,
-            )
+            warn(f"cannot lock {lock_path(target)} ({exc}); downloading without the lock", FetchWarning)
             break
         if wait_for and is_vouched(target, wait_for):
             break
@@ -296,11 +291,10 @@ def _download_lock(target: Path, settings, wait_for: str | None) -> Iterator[boo
         if now != activity:
             activity, quiet_since = now, time.monotonic()
         elif time.monotonic() - quiet_since > settings.lock_timeout:
-            warnings.warn(
+            warn(
                 f"{lock_path(target)} is held but no download has moved for {settings.lock_timeout:g} s; "
                 "going on without it",
                 FetchWarning,
-                stacklevel=4,
             )
             break
     try:
@@ -324,15 +318,15 @@ def _own_bucket(card: ModelCard, link: str) -> bool:
 
 
 def _warn_if_weak(card: ModelCard, asset: Asset) -> None:
+    """One line, once per process and asset: a prefix of the digest matched, which rules out corruption only."""
     key = (card.name, asset.link)
     if is_weak(asset.sha256) and key not in _warned_weak:
         _warned_weak.add(key)
         digits = len(normalize_digest(asset.sha256))
-        warnings.warn(
-            f"{_card(card)}: asset-sha256 {asset.sha256} has {digits} of 64 hex digits; it is checked as a prefix, "
-            "which catches corrupt downloads but not a deliberately forged file. A card with the full digest is safer.",
+        warn(
+            f"{card.name}: its card gives {digits} of the 64 hex digits of the SHA-256; the download matches them, "
+            "which rules out a corrupt file but not a forged one",
             WeakHashWarning,
-            stacklevel=4,
         )
 
 
@@ -342,7 +336,7 @@ def _make_folder(card: ModelCard, target: Path, settings) -> None:
     except OSError as exc:
         raise DownloadError(
             f"{_card(card)}: cannot create the cache folder {target.parent} ({exc.strerror or exc}); "
-            "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write",
+            f"set {either('GHOSTHUB_CACHE', said('cache_dir'))} to a folder you can write",
             card=card.name,
             path=target,
         ) from None
@@ -350,11 +344,12 @@ def _make_folder(card: ModelCard, target: Path, settings) -> None:
 
 
 def _mismatch(card, asset, url, target, actual) -> HashMismatchError:
+    python = said("force_download", True)  # the command line has no such flag: its advice is the command itself
     return HashMismatchError(
         f"{_card(card)}: the SHA-256 of the file downloaded from {_redact(str(url))} does not match the card: "
         f"expected {asset.sha256.lower()} (as a prefix) but got {actual}. The download was deleted for safety; "
         f"nothing was stored at {target}. The file at the URL may be corrupt or replaced, or the card's asset-sha256 "
-        f"may be outdated: try again with `ghosthub download --force {card.name}` (force_download=True), "
+        f"may be outdated: try again with `ghosthub download --force {card.name}`{f' ({python})' if python else ''}, "
         f"check GHOSTHUB_MIRROR if you use one, or tell the card's author.",
         expected=asset.sha256.lower(),
         actual=actual,
@@ -367,10 +362,12 @@ def _mismatch(card, asset, url, target, actual) -> HashMismatchError:
 def _failure(card, asset, url, target, exc) -> DownloadError:
     hint = exc.hint
     if getattr(exc, "network", False):  # no answer at all: maybe no network here, say every way around it
+        local = said("checkpoint_path")  # None for a command that takes no local file
         hint += (
             "; without a network: set GHOSTHUB_MIRROR=ORIGINAL_PREFIX=MIRROR_PREFIX to a copy you can reach, "
-            "or GHOSTHUB_HUB to a hub you can reach, or load a file you have with checkpoint_path=, "
-            f"or copy the file to {target}, then run `ghosthub verify {card.name}`"
+            "or GHOSTHUB_HUB to a hub you can reach, "
+            + (f"or load a file you have with {local}, " if local else "")
+            + f"or copy the file to {target}, then run `ghosthub verify {card.name}`"
         )
     return DownloadError(
         f"{_card(card)}: cannot download its {asset.file_format} asset from {_redact(str(url))}: {exc.reason}. "

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .._utils.fs import WRITEBACK_EVERY, atomic_write, read_json, start_writeback
+from .._utils.spelling import either, said
 from .._utils.urls import redact
 from ..constants import CHUNK_SIZE
 from ..errors import DownloadError
@@ -23,7 +24,7 @@ TYPE_CHECKING = False  # typing stays out of a download's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["PartFile", "Stop", "claim_part", "make_bar"]
+__all__ = ["LogLines", "PartFile", "Stop", "claim_part", "make_bar"]
 
 
 def claim_part(target: Path, url: str, settings, progress) -> PartFile:
@@ -62,7 +63,7 @@ def claim_part(target: Path, url: str, settings, progress) -> PartFile:
         mine.unlink(missing_ok=True)
         raise Stop(
             f"cannot write {mine}: {exc.strerror or exc}",
-            "set GHOSTHUB_CACHE (or cache_dir=) to a folder you can write",
+            f"set {either('GHOSTHUB_CACHE', said('cache_dir'))} to a folder you can write",
         ) from None
 
 
@@ -296,11 +297,11 @@ class PartFile:
 
 
 def make_bar(label: str, settings, progress: bool | None):
-    """A function (total, initial) -> progress bar, or None when no bar is wanted."""
+    """A function (total, initial) -> progress bar: tqdm's on a terminal, else :class:`LogLines`."""
     from ..config import show_progress
 
     if not show_progress(progress, settings):
-        return None
+        return lambda total, initial: LogLines(label, total, initial)
 
     def make(total: int | None, initial: int):
         from .._utils.units import byte_bar
@@ -308,6 +309,58 @@ def make_bar(label: str, settings, progress: bool | None):
         return byte_bar(total, initial, desc=label, file=sys.stderr, dynamic_ncols=True, leave=False)
 
     return make
+
+
+class LogLines:
+    """Where no bar is drawn (a pipe, a log file), a large download logs a line when it starts and one when it stops.
+
+    Downloads from :data:`LOG_FROM` bytes (or of unknown size) are long enough to leave a
+    pipe silent for a while; smaller ones say nothing. The records go to the
+    ``ghosthub.download`` logger at INFO, which the command line shows.
+    """
+
+    LOG_FROM = 16 << 20
+
+    def __init__(self, label: str, total: int | None, initial: int) -> None:
+        import logging
+        import threading
+        import time
+
+        self._log = logging.getLogger("ghosthub.download")
+        self._lock = threading.Lock()  # a parallel download's connections count at once
+        self._clock = time.monotonic
+        self.label, self.total, self.n, self.initial = label, total, initial, initial
+        self.started = self._clock()
+        self.logged = total is None or total >= self.LOG_FROM
+        if self.logged:
+            known = f"{_binary(total)}" if total is not None else "size not known yet"
+            resumed = f", resuming at {_binary(initial)}" if initial else ""
+            self._log.info("downloading %s (%s%s)", label, known, resumed)
+
+    def update(self, n: int) -> None:
+        with self._lock:
+            self.n += n
+
+    def reset(self, total: int | None = None) -> None:
+        self.total, self.n = total, 0
+
+    def close(self) -> None:
+        if not self.logged:
+            return
+        self.logged = False  # one closing line, however often close is called
+        seconds = max(self._clock() - self.started, 1e-9)
+        if self.total is None or self.n >= self.total:
+            what = f"{_binary(self.n)} received"
+        else:  # failed or interrupted: the error, or the resume, says the rest
+            what = f"stopped at {_binary(self.n)} of {_binary(self.total)}"
+        rate = _binary((self.n - self.initial) / seconds)
+        self._log.info("%s: %s in %.1f s (%s/s)", self.label, what, seconds, rate)
+
+
+def _binary(n: float) -> str:
+    from .._utils.units import size
+
+    return size(n)
 
 
 def _open_regular(path: Path, flags: int):

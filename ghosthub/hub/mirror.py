@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,6 +41,8 @@ from .transaction import Transaction, recover, stage_copy
 from .verified import VerifiedFiles
 
 __all__ = ["LOCK", "MirrorItem", "check_mirror", "mirror"]
+
+logger = logging.getLogger(__name__)
 
 LOCK = ".mirror.lock"  # one writer per mirror folder
 
@@ -200,6 +203,8 @@ def _mirror_one(
     from ..download.fetch import fetch_asset
 
     name = card.name
+    if not dry_run:
+        logger.info("mirroring %s into %s", name, root)  # a large asset's download adds its own lines
     index = read_index(root / INDEX)
     old_entry = index["models"].get(name) or {}
     known = {a["path"]: a for a in old_entry.get("assets", [])}

@@ -11,7 +11,6 @@ import hashlib
 import os
 import posixpath
 import time
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urljoin
@@ -19,6 +18,7 @@ from urllib.parse import urljoin
 from .._utils.fs import atomic_write, read_json, utcnow, write_json
 from .._utils.places import HubPlace, hub_place, is_s3
 from .._utils.urls import is_url, redact
+from .._utils.warn import warn
 from ..errors import CardError, CardWarning, DownloadError, HubError, OfflineError, TransferError
 from ..modelcard import parse_card, render_card
 from .index import INDEX, MAX_INDEX_BYTES, parse_index
@@ -359,4 +359,4 @@ def _writable(folder: Path) -> bool:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, CardWarning, stacklevel=4)
+    warn(message, CardWarning)

@@ -9,10 +9,10 @@ stays ``"1.10"``); ``<...>`` around a plain value is removed.
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 from .._utils.walk import walk_files
+from .._utils.warn import warn
 from ..errors import CardError, CardWarning
 from ._yaml import load_mapping as _load_mapping
 from .model import MAX_CARD_BYTES, ModelCard
@@ -79,11 +79,7 @@ def parse_card(text: str | bytes, path: str | Path | None = None) -> ModelCard:
         shown = "; ".join(card.warnings[:3]) + (
             f"; and {len(card.warnings) - 3} more" if len(card.warnings) > 3 else ""
         )
-        warnings.warn(
-            f"{path or '<card text>'}: read after repairing {len(card.warnings)} line(s): {shown}",
-            CardWarning,
-            stacklevel=2,
-        )
+        warn(f"{path or '<card text>'}: read after repairing {len(card.warnings)} line(s): {shown}", CardWarning)
     return card
 
 
@@ -106,11 +102,7 @@ def check_card_files(folder: str | Path) -> list[CardError]:
     loops: list[str] = []
     files = sorted(Path(p) for p, _ in walk_files(folder, ".md", on_loop=loops.append))
     if loops:
-        warnings.warn(
-            f"skipped {', '.join(loops[:3])} in {folder}: a link to a folder already read (a loop)",
-            CardWarning,
-            stacklevel=2,
-        )
+        warn(f"skipped {', '.join(loops[:3])} in {folder}: a link to a folder already read (a loop)", CardWarning)
     for path in files:
         try:
             with open(path, "rb") as f:

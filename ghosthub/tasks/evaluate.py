@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from ..preprocessing import Preprocessing
 from .ready import load_for_inference, network_preprocessing
 
 __all__ = ["EvalResult", "evaluate", "evaluate_folder", "evaluate_model"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,14 +198,26 @@ def evaluate(
         )
     split = val if val is not None else Path(data_dir)
     folder = scan_image_folder(split, classes=classes)
-    return evaluate_folder(
+    bar = config.show_progress(progress)
+    if not bar:  # a line where no progress bar shows the work (a pipe, a log file)
+        logger.info("evaluating on %d images in %s", len(folder), split)
+    result = evaluate_folder(
         net,
         folder,
         preprocessing or network_preprocessing(net),
         batch_size=batch_size,
         workers=workers,
-        progress=config.show_progress(progress),
+        progress=bar,
     )
+    if not bar:
+        logger.info(
+            "evaluated %d images: top-1 %.2f%%  top-5 %.2f%%  (%.1f s)",
+            result.images,
+            result.top1,
+            result.top5,
+            result.seconds,
+        )
+    return result
 
 
 def evaluate_model(

@@ -7,7 +7,6 @@ import datetime as _dt
 import gc
 import hashlib
 import os
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from .._utils.fs import read_json, utcnow
 from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
 from .._utils.places import hub_place
+from .._utils.spelling import said
+from .._utils.warn import warn
 from ..download.parts import owner_tag
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning, WeightsError
 from ..hub.fsck import LOCK, clean_leftovers
@@ -201,7 +202,7 @@ def publish(
         if width is None:
             raise PublishError(
                 f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
-                "name its width, e.g. --backbone ghostnet --width 0.5"
+                f"name its width, e.g. {said('backbone', 'ghostnet')} {said('width', 0.5)}"
             )
         net = _build_checked(params, checkpoint, backbone, width, info.get("model_options"))
         del params
@@ -265,9 +266,7 @@ def _clean_leftovers(root: Path) -> None:
     """Remove what publishes killed before their commit left in the hub (we hold its lock)."""
     removed = clean_leftovers(root)
     if removed:
-        warnings.warn(
-            f"removed {len(removed)} temporary file(s) a killed publish left in {root}", PublishWarning, stacklevel=3
-        )
+        warn(f"removed {len(removed)} temporary file(s) a killed publish left in {root}", PublishWarning)
 
 
 def _provenance_record(provenance, checkpoint: Path) -> tuple[Mapping[str, Any] | None, bool]:
@@ -315,11 +314,12 @@ def _read_staged(staged: Path, checkpoint: Path):
         ) from None
 
 
-# The last sentence of a publish's checkpoint mismatch: what publish, unlike a load, accepts.
-_MISMATCH_ADVICE = (
-    "publish needs a checkpoint that loads strictly into the named architecture: check --backbone and --width "
-    "(backbone=, width=) against the checkpoint (ghostnet_050 weights need width 0.5)."
-)
+def _mismatch_advice() -> str:
+    """The last sentence of a publish's checkpoint mismatch: what publish, unlike a load, accepts."""
+    return (
+        f"publish needs a checkpoint that loads strictly into the named architecture: check {said('backbone')} and "
+        f"{said('width')} against the checkpoint (ghostnet_050 weights need width 0.5)."
+    )
 
 
 def _build_checked(params, checkpoint: Path, backbone: str, width: float, options=None):
@@ -329,7 +329,7 @@ def _build_checked(params, checkpoint: Path, backbone: str, width: float, option
     """
     # A converted model-zoo V2 records its bilinear gate: the network must have it too.
     return build_network(
-        backbone, width, params=params, checkpoint_path=checkpoint, advice=_MISMATCH_ADVICE, **(options or {})
+        backbone, width, params=params, checkpoint_path=checkpoint, advice=_mismatch_advice(), **(options or {})
     )
 
 
@@ -344,11 +344,7 @@ def _matching_provenance(provenance, sha256: str, checkpoint: Path, strict: bool
     )
     if strict:
         raise PublishError(f"{message}: publish the checkpoint it describes, or pass the record of this one")
-    warnings.warn(
-        f"{message}; publishing without provenance, so `ghosthub rebuild` cannot check this asset",
-        PublishWarning,
-        stacklevel=3,
-    )
+    warn(f"{message}; publishing without provenance, so `ghosthub rebuild` cannot check this asset", PublishWarning)
     return None
 
 
@@ -365,12 +361,12 @@ def _commit(root: Path, staged: Path, sha256: str, fmt: str, meta: dict, force: 
 
     asset_there = asset_path.exists()
     if asset_there and file_hash(asset_path) != sha256 and not force:
-        raise PublishError(f"{asset_path} exists with other content; pass --force to overwrite it")
+        raise PublishError(f"{asset_path} exists with other content; pass {said('force', True)} to overwrite it")
     if card_path.exists() and not force:
         old = _read_card(card_path)
         if old is None or [(a.sha256.lower(), a.file_format) for a in old.assets] != [(sha256, fmt)]:
             raise PublishError(
-                f"{card_path} already describes other weights; pass --force to replace it, "
+                f"{card_path} already describes other weights; pass {said('force', True)} to replace it, "
                 f"or publish under another name such as {name}.{sha256[:8]}"
             )
         # This very publication is there: done, unless its asset or index entry went missing.

@@ -8,11 +8,11 @@ fall back the same way everywhere.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .._utils.warn import warn
 from ..errors import LoadError, PreprocessingWarning
 from ..preprocessing import Preprocessing
 from ..runtime import make_ready
@@ -144,10 +144,9 @@ def load_for_inference(
             for k in pre._fields
             if getattr(pre, k) != getattr(card, k)
         )
-        warnings.warn(
+        warn(
             f"{checkpoint_path} records other preprocessing than the card of {name}: {changed}; using the checkpoint's",
             PreprocessingWarning,
-            stacklevel=2,
         )
     return ReadyModel(net, pre, _listed(info.get("classes")) or carded)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import platform
-import warnings
 from typing import Any
 
 import numpy as np
 
+from .._utils.warn import warn
 from .._version import __version__
 from ..data.pipelines import workers_for
-from ..errors import TrainError
+from ..errors import TrainError, TrainWarning
 from .recipe import Recipe
 
 __all__ = ["available_cpus", "pin_threads", "distributed", "device_description", "effective", "versions"]
@@ -87,8 +87,9 @@ def effective(recipe: Recipe, device_target: str) -> Recipe:
         "num_parallel_workers": workers_for(recipe.num_parallel_workers),
     }
     if device_target == "CPU" and recipe.amp_level != "O0":
-        warnings.warn(
-            f"amp_level {recipe.amp_level} needs a GPU or Ascend device; training in O0 (float32) on CPU", stacklevel=3
+        warn(
+            f"amp_level {recipe.amp_level} needs a GPU or Ascend device; training in O0 (float32) on CPU",
+            TrainWarning,
         )
         changes["amp_level"] = "O0"
     return recipe.replace(**changes)

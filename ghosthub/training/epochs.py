@@ -181,14 +181,7 @@ def _report(run: Run, item: EpochMetrics) -> None:
     """An epoch's line in metrics.jsonl and the log, then the caller's callback (rank 0)."""
     with open(run.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(dataclasses.asdict(item)) + "\n")
-    logger.info(
-        "epoch %d/%d loss %.4f val top-1 %s %.0f img/s",
-        item.epoch,
-        item.epochs,
-        item.train_loss,
-        item.val_top1,
-        item.images_per_second,
-    )
+    logger.info("%s", item.line())  # a line per epoch wherever the log goes: a pipe shows no progress bar
     if run.callback is not None:
         run.callback(item)
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
+from .._utils.warn import warn
 from ..data import digits
-from ..errors import TrainError
+from ..errors import TrainError, TrainWarning
 from .environment import device_description
 from .recipe import Recipe
 from .results import TrainResult
 from .trainer import train
 
 __all__ = ["RebuildResult", "rebuild", "rebuild_model"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,16 +106,16 @@ def rebuild(
 
     here = device_description(ms.get_context("device_target"))
     if provenance.get("device") and provenance["device"] != here:
-        warnings.warn(
+        warn(
             f"the model was trained on {provenance['device']!r} and this is {here!r}: kernels may round "
             "differently, so the digests may differ even when everything else is equal",
-            stacklevel=2,
+            TrainWarning,
         )
     if provenance.get("mindspore_version") and provenance["mindspore_version"] != ms.__version__:
-        warnings.warn(
+        warn(
             f"the model was trained with MindSpore {provenance['mindspore_version']}, this is "
             f"{ms.__version__}: the digests may differ",
-            stacklevel=2,
+            TrainWarning,
         )
     if recipe.finetuning:
         from .finetune import locate_base
@@ -145,10 +148,10 @@ def rebuild(
     )
     recorded, used = provenance.get("cpu_isa"), result.provenance.get("cpu_isa")
     if recorded and used != recorded:
-        warnings.warn(
+        warn(
             f"the model was trained with oneDNN's instruction set capped at {recorded!r} and this rebuild "
             f"ran at {used!r} (ONEDNN_MAX_CPU_ISA or GHOSTHUB_CPU_ISA set?): the digests may differ",
-            stacklevel=2,
+            TrainWarning,
         )
     return RebuildResult(provenance["checkpoint_sha256"], result.checkpoint_sha256, result)
 
@@ -202,6 +205,7 @@ def rebuild_model(
     if provenance is None:
         raise TrainError(f"{card.path or name}: the card records no training provenance, so {name} cannot be rebuilt")
     expected = card.weights_asset().sha256.lower()
+    logger.info("rebuilding %s from the recipe its card records, to compare with sha256 %s", name, expected)
     with tempfile.TemporaryDirectory(prefix="ghosthub-rebuild-") as tmp:
         result = rebuild(
             provenance,
@@ -210,4 +214,5 @@ def rebuild_model(
             registry=client.registry,
             progress=client.settings.progress,
         )
+    logger.info("rebuilt %s: sha256 %s", name, result.actual_sha256)
     return dataclasses.replace(result, expected_sha256=expected, name=name)

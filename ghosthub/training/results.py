@@ -26,6 +26,20 @@ class EpochMetrics:
     checkpoint: str | None = None
     best: bool = False
 
+    def line(self) -> str:
+        """The epoch in one line, as the training log shows it.
+
+        Examples
+        --------
+        >>> EpochMetrics(3, 10, 9, 1152, 0.41234, 0.01, 2.5, 460.0, 97.5, 100.0).line()
+        'epoch 3/10  loss 0.4123  lr 0.01  val top-1  97.50  top-5 100.00  460 img/s  2.5 s'
+        """
+        val = f"  val top-1 {self.val_top1:6.2f}  top-5 {self.val_top5:6.2f}" if self.val_top1 is not None else ""
+        return (
+            f"epoch {self.epoch}/{self.epochs}  loss {self.train_loss:.4f}  lr {self.lr:.4g}{val}  "
+            f"{self.images_per_second:.0f} img/s  {self.seconds:.1f} s{'  best' if self.best else ''}"
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._utils.fs import atomic_path
+from .._utils.spelling import said
 from ..errors import TrainError
 from ..models.checkpoint import read_info, read_with_info, save_checkpoint
 from .recipe import Recipe
@@ -42,7 +43,7 @@ def resume_state(path: str | os.PathLike, recipe: Recipe, train_step) -> dict:
     if info["epoch"] >= recipe.epoch_size:
         raise TrainError(
             f"{os.fspath(path)!r} is from epoch {info['epoch']}, and the recipe trains "
-            f"{recipe.epoch_size} epochs: nothing left to do (pass --epochs N to train longer)."
+            f"{recipe.epoch_size} epochs: nothing left to do (pass {said('epochs')} to train longer)."
         )
     missing = []
     for param in train_step.get_parameters():

@@ -25,18 +25,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import config
 from .._utils.fs import atomic_write, write_json
 from .._utils.hashes import file_hash
+from .._utils.spelling import said
+from .._utils.warn import warn
 from ..data.imagefolder import combined_digest, find_splits, scan_splits
 from ..data.pipelines import epoch_order
-from ..errors import DataError, TrainError
+from ..errors import DataError, TrainError, TrainWarning
 from ..preprocessing import Preprocessing
 from ..runtime.isa import pin_cpu_isa
 from . import finetune
@@ -52,15 +54,17 @@ from .schedule import lr_schedule
 
 __all__ = ["train"]
 
+logger = logging.getLogger(__name__)
+
 
 def _check_out_dir(out_dir: Path, resume) -> None:
     """Create the output folder; refuse one holding another run's checkpoints unless resuming."""
     out_dir.mkdir(parents=True, exist_ok=True)
     earlier = sorted(p.name for p in out_dir.iterdir() if EPOCH_FILE.fullmatch(p.name))
     if resume is None and (earlier or (out_dir / BEST).exists()):
-        advice = f"continue it with --resume {out_dir / earlier[-1]}, or " if earlier else ""
+        advice = f"continue it with {said('resume', str(out_dir / earlier[-1]))}, or " if earlier else ""
         raise TrainError(
-            f"{out_dir} holds the checkpoints of an earlier run: {advice}pass another --out "
+            f"{out_dir} holds the checkpoints of an earlier run: {advice}pass another {said('out_dir')} "
             "(or delete them) to start afresh."
         )
 
@@ -208,6 +212,18 @@ def _train(
     _resume(run, resume)
     run.progress = config.show_progress(progress) and run.rank == 0
     run.callback = callback
+    if run.rank == 0:  # said once the recipe, the data and the output folder have passed their checks
+        logger.info(
+            "training %s on %s (%d images, %d classes) into %s: %d epochs of %d steps; the first step compiles "
+            "the network graph (about 15-30 s), then one line per epoch",
+            Path(run.source).stem,
+            data_dir,
+            len(run.train_folder),
+            len(run.train_folder.classes),
+            out_dir,
+            run.recipe.epoch_size - run.start_epoch,
+            run.steps_per_epoch,
+        )
     for epoch in range(run.start_epoch, run.recipe.epoch_size):
         train_epoch(run, epoch)
     return _finish(run)
@@ -281,11 +297,11 @@ def _settle_recipe(recipe: Recipe, device_target: str, base, progress, rank: int
     recipe = finetune.with_base_preprocessing(recipe, base)
     pin_threads(recipe.threads)
     if rank == 0 and recipe.devices != world:
-        warnings.warn(
+        warn(
             f"the recipe's values are for {recipe.devices} workers x batch_size {recipe.batch_size} = "
             f"{recipe.devices * recipe.batch_size} images per step; this run uses {world} x {recipe.batch_size} = "
             f"{world * recipe.batch_size}, and lr {recipe.lr:g} is not rescaled",
-            stacklevel=5,  # the caller of train()
+            TrainWarning,
         )
     return recipe, base
 

@@ -68,6 +68,7 @@ def test_a_cache_folder_that_is_a_file_is_a_clear_error(capsys, cards, server, t
     code, out, err = run(capsys, "download", "tiny", "--cards", cards, "--cache-dir", not_a_folder)
     assert code == 1 and out == ""
     assert err.startswith("error: ") and "cannot create the cache folder" in err and "Traceback" not in err
+    assert "set GHOSTHUB_CACHE or --cache-dir DIR to a folder" in err and "cache_dir=" not in err
     assert not_a_folder.read_text() == "a file" and not server.seen
 
 
@@ -78,8 +79,9 @@ def test_download_offline_miss(capsys, cards, server):
 
 
 def test_verify_ok_mismatch_and_not_cached(capsys, cards, server):
-    code, out, _ = run(capsys, "verify", "tiny", "--cards", cards)
-    assert code == 1 and out.startswith("NOT CACHED")
+    code, out, err = run(capsys, "verify", "tiny", "--cards", cards)
+    assert code == 0 and out.startswith("NOT CACHED") and err == "0 OK, 0 MISMATCH, 1 NOT CACHED\n"
+    assert run(capsys, "verify", "tiny", "--cards", cards, "--fail-on-missing")[0] == 1
     run(capsys, "download", "tiny", "--cards", cards)
     code, out, _ = run(capsys, "verify", "tiny", "--cards", cards)
     assert code == 0 and out.startswith("OK") and sha256(DATA) in out
@@ -93,9 +95,12 @@ def test_verify_ok_mismatch_and_not_cached(capsys, cards, server):
     path.unlink()  # leave the cache sound
 
 
-def test_verify_all_does_not_fail_on_what_was_never_downloaded(capsys, cards):
-    code, out, _ = run(capsys, "verify", "--all", "--cards", cards)
-    assert code == 0 and "NOT CACHED" in out
+def test_verify_name_and_all_follow_one_rule_for_what_was_never_downloaded(capsys, cards):
+    """NOT CACHED is reported and is no failure, for NAME and --all alike; --fail-on-missing makes it one."""
+    for which in (["tiny"], ["--all"]):
+        code, out, _ = run(capsys, "verify", *which, "--cards", cards)
+        assert code == 0 and "NOT CACHED" in out and "tiny" in out
+        assert run(capsys, "verify", *which, "--cards", cards, "--fail-on-missing")[0] == 1
 
 
 def test_verify_file(capsys, tmp_path):
@@ -157,7 +162,9 @@ def test_cache_ls_total_and_clear_needs_confirmation(capsys, cards, monkeypatch)
     root = config.settings().cache_dir
     run(capsys, "download", "tiny", "--cards", cards)
     code, out, _ = run(capsys, "cache", "ls")
-    assert out.splitlines()[-1] == f"1 file(s), 48.8 KiB in {root}"
+    lines = out.splitlines()
+    assert lines[-2] == f"1 file(s), 48.8 KiB in {root}"
+    assert lines[-1].startswith("  + registry/ ") and lines[-1].endswith(" KiB: the card folders' parsed front-matter")
     code, out, _ = run(capsys, "cache", "clear", "--dry-run")
     assert code == 0 and f"would remove {root / 'assets'}" in out and (root / "assets").is_dir()
     code, _, err = run(capsys, "cache", "clear")  # stdin is not a terminal here
@@ -169,3 +176,22 @@ def test_cache_ls_total_and_clear_needs_confirmation(capsys, cards, monkeypatch)
     monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
     code, out, _ = run(capsys, "cache", "clear")
     assert code == 0 and not (root / "assets").exists() and "freed " in out and str(root) in out
+
+
+def test_a_large_download_says_when_it_starts_and_ends_where_no_bar_shows(capsys, tmp_path):
+    """Through a pipe a large download is two lines (start, end); a small one stays quiet."""
+    big = os.urandom(17 << 20)  # past LogLines.LOG_FROM
+    with AssetServer() as srv:
+        srv.add("/big.ckpt", big)
+        write_card(tmp_path / "cards", "big", srv.url("/big.ckpt"), sha256(big))
+        code, out, err = run(capsys, "download", "big", "--cards", tmp_path / "cards")
+    assert code == 0 and out.strip().endswith("big.ckpt")
+    lines = err.splitlines()
+    assert lines[0] == "downloading big.ckpt (17.0 MiB)", err
+    assert lines[1].startswith("big.ckpt: 17.0 MiB received in ") and lines[1].endswith("/s)")
+    assert len(lines) == 2
+
+
+def test_a_small_download_says_nothing_but_its_path(capsys, cards):
+    code, out, err = run(capsys, "download", "tiny", "--cards", cards)
+    assert code == 0 and out.strip().endswith("a.ckpt") and err == ""

@@ -2,6 +2,7 @@
 
 import gc
 import json
+import os
 
 import mindspore as ms
 import numpy as np
@@ -109,6 +110,7 @@ def test_predict_text_and_missing_image(model, capsys):
 
 def test_export_mindir_runs_the_same(model, tmp_path, capsys):
     out = tmp_path / "sub" / "five.mindir"
+    out.parent.mkdir()  # an output file's folder is the user's to make
     code = main(["export", "five_050", "--cards", str(model["root"]), "--checkpoint", model["ckpt"], "--out", str(out)])
     assert code == 0 and out.is_file() and "1x3x64x64" in capsys.readouterr().out
     assert [p.name for p in out.parent.iterdir()] == ["five.mindir"]  # nothing left beside it
@@ -218,6 +220,35 @@ def test_predict_in_graph_mode_gives_the_same_answer(model, capsys):
     pynative = json.loads(capsys.readouterr().out)
     assert [t["index"] for t in graph[0]["top"]] == [t["index"] for t in pynative[0]["top"]]
     assert graph[0]["top"][0]["probability"] == pytest.approx(pynative[0]["top"][0]["probability"], abs=1e-5)
+
+
+def test_cache_clear_removes_the_compile_cache_a_graph_run_wrote(model, capsys):
+    import subprocess
+    import sys
+
+    from ghosthub import config
+    from tests.support.paths import REPO
+
+    root = config.settings().cache_dir
+    args = ["predict", "five_050", model["images"][0], "--cards", str(model["root"]), "--checkpoint", model["ckpt"]]
+    # A process of its own: MindSpore's compile cache serves the first graph a process compiles.
+    proc = subprocess.run(
+        [sys.executable, "-m", "ghosthub", *args, "--mode", "graph"],
+        cwd=REPO,
+        env={**os.environ, "GLOG_v": "3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (root / "compile").is_dir()
+    (root / "my-notes.txt").write_text("kept")
+    capsys.readouterr()
+    assert main(["cache", "ls"]) == 0
+    assert "  + compile/ " in capsys.readouterr().out, "ls sums what clear removes"
+    assert main(["cache", "clear", "--yes"]) == 0
+    assert f"removed {root / 'compile'}" in capsys.readouterr().out
+    assert os.listdir(root) == ["my-notes.txt"]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.support.images import make_image_folder
 from tests.support.paths import REPO
 from tests.support.recipes import TINY
@@ -58,3 +60,28 @@ def test_an_interrupted_train_names_the_checkpoint_to_resume_from(tmp_path):
     assert f"resume with: ghosthub train --recipe {recipe} --data-dir {data} --out {out} --resume {last}" in err
     assert "Traceback" not in err
     assert all(p.stat().st_mode & 0o777 == 0o644 for p in out.glob("*.ckpt")), "training checkpoints are not 0400"
+
+
+def test_train_checks_its_inputs_before_announcing_the_compile(tmp_path, capsys):
+    """A missing data folder, a bad recipe or an output folder that cannot be made fail at once, unannounced."""
+    from ghosthub.cli import main
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY, encoding="utf-8")
+    data = make_image_folder(tmp_path / "data", train=1, val=0)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    run = str(tmp_path / "run")
+    cases = [
+        (["--recipe", str(recipe), "--data-dir", str(tmp_path / "nodata"), "--out", run], str(tmp_path / "nodata")),
+        (["--recipe", str(tmp_path / "norecipe.yaml"), "--data-dir", str(data), "--out", run], "norecipe.yaml"),
+    ]
+    for argv, named in cases:
+        code = main(["train", *argv])
+        err = capsys.readouterr().err
+        assert code == 1 and err.startswith("error: ") and named in err, err
+        assert "compiles the network graph" not in err and "Traceback" not in err and "made this folder" not in err
+    with pytest.raises(SystemExit) as info:  # an output folder that cannot be made: refused before anything runs
+        main(["train", "--recipe", str(recipe), "--data-dir", str(data), "--out", str(blocked / "run")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"{blocked / 'run'} cannot be made: {blocked} is not a folder" in err

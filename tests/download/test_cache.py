@@ -238,9 +238,26 @@ def test_remove_one_model(tmp_path):
 
 def test_clear_removes_ghosthubs_folders_only(tmp_path):
     populate(tmp_path)
+    for name in ("compile", "onnx", "publish"):  # MindSpore's compile cache, ONNX exports, staged publishes
+        (tmp_path / name / "x").mkdir(parents=True)
+    (tmp_path / "my-notes").mkdir()
     removed = at(tmp_path).clear()
-    assert {p.name for p in removed} == {"assets", "registry", "hubs"}
-    assert (tmp_path / "mine.txt").exists()
+    assert {p.name for p in removed} == {"assets", "registry", "hubs", "compile", "onnx", "publish"}
+    assert sorted(os.listdir(tmp_path)) == ["mine.txt", "my-notes"]
+
+
+def test_every_folder_the_code_writes_in_the_cache_is_in_the_one_list():
+    """`cache clear` and `cache ls` know a folder only if CACHE_FOLDERS names it: a new one must be added there."""
+    import re
+
+    from ghosthub.constants import CACHE_FOLDERS
+
+    written = set()
+    for path in (REPO / "ghosthub").rglob("*.py"):
+        written |= set(re.findall(r"cache_dir\)?\s*/\s*\"([A-Za-z0-9_.-]+)\"", path.read_text(encoding="utf-8")))
+    written |= {layout.ASSETS}
+    assert {"compile", "onnx", "hubs", "registry", "publish"} <= written, "the scan finds the folders"
+    assert written <= set(CACHE_FOLDERS), written - set(CACHE_FOLDERS)
 
 
 def test_prune_through_the_api_keeps_what_cards_refer_to(tmp_path):

@@ -226,13 +226,32 @@ def test_a_file_without_a_record_is_adopted_after_hashing(card, settings, server
 
 def test_weak_hash_warns_once_per_asset(tmp_path, server):
     card = write_card(tmp_path / "c1", "weakling", server.url(PATH), sha256(DATA)[:8])
-    with pytest.warns(WeakHashWarning, match="8 of 64"):
+    with pytest.warns(WeakHashWarning) as caught:
         fetch_asset(card, settings=fast_settings())
+    (message,) = [str(w.message) for w in caught]
+    assert message == (
+        "weakling: its card gives 8 of the 64 hex digits of the SHA-256; the download matches them, which rules out "
+        "a corrupt file but not a forged one"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", WeakHashWarning)
         fetch_asset(card, settings=fast_settings(), force_download=True)
         full = write_card(tmp_path / "c2", "strong", server.url(PATH), sha256(DATA))
         fetch_asset(full, settings=fast_settings())
+
+
+def test_a_failed_download_has_its_error_and_no_weak_hash_warning(tmp_path, server):
+    """The warning is about a file that was downloaded: a failure says only what failed."""
+    card = write_card(tmp_path / "c1", "gone", server.url("/no-such.ckpt"), sha256(DATA)[:8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeakHashWarning)
+        with pytest.raises(DownloadError, match="404"):
+            fetch_asset(card, settings=fast_settings())
+    wrong = write_card(tmp_path / "c2", "wrong", server.url(PATH), "0" * 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeakHashWarning)
+        with pytest.raises(HashMismatchError):
+            fetch_asset(wrong, settings=fast_settings())
 
 
 # --------------------------------------------------------------------------- offline

@@ -98,7 +98,10 @@ def test_checkpoint_without_record_reads_its_architecture_from_its_shapes(data, 
 def test_cli_eval_json_and_text(data, tmp_path, capsys):
     _, path = tiny_checkpoint(tmp_path)
     assert main(["eval", str(path), "--data-dir", str(data), "--json", "--batch-size", "4"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    shown = capsys.readouterr()
+    out = json.loads(shown.out)
+    # No progress bar here (stderr is no terminal): a line when the evaluation starts and one when it ends.
+    assert f"evaluating on 9 images in {data / 'val'}\n" in shown.err and "evaluated 9 images: top-1 " in shown.err
     assert out["images"] == 9 and 0 <= out["top1"] <= 100 and set(out) >= {"top1", "top5", "loss", "images_per_second"}
     assert main(["eval", str(path), "--data-dir", str(data / "val")]) == 0  # a folder of classes works too
     assert "top-1" in capsys.readouterr().out

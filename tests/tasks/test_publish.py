@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import ghosthub
+from ghosthub.cli import main
 from ghosthub.errors import PublishError
 from ghosthub.hub.index import FORMAT, INDEX
 from ghosthub.hub.serve import serve
@@ -146,13 +147,16 @@ def test_a_training_record_of_another_checkpoint_is_not_published(checkpoints, t
     assert "ab" * 32 in matching.card_path.read_text()
 
 
-def test_never_overwrites_a_different_card_without_force(checkpoints, tmp_path):
+def test_never_overwrites_a_different_card_without_force(checkpoints, tmp_path, capsys):
     hub = tmp_path / "hub"
     first = publish(checkpoints[1], name="tiny_050", hub=hub, width=0.5, today=TODAY)
     before = tree(hub)
     with pytest.raises(PublishError, match="already describes other weights") as info:
         publish(checkpoints[2], name="tiny_050", hub=hub, width=0.5)
-    assert "--force" in str(info.value)
+    assert "pass force=True to replace it" in str(info.value)  # the Python caller's words; --force in the command
+    assert main(["publish", str(checkpoints[2]), "--name", "tiny_050", "--hub", str(hub), "--width", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "pass --force to replace it" in err and "force=True" not in err
     assert tree(hub) == before
     second = publish(checkpoints[2], name="tiny_050", hub=hub, width=0.5, force=True)
     assert second.changed and second.sha256 != first.sha256
@@ -178,13 +182,15 @@ def test_never_overwrites_a_different_asset_without_force(checkpoints, tmp_path)
     assert not (hub / "cards" / "tiny_050.md").exists() and not (hub / "index.json").exists()
 
 
-def test_architecture_mismatch_is_refused(checkpoints, tmp_path):
+def test_architecture_mismatch_is_refused(checkpoints, tmp_path, capsys):
     hub = tmp_path / "hub"
     with pytest.raises(ghosthub.CheckpointMismatchError, match="shape mismatches") as info:
         publish(checkpoints["wide"], name="wrong_050", hub=hub, width=0.5)
     message = str(info.value)
     assert str(checkpoints["wide"]) in message and ".tmp" not in message, "name the user's file, not the staged copy"
-    assert "strict=False" not in message and "--width" in message
+    assert "strict=False" not in message and "check backbone= and width= against the checkpoint" in message
+    assert main(["publish", str(checkpoints["wide"]), "--name", "wrong_050", "--hub", str(hub), "--width", "0.5"]) == 1
+    assert "check --backbone and --width against the checkpoint" in capsys.readouterr().err  # as the command says it
     assert [p for p in hub.rglob("*") if p.is_file() and p.name != ".publish.lock"] == []
 
 
@@ -267,8 +273,6 @@ def test_publish_with_eval_dir_reads_the_checkpoint_once_and_builds_once(checkpo
 def test_card_author_license_summary_from_the_command_line_never_the_login_name(checkpoints, tmp_path, capsys):
     """--author/--license/--summary: no login name, no local recipe path in a published card."""
     import getpass
-
-    from ghosthub.cli import main
 
     hub = tmp_path / "hub"
     assert (

@@ -37,13 +37,39 @@ def recipe_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def full_run(data, recipe_file, tmp_path_factory):
+def run_log():
+    """What the reference run logged at INFO, as ``logging.basicConfig(level=logging.INFO)`` would show it."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def full_run(data, recipe_file, tmp_path_factory, run_log):
     """An uninterrupted 2-epoch run, the reference the other runs are compared with."""
+    import logging
+
     os.environ["GHOSTHUB_NO_PROGRESS"] = "1"
     seen = []
-    result = train(recipe_file, data, tmp_path_factory.mktemp("run") / "full", callback=seen.append)
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: run_log.append(record.getMessage())
+    logger = logging.getLogger("ghosthub")
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        result = train(recipe_file, data, tmp_path_factory.mktemp("run") / "full", callback=seen.append)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     assert [e.epoch for e in seen] == [1, 2]
     return result
+
+
+def test_the_log_says_what_training_does_then_a_line_per_epoch(full_run, data, run_log):
+    """Where no progress bar shows (a pipe, a notebook's log), the library's INFO lines are the progress."""
+    trained = [line for line in run_log if line.startswith(("training ", "epoch "))]
+    assert trained[0].startswith(f"training tiny on {data} (18 images, 3 classes) into {full_run.out_dir}: 2 epochs")
+    assert "the first step compiles the network graph" in trained[0]
+    assert [line.split()[1] for line in trained[1:]] == ["1/2", "2/2"]
+    assert all("loss " in line and " val top-1 " in line and " img/s " in line for line in trained[1:])
 
 
 def test_lr_schedule_warmup_cosine_and_prefix():
@@ -153,8 +179,9 @@ def test_interrupted_and_resumed_run_ends_byte_identical(full_run, data, recipe_
 
 
 def test_resume_and_output_folder_refusals(full_run, data, recipe_file, tmp_path):
-    with pytest.raises(TrainError, match="holds the checkpoints of an earlier run: continue it with --resume"):
+    with pytest.raises(TrainError, match="holds the checkpoints of an earlier run: continue it with resume='") as info:
         train(recipe_file, data, full_run.out_dir)
+    assert "pass another out_dir= (or delete them)" in str(info.value)
     changed = load_recipe(recipe_file, lr=0.1)
     with pytest.raises(TrainError, match=r"recipe differs .*lr: 0.05 -> 0.1"):
         train(changed, data, tmp_path / "x", resume=os.path.join(full_run.out_dir, "epoch-0001.ckpt"))
