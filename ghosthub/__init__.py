@@ -26,6 +26,7 @@ _EXPORTS = {
     ),
     "modelcard": ("Asset", "ModelCard", "load_card", "parse_card", "render_card"),
     "errors": (
+        "ArchitectureError",
         "CardError",
         "CardWarning",
         "CheckpointMismatchError",
@@ -71,6 +72,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .client import Client  # noqa: F401
     from .data.digits import write_digits  # noqa: F401
     from .errors import (  # noqa: F401
+        ArchitectureError,
         CardError,
         CardWarning,
         CheckpointMismatchError,

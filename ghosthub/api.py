@@ -144,6 +144,7 @@ def load(
     num_classes: int | None = None,
     in_channels: int = 3,
     checkpoint_path: str | os.PathLike | None = None,
+    architecture: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     force_download: bool = False,
     offline: bool | None = None,
@@ -161,6 +162,9 @@ def load(
     >>> net = ghosthub.load("ghostnet_050", pretrained=False, num_classes=10)  # doctest: +SKIP
     >>> # any layout: builds what the file holds
     >>> net = ghosthub.load("downloads/ghostnetv2_100.safetensors")  # doctest: +SKIP
+    >>> # MindCV's networks (pip install 'ghosthub[mindcv]'), by card or by architecture name
+    >>> net = ghosthub.load("resnet18", pretrained=False, num_classes=10)  # doctest: +SKIP
+    >>> net = ghosthub.load("downloads/resnet18-1e65cd21.ckpt", architecture="resnet18")  # doctest: +SKIP
     """
     client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline, progress=progress)
     return client.load(
@@ -169,6 +173,7 @@ def load(
         num_classes=num_classes,
         in_channels=in_channels,
         checkpoint_path=checkpoint_path,
+        architecture=architecture,
         force_download=force_download,
         progress=progress,
         **model_kwargs,

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 from . import config
-from .errors import CardError, HubError, LinkError, LoadError
-from .modelcard.fields import architecture, int_field
+from .errors import CardError, HubError, LinkError, LoadError, ModelNotFoundError
+from .modelcard.fields import int_field
 from .preprocessing import Preprocessing
 from .registry import CardEntry, Registry, default_sources
 
@@ -264,6 +264,7 @@ class Client:
         num_classes: int | None = None,
         in_channels: int = 3,
         checkpoint_path: str | os.PathLike | None = None,
+        architecture: str | None = None,
         force_download: bool = False,
         progress: bool | None = None,
         mode: str = "pynative",
@@ -273,9 +274,11 @@ class Client:
     ):
         """A MindSpore network for a model card or a weights file, holding its weights, in inference mode.
 
-        The weights may be in any supported layout (MindCV, timm / PyTorch, the MindSpore model
-        zoo, GhostNetV3 training form): they are mapped to ghosthub's names and loaded strictly. A
-        card without a width (or a local file) gets its architecture from the weights' shapes.
+        The card chooses the architecture (:func:`ghosthub.architectures.choose_architecture`: built
+        in, MindCV's, or an installed plug-in's); the weights may be in any layout the architecture
+        maps (GhostNet: MindCV, timm / PyTorch, the MindSpore model zoo, GhostNetV3 training form) and
+        are loaded strictly, training state dropped. A card without a width (or a local file) gets
+        its architecture from the weights.
 
         Parameters
         ----------
@@ -292,6 +295,9 @@ class Client:
             are refused.
         checkpoint_path : str or os.PathLike, optional
             Load this local file instead of the card's asset (not together with ``pretrained=True``).
+        architecture : str, optional
+            The architecture to build, instead of what the card (or a weights file) says; needed
+            for a file of another library's names without a card (``load("x.ckpt", architecture="resnet18")``).
         force_download, progress
             As for :meth:`download`.
         mode : {"pynative", "auto", "graph"}
@@ -320,6 +326,7 @@ class Client:
             num_classes=num_classes,
             in_channels=in_channels,
             checkpoint_path=checkpoint_path,
+            architecture=architecture,
             force_download=force_download,
             progress=progress,
             **model_kwargs,
@@ -340,42 +347,51 @@ class Client:
         num_classes: int | None = None,
         in_channels: int = 3,
         checkpoint_path: str | os.PathLike | None = None,
+        architecture: str | None = None,
         force_download: bool = False,
         progress: bool | None = None,
         **model_kwargs,
     ):
         """The network of :meth:`load`, before it is made ready for running."""
-        if checkpoint_path is None and _is_weights_file(name):
-            # A local weights file, not a card: it says its own architecture and layout.
-            from .models.builder import load_network
+        from .weights.network import build_network, load_network
 
-            return load_network(name, num_classes=num_classes, in_channels=in_channels, **model_kwargs)[0]
+        if checkpoint_path is None and _is_weights_file(name):
+            # A local weights file, not a card: it says its own architecture and layout, or the caller does.
+            if architecture is not None:
+                from .architectures import named_architecture
+
+                named_architecture(architecture)
+            return load_network(
+                name, architecture=architecture, num_classes=num_classes, in_channels=in_channels, **model_kwargs
+            )[0]
         if pretrained and checkpoint_path is not None:
             raise LoadError(
                 f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
                 "(a local file), not both"
             )
-        entry = self.entry(name)
-        backbone, width = architecture(entry)
-        from .models import check_model
+        from .architectures import checked_choice
 
-        # Before any download: a card or an argument that cannot work fails now, not after the transfer.
-        # Without a width anywhere on the card, the weights say it once read (any width checks the rest).
-        if width is None and not pretrained and checkpoint_path is None:
-            raise LoadError(
-                f"load({name!r}, pretrained=False): the card names no width (no width: field, no ghostnet_NNN in "
-                "its name or file name), and only its weights could say it: load with pretrained=True, or add width:"
-            )
         try:
-            check_model(
-                backbone,
-                1.0 if width is None else width,
-                num_classes=1000 if num_classes is None else num_classes,
-                in_channels=in_channels,
-                **model_kwargs,
-            )
-        except LoadError as exc:
-            raise LoadError(f"load({name!r}): {exc}") from None
+            entry = self.entry(name)
+        except ModelNotFoundError:
+            if pretrained or checkpoint_path is not None:
+                raise
+            # No card, no weights: an architecture's name builds an untrained network (load("resnet18", False)).
+            from .architectures import match
+
+            if match(name) is None:
+                raise
+            classes = 1000 if num_classes is None else num_classes
+            return build_network(name, num_classes=classes, in_channels=in_channels, **model_kwargs)
+        # Before any download: a card or an argument that cannot work fails now, not after the transfer.
+        choice = checked_choice(
+            entry,
+            weights=pretrained or checkpoint_path is not None,
+            architecture=architecture,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            **model_kwargs,
+        )
         if pretrained:
             from .download.fetch import fetch_asset
 
@@ -384,13 +400,12 @@ class Client:
             )
         elif checkpoint_path is None and num_classes is None:
             num_classes = int_field(entry, "num-classes") or 1000
-        from .models.builder import build_network, load_network
-
+        arch, width = choice.architecture.name, choice.width
         if checkpoint_path is None:
-            return build_network(backbone, width, num_classes=num_classes, in_channels=in_channels, **model_kwargs)
+            return build_network(arch, width, num_classes=num_classes, in_channels=in_channels, **model_kwargs)
         return load_network(
             checkpoint_path,
-            backbone=backbone,
+            architecture=arch,
             width=width,
             layout=entry.get("weights-layout"),
             num_classes=num_classes,
@@ -470,44 +485,40 @@ class Client:
     def load_any(self, model: Any, *, arch: str | None = None, **load_kwargs) -> tuple[Any, dict | None]:
         """``(network, record)`` for a network, a checkpoint file or a model name.
 
-        A checkpoint ghosthub wrote names its architecture; any other GhostNet checkpoint says it
-        through its shapes, or ``arch`` (a model name such as ``ghostnet_050``) names it. A model
-        name loads through :meth:`load` and its record comes from the card.
+        A checkpoint ghosthub wrote names its architecture; another says it through its names and
+        shapes where its architecture's layouts can (GhostNet's), or ``arch`` (an architecture name,
+        with its width for a family that takes one) names it. A model name loads through
+        :meth:`load` and its record comes from the card.
         """
         if not isinstance(model, (str, os.PathLike)):
             return model, None
         path = Path(model)
         if path.is_file():
-            from .models.builder import load_network
-            from .naming import split_name
+            from .weights.network import load_network
 
-            backbone = width = None
+            architecture = width = None
             if arch:
-                try:
-                    parsed = split_name(arch)
-                except ValueError:
-                    parsed = None
-                if parsed is None or parsed.width is None:
-                    raise LoadError(
-                        f"arch {arch!r} is not an architecture name with a width, such as ghostnet_050 "
-                        "(the backbone, then the width multiplier times 100 in three digits)."
-                    )
-                backbone, width = parsed.backbone, parsed.width
-            # Otherwise the record ghosthub wrote, else the weights' own shapes, say the architecture.
-            net, plan = load_network(path, backbone=backbone, width=width)
+                from .architectures import named_architecture
+
+                found = named_architecture(arch)
+                architecture, width = found.name, found.width
+            # Otherwise the record ghosthub wrote, else the weights' own names and shapes, say the architecture.
+            net, plan = load_network(path, architecture=architecture, width=width)
             return net, plan.record
         name = os.fspath(model)
         return self.load(name, **load_kwargs), self.record(name)
 
-    def inspect(self, path: str | os.PathLike, *, layout: str | None = None) -> dict[str, Any]:
-        """What a weights file holds, from its header: family, width, classes, layout, parameter count, SHA-256, record.
+    def inspect(
+        self, path: str | os.PathLike, *, layout: str | None = None, architecture: str | None = None
+    ) -> dict[str, Any]:
+        """What a weights file holds, from its header: architecture, width, classes, layout, parameters, SHA-256.
 
         No tensor is read and MindSpore is not imported (see
-        :func:`ghosthub.models.weights.describe_weights`).
+        :func:`ghosthub.weights.convert.describe_weights`).
         """
-        from .models.weights import describe_weights
+        from .weights.convert import describe_weights
 
-        return describe_weights(path, layout=layout)
+        return describe_weights(path, layout=layout, architecture=architecture)
 
     def convert(
         self,
@@ -519,9 +530,9 @@ class Client:
     ) -> dict[str, Any]:
         """Rewrite a weights file of any supported layout in ghosthub's names and record (.ckpt or .safetensors).
 
-        See :func:`ghosthub.models.weights.convert_weights`.
+        See :func:`ghosthub.weights.convert.convert_weights`.
         """
-        from .models.weights import convert_weights
+        from .weights.convert import convert_weights
 
         return convert_weights(src, out, layout=layout, record=record)
 
@@ -547,7 +558,7 @@ class Client:
         if checkpoint_path is None:
             net = self.load(name, **load_kwargs)
             return net, self.preprocessing(name), self.class_names(name, net.num_classes)
-        from .models.checkpoint import read_info
+        from .weights.checkpoint import read_info
 
         net = self.load(name, pretrained=False, checkpoint_path=checkpoint_path, **load_kwargs)
         info, card = read_info(checkpoint_path) or {}, self.preprocessing(name)

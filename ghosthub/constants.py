@@ -11,3 +11,6 @@ IMAGENET_DEFAULT_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 # Large reads and writes keep hashing and copying at the speed of the hash itself (hashlib drops the GIL).
 CHUNK_SIZE = 1 << 20
+
+# The entry of a checkpoint (a .ckpt string, a safetensors __metadata__ key) holding ghosthub's record.
+CHECKPOINT_RECORD_KEY = "ghosthub"

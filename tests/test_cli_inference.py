@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from conftest import SEED
+from ghosthub.architectures import create_model
 from ghosthub.cli import main
 from ghosthub.data.transforms import make_transform
 from ghosthub.modelcard import load_card, render_card
-from ghosthub.models import create_model
 
 CLASSES = ["zero", "one", "two", "three", "four"]
 
@@ -223,7 +223,7 @@ def test_predict_in_graph_mode_gives_the_same_answer(model, capsys):
 @pytest.fixture(scope="module")
 def recorded(model):
     """A checkpoint ghosthub wrote for the same architecture: 32 px, its own mean/std and three classes."""
-    from ghosthub.models.checkpoint import save_checkpoint
+    from ghosthub.weights.checkpoint import save_checkpoint
 
     ms.set_seed(5)
     net = create_model("ghostnet", 0.5, num_classes=3)

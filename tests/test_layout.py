@@ -14,7 +14,7 @@ LAYERS = [
     ("downloads", ("download",)),
     ("hubs", ("hub",)),
     ("registry", ("registry",)),
-    ("networks and data", ("models", "data")),
+    ("networks and data", ("architectures", "weights", "data")),
     ("tasks", ("tasks", "runtime")),
     ("training", ("training",)),
     ("api", ("client", "api")),

@@ -10,9 +10,9 @@ from fetch_helpers import assert_nothing_cached
 
 import ghosthub
 from conftest import SEED
+from ghosthub.architectures import create_model
 from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card, render_card
-from ghosthub.models import create_model
 
 NUM_CLASSES = 7
 

@@ -13,10 +13,11 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from ghosthub.architectures import create_model
 from ghosthub.errors import CheckpointMismatchError, GhostHubError, WeightsError
-from ghosthub.models import create_model
-from ghosthub.models.builder import build_network, load_weights
-from ghosthub.models.checkpoint import read_checkpoint, split_training_state
+from ghosthub.weights.checkpoint import read_checkpoint, split_training_state
+from ghosthub.weights.network import build_network
+from ghosthub.weights.strict import load_weights
 
 
 def _save(params, path, fmt="ckpt"):
@@ -126,11 +127,11 @@ def test_missing_file_and_directory(tmp_path):
 
 
 def test_build_network_with_bad_file_fails_before_building(tmp_path, ckpt, monkeypatch):
-    from ghosthub.models import _factory
+    from ghosthub.architectures import build as builder
 
     builds = []
-    real_create = _factory.create_model
-    monkeypatch.setattr(_factory, "create_model", lambda *a, **kw: builds.append(a) or real_create(*a, **kw))
+    real_build = builder.build
+    monkeypatch.setattr(builder, "build", lambda *a, **kw: builds.append(a) or real_build(*a, **kw))
     path = _bad_file(tmp_path, "truncated", ckpt)
     with pytest.raises(WeightsError, match="truncated"):
         build_network("ghostnet", 0.5, checkpoint_path=path)
@@ -205,7 +206,7 @@ def test_shape_mismatch_lists_shapes_and_counts(ckpt):
 
 def test_non_strict_loads_the_matching_part_and_warns(weights, tmp_path, caplog):
     path = _save({k: v for k, v in weights.items() if k != "conv_head.bias"}, tmp_path / "partial.ckpt")
-    with caplog.at_level(logging.WARNING, logger="ghosthub.models.builder"):
+    with caplog.at_level(logging.WARNING, logger="ghosthub.weights.strict"):
         net = build_network("ghostnet", 0.5, checkpoint_path=path, strict=False)
     assert "conv_head.bias" in caplog.text
     _assert_loaded(net, weights, skip={"conv_head.bias"})
@@ -223,7 +224,7 @@ def test_half_precision_checkpoint_is_cast(weights, tmp_path):
 
 
 def test_num_classes_resets_only_the_classifier(weights, ckpt, caplog):
-    with caplog.at_level(logging.INFO, logger="ghosthub.models.builder"):
+    with caplog.at_level(logging.INFO, logger="ghosthub.weights.strict"):
         net = build_network("ghostnet", 0.5, checkpoint_path=ckpt, num_classes=10)
     assert "re-initialising classifier" in caplog.text
     values = _values(net)
@@ -283,7 +284,7 @@ def test_without_checkpoint_just_builds():
 
 def test_weights_module_imports_without_mindspore():
     code = (
-        "import sys, ghosthub.models.checkpoint, ghosthub.models.builder, ghosthub.data.transforms; "
-        "assert 'mindspore' not in sys.modules"
+        "import sys, ghosthub.weights.checkpoint, ghosthub.weights.strict, ghosthub.weights.plan, "
+        "ghosthub.data.transforms; assert 'mindspore' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))

@@ -21,7 +21,9 @@ def add_commands(command) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt or .safetensors file")
     p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '+', '-')")
     p.add_argument("--hub", required=True, metavar="DIR", help="the hub folder (created if missing)")
-    p.add_argument("--backbone", help="architecture (default: the checkpoint's record, else ghostnet)")
+    p.add_argument(
+        "--backbone", help="architecture (default: the checkpoint's record, else what its names and shapes say)"
+    )
     p.add_argument("--width", type=float, help="width multiplier, e.g. 0.5 (default: the checkpoint's record)")
     p.add_argument("--dataset", help="train-dataset of the card (default: the checkpoint's record)")
     p.add_argument(

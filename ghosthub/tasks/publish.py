@@ -16,6 +16,7 @@ from .._utils.fs import read_json, utcnow
 from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
 from .._utils.urls import is_url
+from ..architectures import match, width_families
 from ..download.parts import owner_tag
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning
 from ..hub.fsck import LOCK, clean_leftovers
@@ -23,10 +24,12 @@ from ..hub.index import INDEX, asset_file_name, index_bytes, read_index
 from ..hub.transaction import Transaction, recover, stage_copy
 from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
 from ..modelcard.provenance import provenance_block, provenance_fields
-from ..models.builder import build_network
-from ..models.checkpoint import read_with_info
-from ..models.weights import NATIVE, convert_weights, plan_weights
+from ..naming import variant_name
 from ..preprocessing import Preprocessing
+from ..weights.checkpoint import read_with_info
+from ..weights.convert import convert_weights
+from ..weights.network import build_network
+from ..weights.plan import plan_weights
 from .evaluate import evaluate, network_preprocessing
 
 __all__ = ["PublishResult", "publish"]
@@ -103,8 +106,10 @@ def publish(
     hub : str or os.PathLike
         The hub folder (created if missing).
     backbone, width : str, float, optional
-        The architecture the checkpoint must load into strictly; by default what a
-        checkpoint written by ``ghosthub train`` records.
+        The architecture the checkpoint must load into strictly (any registered one; the width
+        for a family that takes one); by default what a checkpoint written by ``ghosthub train``
+        records, else what its names and shapes say. An architecture without a width is written
+        into the card's ``architecture:`` field.
     dataset : str, optional
         The card's train-dataset (default: the checkpoint's record, else "-").
     metrics : mapping of str to float, optional
@@ -158,13 +163,13 @@ def publish(
     (root / "assets").mkdir(parents=True, exist_ok=True)
     (root / "cards").mkdir(parents=True, exist_ok=True)
 
-    # Foreign layouts (timm, the model zoo, V3 training form) are converted to ghosthub's first.
+    # Foreign layouts (timm, the model zoo, V3 training form) are converted to the network's names first.
     try:
-        plan = plan_weights(checkpoint)
+        plan = plan_weights(checkpoint, architecture=backbone, width=width)
     except GhostHubError:
-        plan = None  # not a GhostNet layout: the read and the strict load below say what is wrong
+        plan = None  # no layout the architecture maps: the read and the strict load below say what is wrong
     converted = None
-    if plan is not None and (plan.layout not in NATIVE or plan.format == "torch"):
+    if plan is not None and (not plan.native or plan.format == "torch"):
         converted = root / "assets" / f"{name}.incoming-converted.ckpt"
         convert_weights(checkpoint, converted)
         fmt, plan = "ckpt", plan_weights(converted)
@@ -180,14 +185,7 @@ def publish(
     try:
         params, info = _read_staged(staged, checkpoint)
         info = info or {}
-        held = plan.inferred if plan is not None else None
-        backbone = backbone or info.get("backbone") or (held.family if held else None) or "ghostnet"
-        width = width if width is not None else info.get("width", held.width if held else None)
-        if width is None:
-            raise PublishError(
-                f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
-                "name its width, e.g. --backbone ghostnet --width 0.5"
-            )
+        backbone, width = _architecture(checkpoint, plan, info, backbone, width)
         net = _build_checked(params, staged, checkpoint, backbone, width, info.get("model_options"))
         del params
         try:
@@ -258,7 +256,34 @@ def _read_staged(staged: Path, checkpoint: Path):
         raise exc from None
 
 
-def _build_checked(params, staged: Path, checkpoint: Path, backbone: str, width: float, options=None):
+def _architecture(checkpoint: Path, plan, info: dict, backbone: str | None, width: float | None):
+    """(architecture, width) to publish as: the caller's, else the checkpoint's record, else its names and shapes."""
+    held = plan.architecture if plan is not None else None
+    backbone = backbone or info.get("architecture") or info.get("backbone") or (held.family if held else None)
+    families = width_families()
+    example = f"--backbone {families[0]} --width 0.5" if families else "--backbone NAME"
+    if backbone is None:
+        raise PublishError(
+            f"{checkpoint} does not say which architecture it is (ghosthub train did not write it, and its names "
+            f"are no registered family's): name it, e.g. {example}, or --backbone resnet18 for a MindCV network"
+        )
+    found = match(backbone)
+    if found is not None and not found.takes_width:
+        return backbone, None
+    if width is None:
+        width = info.get("width", held.width if held else None)
+    if width is None and found is not None and found.width is not None:
+        width = found.width
+    if width is None:
+        raise PublishError(
+            f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
+            f"name its width, e.g. {example}"
+            + (f" ({variant_name(found.name, 0.5)} weights need width 0.5)" if found is not None else "")
+        )
+    return backbone, width
+
+
+def _build_checked(params, staged: Path, checkpoint: Path, backbone: str, width: float | None, options=None):
     """The network with the checkpoint strict-loaded: a mismatch raises before anything is written.
 
     Errors name the user's ``checkpoint``, not the temporary copy, and say what publish accepts.
@@ -396,6 +421,8 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
     }
     if args["width"] is not None:
         fields["width"] = f"{args['width']:g}"
+    else:  # an architecture without a width is named by the card itself (backbone-name is a family's)
+        fields["architecture"] = args["backbone"]
     provenance = _public(args.get("provenance"))
     extra = {**args["preprocessing"], **provenance_fields(provenance), **args["extra_fields"]}
     fields.update({k: [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) for k, v in extra.items()})

@@ -42,10 +42,10 @@ from .._utils.hashes import file_hash
 from ..data.imagefolder import combined_digest, find_splits, scan_splits
 from ..data.pipelines import epoch_order, train_dataset
 from ..errors import DataError, TrainError
-from ..models.checkpoint import save_checkpoint
 from ..preprocessing import Preprocessing
 from ..runtime.isa import pin_cpu_isa
 from ..tasks.evaluate import evaluate_folder
+from ..weights.checkpoint import save_checkpoint
 from . import finetune
 from .cells import build, dropout_keep, make_cells, rewrap, sync_batchnorm, weights_sha256
 from .environment import distributed, effective, pin_threads
