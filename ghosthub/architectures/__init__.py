@@ -68,7 +68,8 @@ __all__ = [
     *sorted(_LAZY),
 ]
 
-# ghosthub's own: the GhostNet family (pure Python until used).
+# ghosthub's own: the GhostNet family, and MindCV's networks as a provider (both pure Python until used).
 from . import ghostnet as _ghostnet  # noqa: E402, F401
+from . import mindcv as _mindcv  # noqa: E402, F401
 
 __getattr__ = _lazy_attributes(globals(), _LAZY)
