@@ -77,7 +77,8 @@ class Availability(NamedTuple):
         Who builds it: ``ghosthub``, ``mindcv``, a plug-in's package, or the other library it needs.
     reason : str
         A short phrase for a table: ``built in``, ``mindcv 0.3.0``, ``needs mindocr``,
-        ``needs ghosthub[mindcv]``, ``not in mindcv 0.3.0``, ``unknown architecture``.
+        ``needs ghosthub[mindcv]``, ``not in mindcv 0.3.0``, ``fails in mindcv 0.3.0`` (building it
+        on this machine failed inside mindcv), ``unknown architecture``.
     """
 
     buildable: bool | None
@@ -187,7 +188,11 @@ def availability(card) -> Availability:
             return Availability(True, found.name, found.library, "built in")
         provider = found.provider
         version = getattr(provider, "version", lambda: None)() if provider is not None else None
-        return Availability(True, found.name, found.library, f"{found.library} {version}" if version else found.library)
+        label = f"{found.library} {version}" if version else found.library
+        failed = getattr(provider, "failure", lambda name: None)(found.name) if provider is not None else None
+        if failed:  # it was tried on this machine and failed inside the library itself
+            return Availability(False, found.name, found.library, f"fails in {label}")
+        return Availability(True, found.name, found.library, label)
     provider = next((p for p in providers() if p.library == library), None)
     if provider is not None:
         version = getattr(provider, "version", lambda: None)()

@@ -41,7 +41,8 @@ class MindCV:
         self._names: dict[str, str] | None = None
         self._looked = False
         self._specs: dict[str, Architecture] = {}
-        self.cache_dir: str | os.PathLike | None = None  # where the name list is kept; None: ghosthub's default
+        # Where the name list and the checks are kept; None: ghosthub's cache as the environment says now.
+        self.cache_dir: str | os.PathLike | None = None
 
     # ------------------------------------------------------------------ without importing mindcv
 
@@ -115,11 +116,12 @@ class MindCV:
         return names
 
     def _cache_file(self) -> str:
-        if self.cache_dir is None:
+        folder = self.cache_dir
+        if folder is None:
             from ..config import settings
 
-            self.cache_dir = settings().cache_dir
-        return os.path.join(os.fspath(self.cache_dir), "architectures", "mindcv-names.json")
+            folder = settings().cache_dir
+        return os.path.join(os.fspath(folder), "architectures", "mindcv-names.json")
 
     def advice(self, name: str) -> str:
         """What to do about a MindCV card whose architecture is not available here."""
@@ -155,14 +157,16 @@ class MindCV:
         import mindspore as ms
 
         where = f"mindcv {mindcv.__version__}'s {name!r} under MindSpore {ms.__version__}"
+        key = f"{mindcv.__version__}/{name}"
         try:
             net = mindcv.create_model(
                 name, num_classes=num_classes, in_channels=in_channels, pretrained=False, **kwargs
             )
         except Exception as exc:  # mindcv's own code: every kind of error, none of them ours
+            self._record(key, ms.__version__, f"{type(exc).__name__} while building")
             raise _own_failure(where, "building the network", exc) from exc
         net.default_cfg = _checked_cfg(net, self.architecture(name), num_classes, in_channels)
-        self._probe(net, f"{mindcv.__version__}/{ms.__version__}/{name}", where, in_channels)
+        self._probe(net, key, where, in_channels)
         return net
 
     def _probe(self, net, key: str, where: str, in_channels: int) -> None:
@@ -171,19 +175,13 @@ class MindCV:
         Some mindcv networks build and then fail in their first forward pass (pvt_tiny and
         swinv2_tiny_window8 in mindcv 0.3.0 under MindSpore 2.10): that is found here, at load,
         and said to be mindcv's failure, rather than in the user's first call. A pass is recorded
-        in the cache, so each architecture is checked once per machine and version pair.
+        in the cache, so each architecture is checked once per machine and version pair (1-4 s on
+        2 cores for ImageNet-sized networks); a failure is recorded for :meth:`failure` and checked
+        again at the next build.
         """
         import mindspore as ms
 
-        record = os.path.join(os.path.dirname(self._cache_file()), "mindcv-checked.json")
-        try:
-            with open(record, encoding="utf-8") as f:
-                checked = json.load(f)
-        except (OSError, ValueError):
-            checked = {}
-        if not isinstance(checked, dict):
-            checked = {}
-        if checked.get(key):
+        if self._checked().get(key) == {"mindspore": ms.__version__, "ok": True}:
             return
         size = net.default_cfg.get("input_size") or 224
         height, width = (size, size) if isinstance(size, int) else tuple(size)[-2:]
@@ -192,16 +190,39 @@ class MindCV:
         try:
             net(ms.ops.zeros((1, in_channels, int(height), int(width)), ms.float32))
         except Exception as exc:
+            self._record(key, ms.__version__, f"{type(exc).__name__} in its first forward pass")
             raise _own_failure(where, "its first forward pass (a zero image)", exc) from exc
         finally:
             net.set_train(training)
-        checked[key] = True
+        self._record(key, ms.__version__, None)
+
+    def failure(self, name: str) -> str | None:
+        """How the installed mindcv's ``name`` failed when last built on this machine, or None."""
+        entry = self._checked().get(f"{self.version()}/{name}")
+        return entry.get("error") if isinstance(entry, dict) else None
+
+    def _checked_file(self) -> str:
+        return os.path.join(os.path.dirname(self._cache_file()), "mindcv-checked.json")
+
+    def _checked(self) -> dict:
+        try:
+            with open(self._checked_file(), encoding="utf-8") as f:
+                checked = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        return checked if isinstance(checked, dict) else {}
+
+    def _record(self, key: str, mindspore: str, error: str | None) -> None:
+        checked = self._checked()
+        checked[key] = (
+            {"mindspore": mindspore, "ok": True} if error is None else {"mindspore": mindspore, "error": error}
+        )
         try:
             from .._utils.fs import write_json
 
-            write_json(record, checked, indent=None)
-        except OSError as exc:
-            logger.debug("cannot record the check of %s in %s: %s", key, record, exc)
+            write_json(self._checked_file(), checked, indent=None)
+        except OSError as exc:  # a read-only cache: checked again next time
+            logger.debug("cannot record the check of %s: %s", key, exc)
 
 
 def _own_failure(where: str, stage: str, exc: Exception):
