@@ -21,7 +21,7 @@ def test_list_table(capsys):
     code, out, err = run(capsys, "list")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "BACKBONE", "DATASET", "TOP-1", "TOP-5", "FORMAT", "SHA256", "CACHED"]
+    assert lines[0].split() == ["NAME", "BACKBONE", "DATASET", "TOP-1", "TOP-5", "FORMAT", "SHA256", "BUILD", "CACHED"]
     assert [line.split()[0] for line in lines[1:]] == [
         "ghostnet600_175.a37ea724",
         "ghostnet_050",
@@ -31,7 +31,8 @@ def test_list_table(capsys):
         "ghostnet_100.722e13be",
         "ghostnet_130",
     ]
-    assert lines[2].split() == ["ghostnet_050", "ghostnet", "ImageNet2012", "65.84", "86.60", "ckpt", "ae7771cb", "no"]
+    row = ["ghostnet_050", "ghostnet", "ImageNet2012", "65.84", "86.60", "ckpt", "ae7771cb", "yes", "no"]
+    assert lines[2].split() == row
     # Aligned: every column starts at the same offset on every line.
     starts = [lines[0].index(h) for h in ("BACKBONE", "DATASET", "TOP-1", "SHA256")]
     for line in lines[1:]:

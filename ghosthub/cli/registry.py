@@ -21,6 +21,7 @@ def add_commands(command) -> None:
     p.add_argument("--dataset", help="only this train-dataset (pattern)")
     p.add_argument("--format", dest="file_format", help="only cards with an asset of this file-format")
     p.add_argument("--base-model", help="only models fine-tuned from this base-model (pattern)")
+    p.add_argument("--buildable", action="store_true", help="only models whose network can be built here")
     p.add_argument("--sort", default="name", help="sort by 'name' or a metric such as top1 or top5 (best first)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -30,6 +31,8 @@ def add_commands(command) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from ..architectures import availability
+
     reg = client(args).registry
     lineage = {"base_model": args.base_model} if args.base_model else {}  # a key no card may have yet
     entries = reg.select(
@@ -45,7 +48,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
-    rows = [_entry_summary(e) for e in entries]
+    builds = [availability(e) for e in entries]
+    if args.buildable:
+        entries, builds = [e for e, b in zip(entries, builds) if b.buildable], [b for b in builds if b.buildable]
+    rows = [{**_entry_summary(e), **_build_summary(b)} for e, b in zip(entries, builds)]
     assets_dir = reg.settings.cache_dir / "assets"
     exists = assets_dir.is_dir()  # no cache yet: nothing is cached, and nothing need be looked at
     for row, entry in zip(rows, entries):
@@ -64,6 +70,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ("TOP-5", "top5"),
         ("FORMAT", "format"),
         ("SHA256", "sha8"),
+        ("BUILD", "build"),
     ]
     columns.append(("CACHED", "cached"))  # always: a new user learns the column before the first download
     for row in rows:
@@ -71,6 +78,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
         row["cached"] = "yes" if row["cached"] else "no"
     print_table([[cell(row[key]) for _, key in columns] for row in rows], [title for title, _ in columns])
     return EXIT_OK
+
+
+def _build_summary(found) -> dict[str, Any]:
+    """Whether the network can be built here (ghosthub.architectures.availability), for the table and JSON."""
+    build = "yes" if found.buildable else "?" if found.buildable is None else found.reason
+    return {"buildable": found.buildable, "architecture": found.architecture, "build": build}
 
 
 def _is_cached(entry, settings) -> bool:
