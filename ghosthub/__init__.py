@@ -24,6 +24,7 @@ _EXPORTS = {
         "transforms",
         "verify",
     ),
+    "architectures": ("register_architecture",),
     "modelcard": ("Asset", "ModelCard", "load_card", "parse_card", "render_card"),
     "errors": (
         "ArchitectureError",
@@ -69,6 +70,7 @@ __all__ = ["__version__", *sorted(_MODULE_OF)]
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from .api import download, embed, evaluate, get_card, list_models, load, prune_cache, rebuild, transforms, verify  # noqa: F401
+    from .architectures import register_architecture  # noqa: F401
     from .client import Client  # noqa: F401
     from .data.digits import write_digits  # noqa: F401
     from .errors import (  # noqa: F401
