@@ -6,7 +6,8 @@ A card chooses its architecture by, in order:
 2. the model name before its first dot, when an architecture answers to it (``resnet50``,
    ``resnet50.c2a4b5a1``, ``mobilenet_v3_large_100``, ``ghostnet_050``);
 3. ``backbone-name`` for families that take a width (``ghostnet``), the width from a ``width:``
-   field, the model name or the weights' file name (``digits_ghostnet_050``).
+   field, the model name or the weights' file name (``digits_ghostnet_050``); a name that fixes its
+   width (``ghostnet_050``, ``architecture: ghostnet600_175``) is built at that width.
 
 Before any of that, a card whose library (:func:`ghosthub.modelcard.library.library_of`) is one that
 builds other kinds of networks (detection, OCR, generation, audio, language) is refused, unless an
@@ -120,7 +121,8 @@ def _pick(card, lookup) -> tuple[Match, float | None, str] | None:
     for name, source, families_only in candidates:
         found = lookup(name) if name else None
         if found is not None and (found.takes_width or not families_only):
-            return found, (width if width is not None else found.width) if found.takes_width else None, source
+            # The chosen name's own width (ghostnet_050) first; else the width: field, the name or the file name.
+            return found, (found.width if found.width is not None else width) if found.takes_width else None, source
     return None
 
 
