@@ -17,13 +17,12 @@ installed plug-in provides that library's architectures: mindocr's ``dbnet_resne
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from ..errors import GhostHubError, UnsupportedBackboneError
 from ..modelcard.fields import architecture as card_backbone
 from ..modelcard.library import library_of
-from .build import unknown_architecture
-from .registry import Architecture, Match, known_names, load_plugins, match, providers
+from .registry import Match, known_names, load_plugins, match, providers
 
 __all__ = [
     "OTHER_LIBRARIES",
@@ -45,7 +44,7 @@ OTHER_LIBRARIES = {
 }
 
 
-class Choice(NamedTuple):
+class Choice(namedtuple("Choice", "architecture width field library")):
     """The architecture a card chose and the width to build it at.
 
     Attributes
@@ -59,13 +58,10 @@ class Choice(NamedTuple):
         The library the card names (see :func:`ghosthub.modelcard.library.library_of`).
     """
 
-    architecture: Architecture
-    width: float | None
-    field: str
-    library: str | None
+    __slots__ = ()
 
 
-class Availability(NamedTuple):
+class Availability(namedtuple("Availability", "buildable architecture library reason")):
     """Whether a card's model can be built here (:func:`availability`).
 
     Attributes
@@ -82,10 +78,7 @@ class Availability(NamedTuple):
         on this machine failed inside mindcv), ``unknown architecture``.
     """
 
-    buildable: bool | None
-    architecture: str | None
-    library: str | None
-    reason: str
+    __slots__ = ()
 
 
 def _where(card) -> str:
@@ -156,6 +149,8 @@ def choose_architecture(card) -> Choice:
     _refuse_other_library(card, library)
     picked = _pick(card, match)
     if picked is None:
+        from .build import unknown_architecture
+
         field = card.get("architecture")
         name = field.strip() if isinstance(field, str) and field.strip() else card.name
         raise unknown_architecture(name, library=library, where=_where(card))

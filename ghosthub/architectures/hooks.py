@@ -7,7 +7,7 @@ own parameter names, as MindCV's are: one layout, ``native``, nothing to rename 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # numpy is not imported by registering an architecture
@@ -20,7 +20,7 @@ __all__ = ["NATIVE", "Fit", "WeightLayouts"]
 NATIVE = "native"
 
 
-class Fit(NamedTuple):
+class Fit(namedtuple("Fit", "family width num_classes in_channels")):
     """The network a weights file fits, read from its names and shapes.
 
     Attributes
@@ -35,10 +35,7 @@ class Fit(NamedTuple):
         Input channels of the first convolution.
     """
 
-    family: str
-    width: float | None
-    num_classes: int
-    in_channels: int
+    __slots__ = ()
 
 
 class WeightLayouts:

@@ -13,15 +13,12 @@ either spelling resolves to the one the installed mindcv has (:data:`RENAMED`).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 
 from .registry import Architecture, register_provider
 
 __all__ = ["EXTRA", "PROVIDER", "RENAMED", "MindCV"]
-
-logger = logging.getLogger(__name__)
 
 EXTRA = "pip install 'ghosthub[mindcv]'"
 # The same network under two spellings: MindSpore Hub 2.x's cards (mindcv 0.5) -> mindcv 0.3.
@@ -112,7 +109,7 @@ class MindCV:
 
             write_json(cache, {"format": _CACHE_FORMAT, "stamp": stamp, "names": sorted(names)}, indent=None)
         except OSError as exc:  # a read-only cache: read the sources again next time
-            logger.debug("cannot keep mindcv's name list in %s: %s", cache, exc)
+            _debug("cannot keep mindcv's name list in %s: %s", cache, exc)
         return names
 
     def _cache_file(self) -> str:
@@ -222,7 +219,7 @@ class MindCV:
 
             write_json(self._checked_file(), checked, indent=None)
         except OSError as exc:  # a read-only cache: checked again next time
-            logger.debug("cannot record the check of %s: %s", key, exc)
+            _debug("cannot record the check of %s: %s", key, exc)
 
 
 def _own_failure(where: str, stage: str, exc: Exception):
@@ -236,6 +233,12 @@ def _own_failure(where: str, stage: str, exc: Exception):
     )
     error.library = "mindcv"
     return error
+
+
+def _debug(message: str, *args) -> None:
+    import logging  # not at import: `ghosthub list` reads mindcv's names without it
+
+    logging.getLogger(__name__).debug(message, *args)
 
 
 def _import_mindcv():
@@ -279,7 +282,7 @@ def _checked_cfg(net, spec: Architecture, num_classes: int, in_channels: int) ->
     if num_classes > 0 and shapes.get(f"{head}.weight", (None,))[0] != num_classes:
         heads = [n for n, s in shapes.items() if n.endswith(".weight") and len(s) in (2, 4) and s[0] == num_classes]
         if heads:
-            logger.debug("mindcv %s: classifier %r is %r", spec.name, head, heads[-1][: -len(".weight")])
+            _debug("mindcv %s: classifier %r is %r", spec.name, head, heads[-1][: -len(".weight")])
             cfg["classifier"] = heads[-1][: -len(".weight")]
     stem = spec.first_conv
     if len(shapes.get(f"{stem}.weight", ())) != 4 or shapes[f"{stem}.weight"][1] != in_channels:

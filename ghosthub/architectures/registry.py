@@ -17,13 +17,16 @@ A family that takes a width (``width=True``) also answers to ``<name>_<width in 
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 from ..naming import split_name
-from .hooks import WeightLayouts
+
+TYPE_CHECKING = False  # typing, dataclasses and logging stay out of `ghosthub list`'s imports
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any
+
+    from .hooks import WeightLayouts
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -40,13 +43,14 @@ __all__ = [
     "width_families",
 ]
 
-logger = logging.getLogger(__name__)
-
 ENTRY_POINT_GROUP = "ghosthub.architectures"
 
 
-@dataclasses.dataclass(frozen=True)
-class Architecture:
+_FIELDS = "name builder classifier first_conv preprocessing width options layouts bn_pairs onnx_form library"
+_DEFAULTS = (("classifier",), None, None, False, None, None, (), None, "ghosthub")
+
+
+class Architecture(namedtuple("Architecture", _FIELDS, defaults=_DEFAULTS)):
     """A registered architecture: its builder and what loading, adapting and running it need.
 
     Attributes
@@ -81,17 +85,7 @@ class Architecture:
         Who provides it: ``ghosthub``, ``mindcv``, or the plug-in's package.
     """
 
-    name: str
-    builder: Callable
-    classifier: tuple[str, ...] = ("classifier",)
-    first_conv: str | None = None
-    preprocessing: Mapping[str, Any] | None = None
-    width: bool = False
-    options: tuple[str, ...] | None = None
-    layouts: WeightLayouts | None = None
-    bn_pairs: tuple[tuple[str, str], ...] = ()
-    onnx_form: Callable | None = None
-    library: str = "ghosthub"
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"Architecture({self.name!r}, library={self.library!r}, width={self.width})"
@@ -108,7 +102,7 @@ class Architecture:
 
 _REGISTERED: dict[str, Architecture] = {}
 _PROVIDERS: list = []
-_STATE: dict[str, Any] = {"plugins": None}
+_STATE: dict = {"plugins": None}
 
 
 def register_architecture(
@@ -188,7 +182,7 @@ def register_provider(provider) -> None:
         _PROVIDERS.append(provider)
 
 
-class Match(NamedTuple):
+class Match(namedtuple("Match", "name library width takes_width spec provider", defaults=(None, None))):
     """Who answers to a name, found without importing any library: the registry's or a provider's entry.
 
     Attributes
@@ -207,12 +201,7 @@ class Match(NamedTuple):
         The lazy provider that knows the name.
     """
 
-    name: str
-    library: str
-    width: float | None
-    takes_width: bool
-    spec: Architecture | None = None
-    provider: Any = None
+    __slots__ = ()
 
     def architecture(self) -> Architecture:
         """The entry itself (a provider's may import its library now)."""
@@ -319,7 +308,11 @@ def load_plugins() -> list[tuple[str, str, str]]:
             if ep.attr and callable(loaded):
                 loaded()
         except Exception as exc:  # a broken plug-in must not break the others
-            logger.warning("architecture plug-in %s = %s failed to load: %s", ep.name, ep.value, exc)
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "architecture plug-in %s = %s failed to load: %s", ep.name, ep.value, exc
+            )
             failed.append((ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
     _STATE["plugins"] = failed
     return failed
