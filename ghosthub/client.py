@@ -440,8 +440,16 @@ class Client:
             gc.collect()
 
     def preprocessing(self, name: str) -> Preprocessing:
-        """The eval preprocessing a model's card states (missing fields: MindCV's ImageNet defaults)."""
-        return Preprocessing.from_card(self.entry(name))
+        """The eval preprocessing a model's card states; missing fields: its architecture's defaults."""
+        from .architectures import choose_architecture
+        from .errors import GhostHubError
+
+        entry = self.entry(name)
+        try:
+            default = Preprocessing.from_record(choose_architecture(entry).architecture.default_cfg())
+        except GhostHubError:  # a card ghosthub cannot build still states what it states (MindCV's defaults)
+            default = None
+        return Preprocessing.from_card(entry, default=default)
 
     def transforms(self, name: str, *, batch: bool = False):
         """The eval preprocessing of a model: a callable from a PIL image, array or path to its input array.

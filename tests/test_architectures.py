@@ -135,3 +135,9 @@ def test_checked_choice_refuses_what_cannot_work_before_any_download():
 def test_an_arch_argument_must_name_an_architecture_with_its_width(name):
     with pytest.raises(ghosthub.LoadError, match="not an architecture name with a width, such as ghostnet_050"):
         named_architecture(name)
+
+
+def test_a_cards_missing_preprocessing_is_its_architectures():
+    """ghostnet600_175's card states none: the model zoo's 240 px, not the 224 px ImageNet default."""
+    assert ghosthub.Client().preprocessing("ghostnet600_175.a37ea724").input_size == 240
+    assert ghosthub.Client().preprocessing("ghostnet_050").input_size == 224

@@ -136,7 +136,8 @@ class MindCV:
         """The architecture of mindcv's model ``name``: head, stem and preprocessing from its ``default_cfgs``."""
         if name not in self._specs:
             cfg = _default_cfg(name)
-            preprocessing = {k: cfg[k] for k in ("crop_pct", "interpolation", "mean", "std") if cfg.get(k)}
+            # mean and std are left out: ghosthub's are on the 0-255 scale, and no mindcv cfg states them.
+            preprocessing = {k: cfg[k] for k in ("crop_pct", "interpolation") if cfg.get(k)}
             if cfg.get("input_size"):
                 preprocessing["input_size"] = cfg["input_size"]
             self._specs[name] = Architecture(
