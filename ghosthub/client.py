@@ -357,10 +357,6 @@ class Client:
 
         if checkpoint_path is None and _is_weights_file(name):
             # A local weights file, not a card: it says its own architecture and layout, or the caller does.
-            if architecture is not None:
-                from .architectures import named_architecture
-
-                named_architecture(architecture)
             return load_network(
                 name, architecture=architecture, num_classes=num_classes, in_channels=in_channels, **model_kwargs
             )[0]
