@@ -320,17 +320,20 @@ class Client:
             In inference mode (``set_train(False)``); with ``runtime="onnxruntime"`` a callable
             with the same attributes that returns numpy logits.
         """
-        net = self._load(
-            name,
-            pretrained,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            checkpoint_path=checkpoint_path,
-            architecture=architecture,
-            force_download=force_download,
-            progress=progress,
-            **model_kwargs,
-        )
+        from .architectures import using_cache
+
+        with using_cache(self.settings.cache_dir):  # what architectures learn stays in this Client's cache
+            net = self._load(
+                name,
+                pretrained,
+                num_classes=num_classes,
+                in_channels=in_channels,
+                checkpoint_path=checkpoint_path,
+                architecture=architecture,
+                force_download=force_download,
+                progress=progress,
+                **model_kwargs,
+            )
         return self.for_running(net, mode=mode, fuse=fuse, runtime=runtime)
 
     def for_running(self, net, *, mode: str = "auto", fuse: bool = True, runtime: str = "mindspore"):
@@ -437,12 +440,13 @@ class Client:
 
     def preprocessing(self, name: str) -> Preprocessing:
         """The eval preprocessing a model's card states; missing fields: its architecture's defaults."""
-        from .architectures import choose_architecture
+        from .architectures import choose_architecture, using_cache
         from .errors import GhostHubError
 
         entry = self.entry(name)
         try:
-            default = Preprocessing.from_record(choose_architecture(entry).architecture.default_cfg())
+            with using_cache(self.settings.cache_dir):
+                default = Preprocessing.from_record(choose_architecture(entry).architecture.default_cfg())
         except GhostHubError:  # a card ghosthub cannot build still states what it states (MindCV's defaults)
             default = None
         return Preprocessing.from_card(entry, default=default)
@@ -498,16 +502,14 @@ class Client:
             return model, None
         path = Path(model)
         if path.is_file():
+            from .architectures import named_architecture, using_cache
             from .weights.network import load_network
 
-            architecture = width = None
-            if arch:
-                from .architectures import named_architecture
-
-                found = named_architecture(arch)
-                architecture, width = found.name, found.width
-            # Otherwise the record ghosthub wrote, else the weights' own names and shapes, say the architecture.
-            net, plan = load_network(path, architecture=architecture, width=width)
+            with using_cache(self.settings.cache_dir):
+                found = named_architecture(arch) if arch else None
+                # Otherwise the record ghosthub wrote, else the weights' own names and shapes, say the architecture.
+                architecture, width = (found.name, found.width) if found else (None, None)
+                net, plan = load_network(path, architecture=architecture, width=width)
             return net, plan.record
         name = os.fspath(model)
         return self.load(name, **load_kwargs), self.record(name)
@@ -520,9 +522,11 @@ class Client:
         No tensor is read and MindSpore is not imported (see
         :func:`ghosthub.weights.convert.describe_weights`).
         """
+        from .architectures import using_cache
         from .weights.convert import describe_weights
 
-        return describe_weights(path, layout=layout, architecture=architecture)
+        with using_cache(self.settings.cache_dir):
+            return describe_weights(path, layout=layout, architecture=architecture)
 
     def convert(
         self,

@@ -103,6 +103,15 @@ def test_a_mindcv_card_loads_through_the_verified_path_with_mindcvs_logits(hub, 
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in cached] == [digest], "the verified file is cached"
 
 
+def test_a_client_with_its_own_cache_keeps_what_mindcv_checks_there_and_nowhere_else(hub, tmp_path, isolated_env):
+    name = "squeezenet1_0"
+    client = ghosthub.Client(cache_dir=tmp_path / "own-cache")
+    client.load(str(hub["root"] / "assets" / f"{name}.ckpt"), architecture=name)
+    checked = json.loads((tmp_path / "own-cache" / "architectures" / "mindcv-checked.json").read_text())
+    assert checked[f"{mindcv.__version__}/{name}"] == {"mindspore": ms.__version__, "ok": True}
+    assert not (isolated_env / "cache").exists(), "nothing written into the environment's cache"
+
+
 def test_the_comparison_catches_one_wrong_batchnorm_statistic(hub, tmp_path):
     """Negative control: the same checkpoint with one BatchNorm mean moved is far outside the tolerance."""
     name = "mobilenet_v1_025"

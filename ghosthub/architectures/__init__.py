@@ -23,6 +23,7 @@ from .registry import (
     Architecture,
     Match,
     architecture_of,
+    cache_folder,
     find_architecture,
     known_names,
     load_plugins,
@@ -31,6 +32,7 @@ from .registry import (
     register_architecture,
     register_provider,
     registered,
+    using_cache,
     width_families,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "Match",
     "WeightLayouts",
     "architecture_of",
+    "cache_folder",
     "find_architecture",
     "known_names",
     "load_plugins",
@@ -64,6 +67,7 @@ __all__ = [
     "register_architecture",
     "register_provider",
     "registered",
+    "using_cache",
     "width_families",
     *sorted(_LAZY),
 ]

@@ -16,7 +16,7 @@ import json
 import os
 import re
 
-from .registry import Architecture, register_provider
+from .registry import Architecture, cache_folder, register_provider
 
 __all__ = ["EXTRA", "PROVIDER", "RENAMED", "MindCV"]
 
@@ -38,7 +38,8 @@ class MindCV:
         self._names: dict[str, str] | None = None
         self._looked = False
         self._specs: dict[str, Architecture] = {}
-        # Where the name list and the checks are kept; None: ghosthub's cache as the environment says now.
+        # Where the name list and the checks are kept; None: the cache of the Client at work
+        # (ghosthub.architectures.using_cache), else ghosthub's cache as the environment says now.
         self.cache_dir: str | os.PathLike | None = None
 
     # ------------------------------------------------------------------ without importing mindcv
@@ -73,7 +74,7 @@ class MindCV:
 
         Both spellings of a renamed model (:data:`RENAMED`) map to the installed one.
         """
-        if not self._looked:
+        if not self._looked:  # once per process: the installed mindcv does not change under it
             self._looked = True
             registered = self._registered()
             if registered is not None:
@@ -113,7 +114,7 @@ class MindCV:
         return names
 
     def _cache_file(self) -> str:
-        folder = self.cache_dir
+        folder = self.cache_dir or cache_folder()
         if folder is None:
             from ..config import settings
 

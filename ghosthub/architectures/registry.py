@@ -17,6 +17,8 @@ A family that takes a width (``width=True``) also answers to ``<name>_<width in 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections import namedtuple
 
 from ..naming import split_name
@@ -40,6 +42,8 @@ __all__ = [
     "register_architecture",
     "registered",
     "register_provider",
+    "cache_folder",
+    "using_cache",
     "width_families",
 ]
 
@@ -98,6 +102,26 @@ class Architecture(namedtuple("Architecture", _FIELDS, defaults=_DEFAULTS)):
         if self.first_conv:
             cfg["first_conv"] = self.first_conv
         return cfg
+
+
+# Where providers keep what they learn about their library (MindCV's name list and checks): the
+# cache of the Client at work, so that a Client with its own cache_dir writes nowhere else.
+_CACHE_FOLDER: contextvars.ContextVar = contextvars.ContextVar("ghosthub_architectures_cache", default=None)
+
+
+@contextlib.contextmanager
+def using_cache(folder):
+    """Within the block, providers keep what they learn under ``folder`` (a ghosthub cache folder)."""
+    token = _CACHE_FOLDER.set(folder)
+    try:
+        yield
+    finally:
+        _CACHE_FOLDER.reset(token)
+
+
+def cache_folder():
+    """The cache folder :func:`using_cache` set, or None (then the environment's, ``GHOSTHUB_CACHE``)."""
+    return _CACHE_FOLDER.get()
 
 
 _REGISTERED: dict[str, Architecture] = {}

@@ -31,7 +31,7 @@ def add_commands(command) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from ..architectures import availability
+    from ..architectures import availability, using_cache
 
     reg = client(args).registry
     lineage = {"base_model": args.base_model} if args.base_model else {}  # a key no card may have yet
@@ -48,7 +48,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
-    builds = [availability(e) for e in entries]
+    with using_cache(reg.settings.cache_dir):
+        builds = [availability(e) for e in entries]
     if args.buildable:
         entries, builds = [e for e, b in zip(entries, builds) if b.buildable], [b for b in builds if b.buildable]
     rows = [{**_entry_summary(e), **_build_summary(b)} for e, b in zip(entries, builds)]
