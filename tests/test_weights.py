@@ -172,6 +172,31 @@ def test_training_state_is_ignored(weights, tmp_path):
     assert network == {"x": 2} and ignored == ["adam_m.x", "momentum"]
 
 
+def test_an_integer_tensor_for_a_float_parameter_is_refused_by_name(weights, tmp_path):
+    path = _save({**weights, "conv_stem.weight": weights["conv_stem.weight"].astype(np.int32)}, tmp_path / "int.ckpt")
+    with pytest.raises(CheckpointMismatchError, match=r"number kinds that differ.*conv_stem.weight int32 vs Float32"):
+        build_network("ghostnet", 0.5, checkpoint_path=path)
+
+
+def test_an_integer_parameter_loads_from_an_integer_tensor(tmp_path):
+    """Some networks hold integer parameters (Swin-V2's relative position index): they load as they are."""
+    import mindspore as ms
+    from mindspore import nn
+
+    class WithIndex(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.dense = nn.Dense(2, 3)
+            self.index = ms.Parameter(ms.Tensor(np.zeros(4, np.int32)), requires_grad=False)
+
+    net = WithIndex()
+    params = {n: p.asnumpy() for n, p in net.parameters_dict().items()}
+    params["index"] = np.arange(4, dtype=np.int32)
+    result = load_weights(net, params, source="with-index")
+    assert sorted(result.loaded) == ["dense.bias", "dense.weight", "index"]
+    assert net.index.asnumpy().tolist() == [0, 1, 2, 3]
+
+
 def test_missing_keys_are_listed_with_counts(weights, tmp_path):
     dropped = [k for k in weights if k.startswith("blocks.8.")]
     assert len(dropped) > 10

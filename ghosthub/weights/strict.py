@@ -166,6 +166,15 @@ def load_weights(
     missing = [n for n in shapes if n not in ckpt and n not in reinitialized]
     unexpected = [n for n in ckpt if n not in shapes]
     mismatched = [n for n in shapes if n in ckpt and tuple(ckpt[n].shape) != shapes[n]]
+    # A number of another kind (an integer tensor for a float parameter, or back) is not cast:
+    # floats of any width load into floats (half precision is cast), integers into integers.
+    floats = (ms.float16, ms.float32, ms.float64, ms.bfloat16)
+    kinds = [
+        n
+        for n in shapes
+        if n in ckpt and n not in mismatched and (np.asarray(ckpt[n]).dtype.kind == "f") != (targets[n].dtype in floats)
+    ]
+    mismatched += kinds
     if missing or unexpected or mismatched:
         message = (
             f"checkpoint {source!r} does not fit {_describe(net)}:"
@@ -173,7 +182,11 @@ def load_weights(
             + _listing("unexpected keys (in the checkpoint, not in the network)", unexpected)
             + _listing(
                 "shape mismatches (checkpoint vs network)",
-                [f"{n} {tuple(ckpt[n].shape)} vs {shapes[n]}" for n in mismatched],
+                [f"{n} {tuple(ckpt[n].shape)} vs {shapes[n]}" for n in mismatched if n not in kinds],
+            )
+            + _listing(
+                "number kinds that differ (checkpoint vs network)",
+                [f"{n} {np.asarray(ckpt[n]).dtype} vs {targets[n].dtype}" for n in kinds],
             )
         )
         if strict:
