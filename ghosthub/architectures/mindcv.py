@@ -24,8 +24,8 @@ EXTRA = "pip install 'ghosthub[mindcv]'"
 # The same network under two spellings: MindSpore Hub 2.x's cards (mindcv 0.5) -> mindcv 0.3.
 RENAMED = {"bit_resnet50": "BiT_resnet50", "vit_b32_224": "vit_b_32_224", "vit_l32_224": "vit_l_32_224"}
 # A registered model in mindcv's source: the decorator, maybe others, then the function named as the model.
-_REGISTERED = re.compile(r"^@register_model[ \t]*\r?\n(?:@[^\n]*\n)*def[ \t]+(\w+)", re.M)
-_VERSION = re.compile(r"""__version__\s*=\s*["']([^"']+)["']""")
+_REGISTERED = r"^@register_model[ \t]*\r?\n(?:@[^\n]*\n)*def[ \t]+(\w+)"
+_VERSION = r"""__version__\s*=\s*["']([^"']+)["']"""  # patterns compiled when used, not on ghosthub list
 _CACHE_FORMAT = 1
 
 
@@ -64,7 +64,7 @@ class MindCV:
             return None
         try:
             with open(os.path.join(folder, "version.py"), encoding="utf-8") as f:
-                found = _VERSION.search(f.read())
+                found = re.search(_VERSION, f.read())
         except OSError:
             return "unknown"
         return found.group(1) if found else "unknown"
@@ -104,7 +104,7 @@ class MindCV:
         for entry in sorted(os.listdir(models)):
             if entry.endswith(".py"):
                 with open(os.path.join(models, entry), encoding="utf-8") as f:
-                    names += _REGISTERED.findall(f.read())
+                    names += re.findall(_REGISTERED, f.read(), re.M)
         try:
             from .._utils.fs import write_json
 

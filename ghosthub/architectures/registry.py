@@ -17,7 +17,6 @@ A family that takes a width (``width=True``) also answers to ``<name>_<width in 
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 from collections import namedtuple
 
@@ -109,14 +108,21 @@ class Architecture(namedtuple("Architecture", _FIELDS, defaults=_DEFAULTS)):
 _CACHE_FOLDER: contextvars.ContextVar = contextvars.ContextVar("ghosthub_architectures_cache", default=None)
 
 
-@contextlib.contextmanager
-def using_cache(folder):
-    """Within the block, providers keep what they learn under ``folder`` (a ghosthub cache folder)."""
-    token = _CACHE_FOLDER.set(folder)
-    try:
-        yield
-    finally:
-        _CACHE_FOLDER.reset(token)
+class using_cache:  # noqa: N801 - a context manager used as a function: with using_cache(folder): ...
+    """Within the ``with`` block, providers keep what they learn under ``folder`` (a ghosthub cache folder).
+
+    A class rather than ``contextlib.contextmanager``: contextlib is not on ``ghosthub list``'s imports.
+    """
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+
+    def __enter__(self):
+        self._token = _CACHE_FOLDER.set(self.folder)
+        return self.folder
+
+    def __exit__(self, *exc) -> None:
+        _CACHE_FOLDER.reset(self._token)
 
 
 def cache_folder():
