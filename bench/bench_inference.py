@@ -114,7 +114,7 @@ def worker(args) -> dict:
 
         net = mindcv.create_model(VARIANTS[args.width])
     else:
-        from ghosthub.models import create_model
+        from ghosthub.architectures import create_model
 
         net = create_model("ghostnet", args.width)
     _fill(net)

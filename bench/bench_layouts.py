@@ -63,7 +63,7 @@ def sources(timm_names: str | None):
 
 def write(params: dict, path: Path) -> None:
     if path.suffix == ".safetensors":
-        from ghosthub.models.readers import write_safetensors
+        from ghosthub.weights.formats import write_safetensors
 
         write_safetensors(path, params)
     else:
@@ -88,10 +88,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import ghosthub
-    from ghosthub.models import layouts
-    from ghosthub.models.readers import read_safetensors
-    from ghosthub.models.scan import read_ckpt_arrays, stubs
-    from ghosthub.models.weights import convert_weights, plan_weights
+    from ghosthub.architectures.ghostnet import layouts
+    from ghosthub.weights.convert import convert_weights
+    from ghosthub.weights.formats import read_ckpt_arrays, read_safetensors, stubs
+    from ghosthub.weights.plan import plan_weights
 
     print(f"CPU: {cpu_model()}; runs per file: {args.runs}")
     print(

@@ -52,7 +52,7 @@ def history(seed: int, epochs: int = 30) -> list[dict]:
 def checkpoint(folder: Path, seed: int) -> Path:
     import mindspore as ms
 
-    from ghosthub.models import create_model
+    from ghosthub.architectures import create_model
 
     ms.set_seed(seed)
     path = folder / f"seed{seed}.ckpt"

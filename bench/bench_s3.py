@@ -136,10 +136,9 @@ def concurrent_figures(client, tmp: Path, runs: int) -> None:
 
 def read_figures(tmp: Path, runs: int) -> None:
     """`ghosthub list` and a cached load, fresh processes, the s3 hub against the same hub as a folder."""
-    from publish_helpers import save_checkpoints
-
     import ghosthub
     from ghosthub.tasks.publish import publish
+    from tests.support.publishing import save_checkpoints
 
     ckpt = save_checkpoints(tmp, seeds=(1,))[1]
     hub = "s3://bench/read"

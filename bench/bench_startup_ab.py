@@ -52,7 +52,7 @@ asset:
 
 WRITE_CHECKPOINT = """
 import sys, mindspore as ms
-from ghosthub.models import create_model
+from ghosthub.architectures import create_model
 ms.save_checkpoint(create_model("ghostnet", 0.5), sys.argv[1])
 """
 

@@ -74,7 +74,7 @@ steps = dataset.get_dataset_size()
 if network == "mindcv":
     net = create_model(r.model, num_classes=len(folder.classes), drop_rate=r.drop_rate)
 else:  # ghosthub's GhostNet (same parameters) in MindCV's loop: separates the loop from the network
-    from ghosthub.models import create_model as ghosthub_model
+    from ghosthub.architectures import create_model as ghosthub_model
     net = ghosthub_model(r.backbone, r.width, num_classes=len(folder.classes), drop_rate=r.drop_rate)
 loss = create_loss(name="CE", label_smoothing=r.label_smoothing)
 lr = create_scheduler(steps, scheduler=r.scheduler, lr=r.lr, min_lr=r.min_lr, warmup_epochs=r.warmup_epochs,

@@ -24,8 +24,10 @@ _EXPORTS = {
         "transforms",
         "verify",
     ),
+    "architectures": ("register_architecture",),
     "modelcard": ("Asset", "ModelCard", "load_card", "parse_card", "render_card"),
     "errors": (
+        "ArchitectureError",
         "CardError",
         "CardWarning",
         "CheckpointMismatchError",
@@ -74,9 +76,11 @@ __all__ = ["__version__", *sorted(_MODULE_OF)]
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from .api import download, embed, evaluate, get_card, list_models, load, prune_cache, rebuild, transforms, verify  # noqa: F401
+    from .architectures import register_architecture  # noqa: F401
     from .client import Client  # noqa: F401
     from .data.digits import write_digits  # noqa: F401
     from .errors import (  # noqa: F401
+        ArchitectureError,
         CardError,
         CardWarning,
         CheckpointMismatchError,

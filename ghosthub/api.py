@@ -150,6 +150,7 @@ def load(
     num_classes: int | None = None,
     in_channels: int = 3,
     checkpoint_path: str | os.PathLike | None = None,
+    architecture: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     force_download: bool = False,
     offline: bool | None = None,
@@ -160,6 +161,12 @@ def load(
 ):
     """A MindSpore network for a model card, holding the card's weights, in inference mode (see :meth:`Client.load`).
 
+    Raises
+    ------
+    UnsupportedLibraryError
+        Another library builds the card's network (mindocr's ``dbnet_resnet50``); its weights
+        still download and verify.
+
     Examples
     --------
     >>> import ghosthub
@@ -167,12 +174,9 @@ def load(
     >>> net = ghosthub.load("ghostnet_050", pretrained=False, num_classes=10)  # doctest: +SKIP
     >>> # any layout: builds what the file holds
     >>> net = ghosthub.load("downloads/ghostnetv2_100.safetensors")  # doctest: +SKIP
-
-    Raises
-    ------
-    UnsupportedLibraryError
-        Another library builds the card's network (mindocr's ``dbnet_resnet50``); its weights
-        still download and verify.
+    >>> # MindCV's networks (pip install 'ghosthub[mindcv]'), by card or by architecture name
+    >>> net = ghosthub.load("resnet18", pretrained=False, num_classes=10)  # doctest: +SKIP
+    >>> net = ghosthub.load("downloads/resnet18-1e65cd21.ckpt", architecture="resnet18")  # doctest: +SKIP
     """
     client = Client(cards=cards, hub=hub, cache_dir=cache_dir, offline=offline, progress=progress)
     return client.load(
@@ -181,6 +185,7 @@ def load(
         num_classes=num_classes,
         in_channels=in_channels,
         checkpoint_path=checkpoint_path,
+        architecture=architecture,
         force_download=force_download,
         progress=progress,
         **model_kwargs,

@@ -14,9 +14,8 @@ import os
 from pathlib import Path
 
 from . import config
-from .errors import HubError, LoadError
-from .modelcard.fields import architecture, int_field
-from .modelcard.library import check_library
+from .errors import HubError, LoadError, ModelNotFoundError
+from .modelcard.fields import int_field
 from .preprocessing import Preprocessing
 from .registry import CardEntry, Registry, default_sources
 
@@ -326,6 +325,7 @@ class Client:
         num_classes: int | None = None,
         in_channels: int = 3,
         checkpoint_path: str | os.PathLike | None = None,
+        architecture: str | None = None,
         force_download: bool = False,
         progress: bool | None = None,
         mode: str = "pynative",
@@ -335,9 +335,11 @@ class Client:
     ):
         """A MindSpore network for a model card or a weights file, holding its weights, in inference mode.
 
-        The weights may be in any supported layout (MindCV, timm / PyTorch, the MindSpore model
-        zoo, GhostNetV3 training form): they are mapped to ghosthub's names and loaded strictly. A
-        card without a width (or a local file) gets its architecture from the weights' shapes.
+        The card chooses the architecture (:func:`ghosthub.architectures.choose_architecture`: built
+        in, MindCV's, or an installed plug-in's); the weights may be in any layout the architecture
+        maps (GhostNet: MindCV, timm / PyTorch, the MindSpore model zoo, GhostNetV3 training form) and
+        are loaded strictly, training state dropped. A card without a width (or a local file) gets
+        its architecture from the weights.
 
         Parameters
         ----------
@@ -354,6 +356,9 @@ class Client:
             are refused.
         checkpoint_path : str or os.PathLike, optional
             Load this local file instead of the card's asset (not together with ``pretrained=True``).
+        architecture : str, optional
+            The architecture to build, instead of what the card (or a weights file) says; needed
+            for a file of another library's names without a card (``load("x.ckpt", architecture="resnet18")``).
         force_download, progress
             As for :meth:`download`.
         mode : {"pynative", "auto", "graph"}
@@ -395,16 +400,20 @@ class Client:
         ModeError, MissingExtraError
             An unknown ``mode`` or ``runtime``; ``onnxruntime`` not installed.
         """
-        net = self._load(
-            name,
-            pretrained,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            checkpoint_path=checkpoint_path,
-            force_download=force_download,
-            progress=progress,
-            **model_kwargs,
-        )
+        from .architectures import using_cache
+
+        with using_cache(self.settings.cache_dir):  # what architectures learn stays in this Client's cache
+            net = self._load(
+                name,
+                pretrained,
+                num_classes=num_classes,
+                in_channels=in_channels,
+                checkpoint_path=checkpoint_path,
+                architecture=architecture,
+                force_download=force_download,
+                progress=progress,
+                **model_kwargs,
+            )
         from .runtime import make_ready
 
         return make_ready(net, self.settings.cache_dir, mode=mode, fuse=fuse, runtime=runtime)
@@ -417,43 +426,47 @@ class Client:
         num_classes: int | None = None,
         in_channels: int = 3,
         checkpoint_path: str | os.PathLike | None = None,
+        architecture: str | None = None,
         force_download: bool = False,
         progress: bool | None = None,
         **model_kwargs,
     ):
         """The network of :meth:`load`, before it is made ready for running."""
-        if checkpoint_path is None and _is_weights_file(name):
-            # A local weights file, not a card: it says its own architecture and layout.
-            from .models.builder import load_network
+        from .weights.network import build_network, load_network
 
-            return load_network(name, num_classes=num_classes, in_channels=in_channels, **model_kwargs)[0]
-        entry = self.entry(name)
-        check_library(entry)  # another library's card (mindocr's dbnet_resnet50) is never built as a look-alike
+        if checkpoint_path is None and _is_weights_file(name):
+            # A local weights file, not a card: it says its own architecture and layout, or the caller does.
+            return load_network(
+                name, architecture=architecture, num_classes=num_classes, in_channels=in_channels, **model_kwargs
+            )[0]
         if pretrained and checkpoint_path is not None:
             raise LoadError(
                 f"load({name!r}): pass either pretrained=True (the card's weights) or checkpoint_path= "
                 "(a local file), not both"
             )
-        backbone, width = architecture(entry)
-        from .models import check_model
+        from .architectures import checked_choice
 
-        # Before any download: a card or an argument that cannot work fails now, not after the transfer.
-        # Without a width anywhere on the card, the weights say it once read (any width checks the rest).
-        if width is None and not pretrained and checkpoint_path is None:
-            raise LoadError(
-                f"load({name!r}, pretrained=False): the card names no width (no width: field, no ghostnet_NNN in "
-                "its name or file name), and only its weights could say it: load with pretrained=True, or add width:"
-            )
         try:
-            check_model(
-                backbone,
-                1.0 if width is None else width,
-                num_classes=1000 if num_classes is None else num_classes,
-                in_channels=in_channels,
-                **model_kwargs,
-            )
-        except LoadError as exc:
-            raise LoadError(f"load({name!r}): {exc}") from None
+            entry = self.entry(name)
+        except ModelNotFoundError:
+            if pretrained or checkpoint_path is not None:
+                raise
+            # No card, no weights: an architecture's name builds an untrained network (load("resnet18", False)).
+            from .architectures import match
+
+            if match(name) is None:
+                raise
+            classes = 1000 if num_classes is None else num_classes
+            return build_network(name, num_classes=classes, in_channels=in_channels, **model_kwargs)
+        # Before any download: a card or an argument that cannot work fails now, not after the transfer.
+        choice = checked_choice(
+            entry,
+            weights=pretrained or checkpoint_path is not None,
+            architecture=architecture,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            **model_kwargs,
+        )
         if pretrained:
             from .download.fetch import fetch_asset
 
@@ -462,13 +475,12 @@ class Client:
             )
         elif checkpoint_path is None and num_classes is None:
             num_classes = int_field(entry, "num-classes") or 1000
-        from .models.builder import build_network, load_network
-
+        arch, width = choice.architecture.name, choice.width
         if checkpoint_path is None:
-            return build_network(backbone, width, num_classes=num_classes, in_channels=in_channels, **model_kwargs)
+            return build_network(arch, width, num_classes=num_classes, in_channels=in_channels, **model_kwargs)
         return load_network(
             checkpoint_path,
-            backbone=backbone,
+            architecture=arch,
             width=width,
             layout=entry.get("weights-layout"),
             num_classes=num_classes,
@@ -524,7 +536,7 @@ class Client:
             gc.collect()
 
     def preprocessing(self, name: str) -> Preprocessing:
-        """The eval preprocessing a model's card states (missing fields: MindCV's ImageNet defaults).
+        """The eval preprocessing a model's card states (missing fields: its architecture's defaults).
 
         Raises
         ------
@@ -533,7 +545,16 @@ class Client:
         CardError
             A preprocessing field of the card is not understood (the message names file, line and field).
         """
-        return Preprocessing.from_card(self.entry(name))
+        from .architectures import choose_architecture, using_cache
+        from .errors import GhostHubError
+
+        entry = self.entry(name)
+        try:
+            with using_cache(self.settings.cache_dir):
+                default = Preprocessing.from_record(choose_architecture(entry).architecture.default_cfg())
+        except GhostHubError:  # a card ghosthub cannot build still states what it states (MindCV's defaults)
+            default = None
+        return Preprocessing.from_card(entry, default=default)
 
     def transforms(self, name: str, *, batch: bool = False):
         """The eval preprocessing of a model: a callable from a PIL image, array or path to its input array.

@@ -19,7 +19,11 @@ CACHE_FOLDERS = {
     "compile": "MindSpore's compile cache",
     "onnx": "ONNX Runtime's exported networks",
     "publish": "checkpoints staged for an object-store hub",
+    "architectures": "what plug-in architectures learned here (MindCV's names, networks checked on this machine)",
 }
 
 # Large reads and writes keep hashing and copying at the speed of the hash itself (hashlib drops the GIL).
 CHUNK_SIZE = 1 << 20
+
+# The entry of a checkpoint (a .ckpt string, a safetensors __metadata__ key) holding ghosthub's record.
+CHECKPOINT_RECORD_KEY = "ghosthub"

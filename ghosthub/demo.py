@@ -341,8 +341,8 @@ def _finetune_demo(work: Path, kept: bool, *, base_epochs, epochs, progress, out
     def held_out(result) -> float:
         import gc
 
-        from .models.builder import build_network
-        from .models.checkpoint import read_with_info
+        from .weights.checkpoint import read_with_info
+        from .weights.network import build_network
 
         params, info = read_with_info(result.best_checkpoint)
         net = build_network(info["backbone"], info["width"], params=params, checkpoint_path=result.best_checkpoint)

@@ -22,6 +22,7 @@ __all__ = [
     "PublishError",
     "UnsupportedBackboneError",
     "UnsupportedLibraryError",
+    "ArchitectureError",
     "LoadError",
     "WeightsError",
     "CheckpointMismatchError",
@@ -167,7 +168,22 @@ class PublishError(HubError):
 
 
 class UnsupportedBackboneError(GhostHubError):
-    """A model card or call names a backbone (architecture) ghosthub cannot build."""
+    """A model card or call names an architecture ghosthub cannot build: unknown, or another library's.
+
+    ``library`` is the library that builds it when ghosthub can tell (from the card's repo-link), else None.
+    """
+
+    library: str | None = None
+
+
+class ArchitectureError(GhostHubError):
+    """An architecture's own code failed to build or run its network: a plug-in's (such as MindCV's) failure.
+
+    Not a wrong argument or a bad file: ghosthub's checks passed, and the library that provides the
+    architecture failed inside its own code (``library`` names it).
+    """
+
+    library: str | None = None
 
 
 class UnsupportedLibraryError(UnsupportedBackboneError):

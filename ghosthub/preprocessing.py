@@ -59,10 +59,12 @@ class Preprocessing(
     # ------------------------------------------------------------------ cards
 
     @classmethod
-    def from_card(cls, card) -> Preprocessing:
-        """From a card's ``input-size``, ``crop-pct``, ``interpolation``, ``mean``, ``std`` (missing: defaults).
+    def from_card(cls, card, default: Preprocessing | None = None) -> Preprocessing:
+        """From a card's ``input-size``, ``crop-pct``, ``interpolation``, ``mean``, ``std``.
 
-        Raises CardError naming the file, line and field of a value that is not a number.
+        Missing fields keep ``default``'s (the architecture's, where the caller knows it), else
+        MindCV's ImageNet defaults. Raises CardError naming the file, line and field of a value
+        that is not a number.
         """
         values: dict[str, Any] = {}
         for key, field, parse, expected in _CARD_FIELDS:
@@ -81,7 +83,7 @@ class Preprocessing(
                     expected=expected,
                     found=text,
                 ) from None
-        return cls(**values)
+        return (default or cls())._replace(**values)
 
     def card_fields(self) -> dict[str, str]:
         """The card fields that say this preprocessing, as text."""

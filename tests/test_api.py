@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import ghosthub
+from ghosthub.architectures import create_model
 from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card, render_card
-from ghosthub.models import create_model
 from tests.support.fetching import assert_nothing_cached
 from tests.support.paths import SEED
 

@@ -43,7 +43,7 @@ CLI_FETCH = "tests/cli/test_cache.py"
 HUB = "tests/hub/test_hub.py"
 PUBLISH = "tests/tasks/test_publish.py"
 RECOVERY = "tests/tasks/test_publish.py::test_a_killed_publish_is_rolled_back_by_the_next_publish"
-WEIGHTS = "tests/models/test_builder.py"
+WEIGHTS = "tests/weights/test_strict.py"
 LOAD = "tests/test_api.py"
 RANGES = "tests/download/test_ranges.py"
 MIRROR = "tests/hub/test_mirror.py"
@@ -74,8 +74,9 @@ LAYOUT_PY = "ghosthub/download/layout.py"
 FS_PY = "ghosthub/_utils/fs.py"
 TXN_PY = "ghosthub/hub/transaction.py"
 PUBLISH_PY = "ghosthub/tasks/publish.py"
-BUILDER_PY = "ghosthub/models/builder.py"
-CHECKPOINT_PY = "ghosthub/models/checkpoint.py"
+NETWORK_PY = "ghosthub/weights/network.py"
+STRICT_PY = "ghosthub/weights/strict.py"
+CHECKPOINT_PY = "ghosthub/weights/checkpoint.py"
 RANGES_PY = "ghosthub/download/ranges.py"
 MIRROR_PY = "ghosthub/hub/mirror.py"
 VERIFIED_PY = "ghosthub/hub/verified.py"
@@ -597,17 +598,17 @@ MUTATIONS = [
     m(
         "weights.build-before-read",
         "weights",
-        BUILDER_PY,
-        "    plan = plan_weights(path, layout=layout, backbone=backbone, width=width)\n",
-        '    create_model(backbone or "ghostnet", width or 1.0)  # time spent before the file is looked at\n'
-        "    plan = plan_weights(path, layout=layout, backbone=backbone, width=width)\n",
+        NETWORK_PY,
+        "    plan = plan_weights(path, layout=layout, architecture=architecture, width=width)\n",
+        '    build(*check_model(architecture or "ghostnet", width or 1.0), num_classes=1000, in_channels=3)  # first\n'
+        "    plan = plan_weights(path, layout=layout, architecture=architecture, width=width)\n",
         [WEIGHTS],
         "a bad checkpoint is found only after a network was built",
     ),
     m(
         "weights.not-strict",
         "weights",
-        BUILDER_PY,
+        STRICT_PY,
         "        if strict:\n            error = CheckpointMismatchError(",
         "        if False:\n            error = CheckpointMismatchError(",
         [WEIGHTS],
@@ -616,7 +617,7 @@ MUTATIONS = [
     m(
         "weights.unexpected-ignored",
         "weights",
-        BUILDER_PY,
+        STRICT_PY,
         "    unexpected = [n for n in ckpt if n not in shapes]",
         "    unexpected = []",
         [WEIGHTS],

@@ -49,7 +49,9 @@ def add_commands(command) -> None:
         default=None,
         help="s3 hubs on stores without conditional writes: you promise no one else writes the hub meanwhile",
     )
-    p.add_argument("--backbone", help="architecture (default: the checkpoint's record, else ghostnet)")
+    p.add_argument(
+        "--backbone", help="architecture (default: the checkpoint's record, else what its names and shapes say)"
+    )
     p.add_argument(
         "--width",
         type=positive("width multiplier", 10),

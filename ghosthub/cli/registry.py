@@ -23,6 +23,7 @@ def add_commands(command) -> None:
     p.add_argument("--format", dest="file_format", help="only cards with an asset of this file-format")
     p.add_argument("--base-model", help="only models fine-tuned from this base-model (pattern)")
     p.add_argument("--library", help="only cards this library builds (pattern): mindcv, ghosthub, mindocr, ...")
+    p.add_argument("--buildable", action="store_true", help="only models whose network can be built here")
     p.add_argument("--sort", default="name", help="sort by 'name' or a metric such as top1 or top5 (best first)")
     p.add_argument(
         "--verbose",
@@ -38,6 +39,8 @@ def add_commands(command) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from ..architectures import availability, using_cache
+
     session = client(args)
     reg = session.registry
     if args.verbose:
@@ -57,7 +60,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         entries.sort(key=lambda e: -e.metrics.get(args.sort, float("-inf")))
-    rows = [_entry_summary(e) for e in entries]
+    with using_cache(reg.settings.cache_dir):
+        builds = [availability(e) for e in entries]
+    if args.buildable:
+        entries, builds = [e for e, b in zip(entries, builds) if b.buildable], [b for b in builds if b.buildable]
+    rows = [{**_entry_summary(e), **_build_summary(b)} for e, b in zip(entries, builds)]
     assets_dir = reg.settings.cache_dir / "assets"
     exists = assets_dir.is_dir()  # no cache yet: nothing is cached, and nothing need be looked at
     for row, entry in zip(rows, entries):
@@ -77,6 +84,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ("TOP-5", "top5"),
         ("FORMAT", "format"),
         ("SHA256", "sha8"),
+        ("BUILD", "build"),
     ]
     columns.append(("CACHED", "cached"))  # always: a new user learns the column before the first download
     for row in rows:
@@ -117,6 +125,12 @@ def _no_match(reg, pattern: str, filters: dict) -> str:
     literal = pattern.translate(str.maketrans("", "", "*?[]"))
     close = [name for name in reg.suggest(literal) if reg.select(name, **filters)] if literal else []
     return said + (f"; did you mean {', '.join(close)}?" if close else "")
+
+
+def _build_summary(found) -> dict[str, Any]:
+    """Whether the network can be built here (ghosthub.architectures.availability), for the table and JSON."""
+    build = "yes" if found.buildable else "?" if found.buildable is None else found.reason
+    return {"buildable": found.buildable, "architecture": found.architecture, "build": build}
 
 
 def _is_cached(entry, store) -> bool:

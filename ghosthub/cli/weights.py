@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from ._common import EXIT_OK, add_command, input_file, output_file, print_json
+from ._common import EXIT_OK, add_command, client, input_file, output_file, print_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
 _LAYOUT_HELP = (
-    "the source's layout (mindcv, timm, timm-v3, modelzoo, modelzoo-v2, modelzoo-600m); default: from its names"
+    "the source's layout (GhostNet: mindcv, timm, timm-v3, modelzoo, modelzoo-v2, modelzoo-600m); default: from "
+    "its names"
 )
+_ARCHITECTURE_HELP = "the architecture, for weights whose names do not say it (e.g. resnet18 for MindCV's)"
 
 
 def add_commands(command) -> None:
@@ -27,6 +29,7 @@ def add_commands(command) -> None:
         help="a .ckpt, .safetensors or (with torch) .pth file",
     )
     p.add_argument("--layout", help=_LAYOUT_HELP)
+    p.add_argument("--architecture", help=_ARCHITECTURE_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add_command(
@@ -53,9 +56,11 @@ def add_commands(command) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ..models.weights import describe_weights
+    from ..architectures import using_cache
+    from ..weights.convert import describe_weights
 
-    info = describe_weights(args.file, layout=args.layout)
+    with using_cache(client(args).settings.cache_dir):  # what architectures learn stays in this cache
+        info = describe_weights(args.file, layout=args.layout, architecture=args.architecture)
     if args.json:
         print_json(info)
         return EXIT_OK
@@ -64,7 +69,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         ("file", info["file"]),
         ("format", f"{info['format']} ({info['size']:,} bytes)"),
         ("family", info["family"] + (f" ({options})" if options else "")),
-        ("width", f"{info['width']:g}"),
+        ("width", "-" if info["width"] is None else f"{info['width']:g}"),
         ("classes", info["num_classes"]),
         ("in_channels", info["in_channels"]),
         ("layout", info["layout"]),
@@ -88,15 +93,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from ..models.weights import convert_weights
+    from ..weights.convert import convert_weights
 
     result = convert_weights(args.src, args.out, layout=args.layout)
     if args.json:
         print_json({k: result[k] for k in ("out", "sha256", "layout", "architecture")})
         return EXIT_OK
     arch = result["architecture"]
+    size = "" if arch["width"] is None else f" width {arch['width']:g}"
     print(
         f"converted {args.src} ({result['layout']}) -> {result['out']}\n"
-        f"  {arch['family']} width {arch['width']:g}, {arch['num_classes']} classes\n  sha256 {result['sha256']}"
+        f"  {arch['family']}{size}, {arch['num_classes']} classes\n  sha256 {result['sha256']}"
     )
     return EXIT_OK

@@ -3,7 +3,9 @@
 In inference a BatchNorm is an affine map per channel, ``y = s * (x - mean) + beta`` with
 ``s = gamma / sqrt(var + eps)``, so ``bn(conv(x))`` equals a convolution with weights
 ``W * s`` and bias ``beta + (b - mean) * s``. GhostNet-0.5 has 80 such pairs (every BatchNorm
-follows a convolution). Measured figures are in :func:`fuse_batchnorm`'s notes.
+follows a convolution). Measured figures are in :func:`fuse_batchnorm`'s notes. Pairs inside an
+``nn.SequentialCell`` are found in any network; pairs a ``construct`` chains by attribute are the
+architecture's to name (its ``bn_pairs``, :class:`ghosthub.architectures.Architecture`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["fuse_batchnorm", "fuse_pair"]
-
-# Conv -> BN pairs held as attributes rather than inside a SequentialCell, by (conv, bn) name:
-# GhostNet's stem and the strided depth-wise conv of its down-sampling bottlenecks, whose
-# construct() calls bn(conv(x)) directly (ghosthub/models/ghostnet.py).
-ATTRIBUTE_PAIRS = (("conv_stem", "bn1"), ("conv_dw", "bn_dw"))
 
 
 def fuse_pair(conv, bn):
@@ -78,7 +75,7 @@ def fuse_batchnorm(net):
     the parameter names no longer match the checkpoint layout.
 
     Pairs are found inside ``nn.SequentialCell`` (conv at index i, BatchNorm at i + 1) and as the
-    attribute pairs of :data:`ATTRIBUTE_PAIRS`.
+    attribute pairs the network's architecture names (``bn_pairs``: ``construct`` calls ``bn(conv(x))``).
 
     Parameters
     ----------
@@ -106,8 +103,12 @@ def fuse_batchnorm(net):
     """
     from mindspore import nn
 
+    from ..architectures import architecture_of
+
     if net.training:
         raise ValueError("fuse_batchnorm is for inference: call net.set_train(False) first")
+    spec = architecture_of(net)
+    pairs = spec.bn_pairs if spec is not None else ()
     folded = 0
     for _, cell in list(net.cells_and_names()):
         if isinstance(cell, nn.SequentialCell):
@@ -117,7 +118,7 @@ def fuse_batchnorm(net):
                     cell[i] = fuse_pair(items[i], items[i + 1])
                     cell[i + 1] = nn.Identity()
                     folded += 1
-        for conv_name, bn_name in ATTRIBUTE_PAIRS:
+        for conv_name, bn_name in pairs:
             conv, bn = getattr(cell, conv_name, None), getattr(cell, bn_name, None)
             if conv is not None and bn is not None and _is_pair(conv, bn):
                 setattr(cell, conv_name, fuse_pair(conv, bn))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._utils.fs import FILE_MODE, commit
+from ..architectures import architecture_of
 from ..errors import ExportError, ImageError, LoadError
 
 __all__ = [
@@ -158,20 +159,21 @@ def export_network(net, out: str | os.PathLike, *, file_format: str = "MINDIR", 
         raise ExportError(f"cannot export to {file_format!r}; expected one of {', '.join(EXPORT_FORMATS)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Cells with operators ONNX lacks switch to equivalent ones for the export (see SqueezeExcite).
-    adapt = [c for _, c in net.cells_and_names() if hasattr(c, "set_onnx_compatible")] if fmt == "ONNX" else []
+    # An architecture whose operators ONNX lacks spells them with others for the export (its onnx_form hook).
+    spec = architecture_of(net) if fmt == "ONNX" else None
+    onnx_form = spec.onnx_form if spec is not None else None
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         stem = Path(tmp) / "model"
-        for cell in adapt:
-            cell.set_onnx_compatible(True)
+        if onnx_form is not None:
+            onnx_form(net, True)
         try:
             ms.export(net, ms.Tensor(np.zeros(tuple(input_shape), np.float32)), file_name=str(stem), file_format=fmt)
         except Exception as exc:  # MindSpore raises RuntimeError/ValueError/TypeError by backend
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExportError(f"MindSpore could not export to {fmt} on this machine: {first}") from exc
         finally:
-            for cell in adapt:
-                cell.set_onnx_compatible(False)
+            if onnx_form is not None:
+                onnx_form(net, False)
         produced = [p for p in Path(tmp).iterdir() if p.name.startswith("model")]
         if len(produced) != 1:
             raise ExportError(f"MindSpore wrote {len(produced)} files for {fmt}; expected one")

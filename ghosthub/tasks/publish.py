@@ -18,6 +18,7 @@ from .._utils.lock import FileLock
 from .._utils.places import hub_place
 from .._utils.spelling import said
 from .._utils.warn import warn
+from ..architectures import match, width_families
 from ..download.parts import owner_tag
 from ..errors import CardError, GhostHubError, PublishError, PublishWarning, WeightsError
 from ..hub.fsck import LOCK, clean_leftovers
@@ -26,11 +27,13 @@ from ..hub.site import stage_pages
 from ..hub.transaction import Transaction, recover, stage_copy
 from ..modelcard import ModelCard, is_safe_name, parse_card, render_card
 from ..modelcard.provenance import provenance_block, provenance_fields
-from ..models.builder import build_network
-from ..models.checkpoint import read_with_info
-from ..models.scan import scan_weights
-from ..models.weights import NATIVE, convert_weights, plan_weights
+from ..naming import variant_name
 from ..preprocessing import Preprocessing
+from ..weights.checkpoint import read_with_info
+from ..weights.convert import convert_weights
+from ..weights.formats import scan_weights
+from ..weights.network import build_network
+from ..weights.plan import plan_weights
 from .evaluate import evaluate
 from .ready import network_preprocessing
 
@@ -118,8 +121,10 @@ def publish(
         under content-addressed keys and the index is updated by compare-and-swap, so
         several people can publish into one hub at once (see :mod:`ghosthub.hub.commit`).
     backbone, width : str, float, optional
-        The architecture the checkpoint must load into strictly; by default what a
-        checkpoint written by ``ghosthub train`` records.
+        The architecture the checkpoint must load into strictly (any registered one; the width
+        for a family that takes one); by default what a checkpoint written by ``ghosthub train``
+        records, else what its names and shapes say. An architecture without a width is written
+        into the card's ``architecture:`` field.
     dataset : str, optional
         The card's train-dataset (default: the checkpoint's record, else "-").
     metrics : mapping of str to float, optional
@@ -180,9 +185,9 @@ def publish(
     root, work, store = _open_hub(place, settings, single_writer)
 
     # Foreign layouts (timm, the model zoo, V3 training form) are converted to ghosthub's first.
-    plan = _plan(checkpoint)
+    plan = _plan(checkpoint, backbone, width)
     converted = None
-    if plan is not None and (plan.layout not in NATIVE or plan.format == "torch"):
+    if plan is not None and (not plan.native or plan.format == "torch"):
         converted = work / f"{name}.incoming-converted.ckpt"
         convert_weights(checkpoint, converted)
         fmt, plan = "ckpt", plan_weights(converted)
@@ -196,14 +201,7 @@ def publish(
     try:
         params, info = _read_staged(staged, checkpoint)
         info = info or {}
-        held = plan.inferred if plan is not None else None
-        backbone = backbone or info.get("backbone") or (held.family if held else None) or "ghostnet"
-        width = width if width is not None else info.get("width", held.width if held else None)
-        if width is None:
-            raise PublishError(
-                f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
-                f"name its width, e.g. {said('backbone', 'ghostnet')} {said('width', 0.5)}"
-            )
+        backbone, width = _architecture(checkpoint, plan, info, backbone, width)
         net = _build_checked(params, checkpoint, backbone, width, info.get("model_options"))
         del params
         parameters = sum(int(p.size) for p in net.trainable_params())
@@ -286,17 +284,45 @@ def _provenance_record(provenance, checkpoint: Path) -> tuple[Mapping[str, Any] 
     return record, not automatic
 
 
-def _plan(checkpoint: Path):
-    """The weights plan of ``checkpoint``, or None when its names are no GhostNet layout ghosthub knows.
+def _plan(checkpoint: Path, backbone: str | None, width: float | None):
+    """The weights plan of ``checkpoint``, or None when its names are no layout its architecture maps.
 
     A file that is no checkpoint at all (truncated, corrupt, another format) raises WeightsError
     here, naming the user's file, before anything is copied into the hub.
     """
     try:
-        return plan_weights(checkpoint)
+        return plan_weights(checkpoint, architecture=backbone, width=width)
     except GhostHubError:
         scan_weights(checkpoint)  # raises for a file that is no checkpoint; the header scan alone (no tensor read)
-        return None  # not a GhostNet layout: the strict load of the staged copy says what does not fit
+        return None  # no layout the architecture maps: the strict load of the staged copy says what does not fit
+
+
+def _architecture(checkpoint: Path, plan, info: dict, backbone: str | None, width: float | None):
+    """(architecture, width) to publish as: the caller's, else the checkpoint's record, else its names and shapes."""
+    held = plan.architecture if plan is not None else None
+    backbone = backbone or info.get("architecture") or info.get("backbone") or (held.family if held else None)
+    families = width_families()
+    example = f"{said('backbone', families[0])} {said('width', 0.5)}" if families else said("backbone", "NAME")
+    if backbone is None:
+        raise PublishError(
+            f"{checkpoint} does not say which architecture it is (ghosthub train did not write it, and its names "
+            f"are no registered family's): name it, e.g. {example}, or {said('backbone', 'resnet18')} for a "
+            "MindCV network"
+        )
+    found = match(backbone)
+    if found is not None and not found.takes_width:
+        return backbone, None
+    if width is None:
+        width = info.get("width", held.width if held else None)
+    if width is None and found is not None and found.width is not None:
+        width = found.width
+    if width is None:
+        raise PublishError(
+            f"{checkpoint} does not say which architecture it is (ghosthub train did not write it): "
+            f"name its width, e.g. {example}"
+            + (f" ({variant_name(found.name, 0.5)} weights need width 0.5)" if found is not None else "")
+        )
+    return backbone, width
 
 
 def _read_staged(staged: Path, checkpoint: Path):
@@ -318,11 +344,11 @@ def _mismatch_advice() -> str:
     """The last sentence of a publish's checkpoint mismatch: what publish, unlike a load, accepts."""
     return (
         f"publish needs a checkpoint that loads strictly into the named architecture: check {said('backbone')} and "
-        f"{said('width')} against the checkpoint (ghostnet_050 weights need width 0.5)."
+        f"{said('width')} against the checkpoint (ghosthub inspect FILE says what it holds)."
     )
 
 
-def _build_checked(params, checkpoint: Path, backbone: str, width: float, options=None):
+def _build_checked(params, checkpoint: Path, backbone: str, width: float | None, options=None):
     """The network with the checkpoint strict-loaded: a mismatch raises before anything is written.
 
     ``params`` were read from the staged copy; errors name the user's ``checkpoint``.
@@ -483,6 +509,8 @@ def _make_card(args: dict, fmt: str, link: str, sha256: str) -> ModelCard:
     }
     if args["width"] is not None:
         fields["width"] = f"{args['width']:g}"
+    else:  # an architecture without a width is named by the card itself (backbone-name is a family's)
+        fields["architecture"] = args["backbone"]
     if args.get("parameters"):
         fields["parameters"] = str(args["parameters"])  # trainable ones, as papers count them
     provenance = _public(args.get("provenance"))

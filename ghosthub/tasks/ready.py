@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .._utils.warn import warn
-from ..errors import LoadError, PreprocessingWarning
+from ..errors import PreprocessingWarning
 from ..preprocessing import Preprocessing
 from ..runtime import make_ready
 
@@ -105,7 +105,7 @@ def load_for_inference(
     Raises
     ------
     LoadError
-        ``arch`` is not an architecture name with a width.
+        ``arch`` names no architecture, or a family's without its width.
     ModelNotFoundError, DownloadError, WeightsError, CheckpointMismatchError
         As :meth:`ghosthub.Client.load` raises them.
 
@@ -119,10 +119,12 @@ def load_for_inference(
         return ReadyModel(model, network_preprocessing(model), None)
     ready = {"mode": mode, "fuse": fuse, "runtime": runtime}
     if checkpoint_path is None and Path(model).is_file():
-        from ..models.builder import load_network
+        from ..architectures import using_cache
+        from ..weights.network import load_network
 
-        # The record ghosthub wrote, else the weights' own shapes, say the architecture unless arch does.
-        net, plan = load_network(model, **_architecture(arch))
+        # The record ghosthub wrote, else the weights' own names and shapes, say the architecture unless arch does.
+        with using_cache(client.settings.cache_dir):  # what architectures learn stays in this Client's cache
+            net, plan = load_network(model, **_architecture(arch))
         return ReadyModel(
             make_ready(net, client.settings.cache_dir, **ready),
             network_preprocessing(net, plan.record),
@@ -133,7 +135,7 @@ def load_for_inference(
     carded = _listed(client.entry(name).get("class-names"))
     if checkpoint_path is None:
         return ReadyModel(client.load(name, **ready, **load_kwargs), card, carded)
-    from ..models.checkpoint import read_info
+    from ..weights.checkpoint import read_info
 
     net = client.load(name, pretrained=False, checkpoint_path=checkpoint_path, **ready, **load_kwargs)
     info = read_info(checkpoint_path) or {}
@@ -152,21 +154,14 @@ def load_for_inference(
 
 
 def _architecture(arch: str | None) -> dict[str, Any]:
-    """``backbone`` and ``width`` for :func:`ghosthub.models.builder.load_network` from a name like ghostnet_050."""
+    """``architecture`` and ``width`` for :func:`ghosthub.weights.network.load_network` from a name such as
+    ghostnet_050 (a family and its width) or resnet18 (an architecture that takes none)."""
     if not arch:
         return {}
-    from ..naming import split_name
+    from ..architectures import named_architecture
 
-    try:
-        parsed = split_name(arch)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.width is None:
-        raise LoadError(
-            f"arch {arch!r} is not an architecture name with a width, such as ghostnet_050 "
-            "(the backbone, then the width multiplier times 100 in three digits)."
-        )
-    return {"backbone": parsed.backbone, "width": parsed.width}
+    found = named_architecture(arch)
+    return {"architecture": found.name, "width": found.width}
 
 
 def _listed(names: Any) -> list[str] | None:

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from ..models import create_model
+from ..architectures.build import create_model
 from .recipe import Recipe
 
 __all__ = ["build", "rewrap", "dropout_keep", "make_cells", "sync_batchnorm", "weights_sha256"]

@@ -22,9 +22,9 @@ import numpy as np
 
 from ..data.pipelines import train_dataset
 from ..errors import TrainError
-from ..models.checkpoint import save_checkpoint
 from ..preprocessing import Preprocessing
 from ..tasks.evaluate import evaluate_folder
+from ..weights.checkpoint import save_checkpoint
 from . import finetune
 from .cells import dropout_keep, rewrap, sync_batchnorm
 from .recipe import Recipe

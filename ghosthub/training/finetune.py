@@ -121,7 +121,7 @@ def _from_entry(entry, asset, settings, progress) -> BaseWeights:
 
 
 def _from_file(path: str | os.PathLike, source: str) -> BaseWeights:
-    from ..models.checkpoint import read_info
+    from ..weights.checkpoint import read_info
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -249,10 +249,10 @@ def load_base(net, base: BaseWeights) -> list[str]:
     """Load the base weights into a freshly built network; the names re-initialised (a resized classifier).
 
     The classifier keeps its fresh, seeded initialisation when the class count differs; a
-    1-channel network gets the RGB stem summed, as :func:`ghosthub.models.builder.load_weights` does.
+    1-channel network gets the RGB stem summed, as :func:`ghosthub.weights.strict.load_weights` does.
     """
-    from ..models.builder import load_weights
-    from ..models.checkpoint import read_with_info
+    from ..weights.checkpoint import read_with_info
+    from ..weights.strict import load_weights
 
     params = read_with_info(base.path).params
     return load_weights(net, params, source=base.name).reinitialized

@@ -10,7 +10,7 @@ from pathlib import Path
 from .._utils.fs import atomic_path
 from .._utils.spelling import said
 from ..errors import TrainError
-from ..models.checkpoint import read_info, read_with_info, save_checkpoint
+from ..weights.checkpoint import read_info, read_with_info, save_checkpoint
 from .recipe import Recipe
 
 __all__ = ["BEST", "resume_state", "save_best", "best_metrics", "carry_best"]

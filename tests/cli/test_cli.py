@@ -30,6 +30,7 @@ def test_list_table(capsys):
         "TOP-5",
         "FORMAT",
         "SHA256",
+        "BUILD",
         "CACHED",
     ]
     names = [line.split()[0] for line in lines[1:]]
@@ -52,6 +53,7 @@ def test_list_table(capsys):
         "86.60",
         "ckpt",
         "ae7771cb",
+        "yes",
         "no",
     ]
     # Aligned: every column starts at the same offset on every line.

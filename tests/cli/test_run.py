@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ghosthub.architectures import create_model
 from ghosthub.cli import main
 from ghosthub.data.transforms import make_transform
 from ghosthub.modelcard import load_card, render_card
-from ghosthub.models import create_model
 from tests.support.paths import SEED
 
 CLASSES = ["zero", "one", "two", "three", "four"]
@@ -254,7 +254,7 @@ def test_cache_clear_removes_the_compile_cache_a_graph_run_wrote(model, capsys):
 @pytest.fixture(scope="module")
 def recorded(model):
     """A checkpoint ghosthub wrote for the same architecture: 32 px, its own mean/std and three classes."""
-    from ghosthub.models.checkpoint import save_checkpoint
+    from ghosthub.weights.checkpoint import save_checkpoint
 
     ms.set_seed(5)
     net = create_model("ghostnet", 0.5, num_classes=3)

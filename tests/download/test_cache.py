@@ -254,9 +254,11 @@ def test_every_folder_the_code_writes_in_the_cache_is_in_the_one_list():
 
     written = set()
     for path in (REPO / "ghosthub").rglob("*.py"):
-        written |= set(re.findall(r"cache_dir\)?\s*/\s*\"([A-Za-z0-9_.-]+)\"", path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        written |= set(re.findall(r"cache_dir\)?\s*/\s*\"([A-Za-z0-9_.-]+)\"", text))
+        written |= set(re.findall(r"join\(os\.fspath\(cache_dir\),\s*\"([A-Za-z0-9_.-]+)\"", text))
     written |= {layout.ASSETS}
-    assert {"compile", "onnx", "hubs", "registry", "publish"} <= written, "the scan finds the folders"
+    assert {"compile", "onnx", "hubs", "registry", "publish", "architectures"} <= written, "the scan finds the folders"
     assert written <= set(CACHE_FOLDERS), written - set(CACHE_FOLDERS)
 
 

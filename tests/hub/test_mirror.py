@@ -15,12 +15,12 @@ import numpy as np  # noqa: E402
 
 import ghosthub  # noqa: E402
 from ghosthub import Client  # noqa: E402
+from ghosthub.architectures import create_model  # noqa: E402
 from ghosthub.cli import main  # noqa: E402
 from ghosthub.hub.index import INDEX, read_index  # noqa: E402
 from ghosthub.hub.mirror import check_mirror  # noqa: E402
 from ghosthub.hub.serve import serve  # noqa: E402
 from ghosthub.modelcard import load_card  # noqa: E402
-from ghosthub.models import create_model  # noqa: E402
 from ghosthub.tasks.publish import publish  # noqa: E402
 from tests.support.publishing import published_hub  # noqa: E402
 

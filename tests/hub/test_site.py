@@ -35,7 +35,7 @@ HISTORY = [
 def publish_one(hub: Path, name: str, seed: int, **kwargs):
     import mindspore as ms
 
-    from ghosthub.models import create_model
+    from ghosthub.architectures import create_model
     from ghosthub.tasks.publish import publish
 
     ms.set_seed(seed)
@@ -168,7 +168,7 @@ KILLED_AFTER_THE_PAGES = textwrap.dedent(
     """
     import os, signal, sys
     import mindspore as ms
-    from ghosthub.models import create_model
+    from ghosthub.architectures import create_model
     real_replace = os.replace
 
     def replace_then_die(src, dst, **kw):

@@ -75,7 +75,7 @@ def hub(tmp_path_factory):
 
     import mindspore as ms
 
-    from ghosthub.models import create_model
+    from ghosthub.architectures import create_model
     from ghosthub.tasks.publish import publish
     from tests.support.publishing import published_hub
 

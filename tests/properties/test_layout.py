@@ -17,7 +17,7 @@ LAYERS = [
     ("pages", ("pages",)),
     ("hubs", ("hub",)),
     ("registry", ("registry",)),
-    ("networks and data", ("models", "data")),
+    ("networks and data", ("architectures", "weights", "data")),
     ("tasks", ("tasks", "runtime")),
     ("training", ("training",)),
     ("api", ("client", "api")),

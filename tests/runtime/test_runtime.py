@@ -152,7 +152,7 @@ def _net(seed=0, num_classes=7):
     """A width-0.5 GhostNet with random weights and non-trivial BatchNorm statistics."""
     import mindspore as ms
 
-    from ghosthub.models import create_model
+    from ghosthub.architectures import create_model
 
     net = create_model("ghostnet", 0.5, num_classes=num_classes)
     rng = np.random.default_rng(seed)

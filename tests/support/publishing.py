@@ -19,7 +19,7 @@ def save_checkpoints(folder: Path, seeds=(1, 2), *, width: float = 0.5, num_clas
     """``{seed: folder/run<seed>.ckpt}``: a GhostNet of ``width`` saved per seed, so each file differs."""
     import mindspore as ms
 
-    from ghosthub.models import create_model
+    from ghosthub.architectures import create_model
 
     paths = {}
     for seed in seeds:
@@ -41,7 +41,7 @@ def published_hub(root: Path, names=("alpha_050", "beta_050")) -> dict:
     import mindspore as ms
     import numpy as np
 
-    from ghosthub.models import create_model
+    from ghosthub.architectures import create_model
     from ghosthub.tasks.publish import publish
 
     x = np.ones((1, 3, 32, 32), np.float32)

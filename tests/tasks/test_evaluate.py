@@ -9,9 +9,9 @@ from ghosthub.api import evaluate
 from ghosthub.cli import main
 from ghosthub.data.imagefolder import scan_image_folder
 from ghosthub.errors import GhostHubError
-from ghosthub.models.checkpoint import save_checkpoint
 from ghosthub.preprocessing import Preprocessing
 from ghosthub.tasks.evaluate import _Accumulator, evaluate_folder, network_preprocessing
+from ghosthub.weights.checkpoint import save_checkpoint
 from tests.support.images import make_image_folder
 
 
@@ -52,7 +52,7 @@ def test_perfect_predictions_score_100_with_a_padded_last_batch(data):
 
 
 def tiny_checkpoint(tmp_path, info=True):
-    from ghosthub.models import create_model
+    from ghosthub.architectures import create_model
 
     net = create_model("ghostnet", 0.1, num_classes=3)
     record = {

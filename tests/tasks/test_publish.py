@@ -246,12 +246,12 @@ def test_bad_inputs(checkpoints, tmp_path):
 
 def test_publish_with_eval_dir_reads_the_checkpoint_once_and_builds_once(checkpoints, tmp_path, monkeypatch):
     """publish(eval_dir=...) evaluates and strict-loads one network built from one read of the file."""
-    from ghosthub.models import builder, checkpoint
     from ghosthub.tasks import publish as publish_module
+    from ghosthub.weights import checkpoint, network
     from tests.support.images import make_image_folder
 
     reads, builds = [], []
-    real_read, real_create = checkpoint.read_with_info, builder.build_network
+    real_read, real_create = checkpoint.read_with_info, network.build_network
 
     def counting_read(path):
         reads.append(path)

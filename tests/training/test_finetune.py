@@ -10,10 +10,10 @@ import pytest
 from ghosthub._utils.hashes import file_hash
 from ghosthub.client import Client
 from ghosthub.errors import RecipeError, TrainError
-from ghosthub.models.checkpoint import read_checkpoint, read_info
 from ghosthub.preprocessing import Preprocessing
 from ghosthub.training.rebuild import rebuild_model
 from ghosthub.training.recipe import Recipe, load_recipe
+from ghosthub.weights.checkpoint import read_checkpoint, read_info
 from tests.support.images import make_image_folder
 
 BASE = "tinybase_010"
@@ -51,9 +51,9 @@ def hub(tmp_path_factory):
     """A hub folder publishing a real (untrained, seeded) 3-class MindSpore checkpoint with a 16 px card."""
     import mindspore as ms
 
-    from ghosthub.models import create_model
-    from ghosthub.models.checkpoint import save_checkpoint
+    from ghosthub.architectures import create_model
     from ghosthub.tasks.publish import publish
+    from ghosthub.weights.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("finetune")
     ms.set_seed(11)

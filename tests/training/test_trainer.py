@@ -12,13 +12,13 @@ import pytest
 
 from ghosthub._utils.hashes import file_hash as file_sha256
 from ghosthub.errors import TrainError
-from ghosthub.models.builder import build_network
-from ghosthub.models.checkpoint import read_checkpoint, read_info
 from ghosthub.training.epochs import prune_checkpoints
 from ghosthub.training.provenance import HISTORY_KEYS, PROVENANCE_KEYS
 from ghosthub.training.recipe import Recipe, load_recipe
 from ghosthub.training.schedule import lr_schedule
 from ghosthub.training.trainer import train
+from ghosthub.weights.checkpoint import read_checkpoint, read_info
+from ghosthub.weights.network import build_network
 from tests.support.images import make_image_folder
 from tests.support.paths import REPO
 from tests.support.recipes import TINY
@@ -238,9 +238,9 @@ def test_rebuild_from_provenance_matches(full_run, data, tmp_path):
 
 
 def test_a_resume_into_another_folder_brings_the_best_network(tmp_path):
-    from ghosthub.models import create_model
-    from ghosthub.models.checkpoint import save_checkpoint
+    from ghosthub.architectures import create_model
     from ghosthub.training.resume import carry_best as _carry_best
+    from ghosthub.weights.checkpoint import save_checkpoint
 
     net = create_model("ghostnet", 0.1, num_classes=3)
     first, second = tmp_path / "first", tmp_path / "second"

@@ -8,7 +8,7 @@ expansion widths from per-block ratios, 19 bottlenecks and a 1400-wide head.
 No other library publishes this network, so its parameter names are the model zoo's own: flat
 ``blocks.0..18`` bottlenecks and ``blocks.19`` for the last 1x1 conv, each conv + BN pair a cell
 with children ``conv`` and ``bn``. A model-zoo checkpoint therefore loads without renaming (after
-dropping its optimizer state, see :mod:`ghosthub.models.layouts`).
+dropping its optimizer state, see :mod:`ghosthub.architectures.ghostnet.layouts`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,9 @@ import math
 from mindspore import Tensor, nn, ops
 
 from ._channels import ghostnet600_plan
-from ._factory import register_backbone
 from ._head import ClassifierNet
-from .ghostnet import DEFAULT_CFG as GHOSTNET_CFG
 
-__all__ = ["DEFAULT_CFG", "GhostNet600"]
-
-# The model zoo's evaluation pipeline for ghostnet_600m: 240 x 240 inputs (its Hub card's
-# input-shape), ImageNet statistics on the 0-255 scale.
-DEFAULT_CFG = {**GHOSTNET_CFG, "input_size": (3, 240, 240)}
+__all__ = ["GhostNet600", "create_ghostnet600"]
 
 
 class ConvUnit(nn.Cell):
@@ -160,9 +154,6 @@ class GhostNet600(ClassifierNet):
         return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
 
 
-@register_backbone("ghostnet600", options=("num_features",))
-def _create_ghostnet600(width: float, **kwargs) -> GhostNet600:
-    """Build a GhostNet-600M of any width (the published one is 1.75); ``kwargs`` go to :class:`GhostNet600`."""
-    model = GhostNet600(width=width, **kwargs)
-    model.default_cfg = dict(DEFAULT_CFG)
-    return model
+def create_ghostnet600(width: float, **kwargs) -> GhostNet600:
+    """Build a GhostNet-600M of any width (the model zoo's is 1.75); ``kwargs`` go to :class:`GhostNet600`."""
+    return GhostNet600(width=width, **kwargs)

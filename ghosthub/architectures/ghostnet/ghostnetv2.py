@@ -3,7 +3,7 @@
 Paper: "GhostNetV2: Enhance Cheap Operation with Long-Range Attention",
 https://arxiv.org/abs/2211.12905
 
-The network is GhostNet (see :mod:`ghosthub.models.ghostnet`) where the expansion ghost module of
+The network is GhostNet (see :mod:`ghosthub.architectures.ghostnet.ghostnet`) where the expansion ghost module of
 every bottleneck after the second gets a "decoupled fully connected" (DFC) attention branch: the
 input is average-pooled by 2, passed through a 1x1 conv, a 1x5 and a 5x1 depth-wise conv (each with
 batch norm), squashed by a sigmoid, upsampled back and multiplied with the ghost output.
@@ -11,7 +11,7 @@ batch norm), squashed by a sigmoid, upsampled back and multiplied with the ghost
 Parameter names follow MindCV's GhostNet (``blocks.{stage}.{block}...``, BN ``gamma/beta/
 moving_mean/moving_variance``); the attention branch is ``ghost1.short_conv.{0..5}`` (conv, BN,
 conv, BN, conv, BN) as in timm, so a timm or Huawei checkpoint maps by the same renames as v1
-(:mod:`ghosthub.models.layouts`).
+(:mod:`ghosthub.architectures.ghostnet.layouts`).
 
 The gate upsampling differs between sources, and the logits with it (1e-3 on random weights):
 timm and Huawei's PyTorch code use nearest neighbour, the MindSpore model zoo bilinear with
@@ -23,15 +23,9 @@ from __future__ import annotations
 from mindspore import Tensor, nn, ops
 
 from ._channels import GHOSTNET_STAGES
-from ._factory import register_backbone
-from .ghostnet import DEFAULT_CFG as GHOSTNET_CFG
 from .ghostnet import GhostModule, GhostNetBody, _conv
 
-__all__ = ["DEFAULT_CFG", "UPSAMPLE_MODES", "GhostNetV2"]
-
-# Preprocessing of the published ImageNet-1k weights (timm's ghostnetv2_*.in1k pretrained_cfg:
-# bicubic, crop 0.875, ImageNet statistics on the 0-255 scale as ghosthub's transforms expect).
-DEFAULT_CFG = {**GHOSTNET_CFG, "interpolation": "bicubic"}
+__all__ = ["UPSAMPLE_MODES", "GhostNetV2", "create_ghostnetv2"]
 
 # "nearest": timm / Huawei PyTorch; "bilinear": MindSpore model zoo (align_corners=True).
 UPSAMPLE_MODES = ("nearest", "bilinear")
@@ -123,19 +117,10 @@ class GhostNetV2(GhostNetBody):
         self._build_body(GHOSTNET_STAGES, width, num_classes, in_channels, drop_rate, num_features, expansion)
 
 
-@register_backbone("ghostnetv2", options=("num_features", "upsample"))
-def _create_ghostnetv2(width: float, **kwargs) -> GhostNetV2:
-    """Build a GhostNetV2 of any width; ``kwargs`` go to :class:`GhostNetV2`."""
-    model = GhostNetV2(width=width, **kwargs)
-    model.default_cfg = dict(DEFAULT_CFG)
-    return model
-
-
-@register_backbone("ghostnetv3", options=("num_features", "upsample"))
-def _create_ghostnetv3(width: float, **kwargs) -> GhostNetV2:
-    """GhostNetV3 in deploy form: the V2 topology, which V3's fused training-form weights fill.
+def create_ghostnetv2(width: float, **kwargs) -> GhostNetV2:
+    """Build a GhostNetV2 of any width, also GhostNetV3's deploy form; ``kwargs`` go to :class:`GhostNetV2`.
 
     Every re-parameterisation branch of V3 is a linear conv + BN, so after fusion
-    (:func:`ghosthub.models.layouts.fuse_v3`) the network is exactly GhostNetV2.
+    (:func:`ghosthub.architectures.ghostnet.v3.fuse_v3`) the network is exactly GhostNetV2.
     """
-    return _create_ghostnetv2(width, **kwargs)
+    return GhostNetV2(width=width, **kwargs)

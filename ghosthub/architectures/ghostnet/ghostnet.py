@@ -12,25 +12,10 @@ import math
 
 from mindspore import Tensor, nn, ops
 
-from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ._channels import GHOSTNET_STAGES, make_divisible
-from ._factory import register_backbone, register_model
 from ._head import ClassifierNet
 
-__all__ = ["DEFAULT_CFG", "GhostNet", "GhostNetBody", "ghostnet_050", "ghostnet_100", "ghostnet_130", "make_divisible"]
-
-
-# Preprocessing and head of the published ImageNet-1k weights (MindCV's eval pipeline);
-DEFAULT_CFG = {
-    "num_classes": 1000,
-    "input_size": (3, 224, 224),
-    "crop_pct": 0.875,
-    "interpolation": "bilinear",
-    "mean": IMAGENET_DEFAULT_MEAN,
-    "std": IMAGENET_DEFAULT_STD,
-    "first_conv": "conv_stem",
-    "classifier": "classifier",
-}
+__all__ = ["GhostNet", "GhostNetBody", "create_ghostnet", "make_divisible"]
 
 
 def _conv(in_chs: int, out_chs: int, kernel_size, stride: int = 1, group: int = 1, has_bias: bool = False) -> nn.Conv2d:
@@ -259,27 +244,6 @@ class GhostNet(GhostNetBody):
         self._build_body(stages, width, num_classes, in_channels, drop_rate, num_features)
 
 
-@register_backbone("ghostnet", options=("num_features",))
-def _create_ghostnet(width: float, **kwargs) -> GhostNet:
-    """Build a GhostNet of any width; ``kwargs`` go to :class:`GhostNet`."""
-    model = GhostNet(_STAGES, width=width, **kwargs)
-    model.default_cfg = dict(DEFAULT_CFG)
-    return model
-
-
-@register_model
-def ghostnet_050(**kwargs) -> GhostNet:
-    """GhostNet-0.5x (2.60 M parameters)."""
-    return _create_ghostnet(0.5, **kwargs)
-
-
-@register_model
-def ghostnet_100(**kwargs) -> GhostNet:
-    """GhostNet-1.0x (5.20 M parameters)."""
-    return _create_ghostnet(1.0, **kwargs)
-
-
-@register_model
-def ghostnet_130(**kwargs) -> GhostNet:
-    """GhostNet-1.3x (7.39 M parameters)."""
-    return _create_ghostnet(1.3, **kwargs)
+def create_ghostnet(width: float, **kwargs) -> GhostNet:
+    """Build a GhostNet of any width (0.5: 2.60 M parameters); ``kwargs`` go to :class:`GhostNet`."""
+    return GhostNet(_STAGES, width=width, **kwargs)

@@ -1,14 +1,10 @@
-"""Read foreign weight files (safetensors, PyTorch .pth / .pth.tar) into ``name -> numpy array``.
+"""safetensors files: read, validated header first, and written, with numpy alone.
 
 safetensors is parsed here with numpy alone: an 8-byte little-endian header length, a JSON header
 ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}``, then the raw
 little-endian tensor bytes. The whole header is validated against the file size before any
 tensor is read, so a truncated or hostile file fails with a clear message instead of a huge
 allocation or a silent short read.
-
-PyTorch pickles need torch, which ghosthub does not require: it is imported only here, only when
-such a file is read, and its absence is a :class:`~ghosthub.errors.WeightsError` saying how to
-install it (``pip install 'ghosthub[torch]'``).
 """
 
 from __future__ import annotations
@@ -21,17 +17,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import WeightsError
+from ...errors import WeightsError
+from ._common import file_size
 
-__all__ = [
-    "read_foreign",
-    "read_safetensors",
-    "read_safetensors_header",
-    "read_torch",
-    "sniff",
-    "unwrap_state_dict",
-    "write_safetensors",
-]
+__all__ = ["MAX_HEADER", "read_safetensors", "read_safetensors_header", "write_safetensors"]
 
 # safetensors dtype -> numpy dtype (little-endian, as the format stores). BF16 has no numpy
 # dtype: it is widened to float32, exactly (bfloat16 is the top half of a float32).
@@ -50,25 +39,7 @@ _DTYPES = {
     "U8": "u1",
     "BOOL": "?",
 }
-_MAX_HEADER = 100 * 2**20  # the format's own limit on the JSON header
-
-
-def sniff(path: str | os.PathLike) -> str:
-    """Tell a weights file's format from its first bytes.
-
-    Returns
-    -------
-    str
-        "safetensors", "torch" (a zip archive, as ``torch.save`` writes since 1.6, or a legacy
-        pickle) or "unknown" (e.g. a MindSpore protobuf ``.ckpt``).
-    """
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= _MAX_HEADER:
-        return "safetensors"
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # zip, or pickle protocol >= 2
-        return "torch"
-    return "unknown"
+MAX_HEADER = 100 * 2**20  # the format's own limit on the JSON header
 
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -92,7 +63,7 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """
     path = os.fspath(path)
     entries, _, data_start = read_safetensors_header(path)
-    data_size = _file_size(path) - data_start
+    data_size = file_size(path) - data_start
     with open(path, "rb") as f:
         f.seek(data_start)
         # One read of the data section; every array is a view of it (no second copy).
@@ -129,7 +100,7 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[list[tuple], dict[
         As :func:`read_safetensors`.
     """
     path = os.fspath(path)
-    size = _file_size(path)
+    size = file_size(path)
     with open(path, "rb") as f:
         prefix = f.read(8)
         if len(prefix) < 8:
@@ -137,7 +108,7 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[list[tuple], dict[
                 f"{path!r} ({size} bytes) is too short to be a safetensors file (no 8-byte header length)"
             )
         (header_len,) = struct.unpack("<Q", prefix)
-        if header_len > min(_MAX_HEADER, size - 8):
+        if header_len > min(MAX_HEADER, size - 8):
             raise WeightsError(
                 f"{path!r}: the safetensors header claims {header_len} bytes but the file has {size - 8} after "
                 "the length field (truncated, or not a safetensors file)"
@@ -165,7 +136,7 @@ def write_safetensors(
     metadata : mapping of str to str, optional
         Stored as the header's ``__metadata__``.
     """
-    from .._utils.fs import atomic_write
+    from ..._utils.fs import atomic_write
 
     names = {np.dtype(v).str: k for k, v in _DTYPES.items() if k != "BF16"}
     header, offset, blobs = {}, 0, []
@@ -228,125 +199,3 @@ def _validate_header(path: str, header, data_size: int) -> list[tuple]:
         if b[3] < a[4]:
             raise WeightsError(f"{path!r}: tensors {a[0]!r} and {b[0]!r} overlap in the data section")
     return entries
-
-
-def _file_size(path: str) -> int:
-    if not os.path.isfile(path):
-        raise WeightsError(f"weights file {path!r} does not exist or is not a regular file")
-    size = os.path.getsize(path)
-    if size == 0:
-        raise WeightsError(f"weights file {path!r} is empty (0 bytes)")
-    return size
-
-
-def unwrap_state_dict(obj, *, ema: bool = False) -> Mapping:
-    """Find the parameter dict inside a PyTorch training checkpoint.
-
-    timm's train script saves ``{"state_dict", "state_dict_ema", "optimizer", "args", ...}``,
-    other scripts ``{"model": ...}``; a bare state dict is returned as is. A ``module.`` prefix
-    on every key (a model saved inside DataParallel) is removed.
-
-    Parameters
-    ----------
-    obj : mapping
-        What ``torch.load`` returned.
-    ema : bool
-        Prefer the EMA weights (``state_dict_ema``) when the checkpoint has both.
-
-    Returns
-    -------
-    mapping
-    """
-    if not isinstance(obj, Mapping):
-        raise WeightsError(f"the file holds a {type(obj).__name__}, not a dict of tensors (a whole pickled model?)")
-    order = ("state_dict_ema", "state_dict", "model") if ema else ("state_dict", "state_dict_ema", "model")
-    for key in order:
-        if isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-            break
-    if obj and all(isinstance(k, str) and k.startswith("module.") for k in obj):
-        obj = {k[len("module.") :]: v for k, v in obj.items()}
-    return obj
-
-
-def read_torch(path: str | os.PathLike, *, ema: bool = False) -> dict[str, np.ndarray]:
-    """Read a PyTorch ``.pth`` / ``.pth.tar`` / ``.bin`` into numpy arrays (needs torch).
-
-    Loaded with ``torch.load(weights_only=True)``, which refuses arbitrary pickled code; the
-    ``argparse.Namespace`` that timm's train script stores beside the weights is allowed.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    ema : bool
-        Take ``state_dict_ema`` rather than ``state_dict`` when the file has both.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        Tensors only (bfloat16 widened to float32); other entries are dropped.
-
-    Raises
-    ------
-    WeightsError
-        torch is not installed, or the file cannot be loaded safely or holds no tensors.
-    """
-    path = os.fspath(path)
-    _file_size(path)
-    try:
-        import torch
-    except ImportError:
-        raise WeightsError(
-            f"{path!r} is a PyTorch checkpoint, and reading it needs torch, which is not installed: "
-            "pip install 'ghosthub[torch]' (or pip install torch), or convert it to .safetensors elsewhere"
-        ) from None
-    import argparse
-
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError ...
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(f"cannot load {path!r} with torch.load(weights_only=True): {reason}") from None
-    out = {}
-    for name, value in unwrap_state_dict(obj, ema=ema).items():
-        if isinstance(value, torch.Tensor):
-            value = value.detach().cpu()
-            if value.dtype == torch.bfloat16:
-                value = value.float()
-            out[name] = value.numpy()
-    if not out:
-        raise WeightsError(f"{path!r} holds no tensors")
-    return out
-
-
-def read_foreign(path: str | os.PathLike, *, ema: bool = False) -> dict[str, np.ndarray]:
-    """Read a safetensors or PyTorch weights file, told apart by content.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    ema : bool
-        For PyTorch training checkpoints: take the EMA weights.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-
-    Raises
-    ------
-    WeightsError
-        Neither format (a MindSpore ``.ckpt`` is read by ghosthub's checkpoint reader instead), or
-        the file is unreadable.
-    """
-    path = os.fspath(path)
-    _file_size(path)
-    kind = sniff(path)
-    if kind == "safetensors":
-        return read_safetensors(path)
-    if kind == "torch":
-        return read_torch(path, ema=ema)
-    raise WeightsError(
-        f"{path!r} is neither safetensors nor a PyTorch checkpoint (a MindSpore .ckpt is read with "
-        "ghosthub's checkpoint reader)"
-    )

@@ -1,4 +1,4 @@
-"""GhostNet: MindCV checkpoint layout, parameter counts, interface, and the backbone factory."""
+"""GhostNet: MindCV checkpoint layout, parameter counts, interface, and building it by architecture name."""
 
 import os
 
@@ -10,10 +10,11 @@ import mindspore as ms  # noqa: E402
 import numpy as np
 import pytest
 
+from ghosthub.architectures import create_model, known_names, match  # noqa: E402
+from ghosthub.architectures.ghostnet.ghostnet import GhostNet, make_divisible  # noqa: E402
 from ghosthub.errors import UnsupportedBackboneError  # noqa: E402
-from ghosthub.models import create_model, list_variants, parse_width, supported_backbones  # noqa: E402
-from ghosthub.models.builder import load_weights
-from ghosthub.models.ghostnet import GhostNet, make_divisible  # noqa: E402
+from ghosthub.naming import split_name  # noqa: E402
+from ghosthub.weights.strict import load_weights
 
 WIDTHS = {0.5: ("ghostnet_050", 2_598_276), 1.0: ("ghostnet_100", 5_204_476), 1.3: ("ghostnet_130", 7_387_356)}
 
@@ -156,8 +157,12 @@ def test_default_cfg_for_preprocessing():
 
 
 def test_supported_backbones_and_variants():
-    assert "ghostnet" in supported_backbones()
-    assert {"ghostnet_050", "ghostnet_100", "ghostnet_130"} <= set(list_variants())
+    assert {"ghostnet", "ghostnetv2", "ghostnetv3", "ghostnet600"} <= set(known_names()["ghosthub"])
+    assert [(match(n).name, match(n).width) for n in ("ghostnet_050", "ghostnet_100", "ghostnet_130")] == [
+        ("ghostnet", 0.5),
+        ("ghostnet", 1.0),
+        ("ghostnet", 1.3),
+    ]
 
 
 def test_variant_names_and_tags():
@@ -168,8 +173,8 @@ def test_variant_names_and_tags():
 
 def test_unsupported_backbone_names_it_and_lists_supported():
     with pytest.raises(UnsupportedBackboneError) as info:
-        create_model("resnet50", 1.0)
-    assert "'resnet50'" in str(info.value) and "ghostnet" in str(info.value)
+        create_model("nosuchnet50", 1.0)  # resnet50 is MindCV's now: a name nobody registers
+    assert "'nosuchnet50'" in str(info.value) and "ghostnet" in str(info.value)
 
 
 def test_width_required_and_consistent():
@@ -194,4 +199,8 @@ def test_width_required_and_consistent():
     ],
 )
 def test_parse_width(name, width):
-    assert parse_width(name) == width
+    try:
+        parsed = split_name(name).width
+    except ValueError:
+        parsed = None
+    assert parsed == width

@@ -1,4 +1,4 @@
-"""What a weights file declares (names, dtypes, shapes), read without materialising a tensor.
+"""MindSpore's protobuf ``.ckpt``: every tensor's declared name, dtype and shape, read without materialising one.
 
 A checkpoint's sizes come from its own header, and a hostile or corrupt one can claim any shape:
 MindSpore's reader allocates ``prod(dims)`` before it compares with the bytes present (a 43-byte
@@ -16,21 +16,19 @@ MindSpore's ``.ckpt`` is protobuf (``checkpoint.proto``)::
                           required bytes tensor_content = 3; }
 
 It is walked here field by field, seeking over ``tensor_content``; a large tensor is written as
-consecutive values with the same tag whose contents add up. safetensors is scanned by its JSON header
-(:func:`ghosthub.models.readers.read_safetensors_header`).
+consecutive values with the same tag whose contents add up.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import WeightsError
+from ...errors import WeightsError
+from ._common import TensorInfo
 
-__all__ = ["CKPT_DTYPES", "TensorInfo", "read_ckpt_arrays", "record_text", "scan_ckpt", "scan_weights", "stubs"]
+__all__ = ["CKPT_DTYPES", "read_ckpt_arrays", "scan_ckpt"]
 
 # MindSpore tensor_type -> numpy dtype ("str" holds UTF-32 text, e.g. ghosthub's record).
 CKPT_DTYPES = {
@@ -49,26 +47,6 @@ CKPT_DTYPES = {
     "BFloat16": "<u2",
 }
 _MAX_TEXT = 1 << 20  # a string entry (a record) read into memory at most
-
-
-class TensorInfo(NamedTuple):
-    """One tensor as its file declares it.
-
-    Attributes
-    ----------
-    dtype : str
-        numpy dtype string, or "str" for a text entry; bfloat16 is ``"bf16"``.
-    shape : tuple of int
-    nbytes : int
-        Bytes the file holds for it (equal to what the shape and dtype need).
-    parts : tuple of (int, int)
-        ``(offset, length)`` of its bytes in a ``.ckpt`` (several for a tensor saved in slices).
-    """
-
-    dtype: str
-    shape: tuple
-    nbytes: int
-    parts: tuple = ()
 
 
 def _varint(f, where: str) -> int:
@@ -183,7 +161,7 @@ def scan_ckpt(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[str,
                     tensor = v
             f.seek(start + length)
             if tag is None or tensor is None:
-                continue  # a map tensor (parameter server embeddings): not a GhostNet weight
+                continue  # a map tensor (parameter server embeddings): not a network weight
             dims, dtype, offset, nbytes = _tensor(f, *tensor, f"{where}: tensor {tag!r}")
             f.seek(start + length)
             if dtype == "str":
@@ -242,52 +220,3 @@ def read_ckpt_arrays(path: str | os.PathLike, tensors: dict[str, TensorInfo]) ->
                 array = (array.astype("<u4") << 16).view("<f4")
             out[name] = array
     return out
-
-
-def scan_weights(path: str | os.PathLike) -> tuple[str, dict[str, TensorInfo] | None, dict[str, str]]:
-    """Format, declared tensors and text entries of a weights file, read without materialising a tensor.
-
-    Returns
-    -------
-    format : str
-        "ckpt", "safetensors" or "torch".
-    tensors : dict of str to TensorInfo, or None
-        None for a PyTorch pickle, which cannot be scanned without unpickling it.
-    texts : dict of str to str
-        ckpt string entries, or the safetensors ``__metadata__``.
-    """
-    from .readers import read_safetensors_header, sniff
-
-    path = os.fspath(path)
-    kind = sniff(path)
-    if kind == "safetensors":
-        entries, metadata, _ = read_safetensors_header(path)
-        tensors = {
-            name: TensorInfo("bf16" if dtype == "BF16" else np.dtype(np_dtype).str, shape, end - begin)
-            for name, dtype, np_dtype, shape, begin, end in entries
-        }
-        return "safetensors", tensors, metadata
-    if kind == "torch":
-        return "torch", None, {}
-    tensors, texts = scan_ckpt(path)
-    return "ckpt", tensors, texts
-
-
-def stubs(tensors: dict[str, TensorInfo]) -> dict[str, np.ndarray]:
-    """Arrays of the declared shapes that cost no memory (zero strides), for mapping names and checking shapes."""
-    out, zeros = {}, {}
-    for name, info in tensors.items():
-        dtype = "<f4" if info.dtype == "bf16" else info.dtype
-        if dtype not in zeros:
-            zeros[dtype] = np.zeros((), dtype)
-        out[name] = np.broadcast_to(zeros[dtype], info.shape)  # read-only, zero strides
-    return out
-
-
-def record_text(texts: dict[str, str], key: str) -> dict | None:
-    """A JSON object stored as text under ``key`` (ghosthub's record), or None."""
-    try:
-        value = json.loads(texts[key])
-    except (KeyError, ValueError, TypeError):
-        return None
-    return value if isinstance(value, dict) else None

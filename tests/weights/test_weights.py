@@ -26,8 +26,8 @@ from ghosthub.cli import main
 from ghosthub.errors import CheckpointMismatchError, LoadError, WeightsError
 from ghosthub.hub.serve import serve
 from ghosthub.modelcard import load_card, render_card
-from ghosthub.models.readers import write_safetensors
-from ghosthub.models.weights import describe_weights
+from ghosthub.weights.convert import describe_weights
+from ghosthub.weights.formats import write_safetensors
 from tests.support.family import DATA, close, load_fixture
 from tests.support.paths import REPO, SEED
 
@@ -145,8 +145,8 @@ out = {}
 for call in sys.argv[2:]:
     try:
         {"load": ghosthub.load,
-         "inspect": lambda p: importlib.import_module("ghosthub.models.weights").describe_weights(p),
-         "read": lambda p: importlib.import_module("ghosthub.models.checkpoint").read_checkpoint(p)}[call](sys.argv[1])
+         "inspect": lambda p: importlib.import_module("ghosthub.weights.convert").describe_weights(p),
+         "read": lambda p: importlib.import_module("ghosthub.weights.checkpoint").read_checkpoint(p)}[call](sys.argv[1])
         out[call] = "no error"
     except GhostHubError as e:
         out[call] = str(e)
@@ -220,16 +220,16 @@ def test_a_ghostnet_named_tensor_of_the_wrong_shape_is_refused_before_reading(tm
     params["conv_stem.weight"] = np.zeros((8, 3, 3, 3, 2), np.float32)
     path = tmp_path / "odd.ckpt"
     ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], str(path))
-    from ghosthub.models import weights
+    from ghosthub.weights import formats
 
     read = []
-    original = weights.read_ckpt_arrays
-    weights.read_ckpt_arrays = lambda *a: read.append(a) or original(*a)
+    original = formats.read_ckpt_arrays
+    formats.read_ckpt_arrays = lambda *a: read.append(a) or original(*a)
     try:
         with pytest.raises(CheckpointMismatchError, match=r"conv_stem.weight \(8, 3, 3, 3, 2\)"):
             ghosthub.load(str(path))
     finally:
-        weights.read_ckpt_arrays = original
+        formats.read_ckpt_arrays = original
     assert read == []
 
 
@@ -237,7 +237,7 @@ def test_ckpt_scan_matches_mindspore_for_sliced_and_odd_tensors(tmp_path):
     """Large tensors are saved in slices, scalars as dims [0]: the scan reads them as MindSpore does."""
     import mindspore as ms
 
-    from ghosthub.models.scan import read_ckpt_arrays, scan_ckpt
+    from ghosthub.weights.formats import read_ckpt_arrays, scan_ckpt
 
     params = {
         "scalar": np.array(3.5, np.float32),
@@ -292,7 +292,7 @@ def test_convert_keeps_the_logits_and_records_the_architecture(files, tmp_path, 
     record = info["record"]
     assert (record["backbone"], record["width"], record["num_classes"]) == ("ghostnetv2", 1.0, 10)
     assert record["converted_from"] == {"layout": "modelzoo-v2", "sha256": sha256(path)}
-    from ghosthub.models.checkpoint import read_info
+    from ghosthub.weights.checkpoint import read_info
 
     assert read_info(out)["model_options"] == {"upsample": "bilinear"}
     assert close(logits(ghosthub.load(str(out)), x), ref)
@@ -350,12 +350,20 @@ def _listing(card) -> dict | None:
     return networks[key]
 
 
-# The GhostNet family's cards; the bundled MindCV zoo (resnet50, ...) builds through MindCV's architectures.
-@pytest.mark.parametrize("name", ghosthub.list_models(backbone="ghostnet*"))
+def _built_in_cards() -> list[str]:
+    """The bundled cards ghosthub's own architectures build (MindCV's are tests/architectures/test_mindcv.py's
+    and bench/bench_zoo.py's)."""
+    from ghosthub.architectures import availability
+
+    client = ghosthub.Client()
+    return [n for n in client.list_models() if availability(client.entry(n)).library == "ghosthub"]
+
+
+@pytest.mark.parametrize("name", _built_in_cards())
 def test_each_bundled_card_resolves_to_a_network(name):
-    from ghosthub.models.builder import load_weights
-    from ghosthub.models.scan import TensorInfo
-    from ghosthub.models.weights import plan_tensors
+    from ghosthub.weights.formats import TensorInfo
+    from ghosthub.weights.plan import plan_tensors
+    from ghosthub.weights.strict import load_weights
 
     client = ghosthub.Client()
     entry = client.entry(name)
@@ -369,7 +377,7 @@ def test_each_bundled_card_resolves_to_a_network(name):
     tensors = {n: TensorInfo("<f4", tuple(s), 4 * int(np.prod(s))) for n, s in listing.items()}
     tensors.update({f"moments.{n}": t for n, t in tensors.items()}, learning_rate=TensorInfo("<f4", (), 4))
     backbone, width = entry.backbone, float(entry.get("width"))
-    plan = plan_tensors(tensors, layout=entry.get("weights-layout"), backbone=backbone, width=width)
+    plan = plan_tensors(tensors, layout=entry.get("weights-layout"), architecture=backbone, width=width)
     assert (plan.inferred.family, plan.inferred.width) == (backbone, width)
     result = load_weights(net, plan.mapped, source=name, check_only=True)
     assert len(result.loaded) + len(result.reinitialized) == len(net.parameters_dict())

@@ -23,8 +23,10 @@ import numpy as np
 
 from .._utils.fs import atomic_path
 from .._utils.hashes import file_hash
+from ..constants import CHECKPOINT_RECORD_KEY as INFO_KEY
 from ..errors import WeightsError
-from .layouts import TRAINING_SCALARS, TRAINING_SLOT_PREFIXES, split_training_state
+from .formats import read_safetensors_header, scan_weights, sniff
+from .state import TRAINING_SCALARS, TRAINING_SLOT_PREFIXES, split_training_state
 
 __all__ = [
     "TRAINING_SCALARS",
@@ -36,13 +38,11 @@ __all__ = [
     "read_with_info",
     "read_info",
     "save_checkpoint",
-    "sniff_format",
     "split_training_state",
 ]
 
 logger = logging.getLogger(__name__)
 
-INFO_KEY = "ghosthub"
 INFO_FORMAT = "ghosthub-checkpoint/1"
 
 
@@ -51,17 +51,6 @@ class Checkpoint(NamedTuple):
 
     params: dict
     info: dict | None
-
-
-def sniff_format(path: str) -> str:
-    """'safetensors' when the file starts with a safetensors header, else 'ckpt' (protobuf)."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    # safetensors: an 8-byte little-endian header length (at most 100 MiB by its spec), then a
-    # JSON object. A protobuf .ckpt starts with a field tag and a parameter name instead.
-    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= 100 * 2**20:
-        return "safetensors"
-    return "ckpt"
 
 
 def load_raw(path: str, fmt: str) -> dict:
@@ -134,11 +123,9 @@ def read_with_info(path: str | os.PathLike) -> Checkpoint:
     size = os.path.getsize(path)
     if size == 0:
         raise WeightsError(f"checkpoint {path!r} is empty (0 bytes), expected a MindSpore checkpoint. {advice}")
-    fmt = sniff_format(path)
+    fmt = "safetensors" if sniff(path) == "safetensors" else "ckpt"
     # Declared shapes checked against the bytes present first: MindSpore allocates what a header
     # claims before it notices the file is short (a 43-byte file claiming 4 GiB).
-    from .scan import scan_weights
-
     try:
         _, _, texts = scan_weights(path)
     except WeightsError as e:
@@ -180,9 +167,7 @@ def read_info(path: str | os.PathLike) -> dict | None:
     'ghostnet'
     """
     path = os.fspath(path)
-    if os.path.isfile(path) and sniff_format(path) == "safetensors":
-        from .readers import read_safetensors_header
-
+    if os.path.isfile(path) and sniff(path) == "safetensors":
         return _record(read_safetensors_header(path)[1].get(INFO_KEY))
     return read_with_info(path).info
 

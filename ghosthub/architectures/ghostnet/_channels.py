@@ -1,6 +1,6 @@
 """Channel plans of the GhostNet family, in plain Python.
 
-Shared by the MindSpore networks (which build them) and :mod:`ghosthub.models.layouts` (which
+Shared by the MindSpore networks (which build them) and :mod:`ghosthub.architectures.ghostnet.layouts` (which
 checks a checkpoint's shapes against them before any network is built, without MindSpore).
 """
 

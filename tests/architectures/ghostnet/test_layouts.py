@@ -17,19 +17,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghosthub.errors import CheckpointMismatchError, WeightsError
-from ghosthub.models import create_model
-from ghosthub.models._channels import ghostnet_plan
-from ghosthub.models.layouts import (
+from ghosthub.architectures import Fit, create_model
+from ghosthub.architectures.ghostnet._channels import ghostnet_plan
+from ghosthub.architectures.ghostnet.layouts import (
     LAYOUTS,
-    Architecture,
     detect_layout,
-    fuse_v3,
     infer_architecture,
     model_options,
     to_ghosthub,
 )
-from ghosthub.models.readers import read_foreign, read_safetensors, read_torch, sniff, unwrap_state_dict
+from ghosthub.architectures.ghostnet.v3 import fuse_v3
+from ghosthub.errors import CheckpointMismatchError, WeightsError
+from ghosthub.weights.formats import read_foreign, read_safetensors, read_torch, sniff, unwrap_state_dict
 from tests.support.family import DATA, FIXTURES, close, load_fixture
 
 
@@ -94,7 +93,7 @@ def test_fixtures_present_and_small():
 def test_source_logits_reproduced(name):
     net, _, layout, arch, _, x, ref, meta = fixture_net(name)
     assert layout == meta["layout"]
-    assert arch == Architecture(meta["family"], meta["width"], meta["num_classes"], meta["in_channels"])
+    assert arch == Fit(meta["family"], meta["width"], meta["num_classes"], meta["in_channels"])
     y = run(net, x)
     assert close(y, ref), f"{name}: max |diff| {np.abs(y - ref).max():.3g} for max |y| {np.abs(ref).max():.3g}"
 

@@ -14,10 +14,11 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from ghosthub.architectures import create_model
 from ghosthub.errors import CheckpointMismatchError, GhostHubError, WeightsError
-from ghosthub.models import create_model
-from ghosthub.models.builder import build_network, load_weights
-from ghosthub.models.checkpoint import read_checkpoint, split_training_state
+from ghosthub.weights.checkpoint import read_checkpoint, split_training_state
+from ghosthub.weights.network import build_network
+from ghosthub.weights.strict import load_weights
 from tests.support.paths import REPO
 
 
@@ -128,11 +129,11 @@ def test_missing_file_and_directory(tmp_path):
 
 
 def test_build_network_with_bad_file_fails_before_building(tmp_path, ckpt, monkeypatch):
-    from ghosthub.models import _factory
+    from ghosthub.architectures import build as builder
 
     builds = []
-    real_create = _factory.create_model
-    monkeypatch.setattr(_factory, "create_model", lambda *a, **kw: builds.append(a) or real_create(*a, **kw))
+    real_build = builder.build
+    monkeypatch.setattr(builder, "build", lambda *a, **kw: builds.append(a) or real_build(*a, **kw))
     path = _bad_file(tmp_path, "truncated", ckpt)
     with pytest.raises(WeightsError, match="truncated"):
         build_network("ghostnet", 0.5, checkpoint_path=path)
@@ -173,6 +174,31 @@ def test_training_state_is_ignored(weights, tmp_path):
     assert network == {"x": 2} and ignored == ["adam_m.x", "momentum"]
 
 
+def test_an_integer_tensor_for_a_float_parameter_is_refused_by_name(weights, tmp_path):
+    path = _save({**weights, "conv_stem.weight": weights["conv_stem.weight"].astype(np.int32)}, tmp_path / "int.ckpt")
+    with pytest.raises(CheckpointMismatchError, match=r"number kinds that differ.*conv_stem.weight int32 vs Float32"):
+        build_network("ghostnet", 0.5, checkpoint_path=path)
+
+
+def test_an_integer_parameter_loads_from_an_integer_tensor(tmp_path):
+    """Some networks hold integer parameters (Swin-V2's relative position index): they load as they are."""
+    import mindspore as ms
+    from mindspore import nn
+
+    class WithIndex(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.dense = nn.Dense(2, 3)
+            self.index = ms.Parameter(ms.Tensor(np.zeros(4, np.int32)), requires_grad=False)
+
+    net = WithIndex()
+    params = {n: p.asnumpy() for n, p in net.parameters_dict().items()}
+    params["index"] = np.arange(4, dtype=np.int32)
+    result = load_weights(net, params, source="with-index")
+    assert sorted(result.loaded) == ["dense.bias", "dense.weight", "index"]
+    assert net.index.asnumpy().tolist() == [0, 1, 2, 3]
+
+
 def test_missing_keys_are_listed_with_counts(weights, tmp_path):
     dropped = [k for k in weights if k.startswith("blocks.8.")]
     assert len(dropped) > 10
@@ -206,7 +232,7 @@ def test_shape_mismatch_lists_shapes_and_counts(ckpt):
 
 
 def test_a_mismatch_ends_with_the_default_advice_or_the_callers_own(ckpt):
-    from ghosthub.models.builder import MISMATCH_ADVICE
+    from ghosthub.weights.strict import MISMATCH_ADVICE
 
     with pytest.raises(CheckpointMismatchError) as info:
         build_network("ghostnet", 1.0, checkpoint_path=ckpt)
@@ -222,7 +248,7 @@ def test_a_mismatch_ends_with_the_default_advice_or_the_callers_own(ckpt):
 
 def test_non_strict_loads_the_matching_part_and_warns(weights, tmp_path, caplog):
     path = _save({k: v for k, v in weights.items() if k != "conv_head.bias"}, tmp_path / "partial.ckpt")
-    with caplog.at_level(logging.WARNING, logger="ghosthub.models.builder"):
+    with caplog.at_level(logging.WARNING, logger="ghosthub.weights.strict"):
         net = build_network("ghostnet", 0.5, checkpoint_path=path, strict=False)
     assert "conv_head.bias" in caplog.text
     _assert_loaded(net, weights, skip={"conv_head.bias"})
@@ -240,7 +266,7 @@ def test_half_precision_checkpoint_is_cast(weights, tmp_path):
 
 
 def test_num_classes_resets_only_the_classifier(weights, ckpt, caplog):
-    with caplog.at_level(logging.INFO, logger="ghosthub.models.builder"):
+    with caplog.at_level(logging.INFO, logger="ghosthub.weights.strict"):
         net = build_network("ghostnet", 0.5, checkpoint_path=ckpt, num_classes=10)
     assert "re-initialising classifier" in caplog.text
     values = _values(net)
@@ -300,7 +326,7 @@ def test_without_checkpoint_just_builds():
 
 def test_weights_module_imports_without_mindspore():
     code = (
-        "import sys, ghosthub.models.checkpoint, ghosthub.models.builder, ghosthub.data.transforms; "
-        "assert 'mindspore' not in sys.modules"
+        "import sys, ghosthub.weights.checkpoint, ghosthub.weights.strict, ghosthub.weights.plan, "
+        "ghosthub.data.transforms; assert 'mindspore' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

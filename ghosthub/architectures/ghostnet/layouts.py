@@ -1,4 +1,4 @@
-"""GhostNet-family checkpoint layouts: detect, rename to ghosthub's names, fuse GhostNetV3, infer the network.
+"""GhostNet-family checkpoint layouts: detect, rename to ghosthub's names (V3 fused), infer the network.
 
 A checkpoint's parameter names tell where it comes from; each source has one fixed rename into
 ghosthub's (MindCV's) names, written here as explicit rules rather than fuzzy matching, so a
@@ -23,74 +23,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import CheckpointMismatchError, WeightsError
+from ...errors import CheckpointMismatchError, WeightsError
+from ...weights.state import is_training_state, split_training_state
+from ..hooks import Fit, WeightLayouts
 from ._channels import GHOSTNET600_BLOCKS, GHOSTNET_LAST, GHOSTNET_STAGES, ghostnet600_names, ghostnet_plan
+from .v3 import fuse_v3, put_unique
 
 __all__ = [
+    "HOOKS",
     "LAYOUTS",
-    "Architecture",
+    "NATIVE_LAYOUTS",
+    "GhostNetLayouts",
     "detect_layout",
-    "fuse_v3",
     "infer_architecture",
     "model_options",
-    "split_training_state",
     "to_ghosthub",
-    "TRAINING_SCALARS",
-    "TRAINING_SLOT_PREFIXES",
 ]
 
 LAYOUTS = ("mindcv", "timm", "timm-v3", "modelzoo", "modelzoo-v2", "modelzoo-600m")
+NATIVE_LAYOUTS = ("mindcv", "modelzoo-600m")  # the networks' own names: ghosthub's checkpoints are in one of them
 
-# Entries a MindSpore / MindCV *training* checkpoint holds besides the network's parameters
-# (measured with MindSpore 2.10 and MindCV 0.3.0 by saving their train-step cells): scalars of the
-# optimizer, learning-rate schedule, loss scaler, MindCV's TrainStep and ModelCheckpoint's
-# append_info. The one list: ghosthub's checkpoint reader imports it from here, since this module
-# imports no MindSpore.
-TRAINING_SCALARS = frozenset(
-    {
-        "learning_rate",
-        "global_step",
-        "momentum",  # every nn.Optimizer; SGD/Momentum
-        "beta1_power",
-        "beta2_power",
-        "mu_schedule",  # Adam, AdamW, Lion, NAdam
-        "scale_sense",  # loss scale (TrainOneStepWithLossScaleCell)
-        "current_iterator_step",
-        "last_overflow_iterator_step",  # DynamicLossScaleUpdateCell
-        "updates",  # MindCV TrainStep's EMA step counter
-        "epoch_num",
-        "step_num",  # ModelCheckpoint append_info
-    }
-)
-# ... and per-parameter copies named "<slot>.<parameter name>": optimizer slots (Momentum
-# moments; SGD accum/stat; Adam moment1/2; MindCV AdamW adam_m/v, Lion lion_m, NAdam nadam_m/v,
-# Adan moment1/2/3 + prev_gradient; RMSProp mean_square/moment/mean_grad; Lamb lamb_m/v;
-# Adagrad accum) and MindCV's EMA weights ("ema.", used only when MindCV evaluates with --ema).
-TRAINING_SLOT_PREFIXES = (
-    "moments.",
-    "accum.",
-    "stat.",
-    "moment1.",
-    "moment2.",
-    "moment3.",
-    "prev_gradient.",
-    "adam_m.",
-    "adam_v.",
-    "lion_m.",
-    "nadam_m.",
-    "nadam_v.",
-    "lamb_m.",
-    "lamb_v.",
-    "mean_square.",
-    "moment.",
-    "mean_grad.",
-    "ema.",
-)
-_TRAINING_SCALARS, _TRAINING_PREFIXES = TRAINING_SCALARS, TRAINING_SLOT_PREFIXES
 
 # The model zoo numbers bottlenecks without stages: flat index -> (stage, block) of the 1x net.
 _FLAT_TO_STAGE = [(s, j) for s, stage in enumerate(GHOSTNET_STAGES) for j in range(len(stage))]
@@ -99,59 +54,13 @@ _FINAL_600M = len(GHOSTNET600_BLOCKS)  # blocks.19: GhostNet-600M's last ConvUni
 _HEAD_FEATURES = {"ghostnet": 1280, "ghostnetv2": 1280, "ghostnet600": 1400}  # conv_head's width
 
 _BN_LEAVES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
-_BN_EPS = 1e-5  # torch's and MindSpore's BatchNorm default, used by every GhostNet source
 _SHOW = 8  # names quoted in an error message
-
-
-class Architecture(NamedTuple):
-    """What a checkpoint's shapes say about the network that fits it.
-
-    Attributes
-    ----------
-    family : str
-        Backbone name to build: "ghostnet", "ghostnetv2" (also the deploy form of GhostNetV3) or
-        "ghostnet600".
-    width : float
-        Channel width multiplier, rounded to 2 decimals (0.5, 1.0, 1.3, 1.6, ...).
-    num_classes : int
-        Classifier outputs (0 when the checkpoint has no classifier).
-    in_channels : int
-        Input channels of the stem convolution.
-    """
-
-    family: str
-    width: float
-    num_classes: int
-    in_channels: int
 
 
 def _sample(names: Iterable[str]) -> str:
     names = sorted(names)
     more = f", ... ({len(names)} in all)" if len(names) > _SHOW else ""
     return ", ".join(names[:_SHOW]) + more
-
-
-def split_training_state(params: Mapping[str, np.ndarray]) -> tuple[dict, list[str]]:
-    """Separate network parameters from optimizer, loss-scale, EMA and step entries.
-
-    Parameters
-    ----------
-    params : mapping of str to array
-
-    Returns
-    -------
-    network : dict
-        The remaining entries.
-    dropped : list of str
-        Names recognised as training state.
-    """
-    network, dropped = {}, []
-    for name, value in params.items():
-        if name in _TRAINING_SCALARS or name.startswith(_TRAINING_PREFIXES):
-            dropped.append(name)
-        else:
-            network[name] = value
-    return network, dropped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +98,7 @@ def detect_layout(names: Iterable[str]) -> str:
     >>> detect_layout(["blocks.16.conv.weight", "blocks.0.ghost1.primary_conv.conv.weight"])
     'modelzoo'
     """
-    names = [n for n in names if n not in _TRAINING_SCALARS and not n.startswith(_TRAINING_PREFIXES)]
+    names = [n for n in names if not is_training_state(n)]
     if not names:
         raise WeightsError("the checkpoint holds no network parameters (only training state or nothing at all)")
     if any(n.endswith((".scale_w", ".scale_a", ".zp_a")) for n in names):
@@ -252,7 +161,7 @@ def _rename_timm(params: Mapping[str, np.ndarray]) -> dict:
         if prefix.endswith((".0.conv", ".0.bn1")):  # cheap test first: the regexes cost per name
             prefix = _FINAL_CONV.sub(r"blocks.\1.features.0", prefix)
             prefix = _FINAL_BN.sub(r"blocks.\1.features.1", prefix)
-        _put(out, f"{prefix}.{leaf}" if prefix else leaf, value, name)
+        put_unique(out, f"{prefix}.{leaf}" if prefix else leaf, value, name)
     return out
 
 
@@ -289,14 +198,8 @@ def _rename_modelzoo(params: Mapping[str, np.ndarray]) -> dict:
                 rest = _MZ_SHORT_CONV.sub(lambda g: f"{g.group(1)}.{2 * int(g.group(2)) + (g.group(3) == 'bn')}.", rest)
                 stage, block = _FLAT_TO_STAGE[index]
                 target = f"blocks.{stage}.{block}.{rest}"
-        _put(out, target, value, name)
+        put_unique(out, target, value, name)
     return out
-
-
-def _put(out: dict, target: str, value, source: str) -> None:
-    if target in out:
-        raise CheckpointMismatchError(f"two checkpoint entries map to {target!r} (one of them {source!r})")
-    out[target] = value
 
 
 def to_ghosthub(params: Mapping[str, np.ndarray], layout: str | None = None, *, shapes_only: bool = False) -> dict:
@@ -332,153 +235,13 @@ def to_ghosthub(params: Mapping[str, np.ndarray], layout: str | None = None, *, 
     if layout not in LAYOUTS:
         raise WeightsError(f"unknown weights layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     params, _ = split_training_state(params)
-    if layout in ("mindcv", "modelzoo-600m"):  # GhostNet-600M's native names are the model zoo's
+    if layout in NATIVE_LAYOUTS:  # GhostNet-600M's native names are the model zoo's
         return params
     if layout == "timm":
         return _rename_timm(params)
     if layout == "timm-v3":
         return _rename_timm(fuse_v3(params, shapes_only=shapes_only))
     return _rename_modelzoo(params)
-
-
-# ---------------------------------------------------------------------------------------------
-# GhostNetV3 fusion
-
-# One re-parameterisation branch entry: <owner><group>_rpr_<branch>.<leaf>, where group is primary
-# or cheap (inside a ghost module) or dw (the bottleneck's strided depth-wise conv), and branch is
-# conv.<i> (conv + BN), scale (1x1 conv + BN) or skip (BN on the identity).
-_RPR = re.compile(r"^(?P<owner>.*?)(?P<group>primary|cheap|dw)_rpr_(?P<branch>conv\.\d+|scale|skip)\.(?P<leaf>.+)$")
-# Where each group's fused conv and its bias go in the V2 topology (timm names, relative to owner).
-_V3_SLOTS = {
-    "primary": ("primary_conv.0", "primary_conv.1"),
-    "cheap": ("cheap_operation.0", "cheap_operation.1"),
-    "dw": ("conv_dw", "bn_dw"),
-}
-
-
-_BN_KEYS = ("weight", "bias", "running_mean", "running_var")
-
-
-def _bn_scale(bn: Mapping[str, np.ndarray], where: str, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """A BatchNorm's inference form as (scale, shift), in float64: y = scale * x + shift."""
-    try:
-        gamma, beta, mean, var = (np.asarray(bn[k], np.float64) for k in _BN_KEYS)
-    except KeyError as e:
-        raise CheckpointMismatchError(f"GhostNetV3 branch {where!r} lacks its BatchNorm {e.args[0]!r}") from None
-    scale = gamma / np.sqrt(var + eps)
-    return scale, beta - mean * scale
-
-
-def _fuse_group(branches: dict, where: str, eps: float, shapes_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Sum one group's branches (leaf dicts by branch name) into one kernel and bias, in float64.
-
-    Each branch is added in place where it acts: a 1x1 branch at the kernel's centre, the identity
-    branch at each channel's own centre tap, so no padded or identity kernel is ever built.
-    With ``shapes_only`` the branches are checked but nothing is computed: zero-cost stand-ins.
-    """
-    convs = sorted((b for b in branches if b.startswith("conv.")), key=lambda b: int(b[5:]))
-    if not convs or "conv.weight" not in branches[convs[0]]:
-        raise CheckpointMismatchError(f"GhostNetV3 group {where!r} has no conv branch ({where}_rpr_conv.0.conv.weight)")
-    shape = branches[convs[0]]["conv.weight"].shape
-    folds = [(b, _bn_leaves(branches[b])) for b in (*convs, "scale") if b in branches]
-    if "skip" in branches:
-        folds.append(("skip", branches["skip"]))
-    if shapes_only:
-        for branch, bn in folds:
-            missing = [k for k in _BN_KEYS if k not in bn]
-            if missing:
-                raise CheckpointMismatchError(
-                    f"GhostNetV3 branch {where}_rpr_{branch!r} lacks its BatchNorm {missing[0]!r}"
-                )
-        stand_in = np.lib.stride_tricks.as_strided
-        return (
-            stand_in(np.zeros(1, np.float32), shape, (0,) * len(shape), writeable=False),
-            stand_in(np.zeros(1, np.float32), shape[:1], (0,), writeable=False),
-        )
-    kernel, bias = np.zeros(shape, np.float64), np.zeros(shape[0], np.float64)
-    for branch, bn in folds:
-        scale, shift = _bn_scale(bn, f"{where}_rpr_{branch}", eps)
-        bias += shift
-        if branch == "skip":
-            # A BN on the identity: 1 at the centre tap, from each channel's own input within its group.
-            c = np.arange(shape[0])
-            kernel[c, c % shape[1], shape[2] // 2, shape[3] // 2] += scale
-            continue
-        w = np.asarray(branches[branch]["conv.weight"], np.float64)
-        # A 1x1 branch is a k x k kernel zero but at its centre (the k x k conv pads by (k - 1) / 2).
-        top, left = (shape[2] - w.shape[2]) // 2, (shape[3] - w.shape[3]) // 2
-        kernel[:, :, top : top + w.shape[2], left : left + w.shape[3]] += w * scale[:, None, None, None]
-    return kernel, bias
-
-
-def _bn_leaves(leaves: Mapping[str, np.ndarray]) -> dict:
-    """A conv branch's BN leaves: its child is bn1 in timm, bn in Huawei's original code."""
-    for child in ("bn1.", "bn."):
-        found = {k[len(child) :]: v for k, v in leaves.items() if k.startswith(child)}
-        if found:
-            return found
-    return {}
-
-
-def fuse_v3(params: Mapping[str, np.ndarray], eps: float = _BN_EPS, *, shapes_only: bool = False) -> dict:
-    """Fold GhostNetV3 training-form weights into the GhostNetV2 (deploy) topology.
-
-    Every re-parameterisation branch of V3 (``*_rpr_conv.{i}`` conv + BN, ``*_rpr_scale`` 1x1
-    conv + BN, ``*_rpr_skip`` BN on the identity) is linear, so each group sums to one conv with a
-    bias. The V2 topology has conv + BN slots where V3 deploys a biased conv: the bias is written
-    as a BN with gamma=1, beta=bias, mean=0, var=1-eps, which is the identity plus the bias.
-    Arithmetic is float64, rounded once to float32.
-
-    Parameters
-    ----------
-    params : mapping of str to numpy.ndarray
-        timm (``bn1``) or Huawei (``bn``) V3 training-form names, PyTorch BN leaves.
-    eps : float
-        The branches' BatchNorm epsilon (1e-5 in timm and Huawei's code).
-    shapes_only : bool
-        Check the branches and give zero-cost stand-ins of the fused shapes (for checking a file's
-        header against a network before its tensors are read).
-
-    Returns
-    -------
-    dict
-        timm V2 names (``primary_conv.{0,1}``, ``cheap_operation.{0,1}``, ``conv_dw``/``bn_dw``),
-        PyTorch BN leaves; every other entry passes through. Map it with the ``timm`` layout.
-
-    Raises
-    ------
-    CheckpointMismatchError
-        A group without a conv branch, or a branch without its BatchNorm.
-    """
-    out, groups = {}, {}
-    # One pass over the names: branch entries are grouped, everything else passes through.
-    for name, value in params.items():
-        m = _RPR.match(name) if "_rpr_" in name else None  # the lazy regex is slow on every name
-        if m is None:
-            out[name] = value
-            continue
-        group = groups.setdefault((m["owner"], m["group"]), {})
-        group.setdefault(m["branch"], {})[m["leaf"]] = value
-    for (owner, group), branches in groups.items():
-        kernel, bias = _fuse_group(branches, f"{owner}{group}", eps, shapes_only)
-        conv_slot, bn_slot = _V3_SLOTS[group]
-        c = kernel.shape[0]
-        if shapes_only:
-            fused = {f"{owner}{conv_slot}.weight": kernel}
-            fused.update({f"{owner}{bn_slot}.{leaf}": bias for leaf in _BN_KEYS})
-            for name, value in fused.items():
-                _put(out, name, value, name)
-            continue
-        fused = {
-            f"{owner}{conv_slot}.weight": kernel.astype(np.float32),
-            f"{owner}{bn_slot}.weight": np.ones(c, np.float32),
-            f"{owner}{bn_slot}.bias": bias.astype(np.float32),
-            f"{owner}{bn_slot}.running_mean": np.zeros(c, np.float32),
-            f"{owner}{bn_slot}.running_var": np.full(c, 1.0 - eps, np.float32),
-        }
-        for name, value in fused.items():
-            _put(out, name, value, name)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,7 +254,7 @@ def _family(params: Mapping[str, np.ndarray]) -> str:
     return "ghostnetv2" if any(".short_conv." in n for n in params) else "ghostnet"
 
 
-def infer_architecture(params: Mapping[str, np.ndarray]) -> Architecture:
+def infer_architecture(params: Mapping[str, np.ndarray]) -> Fit:
     """Read family, width, class count and input channels off ghosthub-named parameters.
 
     The width comes from the last 1x1 conv (960 x width channels): the widest layer rounds least,
@@ -505,7 +268,9 @@ def infer_architecture(params: Mapping[str, np.ndarray]) -> Architecture:
 
     Returns
     -------
-    Architecture
+    Fit
+        The family ("ghostnet", "ghostnetv2", also GhostNetV3's deploy form, or "ghostnet600"), the
+        width rounded to 2 decimals, the class count (0 without a classifier), the input channels.
 
     Raises
     ------
@@ -515,11 +280,11 @@ def infer_architecture(params: Mapping[str, np.ndarray]) -> Architecture:
     Examples
     --------
     >>> import numpy as np
-    >>> from ghosthub.models._channels import ghostnet_plan
+    >>> from ghosthub.architectures.ghostnet._channels import ghostnet_plan
     >>> p = {n: np.zeros((c, 3, 1, 1)) for n, c in ghostnet_plan(0.5)}
     >>> p["classifier.weight"] = np.zeros((10, 1280))
     >>> infer_architecture(p)
-    Architecture(family='ghostnet', width=0.5, num_classes=10, in_channels=3)
+    Fit(family='ghostnet', width=0.5, num_classes=10, in_channels=3)
     """
     family = _family(params)
     if family == "ghostnet600":
@@ -545,11 +310,11 @@ def infer_architecture(params: Mapping[str, np.ndarray]) -> Architecture:
             f"{found}{' ...' if len(wrong) > 4 else ''}"
         )
     num_classes = int(params["classifier.weight"].shape[0]) if "classifier.weight" in params else 0
-    return Architecture(family, width, num_classes, int(params["conv_stem.weight"].shape[1]))
+    return Fit(family, width, num_classes, int(params["conv_stem.weight"].shape[1]))
 
 
 def model_options(params: Mapping[str, np.ndarray], layout: str) -> dict:
-    """Builder keyword arguments beyond :class:`Architecture` that a checkpoint needs.
+    """Builder keyword arguments beyond :class:`~ghosthub.architectures.hooks.Fit` that a checkpoint needs.
 
     Parameters
     ----------
@@ -571,3 +336,29 @@ def model_options(params: Mapping[str, np.ndarray], layout: str) -> dict:
     if head is not None and head.shape[0] != _HEAD_FEATURES[_family(params)]:
         options["num_features"] = int(head.shape[0])
     return options
+
+
+class GhostNetLayouts(WeightLayouts):
+    """The family's hooks for :mod:`ghosthub.weights.plan`: the six layouts above, V3 fused, shapes read."""
+
+    names = LAYOUTS
+    native = NATIVE_LAYOUTS
+
+    def detect(self, names: list[str]) -> str:
+        return detect_layout(names)
+
+    def to_network(self, params: Mapping[str, np.ndarray], layout: str, *, shapes_only: bool = False) -> dict:
+        return to_ghosthub(params, layout, shapes_only=shapes_only)
+
+    def infer(self, params: Mapping[str, np.ndarray]) -> Fit:
+        return infer_architecture(params)
+
+    def options(self, params: Mapping[str, np.ndarray], layout: str, architecture: str) -> dict:
+        options = model_options(params, layout)
+        if architecture not in ("ghostnetv2", "ghostnetv3"):
+            # Only V2's gate upsamples: built as another family, the strict check says what differs.
+            options.pop("upsample", None)
+        return options
+
+
+HOOKS = GhostNetLayouts()

@@ -1,0 +1,1 @@
+"""Tests of ghosthub.architectures.ghostnet, the built-in family."""
