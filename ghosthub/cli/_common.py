@@ -140,6 +140,13 @@ def add_rebuild_options(parser: argparse.ArgumentParser, *, prefix: str = "") ->
     parser.add_argument(
         "--workdir", metavar="DIR", help=f"{prefix}where the rebuild trains (default: a temporary folder)"
     )
+    parser.add_argument(
+        "--workers",
+        type=lambda text: _int_within(text, 1, 4096, "a number of processes (1 or more)"),
+        default=1,
+        metavar="N",
+        help=f"{prefix}data-parallel processes (default 1, at most the CPUs); the card's count never starts any",
+    )
 
 
 def port(text: str) -> int:

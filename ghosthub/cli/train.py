@@ -144,7 +144,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     from ..training.rebuild import rebuild_model
 
-    report = rebuild_model(client(args), args.name, data_dir=args.data_dir, workdir=args.workdir)
+    report = rebuild_model(
+        client(args), args.name, data_dir=args.data_dir, workdir=args.workdir, workers=getattr(args, "workers", 1)
+    )
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
     status = "OK" if report.matches else "MISMATCH"
     row = {
@@ -153,13 +155,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         "actual": report.actual_sha256,
         "matches": report.matches,
         "status": status,
+        "why": report.why,
     }
     if getattr(args, "json", False):
         print_json(row)
     else:
         print(
             f"{status:<10} {row['name']} rebuilt from its recorded recipe  expected {row['expected']}  actual "
-            f"{row['actual']}"
+            f"{row['actual']}" + (f"\n  {report.why}" if report.why else "")
         )
     return EXIT_OK if report.matches else EXIT_FAIL
 
