@@ -191,7 +191,7 @@ def _download(
 def _download_from(url: str | Path, card, asset, target: Path, settings, progress, transport, store: Cache) -> Path:
     """One source into the cache: claim a part file, transfer and verify it, then move it into place."""
     try:
-        sink = claim_part(target, str(url), settings, progress)
+        sink = claim_part(target, str(url), settings, progress, declared=asset.size)
     except Stop as exc:
         raise _failure(card, asset, url, target, exc) from None
     try:
@@ -236,6 +236,7 @@ def _transfer_verified(url: str | Path, card, asset, target: Path, sink: PartFil
             _copy_local(url, sink)
         else:
             ranges.download(transport, url, sink, origin=asset.link)
+        sink.check_size()
         actual = sink.hexdigest()
         if hash_matches(asset.sha256, actual):
             return actual
