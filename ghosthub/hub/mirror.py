@@ -210,7 +210,7 @@ def _mirror_one(
         for asset in card.assets:
             rel = f"assets/{asset_file_name(name, asset.sha256, asset.file_format)}"
             final = root / rel
-            digest = _present(rel, final, known.get(rel), asset.sha256, verified)
+            digest = _present(rel, final, known.get(rel), asset, verified)
             if digest:
                 kept.append(rel)
             elif dry_run:
@@ -218,6 +218,7 @@ def _mirror_one(
                 digest = asset.sha256.lower()
             else:
                 source = fetch_asset(card, asset, settings=settings, progress=progress)
+                _check_declared_size(card, asset, source)
                 tmp, digest = stage_copy(source, final)
                 if not digest.startswith(asset.sha256.lower()):
                     os.unlink(tmp)
@@ -299,18 +300,20 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
                     f"{name}: asset {path} is corrupt: SHA-256 {actual}, index.json says {item.get('sha256')}"
                 )
                 verified.forget(item["path"])
-            elif item.get("size") is not None and path.stat().st_size != item["size"]:
+            if item.get("size") is not None and path.stat().st_size != item["size"]:
                 problems.append(f"{name}: asset {path} has {path.stat().st_size} bytes, index.json says {item['size']}")
+        listed_here = {i["path"]: i for i in entry.get("assets", [])}
         for asset in card.assets:
             target = _link_target(asset.link)
-            if target is None or target not in {i["path"] for i in entry.get("assets", [])}:
+            item = listed_here.get(target)
+            if item is None:
                 problems.append(f"{name}: card link {asset.link!r} does not point at an asset of this mirror")
-            elif not any(
-                str(i.get("sha256", "")).lower().startswith(asset.sha256.lower())
-                for i in entry["assets"]
-                if i["path"] == target
-            ):
+                continue
+            if not str(item.get("sha256", "")).lower().startswith(asset.sha256.lower()):
                 problems.append(f"{name}: card digest {asset.sha256} of {asset.link!r} differs from index.json")
+            if asset.size is not None and asset.size != item.get("size"):
+                declared = f"{name}: the card declares {asset.size} bytes for {asset.link!r}"
+                problems.append(f"{declared}, index.json says {item.get('size')}")
     for path in sorted((root / "assets").glob("*")) if (root / "assets").is_dir() else ():
         if not path.name.startswith(".") and f"assets/{path.name}" not in listed:
             problems.append(f"{path}: not listed in index.json (left by an interrupted run? remove it)")
@@ -329,7 +332,18 @@ def _link_target(link: str) -> str | None:
     return f"assets/{file_name}" if file_name and "/" not in file_name else None
 
 
-def _present(rel: str, path: Path, entry: dict | None, want: str, verified) -> str | None:
+def _check_declared_size(card: ModelCard, asset, source: Path) -> None:
+    """A mirror never copies a file of another size than its card declares (the source hub's index does)."""
+    size = source.stat().st_size
+    if asset.size is not None and size != asset.size:
+        raise HubError(
+            f"{card.name}: its asset {source.name} has {size} bytes, but the card declares {asset.size} "
+            "(asset-size, from its hub's index.json); the hub's index and its file disagree, so nothing of "
+            f"{card.name} was mirrored: tell the hub's maintainer"
+        )
+
+
+def _present(rel: str, path: Path, entry: dict | None, asset, verified) -> str | None:
     """The full digest of an asset already in the mirror and intact; None when it must be fetched.
 
     A file a record of an earlier run vouches for is not read again (as rsync's quick check,
@@ -339,8 +353,9 @@ def _present(rel: str, path: Path, entry: dict | None, want: str, verified) -> s
     if entry is None or not path.is_file():
         return None
     size = path.stat().st_size
-    if entry.get("size") is not None and size != entry["size"]:
+    if (entry.get("size") is not None and size != entry["size"]) or (asset.size is not None and size != asset.size):
         return None
+    want = asset.sha256
     listed = str(entry.get("sha256", "")).lower()
     if not listed.startswith(want.lower()):
         return None
