@@ -510,6 +510,22 @@ def test_a_mistyped_hub_url_is_named_with_what_to_do(server, capsys):
             Client(hub=typo).entry("here_050")
 
 
+def test_a_hub_nothing_listens_on_is_reported_at_once(capsys, monkeypatch):
+    """A mistyped port with nothing cached: one warning, without five tries and their backoff (9-10 s before)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        hub = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    monkeypatch.setenv("GHOSTHUB_HUB", hub)
+    start = time.monotonic()
+    assert main(["list"]) == 0
+    assert time.monotonic() - start < 3
+    err = capsys.readouterr().err
+    assert f"hub {hub} cannot be reached (connection refused: nothing listens on" in err and "start the server" in err
+    assert "gave up after" not in err and "retrying" not in err
+
+
 def test_a_missing_hub_folder_is_named(tmp_path, capsys):
     missing = tmp_path / "nonexistent"
     assert main(["list", "--hub", str(missing)]) == 0
