@@ -24,7 +24,7 @@ from ..download.parts import owner_is_gone
 from ..errors import HubError
 from .index import INDEX, model_of_asset, read_index
 from .site import refresh_pages
-from .transaction import JOURNAL, recover
+from .transaction import JOURNAL, journal_steps, recover
 
 __all__ = ["FsckReport", "LOCK", "STALE_AFTER", "fsck", "leftovers"]
 
@@ -130,17 +130,31 @@ def fsck(
     except OSError as exc:
         raise HubError(f"cannot lock {root / LOCK}: {exc.strerror or exc}") from None
     try:
-        recovered = (root / JOURNAL).exists() if dry_run else recover(root)
-        removed = leftovers(root, stale_after=stale_after)
+        recovered, journal_problem = _recover(root, dry_run)
+        # With a journal that cannot be rolled back, its backups are what a person restores from: none goes.
+        removed = [] if journal_problem else leftovers(root, stale_after=stale_after)
         freed = sum(_size(p) for p in removed)
         if not dry_run:
             for path in removed:
                 path.unlink(missing_ok=True)
         problems, superseded = _missing(root)
-        pages = _pages(root, dry_run)
+        pages = [] if journal_problem else _pages(root, dry_run)
     finally:
         lock.release()
+    problems = [journal_problem, *problems] if journal_problem else problems
     return FsckReport(recovered, removed, freed, problems, tuple(superseded), tuple(pages))
+
+
+def _recover(root: Path, dry_run: bool) -> tuple[bool, str | None]:
+    """(whether a killed publish was rolled back, or would be; the problem of a journal that cannot be)."""
+    if not (root / JOURNAL).exists():
+        return False, None
+    try:
+        if dry_run:
+            return journal_steps(root) is not None, None
+        return recover(root), None
+    except HubError as exc:
+        return False, str(exc)
 
 
 def _pages(root: Path, dry_run: bool) -> list[str]:
