@@ -320,6 +320,17 @@ def _parse_record(path: str) -> dict[str, Any]:
     return record
 
 
+def _is_record(record: Any) -> bool:
+    """Whether a parse index entry has the shape :func:`_parse_record` gives (else the card is parsed again)."""
+    warned = record.get("warnings", []) if isinstance(record, dict) else None
+    if not isinstance(warned, list) or not all(isinstance(w, str) for w in warned):
+        return False
+    if "error" in record:
+        return isinstance(record["error"], str)
+    fields, lines = record.get("fields"), record.get("lines", {})
+    return isinstance(fields, dict) and isinstance(fields.get("model-name"), str) and isinstance(lines, dict)
+
+
 class _ParseIndex:
     """Parsed front-matter of a card folder, cached by path, size, mtime, ctime and inode.
 
@@ -336,8 +347,9 @@ class _ParseIndex:
         try:
             data = json.loads(self.file.read_bytes())
             if data.get("version") == _INDEX_VERSION and data.get("ghosthub") == __version__:
-                self.records = data["records"]
-        except (OSError, ValueError, KeyError, AttributeError):
+                records = data["records"]
+                self.records = records if isinstance(records, dict) else {}
+        except (OSError, ValueError, KeyError, AttributeError, RecursionError):
             pass
         self.seen: set[str] = set()
 
@@ -346,9 +358,10 @@ class _ParseIndex:
         return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
     def get(self, path: str, stat: os.stat_result) -> dict[str, Any] | None:
+        """The parsed record of ``path`` when the index holds one for this very file, of the shape it writes."""
         self.seen.add(path)
         cached = self.records.get(path)
-        if cached and cached.get("stamp") == self._stamp(stat):
+        if isinstance(cached, dict) and cached.get("stamp") == self._stamp(stat) and _is_record(cached.get("record")):
             return cached["record"]
         return None
 

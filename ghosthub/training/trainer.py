@@ -95,8 +95,8 @@ def _read_history(out_dir: Path, until_epoch: int) -> list[EpochMetrics]:
     history = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            item = EpochMetrics(**json.loads(line))
-        except (ValueError, TypeError):
+            item = EpochMetrics.from_dict(json.loads(line))
+        except (ValueError, RecursionError):  # a line of another shape (cut short by a kill, edited) is not history
             continue
         if item.epoch <= until_epoch:
             history.append(item)
