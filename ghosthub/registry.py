@@ -14,7 +14,7 @@ from pathlib import Path
 from . import config
 from ._utils.fs import atomic_write
 from ._version import __version__
-from .errors import CardError, CardWarning, FilterError, GhostHubError, ModelNotFoundError
+from .errors import CardError, CardWarning, ConfigError, FilterError, GhostHubError, ModelNotFoundError
 from .modelcard.library import library_of
 from .modelcard.model import FrontMatterView, ModelCard
 
@@ -49,11 +49,36 @@ def default_sources(
 
     A hub that gives no cards is left out with a warning; ``hubs``, when given,
     receives ``(hub, cards folder or None, why it gave nothing or None)`` for
-    messages such as ModelNotFoundError's.
+    messages such as ModelNotFoundError's. A folder given explicitly (``card_dirs``:
+    ``--cards``, ``cards=``) that does not exist is an error: the user typed it for this
+    command. A ``GHOSTHUB_CARDS`` entry that does not exist is left out with one warning
+    naming the variable and the entry: the environment outlives the folders it names.
+
+    Raises
+    ------
+    ConfigError
+        A folder of ``card_dirs`` does not exist or is not a folder.
     """
     settings = settings or config.settings()
-    sources = [Path(d).expanduser() for d in card_dirs]
-    sources += list(settings.card_dirs)
+    sources = []
+    for given in card_dirs:
+        folder = Path(given).expanduser()
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            raise ConfigError(
+                f"the card folder {folder} (given with --cards or cards=) {what}; check the path, or leave it out"
+            )
+        sources.append(folder)
+    for folder in settings.card_dirs:
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            warnings.warn(
+                f"GHOSTHUB_CARDS names {folder}, which {what}; it is left out (fix or remove the entry)",
+                CardWarning,
+                stacklevel=3,
+            )
+            continue
+        sources.append(folder)
     if settings.hub:
         from ._utils.urls import redact
         from .hub.sync import cards_dir  # a URL hub needs the network stack
