@@ -28,7 +28,9 @@ __all__ = [
     "commit",
     "NotRegularFile",
     "fsync_dir",
+    "make_folders",
     "open_regular",
+    "remove_made_folders",
     "read_json",
     "staged_file",
     "start_writeback",
@@ -201,6 +203,46 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def make_folders(*folders: str | os.PathLike) -> list[Path]:
+    """Create ``folders`` and their parents; return the ones this call created, outermost first.
+
+    What a command that may fail needs to undo its folders, and only its own
+    (:func:`remove_made_folders`): a folder that was there before is never in the list.
+    """
+    created: list[Path] = []
+    for folder in map(Path, folders):
+        missing = []
+        here = folder
+        while not os.path.lexists(here) and here != here.parent:
+            missing.append(here)
+            here = here.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        created += [m for m in reversed(missing) if m not in created]
+    return created
+
+
+def remove_made_folders(created: list[Path], *, own_files: tuple[str, ...] = ()) -> list[Path]:
+    """After a command failed: remove the folders it created that hold nothing but files of its own.
+
+    ``created`` is what :func:`make_folders` returned; ``own_files`` names the files the command
+    itself leaves in them (its lock file). Innermost first; a folder holding anything else is
+    kept, and one the command did not create is never touched. Returns the folders removed.
+    """
+    removed = []
+    for folder in reversed(created):
+        try:
+            names = os.listdir(folder)
+            if any(name not in own_files for name in names):
+                continue
+            for name in names:
+                (folder / name).unlink()
+            folder.rmdir()
+            removed.append(folder)
+        except OSError:
+            continue  # already gone, or not ours to empty: kept
+    return removed
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

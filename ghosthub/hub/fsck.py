@@ -22,7 +22,7 @@ from .._utils.lock import FileLock, LockTimeout
 from .._utils.places import hub_place
 from ..download.parts import owner_is_gone
 from ..errors import HubError
-from .index import INDEX, model_of_asset, read_index
+from .index import INDEX, hub_folder_problem, model_of_asset, read_index
 from .site import refresh_pages
 from .transaction import JOURNAL, journal_steps, recover
 
@@ -120,8 +120,9 @@ def fsck(
     if place.kind == "url":
         raise HubError(f"fsck repairs a hub folder or an s3:// hub, not a URL ({place.shown}); run it where the hub is")
     root = Path(root)
-    if not (root / INDEX).is_file() and not (root / "assets").is_dir():
-        raise HubError(f"{root} is not a hub folder (no index.json, no assets/)")
+    unfinished = hub_folder_problem(root)
+    if unfinished is not None and not (root / "assets").is_dir() and not (root / "cards").is_dir():
+        raise HubError(f"{root} is not a hub folder (no index.json, no cards/ or assets/)")
     lock = FileLock(root / LOCK)
     try:
         lock.acquire(timeout=wait)
@@ -138,10 +139,12 @@ def fsck(
             for path in removed:
                 path.unlink(missing_ok=True)
         problems, superseded = _missing(root)
-        pages = [] if journal_problem else _pages(root, dry_run)
+        # After the roll-back, which may have removed the index a first publish made: no pages for no hub.
+        unfinished = hub_folder_problem(root)
+        pages = [] if journal_problem or unfinished else _pages(root, dry_run)
     finally:
         lock.release()
-    problems = [journal_problem, *problems] if journal_problem else problems
+    problems = [p for p in (unfinished, journal_problem) if p] + problems
     return FsckReport(recovered, removed, freed, problems, tuple(superseded), tuple(pages))
 
 

@@ -29,15 +29,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .._utils.fs import utcnow
+from .._utils.fs import make_folders, remove_made_folders, utcnow
 from .._utils.hashes import file_hash
 from .._utils.places import hub_place
 from ..errors import HubError
 from ..modelcard import ModelCard, parse_card, render_card
-from .index import INDEX, asset_file_name, index_bytes, model_entry, read_index
+from .index import INDEX, asset_file_name, hub_folder_problem, index_bytes, model_entry, read_index
 from .site import stage_pages
 from .transaction import Transaction, recover, stage_copy
-from .verified import VerifiedFiles
+from .verified import RECORDS, VerifiedFiles
 
 __all__ = ["LOCK", "MirrorItem", "check_mirror", "mirror"]
 
@@ -124,10 +124,19 @@ def mirror(
     if dry_run:
         items = [_mirror_one(cards.get(name), root, settings, base_url, True, progress, verified) for name in names]
         return items + [_remove_one(root, name, True) for name in gone]
+    created = make_folders(root / "cards", root / "assets")
+    try:
+        return _mirror_locked(cards, names, gone, root, settings, base_url, progress, verified)
+    except BaseException:
+        # A run that fails before its first model leaves no skeleton that looks like a hub (only its own folders).
+        remove_made_folders(created, own_files=(LOCK, RECORDS))
+        raise
+
+
+def _mirror_locked(cards, names, gone, root: Path, settings, base_url, progress, verified) -> list[MirrorItem]:
+    """The models of a mirror run, under the folder's lock: a killed run's commit rolled back first."""
     from .._utils.lock import FileLock, LockTimeout
 
-    for sub in ("cards", "assets"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
     lock = FileLock(root / LOCK)
     try:
         lock.acquire(timeout=0)
@@ -268,8 +277,9 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
     ['/no/such/hub/index.json: missing: not a hub folder']
     """
     root = Path(root).expanduser()
-    if not (root / INDEX).is_file():
-        return [f"{root / INDEX}: missing: not a hub folder"]
+    problem = hub_folder_problem(root)
+    if problem is not None:
+        return [problem]
     problems: list[str] = []
     index = read_index(root / INDEX)
     listed = set()

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import config
-from .._utils.fs import atomic_write, write_json
+from .._utils.fs import atomic_write, make_folders, remove_made_folders, write_json
 from .._utils.hashes import file_hash
 from ..data.imagefolder import combined_digest, find_splits, scan_splits
 from ..data.pipelines import epoch_order
@@ -177,6 +177,7 @@ def train(
     import mindspore as ms
 
     previous_mode = ms.get_context("mode")
+    created = make_folders(out_dir)  # under msrun: none, the launcher made it
     try:
         return _train(
             recipe,
@@ -188,6 +189,9 @@ def train(
             expect_dataset_digest=expect_dataset_digest,
             base=base,
         )
+    except BaseException:
+        remove_made_folders(created)  # a run that failed before writing anything leaves no empty folder
+        raise
     finally:
         ms.set_context(mode=previous_mode)
 

@@ -354,8 +354,37 @@ def test_mirror_refuses_an_asset_of_another_size_than_the_index_declares(source,
             client.mirror("alpha_050", dest, hub=server.url)
     size = (hub / read_index(hub / INDEX)["models"]["alpha_050"]["assets"][0]["path"]).stat().st_size
     assert str(size) in str(info.value) and str(size + 1) in str(info.value), "both sizes are named"
-    assert not (dest / INDEX).exists() or "alpha_050" not in read_index(dest / INDEX)["models"]
-    assert not list((dest / "assets").glob("alpha_050*")) if (dest / "assets").exists() else True
+    assert not dest.exists(), "a failed first run leaves no skeleton of a hub"
+
+
+def test_a_failed_mirror_into_a_folder_the_user_made_keeps_only_that_folder(source, tmp_path):
+    import shutil
+
+    from ghosthub.errors import DownloadError
+
+    hub, dest = tmp_path / "hub", tmp_path / "mine"
+    shutil.copytree(source["root"], hub)
+    _with_index_size(hub, "alpha_050", -1)  # the download fails once the mirror's folders are made
+    dest.mkdir()
+    with serve(hub) as server, pytest.raises(DownloadError, match="but the card declares"):
+        Client(cache_dir=tmp_path / "c").mirror("alpha_050", dest, hub=server.url)
+    # The folder and the lock file that names the folder's writer stay; the cards/ and assets/ the run made go.
+    assert dest.is_dir() and [p.name for p in dest.iterdir()] == [".mirror.lock"]
+
+
+def test_fsck_and_check_agree_that_a_skeleton_is_no_hub(tmp_path, capsys):
+    from ghosthub.hub.fsck import fsck
+
+    skeleton = tmp_path / "skeleton"
+    (skeleton / "cards").mkdir(parents=True)
+    (skeleton / "assets").mkdir()
+    problems = check_mirror(skeleton)
+    report = fsck(skeleton)
+    assert problems == [f"{skeleton / INDEX}: missing: an unfinished hub folder (a first publish or mirror that "
+                        "did not finish); publish or mirror into it again, or remove it"]  # fmt: skip
+    assert not report.ok and report.problems == problems and report.pages == ()
+    assert main(["fsck", str(skeleton)]) == 1 and main(["mirror", "--check", str(skeleton)]) == 1
+    assert not (skeleton / "index.html").exists(), "fsck writes no pages for what is no hub"
 
 
 def test_check_calls_a_mirror_whose_card_and_index_disagree_on_a_size_unsound(source, tmp_path):
