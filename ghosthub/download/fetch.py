@@ -20,7 +20,15 @@ from .._utils.fs import commit
 from .._utils.hashes import hash_matches, is_weak, normalize_digest
 from .._utils.urls import redact as _redact
 from ..constants import CHUNK_SIZE
-from ..errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
+from ..errors import (
+    DownloadError,
+    FetchWarning,
+    HashMismatchError,
+    LinkError,
+    OfflineError,
+    WeakHashWarning,
+    shorten,
+)
 from ..modelcard import Asset, ModelCard
 from . import parts, ranges
 from .cache import Cache
@@ -64,9 +72,9 @@ def resolve_link(card: ModelCard, asset: Asset, *, remote: bool = False) -> str 
         return link  # fetched with a presigned GET from the configured endpoint (download/s3.py)
     if remote:
         raise LinkError(
-            f"{_card(card)}: asset link {_redact(link)!r} is refused: this card came from a remote hub, whose links "
-            "may only be http(s) URLs (file:// links and paths are for cards in your own folders). "
-            "Nothing was read; tell the hub's maintainer, or remove the hub from GHOSTHUB_HUB/--hub"
+            f"{_card(card)}: asset link {shorten(_redact(link), 200, quoted=True)} is refused: this card came from a "
+            "remote hub, whose links may only be http(s) URLs (file:// links and paths are for cards in your own "
+            "folders). Nothing was read; tell the hub's maintainer, or remove the hub from GHOSTHUB_HUB/--hub"
         )
     if scheme == "file":
         from urllib.parse import unquote, urlsplit
@@ -81,11 +89,12 @@ def resolve_link(card: ModelCard, asset: Asset, *, remote: bool = False) -> str 
     if scheme is None and not os.path.isabs(link) and not link.startswith(("/", "\\")):
         if card.path is None:
             raise LinkError(
-                f"{_card(card)}: asset link {link!r} is relative, but the card has no file to be relative to"
+                f"{_card(card)}: asset link {shorten(link, 200, quoted=True)} is relative, but the card has no "
+                "file to be relative to"
             )
         return Path(card.path).parent / link
     raise LinkError(
-        f"{_card(card)}: asset link {link!r} is not supported; "
+        f"{_card(card)}: asset link {shorten(link, 200, quoted=True)} is not supported; "
         "use an https:// or http:// URL, a file:// URL, or a path relative to the card file"
     )
 

@@ -32,7 +32,7 @@ from typing import Any
 from .._utils.fs import make_folders, remove_made_folders, utcnow
 from .._utils.hashes import file_hash
 from .._utils.places import hub_place
-from ..errors import HubError
+from ..errors import HubError, shorten
 from ..modelcard import ModelCard, parse_card, render_card
 from .index import INDEX, asset_file_name, hub_folder_problem, index_bytes, model_entry, read_index
 from .site import stage_pages
@@ -316,14 +316,16 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
         for asset in card.assets:
             target = _link_target(asset.link)
             item = listed_here.get(target)
+            link = shorten(asset.link, 120, quoted=True)
             if item is None:
-                problems.append(f"{name}: card link {asset.link!r} does not point at an asset of this mirror")
+                problems.append(f"{name}: card link {link} does not point at an asset of this mirror")
                 continue
             if not str(item.get("sha256", "")).lower().startswith(asset.sha256.lower()):
-                problems.append(f"{name}: card digest {asset.sha256} of {asset.link!r} differs from index.json")
+                problems.append(f"{name}: card digest {asset.sha256} of {link} differs from index.json")
             if asset.size is not None and asset.size != item.get("size"):
-                declared = f"{name}: the card declares {asset.size} bytes for {asset.link!r}"
-                problems.append(f"{declared}, index.json says {item.get('size')}")
+                problems.append(
+                    f"{name}: the card declares {asset.size} bytes for {link}, index.json says {item.get('size')}"
+                )
     for path in sorted((root / "assets").glob("*")) if (root / "assets").is_dir() else ():
         if not path.name.startswith(".") and f"assets/{path.name}" not in listed:
             problems.append(f"{path}: not listed in index.json (left by an interrupted run? remove it)")
