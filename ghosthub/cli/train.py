@@ -145,7 +145,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from ..training.rebuild import rebuild_model
 
     report = rebuild_model(
-        client(args), args.name, data_dir=args.data_dir, workdir=args.workdir, workers=getattr(args, "workers", 1)
+        client(args),
+        args.name,
+        data_dir=args.data_dir,
+        workdir=args.workdir,
+        workers=getattr(args, "workers", 1),
+        announce=lambda line: print(line, file=sys.stderr, flush=True),  # what it costs, before it starts
     )
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
     status = "OK" if report.matches else "MISMATCH"

@@ -145,6 +145,7 @@ def rebuild(
     progress: bool | None = None,
     base=None,
     registry=None,
+    announce=None,
 ) -> RebuildResult:
     """Retrain from a recorded provenance and compare the checkpoint digest (see :func:`rebuild_model`).
 
@@ -171,6 +172,9 @@ def rebuild(
         (:func:`ghosthub.training.finetune.locate_base`: the cache, then the cards of ``registry``).
     registry : Registry, optional
         Where to look for the base weights (default: the default settings' sources).
+    announce : callable, optional
+        Called with one line saying what the rebuild will cost (:meth:`RebuildPlan.describe`)
+        before it starts; default: logged at INFO on this module's logger.
 
     Returns
     -------
@@ -189,7 +193,7 @@ def rebuild(
         The data differs from what the model was trained on.
     """
     plan = plan_rebuild(provenance, workers=workers)
-    log.info("%s", plan.describe())
+    (announce or log.info)(plan.describe())
     recipe = plan.recipe
     import mindspore as ms
 
@@ -358,6 +362,7 @@ def rebuild_model(
     data_dir: str | os.PathLike | None = None,
     workdir: str | os.PathLike | None = None,
     workers: int = 1,
+    announce=None,
 ) -> RebuildResult:
     """Retrain a published model from the recipe its card records and compare the checkpoint's SHA-256.
 
@@ -380,6 +385,8 @@ def rebuild_model(
     workers : int
         Data-parallel processes (default 1, at most the CPUs available); the card's own count
         never starts processes, it only decides whether the digests can match.
+    announce : callable, optional
+        As for :func:`rebuild`: told what the rebuild will cost before it starts.
 
     Returns
     -------
@@ -414,6 +421,7 @@ def rebuild_model(
             data_dir,
             Path(workdir) if workdir else Path(tmp),
             workers=workers,
+            announce=announce,
             registry=client.registry,
             progress=client.settings.progress,
         )
