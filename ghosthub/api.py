@@ -263,6 +263,7 @@ def rebuild(
     cards: Iterable[str | os.PathLike] = (),
     hub: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    workers: int = 1,
 ) -> RebuildResult:
     """Retrain a published model from its card's record and compare digests.
 
@@ -275,4 +276,5 @@ def rebuild(
     """
     from .training.rebuild import rebuild_model
 
-    return rebuild_model(Client(cards=cards, hub=hub, cache_dir=cache_dir), name, data_dir=data_dir, workdir=workdir)
+    client = Client(cards=cards, hub=hub, cache_dir=cache_dir)
+    return rebuild_model(client, name, data_dir=data_dir, workdir=workdir, workers=workers)

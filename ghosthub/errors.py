@@ -45,10 +45,47 @@ __all__ = [
 ]
 
 
-def shorten(value, limit: int = 120) -> str:
-    """``value`` as text of at most ``limit`` characters, for messages."""
-    text = str(value)
+def shorten(value, limit: int = 120, *, quoted: bool = False) -> str:
+    """``value`` as text of at most ``limit`` characters, for messages quoting what a user or a file gave.
+
+    Only a bounded excerpt is ever drawn: a list, tuple, dict or set shows a few items of a few
+    levels, so a huge value (a YAML alias bomb expands to millions of references to one list)
+    costs what a short one does. ``quoted`` writes it as Python would (``repr``); strings then
+    get their quotes.
+
+    Examples
+    --------
+    >>> shorten("a" * 200, 10)
+    'aaaaaaa...'
+    >>> shorten("x", quoted=True)
+    "'x'"
+    >>> bomb = [[[["lol"] * 9] * 9] * 9] * 9
+    >>> len(shorten(bomb, 60))
+    60
+    """
+    if isinstance(value, str):
+        text = repr(value[:limit]) if quoted else value[:limit]
+    elif isinstance(value, (list, tuple, dict, set, frozenset)):
+        try:
+            text = _excerpts().repr(value)
+        except ValueError:  # an integer of 4300+ digits inside
+            text = f"a {type(value).__name__} of {len(value)} items"
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        text = f"an integer of {value.bit_length()} bits"  # str() of 4300+ digits raises
+    else:
+        text = repr(value) if quoted else str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _excerpts():
+    """reprlib, drawing at most 6 items of 3 levels: what :func:`shorten` shows of a container."""
+    import reprlib
+
+    drawer = reprlib.Repr()
+    drawer.maxlevel = 3
+    drawer.maxlist = drawer.maxtuple = drawer.maxdict = drawer.maxset = drawer.maxfrozenset = 6
+    drawer.maxstring = drawer.maxother = 40
+    return drawer
 
 
 # ---------------------------------------------------------------------------- exceptions

@@ -15,7 +15,7 @@ from . import config
 from ._utils.fs import atomic_write
 from ._utils.warn import warn
 from ._version import __version__
-from .errors import CardError, CardWarning, FilterError, GhostHubError, ModelNotFoundError
+from .errors import CardError, CardWarning, ConfigError, FilterError, GhostHubError, ModelNotFoundError
 from .modelcard.library import library_of
 from .modelcard.model import FrontMatterView, ModelCard
 
@@ -60,11 +60,36 @@ def default_sources(
 
     A hub that gives no cards is left out with a warning; ``hubs``, when given,
     receives ``(hub, cards folder or None, why it gave nothing or None)`` for
-    messages such as ModelNotFoundError's.
+    messages such as ModelNotFoundError's. A folder given explicitly (``card_dirs``:
+    ``--cards``, ``cards=``) that does not exist is an error: the user typed it for this
+    command. A ``GHOSTHUB_CARDS`` entry that does not exist is left out with one warning
+    naming the variable and the entry: the environment outlives the folders it names.
+
+    Raises
+    ------
+    ConfigError
+        A folder of ``card_dirs`` does not exist or is not a folder.
     """
     settings = settings or config.settings()
-    sources = [Path(d).expanduser() for d in card_dirs]
-    sources += list(settings.card_dirs)
+    sources = []
+    for given in card_dirs:
+        folder = Path(given).expanduser()
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            raise ConfigError(
+                f"the card folder {folder} (given with --cards or cards=) {what}; check the path, or leave it out"
+            )
+        sources.append(folder)
+    for folder in settings.card_dirs:
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            warnings.warn(
+                f"GHOSTHUB_CARDS names {folder}, which {what}; it is left out (fix or remove the entry)",
+                CardWarning,
+                stacklevel=3,
+            )
+            continue
+        sources.append(folder)
     if settings.hub:
         from ._utils.urls import redact
         from .hub.sync import cards_dir  # a URL hub needs the network stack
@@ -354,6 +379,17 @@ def _parse_record(path: str) -> dict[str, Any]:
     return record
 
 
+def _is_record(record: Any) -> bool:
+    """Whether a parse index entry has the shape :func:`_parse_record` gives (else the card is parsed again)."""
+    warned = record.get("warnings", []) if isinstance(record, dict) else None
+    if not isinstance(warned, list) or not all(isinstance(w, str) for w in warned):
+        return False
+    if "error" in record:
+        return isinstance(record["error"], str)
+    fields, lines = record.get("fields"), record.get("lines", {})
+    return isinstance(fields, dict) and isinstance(fields.get("model-name"), str) and isinstance(lines, dict)
+
+
 class _ParseIndex:
     """Parsed front-matter of a card folder, cached by path, size, mtime, ctime and inode.
 
@@ -370,8 +406,9 @@ class _ParseIndex:
         try:
             data = json.loads(self.file.read_bytes())
             if data.get("version") == _INDEX_VERSION and data.get("ghosthub") == __version__:
-                self.records = data["records"]
-        except (OSError, ValueError, KeyError, AttributeError):
+                records = data["records"]
+                self.records = records if isinstance(records, dict) else {}
+        except (OSError, ValueError, KeyError, AttributeError, RecursionError):
             pass
         self.seen: set[str] = set()
 
@@ -380,9 +417,10 @@ class _ParseIndex:
         return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
     def get(self, path: str, stat: os.stat_result) -> dict[str, Any] | None:
+        """The parsed record of ``path`` when the index holds one for this very file, of the shape it writes."""
         self.seen.add(path)
         cached = self.records.get(path)
-        if cached and cached.get("stamp") == self._stamp(stat):
+        if isinstance(cached, dict) and cached.get("stamp") == self._stamp(stat) and _is_record(cached.get("record")):
             return cached["record"]
         return None
 

@@ -80,6 +80,36 @@ def test_env_cards_is_a_path_list(tmp_path, monkeypatch):
     assert {"net_a", "net_b"} <= set(ghosthub.list_models())
 
 
+def test_a_missing_card_folder_given_explicitly_is_an_error_naming_it(tmp_path, capsys):
+    from ghosthub.cli import main
+    from ghosthub.errors import ConfigError
+
+    missing = tmp_path / "no-such-cards"
+    with pytest.raises(
+        ConfigError, match=f"the card folder {missing} \\(given with --cards or cards=\\) does not exist"
+    ):
+        ghosthub.list_models(cards=[missing])
+    (tmp_path / "a-file.md").write_text("# not a folder")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        ghosthub.list_models(cards=[tmp_path / "a-file.md"])
+    assert main(["list", "--cards", str(missing)]) == 1
+    assert f"error: the card folder {missing}" in capsys.readouterr().err
+
+
+def test_a_missing_env_cards_entry_is_left_out_with_one_warning_naming_it(tmp_path, monkeypatch):
+    a, missing = tmp_path / "a", tmp_path / "gone"
+    write_card(a, "net_a")
+    monkeypatch.setenv("GHOSTHUB_CARDS", f"{missing}{os.pathsep}{a}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = ghosthub.list_models()
+    assert "net_a" in names and "ghostnet_050" in names
+    messages = [str(w.message) for w in caught if issubclass(w.category, CardWarning)]
+    assert messages == [
+        f"GHOSTHUB_CARDS names {missing}, which does not exist; it is left out (fix or remove the entry)"
+    ]
+
+
 def test_broken_card_is_skipped_with_one_warning(tmp_path):
     write_card(tmp_path, "good_net")
     (tmp_path / "broken.md").write_text("# broken\n---\nmodel-name: [\n---\n")
@@ -100,8 +130,9 @@ def test_nested_folders_and_hidden_ones(tmp_path):
     assert "deep_net" in names and "hidden_net" not in names
 
 
-def test_missing_source_folder_is_fine(tmp_path):
-    assert ghosthub.list_models(cards=[tmp_path / "nope"]) == BUNDLED
+def test_a_registry_built_on_a_missing_folder_has_no_cards_from_it(tmp_path):
+    """Registry(sources) is the object underneath: it reads what is there (the user-facing verbs check first)."""
+    assert Registry([tmp_path / "nope", REPO / "cards"]).list() == BUNDLED
 
 
 def test_patterns_and_filters(tmp_path):

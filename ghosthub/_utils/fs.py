@@ -26,7 +26,11 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "commit",
+    "NotRegularFile",
     "fsync_dir",
+    "make_folders",
+    "open_regular",
+    "remove_made_folders",
     "read_json",
     "staged_file",
     "start_writeback",
@@ -137,6 +141,108 @@ def read_json(path: str | os.PathLike) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+class NotRegularFile(OSError):
+    """A path that names a FIFO, a socket, a device or a folder where a regular file was expected."""
+
+    def __init__(self, path: str | os.PathLike, kind: str):
+        super().__init__(f"{os.fspath(path)} is {kind}, not a regular file")
+        self.path = os.fspath(path)
+        self.kind = kind
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` names, as a message says it ("a FIFO (named pipe)", "a folder" ...).
+
+    Examples
+    --------
+    >>> import stat
+    >>> file_kind(stat.S_IFIFO)
+    'a FIFO (named pipe)'
+    """
+    import stat
+
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """``path`` opened for reading (binary, buffered) when it is a regular file; NotRegularFile otherwise.
+
+    Opening a FIFO for reading blocks until a writer comes, and a device may never end:
+    the path is checked before the open, and the open file again (the path may have been
+    swapped meanwhile), with ``O_NONBLOCK`` so that the open itself never waits. A link to a
+    regular file is followed.
+
+    Raises
+    ------
+    NotRegularFile
+        ``path`` is a FIFO, a socket, a device or a folder (named in the message).
+    OSError
+        ``path`` cannot be opened (FileNotFoundError, PermissionError ...).
+    """
+    import stat
+
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(path, file_kind(mode))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(path, file_kind(mode))
+        return os.fdopen(fd, "rb")  # O_NONBLOCK does nothing to a regular file's reads
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def make_folders(*folders: str | os.PathLike) -> list[Path]:
+    """Create ``folders`` and their parents; return the ones this call created, outermost first.
+
+    What a command that may fail needs to undo its folders, and only its own
+    (:func:`remove_made_folders`): a folder that was there before is never in the list.
+    """
+    created: list[Path] = []
+    for folder in map(Path, folders):
+        missing = []
+        here = folder
+        while not os.path.lexists(here) and here != here.parent:
+            missing.append(here)
+            here = here.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        created += [m for m in reversed(missing) if m not in created]
+    return created
+
+
+def remove_made_folders(created: list[Path], *, own_files: tuple[str, ...] = ()) -> list[Path]:
+    """After a command failed: remove the folders it created that hold nothing but files of its own.
+
+    ``created`` is what :func:`make_folders` returned; ``own_files`` names the files the command
+    itself leaves in them (its lock file). Innermost first; a folder holding anything else is
+    kept, and one the command did not create is never touched. Returns the folders removed.
+    """
+    removed = []
+    for folder in reversed(created):
+        try:
+            names = os.listdir(folder)
+            if any(name not in own_files for name in names):
+                continue
+            for name in names:
+                (folder / name).unlink()
+            folder.rmdir()
+            removed.append(folder)
+        except OSError:
+            continue  # already gone, or not ours to empty: kept
+    return removed
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

@@ -144,6 +144,13 @@ def add_rebuild_options(parser: argparse.ArgumentParser, *, prefix: str = "") ->
         type=output_folder,
         help=f"{prefix}where the rebuild trains, kept (made if missing; default: a temporary folder, removed)",
     )
+    parser.add_argument(
+        "--workers",
+        type=lambda text: _int_within(text, 1, 4096, "a number of processes (1 or more)"),
+        default=1,
+        metavar="N",
+        help=f"{prefix}data-parallel processes (default 1, at most the CPUs); the card's count never starts any",
+    )
 
 
 def port(text: str) -> int:

@@ -141,7 +141,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from ..training.rebuild import rebuild_model
 
     with says_if_made(args.workdir, "--workdir"):
-        report = rebuild_model(client(args), args.name, data_dir=args.data_dir, workdir=args.workdir)
+        report = rebuild_model(
+            client(args),
+            args.name,
+            data_dir=args.data_dir,
+            workdir=args.workdir,
+            workers=getattr(args, "workers", 1),
+            announce=lambda line: print(line, file=sys.stderr, flush=True),  # what it costs, before it starts
+        )
     gc.collect()  # networks freed now print nothing; at interpreter exit MindSpore would complain
     status = "OK" if report.matches else "MISMATCH"
     row = {
@@ -150,13 +157,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         "actual": report.actual_sha256,
         "matches": report.matches,
         "status": status,
+        "why": report.why,
     }
     if getattr(args, "json", False):
         print_json(row)
     else:
         print(
             f"{status:<10} {row['name']} rebuilt from its recorded recipe  expected {row['expected']}  actual "
-            f"{row['actual']}"
+            f"{row['actual']}" + (f"\n  {report.why}" if report.why else "")
         )
     return EXIT_OK if report.matches else EXIT_FAIL
 

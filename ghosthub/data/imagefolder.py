@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._utils.fs import NotRegularFile, open_regular
 from ..errors import DataError, DataWarning
 
 __all__ = [
@@ -110,7 +111,7 @@ def _check_image(f) -> str | None:
 def _read_and_check(path: Path) -> tuple[str | None, str | None]:
     """(sha256, None) for a good image, (None, reason) for a bad one; the file is streamed, never read whole."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO named x.png would block the open itself
             if os.fstat(f.fileno()).st_size == 0:
                 return None, "empty file"
             reason = _check_image(f)
@@ -120,6 +121,8 @@ def _read_and_check(path: Path) -> tuple[str | None, str | None]:
             digest = hashlib.sha256()
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
+    except NotRegularFile as exc:
+        return None, f"{exc.kind}, not a regular file"
     except OSError as exc:
         return None, f"cannot read ({exc.strerror or exc})"
     return digest.hexdigest(), None

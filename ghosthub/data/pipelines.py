@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._utils.fs import open_regular
 from ..preprocessing import Preprocessing
 from .augment import parse_auto_augment
 from .imagefolder import ImageFolder
@@ -76,7 +77,7 @@ class _Source:
 
     def __getitem__(self, position: int):
         i = int(self.order[position])
-        with open(self.paths[i], "rb") as f:
+        with open_regular(self.paths[i]) as f:  # scanned as a regular file; never a FIFO swapped in since
             data = np.frombuffer(f.read(), np.uint8)
         return data, np.int32(self.labels[i]), np.array(self.key + [position], np.int64)
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from .._utils.fs import NotRegularFile, open_regular
 from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..errors import ImageError
 
@@ -69,10 +70,12 @@ def load_image(image: ImageLike) -> Image.Image:
         return Image.fromarray(image).convert("RGB")
     if isinstance(image, (str, os.PathLike)):
         try:
-            with Image.open(image) as img:
+            with open_regular(image) as f, Image.open(f) as img:
                 return img.convert("RGB")
         except FileNotFoundError:
             raise ImageError(f"image file {os.fspath(image)!r} does not exist: check the path.") from None
+        except NotRegularFile as e:
+            raise ImageError(f"{e}: only regular files are read as images; pass the image file itself.") from None
         except (OSError, Image.DecompressionBombError) as e:
             raise ImageError(
                 f"cannot read image file {os.fspath(image)!r}: {e}. Expected a JPEG, PNG or other format "

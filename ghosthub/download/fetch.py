@@ -21,7 +21,15 @@ from .._utils.spelling import either, said
 from .._utils.urls import redact as _redact
 from .._utils.warn import warn
 from ..constants import CHUNK_SIZE
-from ..errors import DownloadError, FetchWarning, HashMismatchError, LinkError, OfflineError, WeakHashWarning
+from ..errors import (
+    DownloadError,
+    FetchWarning,
+    HashMismatchError,
+    LinkError,
+    OfflineError,
+    WeakHashWarning,
+    shorten,
+)
 from ..modelcard import Asset, ModelCard
 from . import parts, ranges
 from .cache import Cache
@@ -65,9 +73,9 @@ def resolve_link(card: ModelCard, asset: Asset, *, remote: bool = False) -> str 
         return link  # fetched with a presigned GET from the configured endpoint (download/s3.py)
     if remote:
         raise LinkError(
-            f"{_card(card)}: asset link {_redact(link)!r} is refused: this card came from a remote hub, whose links "
-            "may only be http(s) URLs (file:// links and paths are for cards in your own folders). "
-            "Nothing was read; tell the hub's maintainer, or remove the hub from GHOSTHUB_HUB/--hub"
+            f"{_card(card)}: asset link {shorten(_redact(link), 200, quoted=True)} is refused: this card came from a "
+            "remote hub, whose links may only be http(s) URLs (file:// links and paths are for cards in your own "
+            "folders). Nothing was read; tell the hub's maintainer, or remove the hub from GHOSTHUB_HUB/--hub"
         )
     if scheme == "file":
         from urllib.parse import unquote, urlsplit
@@ -82,11 +90,12 @@ def resolve_link(card: ModelCard, asset: Asset, *, remote: bool = False) -> str 
     if scheme is None and not os.path.isabs(link) and not link.startswith(("/", "\\")):
         if card.path is None:
             raise LinkError(
-                f"{_card(card)}: asset link {link!r} is relative, but the card has no file to be relative to"
+                f"{_card(card)}: asset link {shorten(link, 200, quoted=True)} is relative, but the card has no "
+                "file to be relative to"
             )
         return Path(card.path).parent / link
     raise LinkError(
-        f"{_card(card)}: asset link {link!r} is not supported; "
+        f"{_card(card)}: asset link {shorten(link, 200, quoted=True)} is not supported; "
         "use an https:// or http:// URL, a file:// URL, or a path relative to the card file"
     )
 
@@ -194,7 +203,7 @@ def _download(
 def _download_from(url: str | Path, card, asset, target: Path, settings, progress, transport, store: Cache) -> Path:
     """One source into the cache: claim a part file, transfer and verify it, then move it into place."""
     try:
-        sink = claim_part(target, str(url), settings, progress)
+        sink = claim_part(target, str(url), settings, progress, declared=asset.size)
     except Stop as exc:
         raise _failure(card, asset, url, target, exc) from None
     try:
@@ -239,6 +248,7 @@ def _transfer_verified(url: str | Path, card, asset, target: Path, sink: PartFil
             _copy_local(url, sink)
         else:
             ranges.download(transport, url, sink, origin=asset.link)
+        sink.check_size()
         actual = sink.hexdigest()
         if hash_matches(asset.sha256, actual):
             return actual

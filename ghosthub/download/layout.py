@@ -138,13 +138,26 @@ def lock_path(path: Path) -> Path:
 # --------------------------------------------------------------------------- records
 
 
+# What a record holds, by kind; a record with any of them of another type vouches for nothing.
+_RECORD_INTS = ("size", "mtime_ns", "ctime_ns", "inode")
+_RECORD_TEXTS = ("sha256", "name", "card", "link", "url", "etag", "last_modified", "verified_at")
+
+
 def read_record(path: Path) -> dict[str, Any] | None:
-    """The record of the cached file ``path``, or None when there is none that can be read."""
+    """The record of the cached file ``path``, or None when there is none that can be read.
+
+    A record of another shape than ghosthub writes (a number where a digest goes, a list for
+    a size) is as good as none: the file is hashed again, never trusted on it.
+    """
     try:
         record = json.loads(record_path(path).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    return record if isinstance(record, dict) and record.get("version") == RECORD_VERSION else None
+    if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+        return None
+    ints = all(isinstance(record.get(k, 0), int) and not isinstance(record.get(k), bool) for k in _RECORD_INTS)
+    texts = all(record.get(k) is None or isinstance(record[k], str) for k in _RECORD_TEXTS)
+    return record if ints and texts else None
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:

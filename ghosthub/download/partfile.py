@@ -27,14 +27,15 @@ if TYPE_CHECKING:
 __all__ = ["LogLines", "PartFile", "Stop", "claim_part", "make_bar"]
 
 
-def claim_part(target: Path, url: str, settings, progress) -> PartFile:
+def claim_part(target: Path, url: str, settings, progress, *, declared: int | None = None) -> PartFile:
     """A temporary file of this process's own, continuing an abandoned download of ``url`` if any.
 
     A dead process's part on this host is taken over by renaming it, which only
     one process can do. Another host's stale part is copied instead: its owner
     may still be alive and write to it, and must never share a file with us.
-    Parts of other URLs, or without a readable description, are removed when
+    Parts of other URLs, or without a description of the right shape, are removed when
     their owner is dead, and left to ``cache prune`` when it is elsewhere.
+    ``declared`` is the size the card gives for the file (see :func:`allowed_bytes`).
     """
     mine = parts.new_part(target)
     bar = make_bar(target.name, settings, progress)
@@ -44,7 +45,7 @@ def claim_part(target: Path, url: str, settings, progress) -> PartFile:
     for part in abandoned:
         if not parts.is_own_file(part):  # a link or another user's file: never ours to write or read
             continue
-        meta = read_json(parts.part_meta(part))
+        meta = _resume_meta(read_json(parts.part_meta(part)))
         wanted = adopted is None and meta and meta.get("url") == redact(url)
         if parts.is_foreign(part):
             if wanted and _copy_part(part, mine):
@@ -58,7 +59,7 @@ def claim_part(target: Path, url: str, settings, progress) -> PartFile:
             part.unlink(missing_ok=True)
         parts.part_meta(part).unlink(missing_ok=True)
     try:
-        return PartFile(mine, settings.max_size, bar, resume=adopted)
+        return PartFile(mine, settings.max_size, bar, resume=adopted, declared=declared)
     except OSError as exc:
         mine.unlink(missing_ok=True)
         raise Stop(
@@ -78,6 +79,47 @@ def _copy_part(part: Path, mine: Path) -> bool:
     except OSError:
         mine.unlink(missing_ok=True)
         return False
+
+
+def _resume_meta(meta: dict | None) -> dict | None:
+    """A part's description (``.part.json``) if every key has its type, else None: it is then not resumed.
+
+    Another process writes it, and a user can: an ETag that is a list would go into a header,
+    a total that is text into the size checks.
+    """
+    if meta is None:
+        return None
+    text = ("url", "etag", "last_modified")
+    if not all(meta.get(k) is None or isinstance(meta[k], str) and len(meta[k]) < 8192 for k in text):
+        return None
+    total = meta.get("total")
+    if total is not None and (not isinstance(total, int) or isinstance(total, bool) or not 0 <= total < 1 << 63):
+        return None
+    ranges = meta.get("ranges")  # checked piece by piece in ranges.py; here only its kind
+    return meta if ranges is None or isinstance(ranges, list) else None
+
+
+def allowed_bytes(max_size: int, declared: int | None, announced: int | None) -> tuple[int, str]:
+    """How many bytes one transfer may write, and what sets that: the one rule for every download.
+
+    The least of the size limit (``GHOSTHUB_MAX_SIZE``), the size the card declares for the
+    file (``asset-size``: a hub's index gives it) and the size the server announces
+    (``Content-Length`` of an unencoded answer, or a local file's size). A compressed answer
+    announces no size of the file, so a few kilobytes of gzip stop at the first two.
+
+    Examples
+    --------
+    >>> allowed_bytes(5 << 30, 1000, None)
+    (1000, 'the 1000 bytes the card declares (asset-size, from its hub index)')
+    >>> allowed_bytes(5 << 30, None, None)[1]
+    'the size limit of 5368709120 bytes (GHOSTHUB_MAX_SIZE)'
+    """
+    limits = [(max_size, f"the size limit of {max_size} bytes (GHOSTHUB_MAX_SIZE)")]
+    if declared is not None:
+        limits.append((declared, f"the {declared} bytes the card declares (asset-size, from its hub index)"))
+    if announced is not None:
+        limits.append((announced, f"the {announced} bytes the server announced (Content-Length)"))
+    return min(limits, key=lambda limit: limit[0])
 
 
 class Stop(DownloadError):
@@ -149,9 +191,12 @@ class PartFile:
     # Starting the flush to disk as the download goes leaves little for the final fsync.
     SYNC_EVERY = WRITEBACK_EVERY
 
-    def __init__(self, path: Path, max_size: int, bar, resume: dict[str, Any] | None = None):
+    def __init__(
+        self, path: Path, max_size: int, bar, resume: dict[str, Any] | None = None, *, declared: int | None = None
+    ):
         self.path = path
         self.max_size = max_size
+        self.declared = declared  # the size the card gives for the file, if any
         self.size = 0
         self.digest = _sha256()
         self.etag = self.last_modified = self.validator = None
@@ -186,18 +231,27 @@ class PartFile:
 
     def begin(self, total: int | None, *, url: str, etag: str | None, last_modified: str | None) -> None:
         """The server answered: check the size against the limits, describe the part for a resume."""
-        if total is not None:
-            if total > self.max_size:
+        declared = self.declared
+        if declared is not None and total is not None and total != declared:
+            raise Stop(
+                f"the server announces {total} bytes, but the card declares {declared} (asset-size, from its hub "
+                "index); nothing was written",
+                "the hub's index and the file it serves disagree: tell the hub's maintainer",
+            )
+        size = total if total is not None else declared
+        if size is not None:
+            if size > self.max_size:
                 raise Stop(
-                    f"the asset is {total} bytes, more than the size limit of {self.max_size}",
+                    f"the asset is {size} bytes, more than the size limit of {self.max_size}",
                     "set GHOSTHUB_MAX_SIZE higher (e.g. 10G) if the asset is meant to be this large",
                 )
             free = _free_space(self.path.parent)
-            if total - self.size > free:
+            if size - self.size > free:
                 raise Stop(
-                    f"not enough disk space: {total - self.size} bytes to write, {free} free in {self.path.parent}",
+                    f"not enough disk space: {size - self.size} bytes to write, {free} free in {self.path.parent}",
                     "free some space, or set GHOSTHUB_CACHE to a folder on a larger disk",
                 )
+        if total is not None:
             self.expected_total = total
         if self.size:
             self.resumed = True
@@ -214,10 +268,16 @@ class PartFile:
 
     def write(self, data: bytes) -> None:
         n = len(data)
-        if self.size + n > self.max_size:
+        limit, what = allowed_bytes(self.max_size, self.declared, self.expected_total)
+        if self.size + n > limit:
+            if limit == self.max_size:
+                raise Stop(
+                    f"the asset is larger than the size limit of {self.max_size} bytes",
+                    "set GHOSTHUB_MAX_SIZE higher (e.g. 10G) if the asset is meant to be this large",
+                )
             raise Stop(
-                f"the asset is larger than the size limit of {self.max_size} bytes",
-                "set GHOSTHUB_MAX_SIZE higher (e.g. 10G) if the asset is meant to be this large",
+                f"the server sent more than {what} (at least {self.size + n}); the transfer was cut off there",
+                "the file is not the one the card describes: tell the hub's maintainer",
             )
         self._put(data)
         self.size += n
@@ -270,6 +330,14 @@ class PartFile:
     def hexdigest(self) -> str:
         self._drain()
         return self.digest.hexdigest()
+
+    def check_size(self) -> None:
+        """After the transfer: a file of another size than the card declares is refused, naming both."""
+        if self.declared is not None and self.size != self.declared:
+            raise Stop(
+                f"received {self.size} bytes, but the card declares {self.declared} (asset-size, from its hub index)",
+                "the file is not the one the card describes: tell the hub's maintainer",
+            )
 
     def finish(self) -> None:
         """Flush to disk: the file must be whole before it is renamed into place."""

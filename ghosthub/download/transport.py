@@ -24,8 +24,8 @@ import urllib3  # noqa: E402
 
 from .._utils.urls import is_loopback, redact, same_origin
 from .._version import __version__
-from ..constants import CHUNK_SIZE
 from ..errors import TransferError
+from .body import body_pieces, encoding, wire_bytes
 
 __all__ = ["Transport", "mirror_urls", "redirect_allowed"]
 
@@ -51,12 +51,19 @@ class Sink(Protocol):
 
 
 class _Retry(Exception):
-    """A failure worth another try after a pause (or after ``retry_after`` seconds)."""
+    """A failure worth another try after a pause (or after ``retry_after`` seconds).
 
-    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None):
+    ``refused``: the host answered that nothing listens on the port. Worth another try only
+    once the server has answered before (it may be restarting), never on a first try.
+    """
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, status: int | None = None, *, refused: bool = False
+    ):
         super().__init__(reason)
         self.retry_after = retry_after
         self.status = status
+        self.refused = refused
 
 
 def mirror_urls(url: str, mirrors) -> list[str]:
@@ -154,6 +161,9 @@ class Transport:
                 self._attempt(url, sink, origin)
                 return
             except _Retry as exc:
+                # A piece of a parallel download comes after an answer: the server is there.
+                if exc.refused and not failures and not start and getattr(sink, "range_end", None) is None:
+                    raise _refused(url, exc) from None
                 moved = sink.size - start
                 failures = 1 if moved >= PROGRESS_RESETS_TRIES else failures + 1
                 if failures >= settings.retries:
@@ -189,6 +199,8 @@ class Transport:
             try:
                 return self._fetch_small_once(url, etag, limit, deadline)
             except _Retry as exc:
+                if exc.refused and not failures:
+                    raise _refused(url, exc) from None
                 failures += 1
                 out_of_time = (
                     deadline is not None and time.monotonic() + self._delay(failures, exc.retry_after) >= deadline
@@ -228,7 +240,7 @@ class Transport:
                 )
             body = bytearray()
             try:
-                for chunk in _body_pieces(response):
+                for chunk in body_pieces(response):
                     body += chunk
                     if len(body) > limit:
                         raise TransferError(
@@ -248,7 +260,7 @@ class Transport:
                     f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url
                 ) from None
             total = _content_length(response.headers.get("Content-Length"))
-            received = _wire_bytes(response, len(body)) if _encoding(response) not in ("", "identity") else len(body)
+            received = wire_bytes(response, len(body)) if encoding(response) not in ("", "identity") else len(body)
             if total is not None and received != total:
                 raise _Retry(f"connection closed after {received} of {total} bytes")
             return bytes(body), response.headers.get("ETag")
@@ -281,7 +293,7 @@ class Transport:
             # A Content-Encoding (nginx gzip_static, S3 objects stored gzipped) is undone: the asset is the
             # decoded bytes, which the card's digest names. Content-Length and ranges then count the
             # encoded bytes, so the length is checked on the wire and an encoded transfer never resumes.
-            encoded = _encoding(response) not in ("", "identity")
+            encoded = encoding(response) not in ("", "identity")
             if encoded and status == 206:
                 sink.restart()
                 raise _Retry("the server sent a compressed part of the file; starting over", retry_after=0)
@@ -308,7 +320,7 @@ class Transport:
                 raise TransferError(
                     f"the response could not be read: {_describe(exc)}", _HINTS["http"], url=url
                 ) from None
-            received = _wire_bytes(response, sink.size) if encoded else sink.size
+            received = wire_bytes(response, sink.size) if encoded else sink.size
             if total is not None and received != total:
                 if encoded:
                     sink.restart()
@@ -388,35 +400,8 @@ def redirect_allowed(source: str, target: str) -> bool:
 
 def _stream_body(response: requests.Response, sink: Sink) -> None:
     """Copy the body into ``sink`` as it arrives."""
-    for piece in _body_pieces(response):
+    for piece in body_pieces(response):
         sink.write(piece)
-
-
-def _body_pieces(response: requests.Response):
-    """The body as it arrives.
-
-    ``read1`` returns what one read of the socket gives, so a connection that
-    drops loses nothing already received (the resume starts right after it)
-    and a slow body is seen piece by piece. An encoded body is decoded.
-    """
-    raw = getattr(response.raw, "_fp", None)
-    if _encoding(response) in ("", "identity") and isinstance(raw, http.client.HTTPResponse):
-        while data := raw.read1(CHUNK_SIZE):
-            yield data
-        return
-    yield from response.iter_content(CHUNK_SIZE)  # a server that compresses anyway
-
-
-def _encoding(response: requests.Response) -> str:
-    return response.headers.get("Content-Encoding", "identity").strip().lower()
-
-
-def _wire_bytes(response: requests.Response, default: int) -> int:
-    """How many body bytes came over the wire before decoding (Content-Length counts those); for a decoded body only."""
-    try:
-        return int(response.raw.tell())
-    except (AttributeError, TypeError, ValueError, OSError):
-        return default
 
 
 def _is_dns_failure(exc: BaseException) -> bool:
@@ -435,6 +420,22 @@ def _is_dns_failure(exc: BaseException) -> bool:
     return False
 
 
+def _is_refused(exc: BaseException) -> bool:
+    """True when the host answered that nothing listens on the port (ECONNREFUSED), anywhere in the chain."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        stack += [getattr(item, "reason", None), item.__cause__, item.__context__]
+        stack += [a for a in getattr(item, "args", ()) if isinstance(a, BaseException)]
+    return False
+
+
 def _network_failure(exc: BaseException, url: str) -> Exception:
     """A failed connection as a _Retry, or at once as a TransferError when the host name does not resolve."""
     if _is_dns_failure(exc):
@@ -442,7 +443,14 @@ def _network_failure(exc: BaseException, url: str) -> Exception:
         return TransferError(
             f"cannot resolve the host name {host!r} (no network, or no DNS)", _HINTS["dns"], url=url, network=True
         )
-    return _Retry(_describe(exc))
+    return _Retry(_describe(exc), refused=_is_refused(exc))
+
+
+def _refused(url: str, exc: _Retry) -> TransferError:
+    """A first try refused: another in a second finds nothing listening either, so it is reported at once."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return TransferError(f"connection refused: nothing listens on {parts.hostname}:{port}", _HINTS["refused"], url=url)
 
 
 def _content_length(value: str | None) -> int | None:
@@ -518,4 +526,5 @@ _HINTS = {
     "point REQUESTS_CA_BUNDLE at its CA certificate",
     "network": "check the network or proxy (HTTPS_PROXY, NO_PROXY), or try again later",
     "dns": "check the network, DNS and proxy (HTTPS_PROXY, NO_PROXY), or the host name in the link",
+    "refused": "check the host and port in the URL, or start the server",
 }

@@ -22,9 +22,9 @@ from .._utils.lock import FileLock, LockTimeout
 from .._utils.places import hub_place
 from ..download.parts import owner_is_gone
 from ..errors import HubError
-from .index import INDEX, model_of_asset, read_index
+from .index import INDEX, hub_folder_problem, model_of_asset, read_index
 from .site import refresh_pages
-from .transaction import JOURNAL, recover
+from .transaction import JOURNAL, journal_steps, recover
 
 __all__ = ["FsckReport", "LOCK", "STALE_AFTER", "fsck", "leftovers"]
 
@@ -120,8 +120,9 @@ def fsck(
     if place.kind == "url":
         raise HubError(f"fsck repairs a hub folder or an s3:// hub, not a URL ({place.shown}); run it where the hub is")
     root = Path(root)
-    if not (root / INDEX).is_file() and not (root / "assets").is_dir():
-        raise HubError(f"{root} is not a hub folder (no index.json, no assets/)")
+    unfinished = hub_folder_problem(root)
+    if unfinished is not None and not (root / "assets").is_dir() and not (root / "cards").is_dir():
+        raise HubError(f"{root} is not a hub folder (no index.json, no cards/ or assets/)")
     lock = FileLock(root / LOCK)
     try:
         lock.acquire(timeout=wait)
@@ -130,17 +131,33 @@ def fsck(
     except OSError as exc:
         raise HubError(f"cannot lock {root / LOCK}: {exc.strerror or exc}") from None
     try:
-        recovered = (root / JOURNAL).exists() if dry_run else recover(root)
-        removed = leftovers(root, stale_after=stale_after)
+        recovered, journal_problem = _recover(root, dry_run)
+        # With a journal that cannot be rolled back, its backups are what a person restores from: none goes.
+        removed = [] if journal_problem else leftovers(root, stale_after=stale_after)
         freed = sum(_size(p) for p in removed)
         if not dry_run:
             for path in removed:
                 path.unlink(missing_ok=True)
         problems, superseded = _missing(root)
-        pages = _pages(root, dry_run)
+        # After the roll-back, which may have removed the index a first publish made: no pages for no hub.
+        unfinished = hub_folder_problem(root)
+        pages = [] if journal_problem or unfinished else _pages(root, dry_run)
     finally:
         lock.release()
+    problems = [p for p in (unfinished, journal_problem) if p] + problems
     return FsckReport(recovered, removed, freed, problems, tuple(superseded), tuple(pages))
+
+
+def _recover(root: Path, dry_run: bool) -> tuple[bool, str | None]:
+    """(whether a killed publish was rolled back, or would be; the problem of a journal that cannot be)."""
+    if not (root / JOURNAL).exists():
+        return False, None
+    try:
+        if dry_run:
+            return journal_steps(root) is not None, None
+        return recover(root), None
+    except HubError as exc:
+        return False, str(exc)
 
 
 def _pages(root: Path, dry_run: bool) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 from .._utils.urls import is_url
 from ..errors import HubError, shorten
 from ..modelcard import is_safe_name
+from .transaction import JOURNAL
 
 __all__ = [
     "INDEX",
@@ -25,6 +26,7 @@ __all__ = [
     "asset_file_name",
     "card_facts",
     "empty_index",
+    "hub_folder_problem",
     "index_bytes",
     "is_url",
     "model_entry",
@@ -117,6 +119,28 @@ def card_facts(card) -> dict[str, Any]:
 
 def empty_index() -> dict[str, Any]:
     return {"format": FORMAT, "updated": None, "models": {}}
+
+
+def hub_folder_problem(root: str | os.PathLike) -> str | None:
+    """Why folder ``root`` is no sound hub, or None when it is one: the one answer of fsck and mirror --check.
+
+    A hub folder has ``index.json``. A folder with ``cards/``, ``assets/`` or a publish
+    journal but no index is an unfinished one (a first publish or mirror that stopped).
+
+    Examples
+    --------
+    >>> hub_folder_problem("/no/such/hub")
+    '/no/such/hub/index.json: missing: not a hub folder'
+    """
+    root = Path(root)
+    if (root / INDEX).is_file():
+        return None
+    if any((root / part).exists() for part in ("cards", "assets", JOURNAL)):
+        return (
+            f"{root / INDEX}: missing: an unfinished hub folder (a first publish or mirror that did not finish); "
+            "publish or mirror into it again, or remove it"
+        )
+    return f"{root / INDEX}: missing: not a hub folder"
 
 
 def read_index(path: str | os.PathLike, *, source: str | None = None) -> dict[str, Any]:

@@ -30,15 +30,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .._utils.fs import utcnow
+from .._utils.fs import make_folders, remove_made_folders, utcnow
 from .._utils.hashes import file_hash
 from .._utils.places import hub_place
-from ..errors import HubError
+from ..errors import HubError, shorten
 from ..modelcard import ModelCard, parse_card, render_card
-from .index import INDEX, asset_file_name, index_bytes, model_entry, read_index
+from .index import INDEX, asset_file_name, hub_folder_problem, index_bytes, model_entry, read_index
 from .site import stage_pages
 from .transaction import Transaction, recover, stage_copy
-from .verified import VerifiedFiles
+from .verified import RECORDS, VerifiedFiles
 
 __all__ = ["LOCK", "MirrorItem", "check_mirror", "mirror"]
 
@@ -127,10 +127,19 @@ def mirror(
     if dry_run:
         items = [_mirror_one(cards.get(name), root, settings, base_url, True, progress, verified) for name in names]
         return items + [_remove_one(root, name, True) for name in gone]
+    created = make_folders(root / "cards", root / "assets")
+    try:
+        return _mirror_locked(cards, names, gone, root, settings, base_url, progress, verified)
+    except BaseException:
+        # A run that fails before its first model leaves no skeleton that looks like a hub (only its own folders).
+        remove_made_folders(created, own_files=(LOCK, RECORDS))
+        raise
+
+
+def _mirror_locked(cards, names, gone, root: Path, settings, base_url, progress, verified) -> list[MirrorItem]:
+    """The models of a mirror run, under the folder's lock: a killed run's commit rolled back first."""
     from .._utils.lock import FileLock, LockTimeout
 
-    for sub in ("cards", "assets"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
     lock = FileLock(root / LOCK)
     try:
         lock.acquire(timeout=0)
@@ -215,7 +224,7 @@ def _mirror_one(
         for asset in card.assets:
             rel = f"assets/{asset_file_name(name, asset.sha256, asset.file_format)}"
             final = root / rel
-            digest = _present(rel, final, known.get(rel), asset.sha256, verified)
+            digest = _present(rel, final, known.get(rel), asset, verified)
             if digest:
                 kept.append(rel)
             elif dry_run:
@@ -223,6 +232,7 @@ def _mirror_one(
                 digest = asset.sha256.lower()
             else:
                 source = fetch_asset(card, asset, settings=settings, progress=progress)
+                _check_declared_size(card, asset, source)
                 tmp, digest = stage_copy(source, final)
                 if not digest.startswith(asset.sha256.lower()):
                     os.unlink(tmp)
@@ -272,8 +282,9 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
     ['/no/such/hub/index.json: missing: not a hub folder']
     """
     root = Path(root).expanduser()
-    if not (root / INDEX).is_file():
-        return [f"{root / INDEX}: missing: not a hub folder"]
+    problem = hub_folder_problem(root)
+    if problem is not None:
+        return [problem]
     problems: list[str] = []
     index = read_index(root / INDEX)
     listed = set()
@@ -304,18 +315,22 @@ def check_mirror(root: str | os.PathLike) -> list[str]:
                     f"{name}: asset {path} is corrupt: SHA-256 {actual}, index.json says {item.get('sha256')}"
                 )
                 verified.forget(item["path"])
-            elif item.get("size") is not None and path.stat().st_size != item["size"]:
+            if item.get("size") is not None and path.stat().st_size != item["size"]:
                 problems.append(f"{name}: asset {path} has {path.stat().st_size} bytes, index.json says {item['size']}")
+        listed_here = {i["path"]: i for i in entry.get("assets", [])}
         for asset in card.assets:
             target = _link_target(asset.link)
-            if target is None or target not in {i["path"] for i in entry.get("assets", [])}:
-                problems.append(f"{name}: card link {asset.link!r} does not point at an asset of this mirror")
-            elif not any(
-                str(i.get("sha256", "")).lower().startswith(asset.sha256.lower())
-                for i in entry["assets"]
-                if i["path"] == target
-            ):
-                problems.append(f"{name}: card digest {asset.sha256} of {asset.link!r} differs from index.json")
+            item = listed_here.get(target)
+            link = shorten(asset.link, 120, quoted=True)
+            if item is None:
+                problems.append(f"{name}: card link {link} does not point at an asset of this mirror")
+                continue
+            if not str(item.get("sha256", "")).lower().startswith(asset.sha256.lower()):
+                problems.append(f"{name}: card digest {asset.sha256} of {link} differs from index.json")
+            if asset.size is not None and asset.size != item.get("size"):
+                problems.append(
+                    f"{name}: the card declares {asset.size} bytes for {link}, index.json says {item.get('size')}"
+                )
     for path in sorted((root / "assets").glob("*")) if (root / "assets").is_dir() else ():
         if not path.name.startswith(".") and f"assets/{path.name}" not in listed:
             problems.append(f"{path}: not listed in index.json (left by an interrupted run? remove it)")
@@ -334,7 +349,18 @@ def _link_target(link: str) -> str | None:
     return f"assets/{file_name}" if file_name and "/" not in file_name else None
 
 
-def _present(rel: str, path: Path, entry: dict | None, want: str, verified) -> str | None:
+def _check_declared_size(card: ModelCard, asset, source: Path) -> None:
+    """A mirror never copies a file of another size than its card declares (the source hub's index does)."""
+    size = source.stat().st_size
+    if asset.size is not None and size != asset.size:
+        raise HubError(
+            f"{card.name}: its asset {source.name} has {size} bytes, but the card declares {asset.size} "
+            "(asset-size, from its hub's index.json); the hub's index and its file disagree, so nothing of "
+            f"{card.name} was mirrored: tell the hub's maintainer"
+        )
+
+
+def _present(rel: str, path: Path, entry: dict | None, asset, verified) -> str | None:
     """The full digest of an asset already in the mirror and intact; None when it must be fetched.
 
     A file a record of an earlier run vouches for is not read again (as rsync's quick check,
@@ -344,8 +370,9 @@ def _present(rel: str, path: Path, entry: dict | None, want: str, verified) -> s
     if entry is None or not path.is_file():
         return None
     size = path.stat().st_size
-    if entry.get("size") is not None and size != entry["size"]:
+    if (entry.get("size") is not None and size != entry["size"]) or (asset.size is not None and size != asset.size):
         return None
+    want = asset.sha256
     listed = str(entry.get("sha256", "")).lower()
     if not listed.startswith(want.lower()):
         return None

@@ -19,8 +19,8 @@ from .._utils.fs import atomic_write, read_json, utcnow, write_json
 from .._utils.places import HubPlace, hub_place, is_s3
 from .._utils.urls import is_url, redact
 from .._utils.warn import warn
-from ..errors import CardError, CardWarning, DownloadError, HubError, OfflineError, TransferError
-from ..modelcard import parse_card, render_card
+from ..errors import CardError, CardWarning, DownloadError, HubError, OfflineError, TransferError, shorten
+from ..modelcard import ASSET_SIZE, parse_card, render_card
 from .index import INDEX, MAX_INDEX_BYTES, parse_index
 
 __all__ = ["Remote", "cards_dir", "sync"]
@@ -30,6 +30,7 @@ FAILURE_MEMORY = 60.0  # seconds a failed sync is remembered: no request to that
 COPY_PATIENCE = 5.0  # seconds to wait for a connection or a read when a copy could serve instead
 MAX_CARD_FAILURES = 5  # cards failing in one sync before the rest wait for the next sync
 STATE = "state.json"
+COPY_FORMAT = 2  # 2: a copy's cards declare the asset sizes of the index (asset-size)
 _CHECK_URL = "check the hub URL (--hub or GHOSTHUB_HUB)"
 
 
@@ -145,7 +146,7 @@ class _Copy(NamedTuple):
     @classmethod
     def of(cls, shown: str, settings) -> _Copy:
         local = settings.cache_dir / "hubs" / hashlib.sha256(shown.encode()).hexdigest()[:16]
-        meta = read_json(local / "hub.json") or {}
+        meta = _checked_meta(read_json(local / "hub.json") or {})
         return cls(local, shown, meta, (local / INDEX).is_file() and meta.get("url") == shown)
 
     @property
@@ -159,7 +160,7 @@ class _Copy(NamedTuple):
         if since is None or not 0 <= since < FAILURE_MEMORY:
             return None
         return (
-            f"hub {self.shown} failed {since:.0f} s ago ({state.get('error')}); it is asked again after "
+            f"hub {self.shown} failed {since:.0f} s ago ({shorten(state.get('error'), 300)}); it is asked again after "
             f"{FAILURE_MEMORY:g} s"
         )
 
@@ -169,6 +170,24 @@ class _Copy(NamedTuple):
             raise HubError(why)
         _warn(f"{why}; using the copy fetched {self.meta.get('fetched')}")
         return self.cards
+
+
+def _checked_meta(meta: dict) -> dict:
+    """The record of a copy (``hub.json``), keeping only what has the shape a sync wrote.
+
+    The etag goes into a header and the card digests decide what is fetched again; anything
+    else (written by hand, or by an older ghosthub) is dropped, which costs a fetch, never a crash.
+    Card digests of a copy written before copies carried asset sizes are dropped too: every card
+    is fetched once more and gets them.
+    """
+    checked = {k: meta[k] for k in ("url", "fetched") if isinstance(meta.get(k), str)}
+    if meta.get("copy-format") != COPY_FORMAT:
+        return checked
+    if isinstance(meta.get("etag"), str):
+        checked["etag"] = meta["etag"]
+    if isinstance(meta.get("cards"), dict):
+        checked["cards"] = {k: v for k, v in meta["cards"].items() if isinstance(v, str)}
+    return checked
 
 
 def _refresh(remote: Remote, copy: _Copy, settings) -> Path:
@@ -226,7 +245,7 @@ def _fetch_cards(remote: Remote, copy: _Copy, index: dict, transport, settings, 
     for name, entry in index["models"].items():
         file_name = entry["card"].split("/", 1)[1]
         want = str(entry.get("card-sha256", "")).lower()
-        if file_name in have and want and digests.get(file_name) == want:
+        if file_name in have and want and digests.get(file_name) == _copy_key(want, entry):
             keep.add(file_name)
             continue
         if failed >= MAX_CARD_FAILURES or time.monotonic() > deadline:
@@ -245,13 +264,13 @@ def _fetch_cards(remote: Remote, copy: _Copy, index: dict, transport, settings, 
                 keep.add(file_name)
             continue
         try:
-            text, got = _checked_card(data, name, want, entry["card"], remote)
+            text, got = _checked_card(data, name, want, entry, remote)
         except (HubError, CardError) as exc:
             problems.append((name, str(exc)))
             continue
         atomic_write(copy.cards / file_name, text.encode())
         keep.add(file_name)
-        digests[file_name] = got
+        digests[file_name] = _copy_key(got, entry)
     return _Cards(keep, digests, problems, untried, failed)
 
 
@@ -268,6 +287,7 @@ def _store(copy: _Copy, index: dict, body: bytes, etag: str | None, got: _Cards)
         "url": copy.shown,
         "etag": etag if complete else None,
         "fetched": utcnow(),
+        "copy-format": COPY_FORMAT,
         "cards": {k: v for k, v in got.digests.items() if k in got.keep},
     }
     write_json(copy.local / "hub.json", meta)
@@ -279,8 +299,13 @@ def _store(copy: _Copy, index: dict, body: bytes, etag: str | None, got: _Cards)
     _warn(_summary(copy.shown, got.problems, got.untried, len(index["models"])))
 
 
-def _checked_card(data: bytes, name: str, want: str, card_rel: str, remote: Remote) -> tuple[str, str]:
-    """The text to store for a fetched card, and its digest; HubError when it is not what the index promised."""
+def _checked_card(data: bytes, name: str, want: str, entry: dict, remote: Remote) -> tuple[str, str]:
+    """The text to store for a fetched card, and its digest; HubError when it is not what the index promised.
+
+    The copy's asset links are absolute, and each asset the index lists with a size declares it
+    (``asset-size``): a download of it never writes more (:func:`ghosthub.download.partfile.allowed_bytes`).
+    """
+    card_rel = entry["card"]
     shown_url = remote.shown + card_rel
     got = hashlib.sha256(data).hexdigest()
     if want and got != want:
@@ -293,6 +318,17 @@ def _checked_card(data: bytes, name: str, want: str, card_rel: str, remote: Remo
         dict(a, **{"asset-link": remote.link(card_rel, str(a.get("asset-link", "")))})
         for a in card.fields.get("asset") or []
     ]
+    sizes = _listed_sizes(entry, remote)
+    for asset in assets:
+        size = sizes.get(asset["asset-link"]) or sizes.get(str(asset.get("asset-sha256", "")).lower())
+        if size is None:
+            continue
+        if asset.get(ASSET_SIZE, str(size)) != str(size):
+            raise HubError(
+                f"card {shown_url} declares {shorten(asset[ASSET_SIZE], 30)} bytes for {redact(asset['asset-link'])}, "
+                f"but the hub index says {size}"
+            )
+        asset[ASSET_SIZE] = str(size)
     for asset in assets:
         if not remote.allows(asset["asset-link"]):
             own = f", or objects of its own bucket s3://{remote.place.bucket}/" if remote.place.kind == "s3" else ""
@@ -302,6 +338,27 @@ def _checked_card(data: bytes, name: str, want: str, card_rel: str, remote: Remo
             )
     text = render_card(card.replace(asset=assets)) if assets else data.decode("utf-8")
     return text, got
+
+
+def _copy_key(card_sha256: str, entry: dict) -> str:
+    """What a copy of a card was made from: the card's digest and the sizes the index gives its assets.
+
+    A copy is written again when either changes, so it always declares the index's sizes.
+    """
+    sizes = sorted(f"{a['path']}={a.get('size')}" for a in entry.get("assets", []) if a.get("size") is not None)
+    return ";".join([card_sha256, *sizes])
+
+
+def _listed_sizes(entry: dict, remote: Remote) -> dict[str, int]:
+    """The sizes an index entry gives its assets, by absolute link and by digest (a card may link either way)."""
+    sizes = {}
+    for item in entry.get("assets", []):
+        if isinstance(item.get("size"), int):
+            sizes[remote.link(INDEX, item["path"])] = item["size"]
+            digest = str(item.get("sha256", "")).lower()
+            for n in range(8, len(digest) + 1):  # a card may give any prefix of 8 or more digits
+                sizes.setdefault(digest[:n], item["size"])
+    return sizes
 
 
 def _index_failure(exc: Exception, remote: Remote) -> str:

@@ -9,9 +9,9 @@ from typing import Any
 
 from .._utils.fs import atomic_write, fsync_dir, staged_file
 from ..constants import CHUNK_SIZE
-from ..errors import HubError
+from ..errors import HubError, shorten
 
-__all__ = ["JOURNAL", "Transaction", "recover", "stage_copy"]
+__all__ = ["JOURNAL", "Transaction", "journal_steps", "recover", "stage_copy"]
 
 JOURNAL = ".publish-journal.json"
 
@@ -91,23 +91,73 @@ def stage_copy(src: Path, final: Path, *, suffix: str = ".tmp") -> tuple[Path, s
 
 
 def recover(root: str | os.PathLike) -> bool:
-    """Roll back a publish that was killed while committing; True if there was one."""
+    """Roll back a publish that was killed while committing; True if there was one.
+
+    Raises
+    ------
+    HubError
+        The journal cannot be read or is not of the shape a commit writes (``{"steps": [...]}``,
+        each step naming its files): it is left in place, with the backups it names, for a person
+        to look at; the message says what is wrong with it.
+    """
     root = Path(root)
-    journal = root / JOURNAL
-    try:
-        steps = json.loads(journal.read_bytes())["steps"]
-    except FileNotFoundError:
+    steps = journal_steps(root)
+    if steps is None:
         return False
-    except (OSError, ValueError, KeyError) as exc:
-        raise HubError(f"cannot read the publish journal {journal} ({exc}); inspect the hub, then delete it") from None
     _roll_back(root, steps)
     return True
 
 
+def journal_steps(root: str | os.PathLike) -> list[dict[str, str | None]] | None:
+    """The steps of the journal a killed commit left in hub ``root`` (None when there is none), checked for shape.
+
+    Raises
+    ------
+    HubError
+        The journal cannot be read, is not JSON, or is not ``{"steps": [...]}`` with each step
+        naming its files (``final``, ``tmp``, ``backup``); the message says what it found.
+    """
+    journal = Path(root) / JOURNAL
+    try:
+        data = journal.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HubError(f"cannot read the publish journal {journal} ({exc.strerror or exc}); {_BY_HAND}") from None
+    return _steps(data, journal)
+
+
+_BY_HAND = (
+    "it was left in place: look at the files it names (a .bak beside a file is its state before the publish), "
+    "then delete it"
+)
+
+
+def _steps(data: bytes, journal: Path) -> list[dict[str, str | None]]:
+    """The steps of a journal, checked for the shape :meth:`Transaction.commit` writes; HubError otherwise."""
+    try:
+        record = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise HubError(f"the publish journal {journal} is not valid JSON ({shorten(exc)}); {_BY_HAND}") from None
+    steps = record.get("steps") if isinstance(record, dict) else None
+    if not isinstance(steps, list):
+        found = shorten(record, 80, quoted=True)
+        raise HubError(f'the publish journal {journal} is {found}, not {{"steps": [...]}}; {_BY_HAND}')
+    for i, step in enumerate(steps):
+        text = isinstance(step, dict) and isinstance(step.get("final"), str)
+        if not text or any(step.get(k) is not None and not isinstance(step[k], str) for k in ("tmp", "backup")):
+            found = shorten(step, 80, quoted=True)
+            raise HubError(
+                f"the publish journal {journal}: step {i + 1} is {found}, not its files "
+                f"(final, tmp, backup); {_BY_HAND}"
+            )
+    return steps
+
+
 def _roll_back(root: Path, steps: list[dict[str, Any]]) -> None:
     for step in reversed(steps):
-        final, backup = Path(step["final"]), step["backup"]
-        tmp = Path(step["tmp"]) if step["tmp"] else None  # None: a removal
+        final, backup = Path(step["final"]), step.get("backup")
+        tmp = Path(step["tmp"]) if step.get("tmp") else None  # None: a removal
         outside = not _inside(root, final) or (tmp and not _inside(root, tmp))
         if outside or (backup and not _inside(root, Path(backup))):
             raise HubError(f"publish journal in {root} names files outside the hub; refusing to roll back")

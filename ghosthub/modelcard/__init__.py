@@ -6,7 +6,16 @@ first two ``---`` lines, then a Markdown body kept as written.
 
 from .._utils.lazy import lazy_attributes as _lazy_attributes
 from ..errors import CardError, CardWarning
-from .model import ASSET_FIELDS, REQUIRED_FIELDS, Asset, FrontMatterView, ModelCard, is_safe_name, parse_metrics
+from .model import (
+    ASSET_FIELDS,
+    ASSET_SIZE,
+    REQUIRED_FIELDS,
+    Asset,
+    FrontMatterView,
+    ModelCard,
+    is_safe_name,
+    parse_metrics,
+)
 
 # The reader, validator and renderer are imported on first use: a `ghosthub list` served by the
 # registry's parse index never reads a card, and their patterns alone cost it about a millisecond.
@@ -20,6 +29,7 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 
 __all__ = [
     "ASSET_FIELDS",
+    "ASSET_SIZE",
     "REQUIRED_FIELDS",
     "Asset",
     "CardError",

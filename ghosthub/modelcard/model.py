@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["Asset", "FrontMatterView", "ModelCard", "ASSET_FIELDS", "REQUIRED_FIELDS", "is_safe_name", "parse_metrics"]
+__all__ = [
+    "Asset",
+    "FrontMatterView",
+    "ModelCard",
+    "ASSET_FIELDS",
+    "ASSET_SIZE",
+    "REQUIRED_FIELDS",
+    "is_safe_name",
+    "parse_metrics",
+]
 
 MAX_CARD_BYTES = 1 << 20
 
@@ -37,10 +46,13 @@ REQUIRED_FIELDS = (
     "summary",
 )
 ASSET_FIELDS = ("file-format", "asset-link", "asset-sha256")
+# An optional asset key: the file's size in bytes (a hub's index declares it; see Asset.size).
+ASSET_SIZE = "asset-size"
 
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off"}
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+_SIZE = re.compile(r"[0-9]{1,19}")  # below 2**63: what the hub index allows
 _METRIC = re.compile(r"(?P<name>.*?)(?P<value>[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)%?")
 
 
@@ -48,6 +60,21 @@ class Asset(namedtuple("Asset", "file_format link sha256 extra line", defaults=(
     """One downloadable file of a card: file-format, asset-link, asset-sha256, other keys, its line."""
 
     __slots__ = ()
+
+    @property
+    def size(self) -> int | None:
+        """The file's size in bytes when the card declares one (``asset-size``), else None.
+
+        Cards of MindSpore Hub declare none; a hub's copy of a card carries the size its
+        ``index.json`` gives, and a download never writes more (:mod:`ghosthub.download.partfile`).
+
+        Examples
+        --------
+        >>> Asset("ckpt", "x.ckpt", "ab12cd34", {"asset-size": "1024"}).size
+        1024
+        """
+        value = self.extra.get(ASSET_SIZE)
+        return int(value) if isinstance(value, str) and _SIZE.fullmatch(value) else None
 
 
 class FrontMatterView:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import CardError
+from ..errors import CardError, shorten
 from .model import ModelCard
 
 __all__ = ["PROVENANCE_FIELDS", "provenance_block", "provenance_fields", "read_provenance"]
@@ -73,8 +73,8 @@ def read_provenance(card: ModelCard) -> dict | None:
     for field, key in PROVENANCE_FIELDS.items():
         if card.get(field) is not None and str(record.get(key)) != card.get(field):
             raise CardError(
-                f"the provenance record says {key}={record.get(key)!r}, but the front-matter says "
-                f"{field}: {card.get(field)}; the card was altered",
+                f"the provenance record says {key}={shorten(record.get(key), 80, quoted=True)}, but the front-matter "
+                f"says {field}: {shorten(card.get(field), 80)}; the card was altered",
                 path=card.path or card.name,
                 line=card.lines.get(field),
                 field=field,

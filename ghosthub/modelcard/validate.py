@@ -6,7 +6,7 @@ import re
 
 from ..constants import FILE_FORMATS
 from ..errors import CardError
-from .model import _FALSE, _TRUE, ASSET_FIELDS, REQUIRED_FIELDS, ModelCard, is_safe_name
+from .model import _FALSE, _SIZE, _TRUE, ASSET_FIELDS, ASSET_SIZE, REQUIRED_FIELDS, ModelCard, is_safe_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,6 +84,15 @@ def _asset_errors(card, error):
                 field="asset-sha256",
                 expected="8 to 64 hexadecimal digits (a prefix of the file's SHA-256)",
                 found=digest,
+                **where,
+            )
+        size = item.get(ASSET_SIZE)
+        if size is not None and not (isinstance(size, str) and _SIZE.fullmatch(size)):
+            yield CardError(
+                f"asset {i + 1} has a bad {ASSET_SIZE}",
+                field=ASSET_SIZE,
+                expected="the file's size in bytes (decimal digits)",
+                found=_describe(size),
                 **where,
             )
         fmt = item.get("file-format")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import gc
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
-from .._utils.fs import read_json, utcnow
+from .._utils.fs import make_folders, read_json, remove_made_folders, utcnow
 from .._utils.hashes import file_hash
 from .._utils.lock import FileLock
 from .._utils.places import hub_place
@@ -182,67 +183,70 @@ def publish(
         raise PublishError(f"cannot publish {checkpoint}: no such file")
     record, strict = _provenance_record(provenance, checkpoint)
     settings = settings or config.settings()
-    root, work, store = _open_hub(place, settings, single_writer)
-
-    # Foreign layouts (timm, the model zoo, V3 training form) are converted to ghosthub's first.
-    plan = _plan(checkpoint, backbone, width)
-    converted = None
-    if plan is not None and (not plan.native or plan.format == "torch"):
-        converted = work / f"{name}.incoming-converted.ckpt"
-        convert_weights(checkpoint, converted)
-        fmt, plan = "ckpt", plan_weights(converted)
-    # One pass over the bytes (copy into the hub while hashing), one read of the copy.
-    try:
-        # The name carries <host>-<pid>: made before the hub's lock is taken, it is left over only once we are gone.
-        staged, sha256 = stage_copy(converted or checkpoint, work / f"{name}.incoming", suffix=f".{owner_tag()}.tmp")
-    finally:
-        if converted is not None:
-            converted.unlink(missing_ok=True)
-    try:
-        params, info = _read_staged(staged, checkpoint)
-        info = info or {}
-        backbone, width = _architecture(checkpoint, plan, info, backbone, width)
-        net = _build_checked(params, checkpoint, backbone, width, info.get("model_options"))
-        del params
-        parameters = sum(int(p.size) for p in net.trainable_params())
+    root, work, store, created = _open_hub(place, settings, single_writer)
+    # A publish that fails leaves no folder it made (only its lock file may be in them): never one the user made.
+    with _undone_on_failure(created):
+        # Foreign layouts (timm, the model zoo, V3 training form) are converted to ghosthub's first.
+        plan = _plan(checkpoint, backbone, width)
+        converted = None
+        if plan is not None and (not plan.native or plan.format == "torch"):
+            converted = work / f"{name}.incoming-converted.ckpt"
+            convert_weights(checkpoint, converted)
+            fmt, plan = "ckpt", plan_weights(converted)
+        # One pass over the bytes (copy into the hub while hashing), one read of the copy.
         try:
-            if eval_dir is not None and not metrics:
-                pre = network_preprocessing(net, info)
-                scores = evaluate(net, eval_dir, preprocessing=pre, classes=info.get("classes"), progress=False)
-                metrics = {"top1": scores.top1, "top5": scores.top5}
+            # The name carries <host>-<pid>: made before the hub's lock is taken, it is left over only once we are gone.
+            staged, sha256 = stage_copy(
+                converted or checkpoint, work / f"{name}.incoming", suffix=f".{owner_tag()}.tmp"
+            )
         finally:
-            del net
-            gc.collect()
-        meta = dict(
-            name=name,
-            backbone=backbone,
-            width=width,
-            parameters=parameters,
-            dataset=dataset or info.get("dataset") or "-",
-            metrics=dict(metrics or {}),
-            base_url=base_url,
-            preprocessing=_record_fields(info),
-            extra_fields=dict(extra_fields or {}),
-            notes=notes,
-            author=author,
-            user_id=user_id,
-            license=license,
-            summary=summary,
-            today=today,
-            provenance=_matching_provenance(record, sha256, checkpoint, strict),
-        )
-        if store is not None:
-            return _commit_store(store, staged, sha256, fmt, meta, force, settings)
-        with FileLock(root / LOCK):
-            recover(root)
-            _clean_leftovers(root)
-            return _commit(root, staged, sha256, fmt, meta, force)
-    finally:
-        staged.unlink(missing_ok=True)
+            if converted is not None:
+                converted.unlink(missing_ok=True)
+        try:
+            params, info = _read_staged(staged, checkpoint)
+            info = info or {}
+            backbone, width = _architecture(checkpoint, plan, info, backbone, width)
+            net = _build_checked(params, checkpoint, backbone, width, info.get("model_options"))
+            del params
+            parameters = sum(int(p.size) for p in net.trainable_params())
+            try:
+                if eval_dir is not None and not metrics:
+                    pre = network_preprocessing(net, info)
+                    scores = evaluate(net, eval_dir, preprocessing=pre, classes=info.get("classes"), progress=False)
+                    metrics = {"top1": scores.top1, "top5": scores.top5}
+            finally:
+                del net
+                gc.collect()
+            meta = dict(
+                name=name,
+                backbone=backbone,
+                width=width,
+                parameters=parameters,
+                dataset=dataset or info.get("dataset") or "-",
+                metrics=dict(metrics or {}),
+                base_url=base_url,
+                preprocessing=_record_fields(info),
+                extra_fields=dict(extra_fields or {}),
+                notes=notes,
+                author=author,
+                user_id=user_id,
+                license=license,
+                summary=summary,
+                today=today,
+                provenance=_matching_provenance(record, sha256, checkpoint, strict),
+            )
+            if store is not None:
+                return _commit_store(store, staged, sha256, fmt, meta, force, settings)
+            with FileLock(root / LOCK):
+                recover(root)
+                _clean_leftovers(root)
+                return _commit(root, staged, sha256, fmt, meta, force)
+        finally:
+            staged.unlink(missing_ok=True)
 
 
 def _open_hub(place, settings, single_writer: bool | None):
-    """(hub folder or staging folder, where the copy is staged, the object store or None) for ``place``.
+    """(hub folder or staging folder, where the copy is staged, the object store or None, folders made) for ``place``.
 
     An s3 hub's store is probed first: one that cannot take several writers is refused before any work.
     """
@@ -253,11 +257,20 @@ def _open_hub(place, settings, single_writer: bool | None):
         staging = settings.cache_dir / "publish"  # the staged copy waits in the cache, not in the store
         staging.mkdir(parents=True, exist_ok=True)
         clean_leftovers(staging)  # copies staged by publishes killed earlier
-        return staging, staging, store
+        return staging, staging, store, []
     root = Path(place.spec)
-    (root / "assets").mkdir(parents=True, exist_ok=True)
-    (root / "cards").mkdir(parents=True, exist_ok=True)
-    return root, root / "assets", None
+    created = make_folders(root / "assets", root / "cards")
+    return root, root / "assets", None, created
+
+
+@contextlib.contextmanager
+def _undone_on_failure(created: list[Path]):
+    """Remove the hub folders this publish created when it fails (they then hold at most its lock file)."""
+    try:
+        yield
+    except BaseException:
+        remove_made_folders(created, own_files=(LOCK,))
+        raise
 
 
 def _clean_leftovers(root: Path) -> None:

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from .. import config
-from .._utils.fs import write_json
-from ..errors import TrainError
+from .._utils.fs import read_json, write_json
+from ..errors import TrainError, shorten
 from ..runtime.isa import child_env
 from .recipe import Recipe, load_recipe
 from .results import TrainResult
@@ -168,11 +168,16 @@ def launch(
             f"data-parallel training with {workers} workers failed (msrun exit status {code}); "
             f"logs in {run_dir}:\n{_log_tails(run_dir, workers)}"
         )
-    result = TrainResult.from_dict(json.loads(result_file.read_text(encoding="utf-8")))
+    try:
+        result = TrainResult.from_dict(json.loads(result_file.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise TrainError(
+            f"{result_file} is not the result rank 0 writes ({shorten(exc)}); see the logs in {run_dir}"
+        ) from None
     ranks = [result.weights_sha256]
     for r in range(1, workers):
-        rank_file = run_dir / f"rank-{r}.json"
-        ranks.append(json.loads(rank_file.read_text(encoding="utf-8"))["weights_sha256"] if rank_file.is_file() else "")
+        rank = read_json(run_dir / f"rank-{r}.json") or {}
+        ranks.append(rank["weights_sha256"] if isinstance(rank.get("weights_sha256"), str) else "")
     result = dataclasses.replace(result, rank_weights_sha256=ranks)
     write_json(result_file, result.to_dict())
     if len(set(ranks)) != 1:

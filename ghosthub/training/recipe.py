@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
-import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,186 +25,21 @@ import yaml
 
 from ..constants import IMAGENET_DEFAULT_MEAN as IMAGENET_MEAN
 from ..constants import IMAGENET_DEFAULT_STD as IMAGENET_STD
-from ..data.augment import parse_auto_augment
-from ..errors import RecipeError
+from ..errors import RecipeError, shorten
 from ..naming import split_name
+from . import recipe_values as v
 
 __all__ = ["Recipe", "load_recipe", "bundled_recipes"]
 
 MAX_RECIPE_BYTES = 1 << 20
-
-
-# ---------------------------------------------------------------------------- value checks
-# Each check returns the cleaned value or raises _Bad(expected) naming what it wanted.
-
-
-class _Bad(Exception):
-    def __init__(self, expected: str) -> None:
-        super().__init__(expected)
-        self.expected = expected
-
-
-def _number(value: Any) -> float:
-    # PyYAML reads "1e-7" (no dot) as a string; accept any text float() reads as a number.
-    if isinstance(value, bool):
-        raise _Bad("a number")
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise _Bad("a number") from None
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _Bad("a finite number")
-    return float(value)
-
-
-def _float(
-    lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
-) -> Callable[[Any], float]:
-    left = "(" if lo_open else "["
-    right = ")" if hi_open else "]"
-    expected = (
-        "a number"
-        if lo is None and hi is None
-        else f"a number >= {lo:g}"
-        if hi is None and not lo_open
-        else f"a number > {lo:g}"
-        if hi is None
-        else f"a number in {left}{lo:g}, {hi:g}{right}"
-    )
-
-    def check(value: Any) -> float:
-        try:
-            x = _number(value)
-        except _Bad:
-            raise _Bad(expected) from None
-        if lo is not None and (x < lo or (lo_open and x == lo)):
-            raise _Bad(expected)
-        if hi is not None and (x > hi or (hi_open and x == hi)):
-            raise _Bad(expected)
-        return x
-
-    return check
-
-
-def _int(lo: int = 0, hi: int | None = None) -> Callable[[Any], int]:
-    expected = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-            raise _Bad(expected)
-        return value
-
-    return check
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad("true or false")
-    return value
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    canonical = {c.lower(): c for c in choices}
-
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value.lower() not in canonical:
-            raise _Bad("one of " + ", ".join(choices))
-        return canonical[value.lower()]
-
-    return check
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _Bad("a non-empty string")
-    return value.strip()
-
-
-def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def optional(value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            return check(value)
-        except _Bad as bad:
-            raise _Bad(f"{bad.expected} or null") from None
-
-    return optional
-
-
-def _pair(lo: float, hi: float | None = None) -> Callable[[Any], tuple[float, float]]:
-    bound = f">= {lo:g}" if hi is None else f"in [{lo:g}, {hi:g}]"
-    expected = f"a list of two numbers [low, high] with low <= high, each {bound}"
-
-    def check(value: Any) -> tuple[float, float]:
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise _Bad(expected)
-        try:
-            a, b = (_float(lo, hi)(v) for v in value)
-        except _Bad:
-            raise _Bad(expected) from None
-        if a > b:
-            raise _Bad(expected)
-        return a, b
-
-    return check
-
-
-def _channels(value: Any) -> tuple[float, float, float]:
-    expected = "a list of 3 numbers (R, G, B on the 0-255 scale)"
-    if not isinstance(value, (list, tuple)) or len(value) != 3:
-        raise _Bad(expected)
-    try:
-        return tuple(_number(v) for v in value)  # type: ignore[return-value]
-    except _Bad:
-        raise _Bad(expected) from None
-
-
-def _model(value: Any) -> str:
-    expected = "a model name such as ghostnet_050 (backbone, then _ and the width in hundredths)"
-    try:
-        split_name(value)
-    except (AttributeError, ValueError):
-        raise _Bad(expected) from None
-    return value.strip().lower()
-
-
-def _auto_augment(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        parse_auto_augment(value)
-    except ValueError:
-        raise _Bad("null, 'randaug-m<M>[-n<N>][-mstd<S>]', 'autoaug' or 'trivialaugwide'") from None
-    return value
-
-
-def _re_value(value: Any) -> float | str:
-    if value == "random":
-        return value
-    try:
-        return _float(0, 255)(value)
-    except _Bad:
-        raise _Bad("a fill value in [0, 255] or 'random'") from None
-
-
-def _pretrained(value: Any) -> bool | str:
-    if isinstance(value, bool):
-        return value
-    try:
-        return _model(value)
-    except _Bad:
-        raise _Bad("true (the recipe's model from the hub), false, or a model name such as ghostnet_050") from None
-
-
-def _cpu_isa(value: Any) -> str:
-    from ..runtime.isa import ISA_NAMES
-
-    names = sorted(ISA_NAMES)
-    if not isinstance(value, str) or value.strip().lower() not in names:
-        raise _Bad("one of " + ", ".join(names))
-    return value.strip().lower()
+# Bounds of the values that decide how much work a run is: wide enough for any published recipe
+# (MindCV's longest is 600 epochs, its largest crop 600 px), far below what would exhaust a machine.
+MAX_EPOCHS = 10_000
+MAX_BATCH = 4096
+MAX_IMAGE = 1024
+MAX_CLASSES = 100_000
+MAX_THREADS = 1024
+MAX_DEVICES = 4096
 
 
 def _field(
@@ -230,71 +65,77 @@ class Recipe:
     """
 
     # model
-    model: str = _field(_model, doc="model name: backbone + width, e.g. ghostnet_050")
-    epoch_size: int = _field(_int(1), doc="epochs to train")
-    lr: float = _field(_float(0, lo_open=True), doc="peak learning rate (after warm-up)")
-    batch_size: int = _field(_int(1), doc="images per step per worker")
-    image_resize: int = _field(_int(8), 224, "training crop and evaluation size in pixels")
-    num_classes: int | None = _field(_optional(_int(1)), None, "classifier outputs; null: the number of class folders")
-    drop_rate: float = _field(_float(0, 1, hi_open=True), 0.2, "dropout before the classifier")
-    amp_level: str = _field(_choice("O0", "O1", "O2", "O3"), "O0", "mixed precision; CPU always runs O0")
-    keep_checkpoint_max: int = _field(_int(1), 10, "epoch checkpoints kept (the last K)")
-    dataset: str = _field(_text, "custom", "name of the training data, recorded in the card")
+    model: str = _field(v.model_name, doc="model name: backbone + width, e.g. ghostnet_050")
+    epoch_size: int = _field(v.integer(1, MAX_EPOCHS), doc="epochs to train")
+    lr: float = _field(v.number(0, 100, lo_open=True), doc="peak learning rate (after warm-up)")
+    batch_size: int = _field(v.integer(1, MAX_BATCH), doc="images per step per worker")
+    image_resize: int = _field(v.integer(8, MAX_IMAGE), 224, "training crop and evaluation size in pixels")
+    num_classes: int | None = _field(
+        v.optional(v.integer(1, MAX_CLASSES)), None, "classifier outputs; null: the number of class folders"
+    )
+    drop_rate: float = _field(v.number(0, 1, hi_open=True), 0.2, "dropout before the classifier")
+    amp_level: str = _field(v.choice("O0", "O1", "O2", "O3"), "O0", "mixed precision; CPU always runs O0")
+    keep_checkpoint_max: int = _field(v.integer(1, MAX_EPOCHS), 10, "epoch checkpoints kept (the last K)")
+    dataset: str = _field(v.text, "custom", "name of the training data, recorded in the card")
     # system
-    mode: int = _field(_int(0, 1), 0, "0: graph mode (compiled), 1: PyNative")
-    seed: int = _field(_int(0, 2**31 - 1), 42, "seed of initialisation, data order, augmentation, dropout")
-    threads: int | None = _field(_optional(_int(1)), None, "CPU kernel threads; null: the CPUs available (<= 25)")
-    num_parallel_workers: int = _field(_int(1), 8, "data pipeline workers (capped at the CPU count)")
-    devices: int = _field(_int(1), 1, "data-parallel workers the recipe's values were tuned for")
-    val_while_train: bool = _field(_bool, True, "evaluate on the val split after every epoch")
+    mode: int = _field(v.integer(0, 1), 0, "0: graph mode (compiled), 1: PyNative")
+    seed: int = _field(v.integer(0, 2**31 - 1), 42, "seed of initialisation, data order, augmentation, dropout")
+    threads: int | None = _field(
+        v.optional(v.integer(1, MAX_THREADS)), None, "CPU kernel threads; null: the CPUs available (<= 25)"
+    )
+    num_parallel_workers: int = _field(v.integer(1, MAX_THREADS), 8, "data pipeline workers (capped at the CPU count)")
+    devices: int = _field(v.integer(1, MAX_DEVICES), 1, "data-parallel workers the recipe's values were tuned for")
+    val_while_train: bool = _field(v.boolean, True, "evaluate on the val split after every epoch")
     # dataset
-    train_split: str = _field(_text, "train", "folder of the training images under the data dir")
-    val_split: str = _field(_text, "val", "folder of the validation images under the data dir")
-    shuffle: bool = _field(_bool, True, "shuffle the training data every epoch")
-    drop_remainder: bool = _field(_bool, True, "drop the last incomplete batch of an epoch")
-    aug_repeats: int = _field(_int(0), 0, "repeated augmentation: each image this many times per epoch (0: off)")
+    train_split: str = _field(v.subfolder, "train", "folder of the training images under the data dir")
+    val_split: str = _field(v.subfolder, "val", "folder of the validation images under the data dir")
+    shuffle: bool = _field(v.boolean, True, "shuffle the training data every epoch")
+    drop_remainder: bool = _field(v.boolean, True, "drop the last incomplete batch of an epoch")
+    aug_repeats: int = _field(
+        v.integer(0, 16), 0, "repeated augmentation: each image this many times per epoch (0: off)"
+    )
     # augmentation
-    scale: tuple = _field(_pair(0, 1), (0.08, 1.0), "random resized crop: area fraction range")
-    ratio: tuple = _field(_pair(0), (0.75, 1.333), "random resized crop: aspect ratio range")
-    hflip: float = _field(_float(0, 1), 0.5, "horizontal flip probability")
-    vflip: float = _field(_float(0, 1), 0.0, "vertical flip probability")
+    scale: tuple = _field(v.pair(0, 1), (0.08, 1.0), "random resized crop: area fraction range")
+    ratio: tuple = _field(v.pair(0, 100), (0.75, 1.333), "random resized crop: aspect ratio range")
+    hflip: float = _field(v.number(0, 1), 0.5, "horizontal flip probability")
+    vflip: float = _field(v.number(0, 1), 0.0, "vertical flip probability")
     color_jitter: float | None = _field(
-        _optional(_float(0)), 0.4, "brightness/contrast/saturation jitter; used only without auto_augment"
+        v.optional(v.number(0, 10)), 0.4, "brightness/contrast/saturation jitter; used only without auto_augment"
     )
-    auto_augment: str | None = _field(_auto_augment, None, "MindCV policy string, e.g. randaug-m9-mstd0.5")
-    interpolation: str = _field(_choice("bilinear", "bicubic", "nearest", "area"), "bilinear", "resize filter")
-    re_prob: float = _field(_float(0, 1), 0.0, "random erasing probability")
-    re_scale: tuple = _field(_pair(0, 1), (0.02, 0.33), "random erasing: area fraction range")
-    re_ratio: tuple = _field(_pair(0), (0.3, 3.3), "random erasing: aspect ratio range")
-    re_value: Any = _field(_re_value, 0, "random erasing fill (0-255) or 'random'")
-    re_max_attempts: int = _field(_int(1), 10, "random erasing: tries to place the box")
-    mean: tuple = _field(_channels, IMAGENET_MEAN, "per-channel mean, 0-255 scale")
-    std: tuple = _field(_channels, IMAGENET_STD, "per-channel std, 0-255 scale")
-    crop_pct: float = _field(_float(0, 1, lo_open=True), 0.875, "evaluation: centre crop fraction")
+    auto_augment: str | None = _field(v.auto_augment, None, "MindCV policy string, e.g. randaug-m9-mstd0.5")
+    interpolation: str = _field(v.choice("bilinear", "bicubic", "nearest", "area"), "bilinear", "resize filter")
+    re_prob: float = _field(v.number(0, 1), 0.0, "random erasing probability")
+    re_scale: tuple = _field(v.pair(0, 1), (0.02, 0.33), "random erasing: area fraction range")
+    re_ratio: tuple = _field(v.pair(0, 100), (0.3, 3.3), "random erasing: aspect ratio range")
+    re_value: Any = _field(v.re_value, 0, "random erasing fill (0-255) or 'random'")
+    re_max_attempts: int = _field(v.integer(1, 1000), 10, "random erasing: tries to place the box")
+    mean: tuple = _field(v.channels(0, 255), IMAGENET_MEAN, "per-channel mean, 0-255 scale")
+    std: tuple = _field(v.channels(0, 255, lo_open=True), IMAGENET_STD, "per-channel std, 0-255 scale")
+    crop_pct: float = _field(v.number(0, 1, lo_open=True), 0.875, "evaluation: centre crop fraction")
     # loss
-    loss: str = _field(_choice("CE"), "CE", "cross entropy")
-    label_smoothing: float = _field(_float(0, 1, hi_open=True), 0.0, "label smoothing")
+    loss: str = _field(v.choice("CE"), "CE", "cross entropy")
+    label_smoothing: float = _field(v.number(0, 1, hi_open=True), 0.0, "label smoothing")
     # learning rate
-    scheduler: str = _field(_choice("cosine_decay", "constant"), "cosine_decay", "learning-rate schedule")
-    min_lr: float = _field(_float(0), 1e-6, "cosine decay: final learning rate")
-    warmup_epochs: int = _field(_int(0), 3, "epochs of linear warm-up")
-    warmup_factor: float = _field(_float(0, 1), 0.0, "warm-up starts at lr * warmup_factor")
+    scheduler: str = _field(v.choice("cosine_decay", "constant"), "cosine_decay", "learning-rate schedule")
+    min_lr: float = _field(v.number(0, 100), 1e-6, "cosine decay: final learning rate")
+    warmup_epochs: int = _field(v.integer(0, MAX_EPOCHS), 3, "epochs of linear warm-up")
+    warmup_factor: float = _field(v.number(0, 1), 0.0, "warm-up starts at lr * warmup_factor")
     decay_epochs: int | None = _field(
-        _optional(_int(1)), None, "cosine decay length in epochs; null: epoch_size - warmup_epochs"
+        v.optional(v.integer(1, MAX_EPOCHS)), None, "cosine decay length in epochs; null: epoch_size - warmup_epochs"
     )
-    lr_epoch_stair: bool = _field(_bool, False, "change the learning rate once per epoch, not every step")
+    lr_epoch_stair: bool = _field(v.boolean, False, "change the learning rate once per epoch, not every step")
     # optimizer
-    opt: str = _field(_choice("momentum", "sgd"), "momentum", "SGD with momentum")
-    momentum: float = _field(_float(0, 1, hi_open=True), 0.9, "momentum")
-    use_nesterov: bool = _field(_bool, False, "Nesterov momentum")
-    weight_decay: float = _field(_float(0), 1e-6, "L2 weight decay")
-    filter_bias_and_bn: bool = _field(_bool, True, "no weight decay on biases and batch-norm parameters")
-    loss_scale_type: str = _field(_choice("fixed", "dynamic"), "fixed", "loss scaling for amp_level != O0")
-    loss_scale: float = _field(_float(0, lo_open=True), 1.0, "(initial) loss scale")
-    drop_overflow_update: bool = _field(_bool, False, "skip the update of a step whose gradients overflow")
+    opt: str = _field(v.choice("momentum", "sgd"), "momentum", "SGD with momentum")
+    momentum: float = _field(v.number(0, 1, hi_open=True), 0.9, "momentum")
+    use_nesterov: bool = _field(v.boolean, False, "Nesterov momentum")
+    weight_decay: float = _field(v.number(0, 1), 1e-6, "L2 weight decay")
+    filter_bias_and_bn: bool = _field(v.boolean, True, "no weight decay on biases and batch-norm parameters")
+    loss_scale_type: str = _field(v.choice("fixed", "dynamic"), "fixed", "loss scaling for amp_level != O0")
+    loss_scale: float = _field(v.number(0, 2**32, lo_open=True), 1.0, "(initial) loss scale")
+    drop_overflow_update: bool = _field(v.boolean, False, "skip the update of a step whose gradients overflow")
     # CPU arithmetic: oneDNN's instruction-set ceiling decides the bytes a CPU trains to (ghosthub.runtime.isa)
     cpu_isa: str = _field(
-        _cpu_isa,
+        v.cpu_isa,
         "avx2",
         "oneDNN instruction-set ceiling on x86 CPUs: avx2 (the same bytes on every "
         "x86 CPU), native, or a oneDNN ISA name",
@@ -302,17 +143,17 @@ class Recipe:
     )
     # fine-tuning (see ghosthub.training.finetune)
     pretrained: Any = _field(
-        _pretrained, False, "start from hub weights: true (the model's) or a model name", optional=True
+        v.pretrained, False, "start from hub weights: true (the model's) or a model name", optional=True
     )
-    ckpt_path: str | None = _field(_optional(_text), None, "start from this local checkpoint file", optional=True)
+    ckpt_path: str | None = _field(v.optional(v.text), None, "start from this local checkpoint file", optional=True)
     freeze: str = _field(
-        _choice("none", "backbone"), "none", "backbone: train the classifier only (linear probe)", optional=True
+        v.choice("none", "backbone"), "none", "backbone: train the classifier only (linear probe)", optional=True
     )
     freeze_epochs: int = _field(
-        _int(0), 0, "train the classifier only for this many epochs, then everything", optional=True
+        v.integer(0, MAX_EPOCHS), 0, "train the classifier only for this many epochs, then everything", optional=True
     )
     backbone_lr_scale: float = _field(
-        _float(0, 1, lo_open=True), 1.0, "learning rate of the pretrained part, as a fraction of lr", optional=True
+        v.number(0, 1, lo_open=True), 1.0, "learning rate of the pretrained part, as a fraction of lr", optional=True
     )
 
     source: str = dataclasses.field(default="<dict>", compare=False, repr=False)
@@ -356,10 +197,13 @@ class Recipe:
         where = lambda key: f"{source}:{lines[key]}" if key in lines else source  # noqa: E731
         for key in data:
             if key not in fields:
-                close = difflib.get_close_matches(str(key), list(fields), n=1)
+                shown = shorten(key, 60, quoted=True)
+                close = (
+                    difflib.get_close_matches(key, list(fields), n=1) if isinstance(key, str) and len(key) < 60 else []
+                )
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise RecipeError(
-                    f"{where(key)}: unknown recipe key {key!r}.{hint} Known keys: {', '.join(fields)}. "
+                    f"{where(key)}: unknown recipe key {shown}.{hint} Known keys: {', '.join(fields)}. "
                     "Remove or rename it (keys follow MindCV's config names)."
                 )
         values = {}
@@ -370,9 +214,10 @@ class Recipe:
             try:
                 # Defaults go through the check too, so equal recipes have equal canonical forms.
                 values[name] = f.metadata["check"](value)
-            except _Bad as bad:
+            except v.Bad as bad:
+                found = shorten(value, 80, quoted=True)
                 raise RecipeError(
-                    f"{where(name)}: recipe key {name!r}: expected {bad.expected}, found {value!r}."
+                    f"{where(name)}: recipe key {name!r}: expected {bad.expected}, found {found}."
                 ) from None
         recipe = cls(**values, source=source, given=frozenset(map(str, data)))
         recipe._check_consistency(where)
@@ -496,15 +341,45 @@ def bundled_recipes() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """Line (1-based) of each top-level key of a YAML mapping, for messages."""
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
+    """The YAML document of a recipe and the line (1-based) of each top-level key.
+
+    Aliases are refused while the document is read, before anything is built: no recipe needs
+    one, and a few hundred bytes of them expand into billions of values (as cards refuse them).
+    """
+    loader = _loader_class()(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except RecipeError as exc:
+        raise RecipeError(f"{source}:{exc}") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{source}: recipe is not valid YAML: {shorten(exc, 300)}") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep; an integer of 4300+ digits
+        raise RecipeError(f"{source}: recipe is not valid YAML: {shorten(exc, 300)}") from None
+    finally:
+        loader.dispose()
+    lines = {}
+    if isinstance(node, yaml.MappingNode):
+        lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+    return data, lines
+
+
+@functools.cache
+def _loader_class():
+    class _Loader(yaml.SafeLoader):
+        """The safe loader (the Python one, whose composer can be hooked), refusing aliases."""
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise RecipeError(
+                    f"{event.start_mark.line + 1}: YAML aliases (*{shorten(event.anchor, 40)}) are not allowed in "
+                    "recipes; write the value out"
+                )
+            return super().compose_node(parent, index)
+
+    return _Loader
 
 
 def load_recipe(recipe: str | os.PathLike | Recipe, **overrides: Any) -> Recipe:
@@ -547,16 +422,15 @@ def load_recipe(recipe: str | os.PathLike | Recipe, **overrides: Any) -> Recipe:
             )
     source = os.fspath(path)
     try:
-        if path.stat().st_size > MAX_RECIPE_BYTES:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_RECIPE_BYTES + 1)
+        if len(raw) > MAX_RECIPE_BYTES:
             raise RecipeError(f"{source}: recipe is larger than {MAX_RECIPE_BYTES} bytes; is it really a recipe?")
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{source}: cannot read recipe: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{source}: recipe is not valid YAML: {exc}") from None
+        raise RecipeError(f"{source}: cannot read recipe: {shorten(exc)}") from None
+    data, lines = _parse_yaml(text, source)
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: expected a YAML mapping of recipe keys, found {type(data).__name__}.")
-    loaded = Recipe.from_dict(data, source=source, lines=_key_lines(text))
+    loaded = Recipe.from_dict(data, source=source, lines=lines)
     return loaded.replace(**overrides) if overrides else loaded

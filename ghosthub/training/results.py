@@ -40,6 +40,59 @@ class EpochMetrics:
             f"{self.images_per_second:.0f} img/s  {self.seconds:.1f} s{'  best' if self.best else ''}"
         )
 
+    @classmethod
+    def from_dict(cls, data: Any) -> EpochMetrics:
+        """One epoch read back (a ``metrics.jsonl`` line, an entry of ``result.json``), checked for shape.
+
+        Raises
+        ------
+        ValueError
+            ``data`` is not a mapping of these fields, each of its type (the message names the field).
+
+        Examples
+        --------
+        >>> EpochMetrics.from_dict({"epoch": 1, "epochs": 2, "steps": 3, "images": 4, "train_loss": 0.5, "lr": 0.1,
+        ...                         "seconds": 1.0, "images_per_second": 4.0}).epoch
+        1
+        >>> EpochMetrics.from_dict({"epoch": "1"})
+        Traceback (most recent call last):
+        ...
+        ValueError: epoch metrics: 'epoch' is '1', expected an integer
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"epoch metrics: expected a mapping, found {type(data).__name__}")
+        for field in dataclasses.fields(cls):
+            if field.name not in data:
+                if field.default is dataclasses.MISSING:
+                    raise ValueError(f"epoch metrics: {field.name!r} is missing")
+                continue
+            kind, expected = _KINDS[field.name]
+            value = data[field.name]
+            if not (isinstance(value, kind) and not (isinstance(value, bool) and bool not in kind)):
+                raise ValueError(f"epoch metrics: {field.name!r} is {value!r:.40}, expected {expected}")
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"epoch metrics: unknown field {sorted(unknown)[0][:40]!r}")
+        return cls(**data)
+
+
+_INT, _NUMBER = ((int,), "an integer"), ((int, float), "a number")
+_KINDS = {
+    "epoch": _INT,
+    "epochs": _INT,
+    "steps": _INT,
+    "images": _INT,
+    "train_loss": _NUMBER,
+    "lr": _NUMBER,
+    "seconds": _NUMBER,
+    "images_per_second": _NUMBER,
+    "val_top1": ((int, float, type(None)), "a number or null"),
+    "val_top5": ((int, float, type(None)), "a number or null"),
+    "val_loss": ((int, float, type(None)), "a number or null"),
+    "checkpoint": ((str, type(None)), "a path or null"),
+    "best": ((bool,), "true or false"),
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
@@ -90,7 +143,7 @@ class TrainResult:
     def from_dict(cls, data: dict) -> TrainResult:
         """Inverse of :meth:`to_dict`."""
         data = dict(data)
-        data["epochs"] = [EpochMetrics(**e) for e in data.get("epochs", [])]
+        data["epochs"] = [EpochMetrics.from_dict(e) for e in data.get("epochs", [])]
         return cls(**data)
 
     @property

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import config
-from .._utils.fs import atomic_write, write_json
+from .._utils.fs import atomic_write, make_folders, remove_made_folders, write_json
 from .._utils.hashes import file_hash
 from .._utils.spelling import said
 from .._utils.warn import warn
@@ -99,8 +99,8 @@ def _read_history(out_dir: Path, until_epoch: int) -> list[EpochMetrics]:
     history = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            item = EpochMetrics(**json.loads(line))
-        except (ValueError, TypeError):
+            item = EpochMetrics.from_dict(json.loads(line))
+        except (ValueError, RecursionError):  # a line of another shape (cut short by a kill, edited) is not history
             continue
         if item.epoch <= until_epoch:
             history.append(item)
@@ -181,6 +181,7 @@ def train(
     import mindspore as ms
 
     previous_mode = ms.get_context("mode")
+    created = make_folders(out_dir)  # under msrun: none, the launcher made it
     try:
         return _train(
             recipe,
@@ -192,6 +193,9 @@ def train(
             expect_dataset_digest=expect_dataset_digest,
             base=base,
         )
+    except BaseException:
+        remove_made_folders(created)  # a run that failed before writing anything leaves no empty folder
+        raise
     finally:
         ms.set_context(mode=previous_mode)
 

@@ -117,3 +117,58 @@ def test_unreachable_mirror_falls_back(card, server):
     settings = fast_settings(mirrors=((server.url("/"), "http://127.0.0.1:9/m/"),), retries=2)
     with pytest.warns(FetchWarning, match="mirror failed"):
         assert fetch(card, settings).read_bytes() == DATA
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_refused_connection_is_reported_at_once_not_retried(tmp_path):
+    import time
+
+    url = f"http://127.0.0.1:{closed_port()}/weights/x.ckpt"
+    card = write_card(tmp_path / "cards", "tiny", url, sha256(DATA))
+    settings = fast_settings(retries=3, backoff=2.0)  # three tries with backoff would take 3 to 6 s
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        fetch(card, settings)
+    assert time.monotonic() - start < 2.5 and "gave up after" not in str(info.value)
+    assert "connection refused: nothing listens on 127.0.0.1" in str(info.value) and "start the server" in str(
+        info.value
+    )
+
+
+def test_a_refused_connection_after_bytes_came_is_still_retried(tmp_path):
+    """A download that already has bytes from the server may meet it restarting: that refusal is retried."""
+    from ghosthub.download.partfile import PartFile
+    from ghosthub.download.transport import Transport
+    from ghosthub.errors import TransferError
+
+    url = f"http://127.0.0.1:{closed_port()}/weights/x.ckpt"
+    part = PartFile(tmp_path / "x.part", 1 << 20, None)
+    part.write(DATA[:1000])
+    try:
+        with pytest.raises(TransferError, match="gave up after 2 tries"):
+            Transport(fast_settings(retries=2)).download(url, part, origin=url)
+    finally:
+        part.discard()
+
+
+def test_an_encoded_body_comes_in_pieces_of_at_most_one_buffer(server):
+    import gzip
+
+    from ghosthub.constants import CHUNK_SIZE
+    from ghosthub.download.body import body_pieces
+    from ghosthub.download.transport import Transport
+
+    data = os.urandom(100_000) + bytes(3 * CHUNK_SIZE)
+    server.add("/members", gzip.compress(data[:50_000]) + gzip.compress(data[50_000:]))  # two gzip members
+    server.always("/members", "encoded")
+    with Transport(fast_settings()).session.get(server.url("/members"), stream=True) as response:
+        pieces = list(body_pieces(response))
+    assert b"".join(pieces) == data and max(map(len, pieces)) <= CHUNK_SIZE

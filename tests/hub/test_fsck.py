@@ -120,6 +120,38 @@ def test_fsck_rolls_back_a_journal_and_reports_missing_files(tmp_path, capsys):
     assert leftovers(hub) == []
 
 
+@pytest.mark.parametrize(
+    "journal, found",
+    [
+        (b'{"steps": 5}', "is {'steps': 5}, not {\"steps\": [...]}"),
+        (b"[1, 2]", 'is [1, 2], not {"steps": [...]}'),
+        (b'"a string"', "is 'a string', not"),
+        (b'{"steps": [{"final": 5}]}', "step 1 is {'final': 5}, not its files"),
+        (b'{"steps": [{"final": "x", "tmp": ["a"]}]}', "step 1 is"),
+        (b'{"steps": [', "is not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "is not valid JSON"),
+    ],
+)
+def test_a_malformed_journal_is_reported_and_left_in_place_with_its_backups(tmp_path, capsys, journal, found):
+    hub = tmp_path / "hub"
+    (hub / "assets").mkdir(parents=True)
+    (hub / "index.json").write_text(json.dumps({"format": "ghosthub-hub/1", "updated": None, "models": {}}))
+    (hub / ".publish-journal.json").write_bytes(journal)
+    backup = hub / ".index.json.123.0.bak"  # what a person restores from: kept while the journal is unresolved
+    backup.write_text("{}")
+    report = fsck(hub)
+    assert not report.ok and not report.recovered and report.removed == []
+    assert f"the publish journal {hub / '.publish-journal.json'}" in report.problems[0]
+    assert found in report.problems[0] and "it was left in place" in report.problems[0]
+    assert len(report.problems[0]) < 600, "a bounded excerpt of what was found"
+    assert (hub / ".publish-journal.json").read_bytes() == journal and backup.exists()
+    assert main(["fsck", str(hub)]) == 1 and "left in place" in capsys.readouterr().err
+    with pytest.raises(HubError, match="left in place"):
+        from ghosthub.hub.transaction import recover
+
+        recover(hub)
+
+
 def test_fsck_refuses_what_is_not_a_hub(tmp_path):
     with pytest.raises(HubError, match="not a hub folder"):
         fsck(tmp_path)

@@ -89,6 +89,25 @@ def test_rebuild_is_its_own_command(trained, published, capsys):
     assert row["actual"] == row["expected"] == trained["result"].checkpoint_sha256
 
 
+def test_a_card_recording_64_workers_starts_one_and_says_what_it_costs(trained, published, tmp_path, capsys):
+    """A remote card's worker count never starts processes: the user's --workers (default 1) does."""
+    text = (published / "cards" / "tiny_010.md").read_text(encoding="utf-8")
+    assert '"workers": 1\n' in text
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "tiny_010.md").write_text(text.replace('"workers": 1\n', '"workers": 64\n'), encoding="utf-8")
+    workdir = tmp_path / "work"
+    code = main(
+        ["rebuild", "tiny_010", "--cards", str(tmp_path / "cards"), "--data-dir", str(trained["data"]),
+         "--workdir", str(workdir)]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err  # one worker, as the run really was: the digest matches
+    assert "the recorded run used 64 workers and this rebuild starts 1" in captured.err
+    assert not (workdir / "train" / "msrun").exists(), "no msrun, no worker processes"
+    plan = [line for line in captured.err.splitlines() if line.startswith("rebuild: ")]
+    assert plan and "2 epochs over 18 training images" in plan[0] and "1 worker (the record says 64)" in plan[0]
+
+
 def test_rebuild_needs_a_name_and_a_record(capsys):
     with pytest.raises(SystemExit) as info:
         main(["rebuild"])

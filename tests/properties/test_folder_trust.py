@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -132,3 +133,54 @@ def test_huge_junk_images_are_refused_on_their_header_within_a_memory_limit(fold
     counts, peak_kib = out.stdout.strip().splitlines()
     assert counts == "8 2 ['a/junk.png', 'b/junk.png']"
     assert int(peak_kib) < 512 << 10, f"peak RSS {int(peak_kib) >> 10} MiB"
+
+
+# --------------------------------------------------------------------------- non-regular files named like images
+
+
+def _not_files(folder):
+    """A FIFO, a socket and a link to a character device, each named like an image, in ``folder``."""
+    import socket
+
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "fifo.png")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "sock.jpg"))
+    os.symlink("/dev/zero", folder / "zero.jpeg")
+    return sock, {"fifo.png": "a FIFO (named pipe)", "sock.jpg": "a socket", "zero.jpeg": "a character device"}
+
+
+@pytest.mark.timeout(30)  # the attack is a hang: fail instead of stalling
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and unix sockets")
+def test_a_fifo_socket_or_device_named_like_an_image_is_refused_by_name_not_opened(tmp_path):
+    import ghosthub
+    from ghosthub.errors import ImageError
+    from ghosthub.tasks.inference import image_files
+
+    sock, kinds = _not_files(tmp_path / "photos")
+    try:
+        transform = ghosthub.transforms("ghostnet_050")  # what predict and embed run on every image
+        for name, kind in kinds.items():
+            with pytest.raises(ImageError, match=re.escape(f"{name} is {kind}, not a regular file")):
+                transform(tmp_path / "photos" / name)
+        with pytest.raises(ImageError, match="fifo.png is a FIFO"):
+            [transform(p) for p in image_files([tmp_path / "photos"])]  # a folder given to predict
+    finally:
+        sock.close()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and unix sockets")
+def test_a_training_folder_skips_non_regular_files_naming_them(tmp_path):
+    root = make_image_folder(tmp_path / "data")
+    sock, kinds = _not_files(root / "train" / sorted(os.listdir(root / "train"))[0])
+    try:
+        with pytest.warns(DataWarning) as caught:
+            folder = scan_image_folder(root / "train")
+    finally:
+        sock.close()
+    assert not any(os.path.basename(p) in kinds for p, _ in folder.samples)
+    summary = folder.skipped_summary()
+    for name, kind in kinds.items():
+        assert f"{name}: {kind}, not a regular file" in summary
+    assert caught

@@ -6,6 +6,7 @@ Every hub here is served by the fault-injecting server of tests/httpserver.py on
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -22,10 +23,10 @@ import ghosthub
 from ghosthub import ModelCard, render_card
 from ghosthub.cli import main
 from ghosthub.client import Client
-from ghosthub.errors import CardWarning, LinkError, ModelNotFoundError
+from ghosthub.errors import CardWarning, DownloadError, LinkError, ModelNotFoundError
 from ghosthub.hub import sync as hub_sync
 from ghosthub.hub.index import FORMAT, index_bytes
-from tests.support.fetching import FIELDS, assert_cache_sound, fast_settings, sha256
+from tests.support.fetching import FIELDS, assert_cache_sound, assert_nothing_cached, fast_settings, sha256
 from tests.support.httpserver import AssetServer
 from tests.support.paths import REPO
 
@@ -42,14 +43,22 @@ def card_text(name: str, link: str, digest: str) -> bytes:
     return render_card(ModelCard(title=name, fields=fields)).encode()
 
 
-def publish_on(server: AssetServer, models: dict[str, tuple[str, str]], *, serve_cards: bool = True) -> str:
-    """Serve a hub (index.json + cards) whose models link the given (link, digest); returns its URL."""
+def publish_on(
+    server: AssetServer, models: dict[str, tuple[str, str]], *, serve_cards: bool = True, sizes: dict | None = None
+) -> str:
+    """Serve a hub (index.json + cards) whose models link the given (link, digest); returns its URL.
+
+    ``sizes`` (model -> bytes) lists a model's ``../assets/...`` asset in the index with that size.
+    """
     index = {"format": FORMAT, "updated": None, "models": {}}
     for name, (link, digest) in models.items():
         text = card_text(name, link, digest) if serve_cards else b""  # unserved cards need no text
         if serve_cards:
             server.add(f"{PREFIX}cards/{name}.md", text)
-        index["models"][name] = {"card": f"cards/{name}.md", "card-sha256": sha256(text), "assets": []}
+        assets = []
+        if sizes and name in sizes:
+            assets = [{"path": link.removeprefix("../"), "file-format": "ckpt", "sha256": digest, "size": sizes[name]}]
+        index["models"][name] = {"card": f"cards/{name}.md", "card-sha256": sha256(text), "assets": assets}
     server.add(PREFIX + "index.json", index_bytes(index))
     return server.url(PREFIX)
 
@@ -406,6 +415,83 @@ def test_a_dropped_gzip_transfer_starts_over_and_verifies(tmp_path, server):
     assert_cache_sound(cache_dir())
 
 
+# --------------------------------------------------------------------------- 14. declared sizes
+
+
+def _bytes_written() -> int:
+    """Bytes this process has written with write(2) and friends so far (Linux: /proc/self/io)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts bytes written through /proc/self/io")
+@pytest.mark.parametrize("declared", [len(DATA), (3 << 20) + 5])
+def test_an_encoded_bomb_writes_at_most_the_declared_size_plus_one_buffer(server, declared):
+    from ghosthub.constants import CHUNK_SIZE
+
+    member = gzip.compress(b"\0" * CHUNK_SIZE, mtime=0)  # about 1 KB on the wire per MiB once decoded
+    server.add(PREFIX + "assets/bomb.ckpt", member * 64)  # 64 KB sent, 64 MiB decoded
+    server.always(PREFIX + "assets/bomb.ckpt", "encoded")
+    hub = publish_on(server, {"bomb_050": ("../assets/bomb.ckpt", sha256(DATA))}, sizes={"bomb_050": declared})
+    assert Client(hub=hub).get_card("bomb_050").assets[0].size == declared, "the card's copy declares the index's size"
+    before = _bytes_written()
+    with pytest.raises(DownloadError) as info:
+        Client(hub=hub).download("bomb_050")
+    written = _bytes_written() - before
+    print(f"bytes written for an encoded bomb asset: {written} (declared {declared}, one buffer {CHUNK_SIZE})")
+    assert written <= declared + CHUNK_SIZE + (64 << 10), written
+    message = str(info.value)
+    assert f"the server sent more than the {declared} bytes the card declares" in message and "cut off" in message
+    assert_nothing_cached(cache_dir())
+
+
+def test_the_index_size_bounds_a_transfer_without_a_length(server):
+    server.always(PREFIX + "assets/tiny.ckpt", "chunked")  # no Content-Length: only the index says how much
+    hub = publish_on(server, {"short_050": ("../assets/tiny.ckpt", sha256(DATA))}, sizes={"short_050": 60_000})
+    with pytest.raises(DownloadError, match="the server sent more than the 60000 bytes the card declares"):
+        Client(hub=hub).download("short_050")
+    assert_nothing_cached(cache_dir())
+
+
+@pytest.mark.parametrize("declared", [60_000, 150_000])
+def test_a_length_other_than_the_index_size_is_refused_before_a_byte_is_written(server, declared):
+    hub = publish_on(server, {"other_050": ("../assets/tiny.ckpt", sha256(DATA))}, sizes={"other_050": declared})
+    with pytest.raises(DownloadError) as info:
+        Client(hub=hub).download("other_050")
+    assert f"the server announces {len(DATA)} bytes, but the card declares {declared}" in str(info.value)
+    assert_nothing_cached(cache_dir())
+
+
+def test_a_card_and_its_index_that_disagree_on_the_size_leave_the_card_out(server):
+    fields = {"model-name": "liar_050", **FIELDS}
+    fields["asset"] = [
+        {"file-format": "ckpt", "asset-link": "../assets/tiny.ckpt", "asset-sha256": sha256(DATA), "asset-size": "5"}
+    ]
+    text = render_card(ModelCard(title="liar_050", fields=fields)).encode()
+    server.add(PREFIX + "cards/liar_050.md", text)
+    asset = {"path": "assets/tiny.ckpt", "sha256": sha256(DATA), "size": len(DATA)}
+    index = {"card": "cards/liar_050.md", "card-sha256": sha256(text), "assets": [asset]}
+    server.add(PREFIX + "index.json", index_bytes({"format": FORMAT, "updated": None, "models": {"liar_050": index}}))
+    names, caught = listed(server.url(PREFIX))
+    assert (
+        "liar_050" not in names and "declares 5 bytes" in caught[0] and f"the hub index says {len(DATA)}" in caught[0]
+    )
+
+
+def test_a_copy_written_before_copies_carried_sizes_is_fetched_again(server):
+    hub = publish_on(server, {"here_050": ("../assets/tiny.ckpt", sha256(DATA))}, sizes={"here_050": len(DATA)})
+    listed(hub)
+    key = hashlib.sha256(hub.encode()).hexdigest()[:16]
+    record = cache_dir() / "hubs" / key / "hub.json"
+    old = json.loads(record.read_text())
+    del old["copy-format"]
+    record.write_text(json.dumps(old))
+    (cache_dir() / "hubs" / key / "cards" / "here_050.md").write_bytes(server.files[PREFIX + "cards/here_050.md"])
+    assert Client(hub=hub).get_card("here_050").assets[0].size == len(DATA)
+
+
 # --------------------------------------------------------------------------- 15. a mistyped hub
 
 
@@ -422,6 +508,22 @@ def test_a_mistyped_hub_url_is_named_with_what_to_do(server, capsys):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CardWarning)
             Client(hub=typo).entry("here_050")
+
+
+def test_a_hub_nothing_listens_on_is_reported_at_once(capsys, monkeypatch):
+    """A mistyped port with nothing cached: one warning, without five tries and their backoff (9-10 s before)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        hub = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    monkeypatch.setenv("GHOSTHUB_HUB", hub)
+    start = time.monotonic()
+    assert main(["list"]) == 0
+    assert time.monotonic() - start < 3
+    err = capsys.readouterr().err
+    assert f"hub {hub} cannot be reached (connection refused: nothing listens on" in err and "start the server" in err
+    assert "gave up after" not in err and "retrying" not in err
 
 
 def test_a_missing_hub_folder_is_named(tmp_path, capsys):

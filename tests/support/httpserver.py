@@ -13,8 +13,10 @@ bytes of the right length), ``chunked`` (no Content-Length), ``norange``
 ``redirect_to``), ``trickle`` (the body in small pieces, ``trickle_s`` apart), ``gzip``
 (the whole file gzip-compressed with ``Content-Encoding: gzip``, whatever the request
 asked, as nginx's ``gzip_static always`` and objects stored with gzip metadata do;
-``gzip-drop`` and ``gzip-truncate`` then fail mid-body), ``badrange`` (answer a
-Range request 206 from byte 0, as a broken proxy may).
+``gzip-drop`` and ``gzip-truncate`` then fail mid-body), ``encoded`` (the stored bytes,
+already gzip, sent as they are with ``Content-Encoding: gzip``: a compression bomb is a few
+kilobytes of stored bytes), ``badrange`` (answer a Range request 206 from byte 0, as a broken
+proxy may).
 
 Ranges may be open (``bytes=A-``) or bounded (``bytes=A-B``).
 ``fault_at(path, start, *modes)`` queues faults for requests whose range starts at
@@ -165,8 +167,10 @@ def _handler(server: AssetServer):
                 return
             if mode == "wrong":
                 data = bytes(b ^ 0xFF for b in data)
-            gzipped = bool(mode and mode.startswith("gzip"))
-            if gzipped:
+            gzipped = bool(mode and (mode.startswith("gzip") or mode == "encoded"))
+            if mode == "encoded":
+                mode = None
+            elif gzipped:
                 data = gzip.compress(data, mtime=0)
                 mode = mode.removeprefix("gzip").removeprefix("-") or None
             etag = etag_of(data)

@@ -189,9 +189,10 @@ def test_architecture_mismatch_is_refused(checkpoints, tmp_path, capsys):
     message = str(info.value)
     assert str(checkpoints["wide"]) in message and ".tmp" not in message, "name the user's file, not the staged copy"
     assert "strict=False" not in message and "check backbone= and width= against the checkpoint" in message
+    assert not hub.exists(), "a failed publish removes the hub folders it made"
     assert main(["publish", str(checkpoints["wide"]), "--name", "wrong_050", "--hub", str(hub), "--width", "0.5"]) == 1
     assert "check --backbone and --width against the checkpoint" in capsys.readouterr().err  # as the command says it
-    assert [p for p in hub.rglob("*") if p.is_file() and p.name != ".publish.lock"] == []
+    assert not hub.exists()
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not a checkpoint"])
@@ -205,7 +206,16 @@ def test_a_file_that_is_no_checkpoint_is_refused_naming_it(checkpoints, tmp_path
         publish(bad, name="broken_050", hub=hub, width=0.5)
     message = str(info.value)
     assert str(bad) in message and ".tmp" not in message and "incoming" not in message
-    assert [p for p in hub.rglob("*") if p.is_file() and p.name != ".publish.lock"] == [], "nothing staged or left"
+    assert not hub.exists(), "nothing staged or left, not even an empty folder"
+
+
+def test_a_failed_publish_into_a_folder_the_user_made_keeps_the_folder(checkpoints, tmp_path):
+    hub = tmp_path / "mine"
+    hub.mkdir()
+    (tmp_path / "bad.ckpt").write_bytes(b"\x0f" * 4096)
+    with pytest.raises(ghosthub.WeightsError):
+        publish(tmp_path / "bad.ckpt", name="broken_050", hub=hub, width=0.5)
+    assert hub.is_dir() and list(hub.iterdir()) == [], "the user's folder stays; the cards/ and assets/ made go"
 
 
 def test_interrupted_publish_leaves_the_hub_as_it_was(checkpoints, tmp_path, monkeypatch):

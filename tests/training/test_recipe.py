@@ -59,9 +59,9 @@ def test_unknown_key_names_file_line_and_suggestion(tmp_path):
 @pytest.mark.parametrize(
     "key, value, expected",
     [
-        ("lr", "-1", "a number > 0"),
-        ("batch_size", "0", "an integer >= 1"),
-        ("epoch_size", "2.5", "an integer >= 1"),
+        ("lr", "-1", "a number in (0, 100]"),
+        ("batch_size", "0", "an integer in [1, 4096]"),
+        ("epoch_size", "2.5", "an integer in [1, 10000]"),
         ("hflip", "1.5", "a number in [0, 1]"),
         ("use_nesterov", "1", "true or false"),
         ("scale", "[0.9, 0.1]", "low <= high"),
@@ -112,7 +112,7 @@ def test_digest_is_canonical(tmp_path):
 
 def test_overrides_are_validated():
     assert load_recipe("digits_demo", epoch_size=3).epoch_size == 3
-    with pytest.raises(RecipeError, match="'epoch_size': expected an integer >= 1, found 0"):
+    with pytest.raises(RecipeError, match=r"'epoch_size': expected an integer in \[1, 10000\], found 0"):
         load_recipe("digits_demo", epoch_size=0)
     with pytest.raises(RecipeError, match="unknown recipe key 'epochs'"):
         load_recipe("digits_demo", epochs=3)
@@ -139,3 +139,77 @@ def test_recipe_module_does_not_import_mindspore():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# A 505-byte recipe whose value, expanded, is 9**9 (387 million) references to one string.
+ALIAS_BOMB = (
+    "model: ghostnet_050\nepoch_size: 2\nlr: 0.1\nbatch_size: 8\n"
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(f"{n}: &{n} [{','.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+    + "dataset: *i\n"
+)
+
+
+def test_an_alias_bomb_is_refused_at_once_naming_file_and_line(tmp_path):
+    import time
+
+    path = write(tmp_path, ALIAS_BOMB)
+    start = time.monotonic()
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    assert time.monotonic() - start < 2, "refused while reading, before anything is expanded"
+    message = str(info.value)
+    assert f"{path}:6: YAML aliases (*a) are not allowed in recipes" in message and len(message) < 300
+
+
+@pytest.mark.parametrize(
+    "key, value, bounds",
+    [
+        ("epoch_size", "1000000000", "an integer in [1, 10000]"),
+        ("epoch_size", "1e9", "an integer in [1, 10000]"),
+        ("image_resize", "16384", "an integer in [8, 1024]"),
+        ("batch_size", "1000000", "an integer in [1, 4096]"),
+        ("num_classes", "10000000", "an integer in [1, 100000] or null"),
+        ("threads", "100000", "an integer in [1, 1024] or null"),
+        ("num_parallel_workers", "100000", "an integer in [1, 1024]"),
+        ("aug_repeats", "1000", "an integer in [0, 16]"),
+        ("keep_checkpoint_max", "99999999", "an integer in [1, 10000]"),
+        ("re_max_attempts", "1000000000", "an integer in [1, 1000]"),
+        ("warmup_epochs", "1000000000", "an integer in [0, 10000]"),
+        ("ratio", "[1, 1.0e300]", "each in [0, 100]"),
+        ("lr", "1.0e300", "a number in (0, 100]"),
+        ("weight_decay", "5", "a number in [0, 1]"),
+        ("train_split", "../../etc", "a folder inside the data dir"),
+        ("val_split", "/etc", "a folder inside the data dir"),
+        ("dataset", "x" * 2000, "at most 1024 characters"),
+    ],
+)
+def test_every_value_that_sizes_the_work_has_bounds(tmp_path, key, value, bounds):
+    body = "".join(f"{k}: {v}\n" for k, v in {**MINIMAL, key: value}.items())
+    with pytest.raises(RecipeError) as info:
+        load_recipe(write(tmp_path, body))
+    message = str(info.value)
+    assert f"recipe key {key!r}" in message and bounds in message and "found" in message
+    assert len(message) < 400, "the value is quoted as a bounded excerpt"
+
+
+def test_every_recipe_key_is_bounded():
+    """No key takes an unbounded number: each check refuses a value a million times the largest sane one."""
+    import dataclasses
+
+    for field in dataclasses.fields(Recipe):
+        check = field.metadata.get("check")
+        if check is None or isinstance(field.default, (bool, str)) or field.name in ("seed", "pretrained", "re_value"):
+            continue
+        default = field.default if field.default is not dataclasses.MISSING else MINIMAL[field.name]
+        huge = [1e12, 1e12] if isinstance(default, tuple) and len(default) == 2 else 10**12
+        huge = [1e12] * 3 if isinstance(default, tuple) and len(default) == 3 else huge
+        with pytest.raises(Exception, match="expected") as info:
+            Recipe.from_dict({**MINIMAL, field.name: huge})
+        assert isinstance(info.value, RecipeError), field.name
+
+
+def test_a_bad_value_is_quoted_as_a_bounded_excerpt():
+    with pytest.raises(RecipeError) as info:
+        Recipe.from_dict({**MINIMAL, "mean": [[["deep"] * 1000] * 1000] * 1000})
+    assert "expected a list of 3 numbers" in str(info.value) and len(str(info.value)) < 300

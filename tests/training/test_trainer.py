@@ -195,9 +195,14 @@ def test_data_errors(data, recipe_file, tmp_path):
     from ghosthub.errors import DataError
 
     with pytest.raises(DataError, match="has no 'train' folder"):
-        train(recipe_file, data / "val", tmp_path / "a")
+        train(recipe_file, data / "val", tmp_path / "runs" / "a")
     with pytest.raises(DataError, match="recipe key 'num_classes' is 5 but .* has 3 class folders"):
         train(load_recipe(recipe_file, num_classes=5), data, tmp_path / "b")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "b").exists(), "a failed run leaves no empty folder"
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DataError):
+        train(recipe_file, data / "val", tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir(), "a folder the user made is kept"
 
 
 def test_two_msrun_workers_end_with_identical_weights(data, recipe_file, tmp_path):
