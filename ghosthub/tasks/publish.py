@@ -115,7 +115,8 @@ def publish(
         The hub folder (created if missing), or ``s3://bucket/prefix``
         (``pip install 'ghosthub[s3]'``): there the asset and the card are uploaded
         under content-addressed keys and the index is updated by compare-and-swap, so
-        several people can publish into one hub at once (see :mod:`ghosthub.hub.commit`).
+        several people can publish into one hub at once (see :mod:`ghosthub.hub.commit`);
+        its pages follow the index that wins (:mod:`ghosthub.hub.site_store`).
     backbone, width : str, float, optional
         The architecture the checkpoint must load into strictly; by default what a
         checkpoint written by ``ghosthub train`` records.

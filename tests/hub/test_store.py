@@ -27,7 +27,15 @@ from ghosthub.errors import CardWarning, HubError, PublishError
 from ghosthub.hub.fsck import fsck
 from ghosthub.hub.store import ObjectStore, Unsupported, writable_store
 from tests.support.paths import REPO
-from tests.support.s3 import MOTO, SECRET, Proxy, card_for, environ_without_aws, publish_file
+from tests.support.s3 import (
+    MOTO,
+    SECRET,
+    Proxy,
+    assert_pages_match_the_index,
+    card_for,
+    environ_without_aws,
+    publish_file,
+)
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(MOTO), reason="moto_server is not installed (pip install 'moto[server]')"),
@@ -133,6 +141,7 @@ def test_eight_publishers_at_once_each_a_different_model_all_reach_the_index(s3)
         asset = stored[f"team/{entry['assets'][0]['path']}"]
         assert hashlib.sha256(asset).hexdigest() == entry["assets"][0]["sha256"]
     assert not any(".ghosthub-probe" in k for k in stored)  # every probe object removed
+    assert_pages_match_the_index(s3)  # the pages of the index that won, whatever the order of the writes
     print("compare-and-swap retries:", sum(r["retries"] for r in results))
 
 
@@ -166,6 +175,8 @@ def test_two_publishers_of_one_name_with_different_weights_one_wins_the_other_na
     assert listed == winners[0]["sha256"]
     for loser in (r for r in results if not r["ok"]):
         assert f"asset SHA-256 {listed}" in loser["error"] and "--force" in loser["error"]
+    pages = assert_pages_match_the_index(s3)  # the winner's page, though the losers wrote theirs first
+    assert winners[0]["sha256"].encode() in pages["models/shared.html"]
 
 
 def test_force_replaces_a_model_published_with_other_weights(s3):
@@ -176,17 +187,6 @@ def test_force_replaces_a_model_published_with_other_weights(s3):
     assert done.changed and s3.index()["models"]["m"]["assets"][0]["sha256"] == sha
     again, _ = publish_file(s3.hub, "m", b"second weights")
     assert not again.changed and not again.uploaded.created  # the same publication: nothing written
-
-
-def test_extra_files_are_written_with_each_try_of_the_index(s3):
-    """The seam for pages: files derived from the index, rewritten for the index that finally wins."""
-    publish_file(s3.hub, "a", b"a weights")
-
-    def pages(index):
-        return {"index.html": ("\n".join(sorted(index["models"])) + "\n").encode()}
-
-    publish_file(s3.hub, "b", b"b weights", extras=pages)
-    assert s3.objects()["team/index.html"] == b"a\nb\n"
 
 
 # --------------------------------------------------------------------------- multipart, killed and resumed
@@ -308,6 +308,7 @@ def test_mirror_into_an_s3_hub_and_back_out_into_a_folder(s3, tmp_path):
     second = f"s3://{s3.bucket}/copy"
     items = Client(cards=[]).mirror(["source_*"], second, hub=s3.hub)
     assert [(i.name, i.state) for i in items] == [("source_model", "new")]
+    assert_pages_match_the_index(s3, "copy")
     again = Client().mirror(["source_*"], second, hub=s3.hub)
     assert [(i.name, i.state, i.fetched) for i in again] == [("source_model", "unchanged", [])]
     folder = tmp_path / "mirror"

@@ -219,8 +219,8 @@ class Bucket:
         keys = [o["Key"] for page in pages for o in page.get("Contents", ())]
         return {k: self.client.get_object(Bucket=self.bucket, Key=k)["Body"].read() for k in keys}
 
-    def index(self) -> dict:
-        return json.loads(self.client.get_object(Bucket=self.bucket, Key="team/index.json")["Body"].read())
+    def index(self, prefix: str = "team") -> dict:
+        return json.loads(self.client.get_object(Bucket=self.bucket, Key=f"{prefix}/index.json")["Body"].read())
 
 
 def publish_file(hub: str, name: str, data: bytes, *, settings=None, **kw):
@@ -244,6 +244,26 @@ def publish_file(hub: str, name: str, data: bytes, *, settings=None, **kw):
         part_size=settings.part_size, **kw,
     )  # fmt: skip
     return done, sha
+
+
+def assert_pages_match_the_index(s3: Bucket, prefix: str = "team") -> dict[str, bytes]:
+    """The pages in the hub ``prefix`` are its index's: one row and one page per model, each current and inert."""
+    from ghosthub.pages import page_key, read_page_key
+    from tests.support.pages import assert_inert
+
+    models = s3.index(prefix)["models"]
+    stored = {k[len(prefix) + 1 :]: v for k, v in s3.objects(prefix + "/").items()}
+    pages = {rel: data for rel, data in stored.items() if rel == "index.html" or rel.startswith("models/")}
+    index = assert_inert(pages["index.html"])
+    assert [r["data-name"] for r in index.all("tr") if r.get("data-name")] == sorted(models)
+    assert sorted(rel for rel in pages if rel != "index.html") == sorted(f"models/{n}.html" for n in models)
+    for rel, data in pages.items():
+        assert_inert(data)
+        if rel != "index.html":
+            assert read_page_key(data) == page_key(models, rel[len("models/") : -len(".html")]), f"{rel} is stale"
+        head = s3.client.head_object(Bucket=s3.bucket, Key=f"{prefix}/{rel}")
+        assert head["ContentType"] == "text/html; charset=utf-8", rel  # a browser shows it, never downloads it
+    return pages
 
 
 def environ_without_aws() -> dict:
