@@ -156,6 +156,7 @@ def publish_model(
     part_size: int,
     threads: int = 10,
     pages: bool = True,
+    progress: bool | None = None,
 ) -> Published:
     """Publish one model into an object-store hub: its asset, its card, then its index entry.
 
@@ -178,6 +179,8 @@ def publish_model(
     pages : bool
         Keep the hub's pages (``index.html``, ``models/<name>.html``) with its index (see
         :mod:`ghosthub.hub.site_store`).
+    progress : bool, optional
+        Show the asset's upload (see :func:`~ghosthub.hub.upload.upload_asset`).
 
     Returns
     -------
@@ -193,7 +196,9 @@ def publish_model(
     >>> publish_model(store, "m", (path, sha, "ckpt", "assets/m-1a2b3c4d.ckpt"), text, {})  # doctest: +SKIP
     """
     path, sha256, fmt, asset_rel = asset
-    uploaded = upload_asset(store, asset_rel, path, sha256, part_size=part_size, threads=threads, force=force)
+    uploaded = upload_asset(
+        store, asset_rel, path, sha256, part_size=part_size, threads=threads, force=force, progress=progress
+    )
     card_rel = card_key(name, card_text)
     put_card(store, card_rel, card_text.encode())
     entry = {**entry, "card": card_rel, "card-sha256": hashlib.sha256(card_text.encode()).hexdigest()}

@@ -81,7 +81,7 @@ def _mirror_one(card, store: ObjectStore, index: dict, settings, base_url, dry_r
             source = fetch_asset(card, asset, settings=settings, progress=progress)
             digest, size = file_hash(source), source.stat().st_size
             upload_asset(store, rel, source, digest, part_size=settings.part_size, threads=settings.connections or 10,
-                         force=True)  # fmt: skip
+                         force=True, progress=progress)  # fmt: skip
             fetched.append(rel)
         link = f"{base_url.rstrip('/')}/{rel}" if base_url else f"../{rel}"
         new_assets.append(
