@@ -330,6 +330,8 @@ def test_publish_load_and_list_from_s3_with_the_secret_key_nowhere(s3, tmp_path)
     env = {**os.environ, "GHOSTHUB_CACHE": str(tmp_path / "cache")}
     published = run_cli(["publish", str(ckpt), "--name", "team_net", "--width", "0.5", "--hub", s3.hub, "--json"], env)
     assert published.returncode == 0, published.stderr
+    assert ckpt.is_file()  # uploaded from where it lies: no copy of it was made, and the user's file stays
+    assert [p for p in (tmp_path / "cache" / "publish").iterdir()] == []
     listed = run_cli(["list", "--hub", s3.hub, "--json"], env)
     assert "team_net" in listed.stdout, listed.stderr
     shown = run_cli(["show", "team_net", "--hub", s3.hub], env)
