@@ -25,6 +25,7 @@ from ..errors import HubError, PublishError
 from .index import INDEX, empty_index, index_bytes, parse_index
 from .site_store import StorePages
 from .store import ObjectStore, Precondition
+from .sync import forget_check
 from .upload import Uploaded, upload_asset
 
 __all__ = ["Committed", "Published", "card_key", "commit_index", "publish_model", "put_card"]
@@ -94,6 +95,8 @@ def commit_index(
         if pages is not None and (not isinstance(exc, HubError) or isinstance(exc, (PublishError, _Exhausted))):
             _settle_quietly(pages)
         raise
+    if committed.changed:
+        forget_check(store.place.spec, store.settings)  # this cache's copy of the hub must ask again
     if pages is not None:
         pages.settle()
     return committed

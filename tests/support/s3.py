@@ -102,7 +102,12 @@ class Proxy:
                 answer = connection.getresponse()
                 data = answer.read()
                 wanted = self.headers.get("If-None-Match")
-                if proxy.mode == "revalidate" and self.command == "GET" and wanted == answer.getheader("ETag"):
+                if (
+                    proxy.mode == "revalidate"
+                    and self.command == "GET"
+                    and wanted
+                    and wanted == answer.getheader("ETag")
+                ):
                     connection.close()
                     return self._answer(304, b"", {"ETag": wanted})
                 self.send_response(answer.status, answer.reason)
