@@ -243,6 +243,27 @@ def test_a_store_without_conditional_writes_is_refused_unless_one_writer_is_decl
         proxy.stop()
 
 
+def test_a_passed_probe_is_remembered_for_the_endpoint_and_bucket_a_failed_one_never(s3, monkeypatch):
+    def probes(proxy):  # each probe writes one object of its own, a few times
+        return {p for m, p, _ in proxy.seen if m == "PUT" and ".ghosthub-probe-" in p}
+
+    honest = Proxy(s3.port)
+    dropping = Proxy(s3.port, mode="drop")
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", honest.url)
+        writable_store(hub_place(s3.hub), config.settings())
+        writable_store(hub_place(f"s3://{s3.bucket}/other-prefix"), config.settings())
+        assert len(probes(honest)) == 1  # probed once for this endpoint and bucket, whatever the prefix
+        monkeypatch.setenv("AWS_ENDPOINT_URL", dropping.url)  # another endpoint: probed on its own
+        for _ in range(2):
+            with pytest.raises(Unsupported):
+                writable_store(hub_place(s3.hub), config.settings())
+        assert len(probes(dropping)) == 2  # a failed probe is made again every time
+    finally:
+        honest.stop()
+        dropping.stop()
+
+
 # --------------------------------------------------------------------------- reading
 
 
