@@ -82,8 +82,9 @@ def test_a_redirect_from_the_endpoint_to_another_host_is_not_followed_with_the_s
     proxy.redirect_to = f"http://127.0.0.1:{elsewhere.port}"
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        with pytest.raises(DownloadError, match="refusing a redirect of a signed request .*AWS_ENDPOINT_URL") as info:
-            Client(hub=s3.hub, offline=False).download("moved_model")
+        refused = "refusing a redirect of a signed request"
+        with pytest.warns(CardWarning, match=refused), pytest.raises(DownloadError, match=refused) as info:
+            Client(hub=s3.hub, offline=False).download("moved_model")  # the index's sync, then the asset
         assert "X-Amz-Signature" not in str(info.value) and "Credential" not in str(info.value)
         assert proxy.gets("moved_model-" + hashlib.sha256(data).hexdigest()[:8] + ".ckpt")  # asked the endpoint
         assert elsewhere.seen == []  # and nothing, signature or not, reached the other host
