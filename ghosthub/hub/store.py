@@ -108,14 +108,22 @@ class ObjectStore:
             raise explain(exc, self.url(sub)) from None
 
     def uploads(self, sub: str = "") -> list[dict]:
-        """Multipart uploads begun and neither completed nor aborted: ``{"rel", "id", "started"}``."""
+        """Multipart uploads begun and neither completed nor aborted: ``{"rel", "id", "started", "checksum"}``.
+
+        ``checksum`` is the part checksum algorithm the upload was created with (``CRC32``), or None.
+        """
         start = self.key(sub) if sub else (self.place.prefix + "/" if self.place.prefix else "")
         found, marker = [], {}
         try:
             while True:
                 page = self.s3.list_multipart_uploads(Bucket=self.bucket, Prefix=start, **marker)
                 found += [
-                    {"rel": self.rel(u["Key"]), "id": u["UploadId"], "started": u.get("Initiated")}
+                    {
+                        "rel": self.rel(u["Key"]),
+                        "id": u["UploadId"],
+                        "started": u.get("Initiated"),
+                        "checksum": u.get("ChecksumAlgorithm"),
+                    }
                     for u in page.get("Uploads", ())
                 ]
                 if not page.get("IsTruncated"):

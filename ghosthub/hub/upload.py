@@ -145,28 +145,37 @@ def _multipart(
     part_size, threads = shape
     part_size = max(part_size, -(-size // MAX_PARTS))
     count = -(-size // part_size)
-    upload_id, have = _resumable(store, rel)
+    upload_id, have, algorithm = _resumable(store, rel)
     s3, bucket, key = store.s3, store.bucket, store.key(rel)
     try:
         if upload_id is None:
-            upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, Metadata=_meta(sha256))["UploadId"]
+            algorithm = _checksum_algorithm(s3)
+            upload_id = s3.create_multipart_upload(
+                Bucket=bucket, Key=key, Metadata=_meta(sha256), **_algorithm_arg(algorithm)
+            )["UploadId"]
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, store.url(rel)) from None
+    checksum = f"Checksum{algorithm}" if algorithm else None  # the part checksum the completion must list
 
     def send(number: int, data: bytes) -> dict:
         old = have.get(number)
         if old and old["Size"] == len(data) and old["ETag"].strip('"') == hashlib.md5(data).hexdigest():
             kept = True
         else:
-            old = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
+            old = s3.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **_algorithm_arg(algorithm)
+            )
             kept = False
         shown.advance(len(data))
-        return {"PartNumber": number, "ETag": old["ETag"], "kept": kept}
+        part = {"PartNumber": number, "ETag": old["ETag"]}
+        if checksum and old.get(checksum):
+            part[checksum] = old[checksum]
+        return {**part, "kept": kept}
 
     try:
         digest, parts = _send_in_order(path, count, part_size, max(1, min(threads, count)), send)
         _check_digest(digest, sha256, path, store.url(rel))
-        done = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+        done = [{k: v for k, v in p.items() if k != "kept"} for p in parts]
         condition = {} if not store.conditional else {"IfMatch": replace} if replace else {"IfNoneMatch": "*"}
         s3.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}, **condition
@@ -255,29 +264,47 @@ class _Progress:
             self.bar = None
 
 
-def _resumable(store: ObjectStore, rel: str) -> tuple[str | None, dict[int, dict]]:
-    """The open upload of ``rel`` with the most bytes sent, and its parts by number; (None, {}) when none."""
-    best, best_parts, best_bytes = None, {}, -1
+def _checksum_algorithm(s3) -> str | None:
+    """The part checksum a new upload declares: CRC32 as the AWS tools send it, unless the AWS configuration
+    (``AWS_REQUEST_CHECKSUM_CALCULATION=when_required``, for stores that refuse checksums) asks for none.
+
+    Declared, the store checks each part and keeps a checksum of parts; undeclared, S3 and moto compute a
+    full-object CRC64NVME of the completed object instead, which costs moto a second copy of the object.
+    """
+    wanted = getattr(getattr(s3, "meta", None), "config", None)
+    return "CRC32" if getattr(wanted, "request_checksum_calculation", "when_supported") == "when_supported" else None
+
+
+def _algorithm_arg(algorithm: str | None) -> dict:
+    return {"ChecksumAlgorithm": algorithm} if algorithm else {}
+
+
+def _resumable(store: ObjectStore, rel: str) -> tuple[str | None, dict[int, dict], str | None]:
+    """The open upload of ``rel`` with the most bytes sent, its parts by number and its checksum algorithm."""
+    best, best_parts, best_algorithm, best_bytes = None, {}, None, -1
     for upload in store.uploads(rel):
         if upload["rel"] != rel:
             continue
-        parts = _parts(store, rel, upload["id"])
+        parts, algorithm = _parts(store, rel, upload["id"])
+        algorithm = upload.get("checksum") or algorithm
         sent = sum(p["Size"] for p in parts.values())
         if sent > best_bytes:
-            best, best_parts, best_bytes = upload["id"], parts, sent
-    return best, best_parts
+            best, best_parts, best_algorithm, best_bytes = upload["id"], parts, algorithm, sent
+    return best, best_parts, best_algorithm
 
 
-def _parts(store: ObjectStore, rel: str, upload_id: str) -> dict[int, dict]:
-    parts, marker = {}, {}
+def _parts(store: ObjectStore, rel: str, upload_id: str) -> tuple[dict[int, dict], str | None]:
+    """The parts of an open upload by number, and the checksum algorithm it was created with."""
+    parts, marker, algorithm = {}, {}, None
     try:
         while True:
             page = store.s3.list_parts(Bucket=store.bucket, Key=store.key(rel), UploadId=upload_id, **marker)
             parts.update({p["PartNumber"]: p for p in page.get("Parts", ())})
+            algorithm = page.get("ChecksumAlgorithm") or algorithm
             if not page.get("IsTruncated"):
-                return parts
+                return parts, algorithm
             marker = {"PartNumberMarker": page["NextPartNumberMarker"]}
     except Exception as exc:  # noqa: BLE001
         if error_code(exc) == "NoSuchUpload":  # completed or aborted since it was listed
-            return {}
+            return {}, None
         raise explain(exc, store.url(rel)) from None
