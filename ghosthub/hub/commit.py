@@ -6,8 +6,8 @@ ETag, changed, and written back with ``If-Match`` on that ETag (``If-None-Match:
 first). A refused write (412, or 409 while another write is in flight) means another writer
 committed first: the index is read again, the change applied again to what is there now, and
 written again, after a growing, jittered pause, a bounded number of times. The hub's pages
-are written before each try and settled against the index that won once the commit is over
-(see :mod:`ghosthub.hub.site_store`).
+are written before the first try and settled against the index that won once the commit is
+over (see :mod:`ghosthub.hub.site_store`).
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ def commit_index(
         None when the index already says what it should. It is called again on each retry
         with the index as it is then, and may raise (a conflict it finds) to end the commit.
     pages : StorePages, optional
-        The hub's pages: written for the index of each try, before it, then settled against
-        the index as it stands once the commit is over, whether it changed the index, found
-        nothing to change, or ended in a conflict.
+        The hub's pages: written for the index of the first try, before it, then settled
+        against the index as it stands once the commit is over, whether it changed the index,
+        found nothing to change, or ended in a conflict.
     tries : int
         Writes of the index before giving up.
 
@@ -116,7 +116,9 @@ def _swap(store: ObjectStore, update: Update, pages: StorePages | None, tries: i
         if new is None:
             return Committed(index, False, retries)
         new["updated"] = utcnow()
-        if pages is not None:
+        if pages is not None and attempt == 0:
+            # Pages first, so the index's readers find them; a writer that lost a try keeps its window
+            # short (no pages before its next tries) and leaves them to the settling after its commit.
             pages.write(new)  # may complete entries from their cards: the index is serialised after
         try:
             store.put(INDEX, index_bytes(new), if_match=etag, if_none_match=etag is None)

@@ -1,8 +1,8 @@
 """An object-store hub's pages: written with each try of the index, then settled against the index that won.
 
 A store has no transaction that spans objects, so the pages follow the index by two rules.
-Before each compare-and-swap of ``index.json`` a writer writes the pages of the index it is
-about to commit (:meth:`StorePages.write`): when it wins, its pages are already there. After
+Before its first compare-and-swap of ``index.json`` a writer writes the pages of the index it
+is about to commit (:meth:`StorePages.write`): when it wins, its pages are already there. After
 the commit, whatever its outcome, it settles (:meth:`StorePages.settle`): it reads the index
 as it stands and the pages the store holds, writes what differs, and looks again, until a
 look finds nothing to write. Every write of a page is followed by such a look from its
