@@ -10,7 +10,7 @@ match (``ListParts``) and sends only the rest. The upload is completed with ``If
 *``: of two writers of one key, one completes and the other finds the same bytes there.
 
 The file is read once, in order, by one reader that hashes it while worker threads send the
-parts it has read (a few parts ahead at most, so memory stays bounded); an upload whose bytes
+parts it has read (two parts ahead at most, so memory stays bounded); an upload whose bytes
 do not have the digest it was asked to upload is aborted, never completed. So a user's own
 file can be uploaded where it lies, without a private copy: a file that changed since it was
 hashed is caught.
@@ -198,10 +198,11 @@ def _multipart(
 def _send_in_order(path: Path, count: int, part_size: int, threads: int, send) -> tuple[object, list[dict]]:
     """Read ``path`` part by part, hashing it, while ``threads`` senders send the parts read: (SHA-256, parts).
 
-    At most two parts per sender wait in memory; the first failure stops the reading and is raised.
+    Besides the parts being sent, at most two wait in memory (12 x 8 MiB at the defaults); the first
+    failure stops the reading and is raised.
     """
     digest = hashlib.sha256()
-    room = threading.BoundedSemaphore(2 * threads)
+    room = threading.BoundedSemaphore(threads + 2)
     failed = threading.Event()
     futures: list[Future] = []
 
