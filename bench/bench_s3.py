@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,7 @@ def main() -> None:
         read_figures(tmp, args.runs)
     finally:
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # a checkpoint of --size-mib and hub folders
 
 
 def upload_figures(client, tmp: Path, size_mib: int, runs: int) -> None:
