@@ -82,6 +82,10 @@ class Settings:
     part_size : int
         Part size of multipart uploads to object stores, and the size from which an asset is
         uploaded in parts (``GHOSTHUB_PART_SIZE``, default ``8M``; stores want at least ``5M``).
+    hub_ttl : float
+        Seconds a copy of a remote hub (URL or s3) is used without asking the hub again once
+        the hub was asked (``GHOSTHUB_HUB_TTL``; default 0: every command asks, with the copy's
+        ETag). A write into an s3 hub from this cache makes its copy ask again at once.
     cpu_isa : str or None
         oneDNN's instruction-set ceiling asked for with ``GHOSTHUB_CPU_ISA`` (lower case;
         ``native`` for none); None when unset (see :func:`ghosthub.runtime.pin_cpu_isa`).
@@ -121,6 +125,7 @@ class Settings:
     cpu_isa: str | None = None
     single_writer: bool = False
     part_size: int = 8 << 20
+    hub_ttl: float = 0.0
 
     def __init__(self, **values) -> None:
         fields = type(self).__annotations__
@@ -222,6 +227,9 @@ def settings(
         connections=_connections(env) if connections is None else max(0, int(connections)),
         single_writer=_flag(env, "GHOSTHUB_SINGLE_WRITER"),
         part_size=_size(env, "GHOSTHUB_PART_SIZE", Settings.part_size, zero=False),
+        hub_ttl=0.0
+        if env.get("GHOSTHUB_HUB_TTL", "").strip() in ("0", "0.0")
+        else _number(env, "GHOSTHUB_HUB_TTL", float, Settings.hub_ttl, "a number of seconds (0: ask every time)"),
         cpu_isa=cpu_isa(env),
     )
 

@@ -11,6 +11,7 @@ import pytest
 from tests.support.fetching import Served, assert_cache_sound, fast_settings, write_card
 from tests.support.httpserver import AssetServer
 from tests.support.paths import SEED
+from tests.support.s3 import Bucket, MotoServer
 
 
 @pytest.fixture
@@ -46,3 +47,20 @@ def sound_cache(settings):
     """Ends the test with the cache invariants checked; a module opts in with ``usefixtures``."""
     yield
     assert_cache_sound(settings.cache_dir)
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """moto's S3 API server on 127.0.0.1, one for the session (each test takes a bucket of its own)."""
+    pytest.importorskip("boto3")
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto, monkeypatch, tmp_path) -> Bucket:
+    """A fresh bucket on moto, the AWS variables pointing at it, and a cache of this test's own."""
+    monkeypatch.setenv("GHOSTHUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GHOSTHUB_NO_PROGRESS", "1")
+    return Bucket(moto.url, tmp_path, monkeypatch)

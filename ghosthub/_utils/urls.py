@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["is_loopback", "is_url", "redact", "same_origin"]
+__all__ = ["is_loopback", "is_presigned", "is_url", "redact", "same_origin"]
+
+# Query parameters that sign a request, as object stores presign URLs: SigV4 alone (S3, MinIO, Ceph), or a
+# Signature beside the key id that signed it (SigV2: AWSAccessKeyId; Huawei OBS: AccessKeyId).
+_SIGV4 = "x-amz-signature"
+_KEY_IDS = ("awsaccesskeyid", "accesskeyid")
 
 
 def is_url(spec: str) -> bool:
@@ -25,6 +30,26 @@ def redact(url: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def is_presigned(url: str) -> bool:
+    """True for a URL that carries its own signature in its query (an object store's presigned GET).
+
+    Such a URL is its own credential, valid for one host: it never gets another Authorization
+    header (a store refuses a request signed twice) and never follows a redirect to another host.
+
+    Examples
+    --------
+    >>> is_presigned("http://127.0.0.1:9000/zoo/a.ckpt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ab")
+    True
+    >>> is_presigned("https://example.org/a.ckpt?version=2"), is_presigned("https://example.org/x-amz-signature")
+    (False, False)
+    """
+    query = urlsplit(url).query
+    if not query:
+        return False
+    names = {part.partition("=")[0].lower() for part in query.split("&")}
+    return _SIGV4 in names or ("signature" in names and any(key in names for key in _KEY_IDS))
 
 
 def same_origin(url: str, other: str) -> bool:

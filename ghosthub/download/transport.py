@@ -22,7 +22,7 @@ defer_charset_detection()  # before requests is imported: saves a cache miss ten
 import requests  # noqa: E402
 import urllib3  # noqa: E402
 
-from .._utils.urls import is_loopback, redact, same_origin
+from .._utils.urls import is_loopback, is_presigned, redact, same_origin
 from .._version import __version__
 from ..errors import TransferError
 from .body import body_pieces, encoding, wire_bytes
@@ -119,8 +119,11 @@ class Transport:
         A ``GHOSTHUB_TOKENS``/``GHOSTHUB_NETRC`` entry for the URL's host (or
         host:port); else ``GHOSTHUB_TOKEN`` when the URL has the hub's origin;
         else the user and password written in the hub's URL, for the hub's
-        origin. Nothing goes over plain HTTP except to a loopback address.
+        origin. Nothing goes over plain HTTP except to a loopback address, and nothing to a
+        presigned URL: its signature is its credential, and a store refuses a request signed twice.
         """
+        if is_presigned(url):
+            return None
         parts = urlsplit(url)
         if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and is_loopback(url)):
             return None
@@ -363,6 +366,13 @@ class Transport:
                 return response
             target = urljoin(url, response.headers["Location"])
             response.close()
+            if is_presigned(first) and not same_origin(target, first):
+                raise TransferError(
+                    f"refusing a redirect of a signed request from {redact(url)} to {redact(target)}",
+                    "a presigned request goes to the configured object store only; check AWS_ENDPOINT_URL and the "
+                    "bucket's region (AWS_DEFAULT_REGION)",
+                    url=url,
+                )
             if not redirect_allowed(url, target):
                 raise TransferError(
                     f"refusing a redirect from {redact(url)} to {redact(target)}",

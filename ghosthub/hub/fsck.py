@@ -113,10 +113,10 @@ def fsck(
         from .. import config
         from .fsck_store import fsck_store
 
-        removed, freed, problems = fsck_store(
+        removed, freed, problems, pages = fsck_store(
             place, settings or config.settings(), dry_run=dry_run, stale_after=stale_after
         )
-        return FsckReport(False, removed, freed, problems)
+        return FsckReport(False, removed, freed, problems, pages=tuple(pages))
     if place.kind == "url":
         raise HubError(f"fsck repairs a hub folder or an s3:// hub, not a URL ({place.shown}); run it where the hub is")
     root = Path(root)

@@ -5,7 +5,8 @@ whole or not at all. A publish killed (or beaten to the index by another writer)
 commit leaves objects the index never refers to, and maybe an unfinished multipart upload
 whose parts cost storage. They are removed once older than ``stale_after`` (a younger one
 may belong to a publish still running). Only ``cards/``, ``assets/``, the probe objects and
-open uploads are touched; anything else under the prefix is left alone.
+open uploads are touched, and the pages (``index.html``, ``models/``), which are brought in line
+with the index as for a folder; anything else under the prefix is left alone.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ import datetime as _dt
 from .._utils.places import HubPlace
 from ..errors import HubError
 from .index import INDEX, parse_index
+from .site_store import StorePages
 from .store import PROBE, ObjectStore
 
 __all__ = ["fsck_store"]
 
 
 def fsck_store(place: HubPlace, settings, *, dry_run: bool = False, stale_after: float = 600.0):
-    """Repair and check the object-store hub ``place``: (removed, bytes freed, problems).
+    """Repair and check the object-store hub ``place``: (removed, bytes freed, problems, pages).
 
     ``removed`` lists the ``s3://`` URLs of objects removed (or, dry, to be removed) and of
     aborted uploads (``... (unfinished upload)``); ``problems`` the index entries whose card
-    or asset is missing.
+    or asset is missing; ``pages`` the pages written or removed (dry: that would be) to match
+    the index.
 
     Raises
     ------
@@ -63,7 +66,13 @@ def fsck_store(place: HubPlace, settings, *, dry_run: bool = False, stale_after:
         removed.append(f"{store.url(upload['rel'])} (unfinished upload)")
         if not dry_run:
             store.abort(upload["rel"], upload["id"])
-    return removed, freed, problems
+    if body is None:
+        return removed, freed, problems, []
+    pages = StorePages(store)
+    if dry_run:
+        plan = pages.plan(index)
+        return removed, freed, problems, sorted([*plan.writes, *plan.removes])
+    return removed, freed, problems, pages.settle()
 
 
 def _aware(when: _dt.datetime) -> _dt.datetime:

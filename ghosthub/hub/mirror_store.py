@@ -6,7 +6,8 @@ sent again), the card under its digest's key, and the index changes last, one mo
 time, by compare-and-swap (:mod:`ghosthub.hub.commit`), so a mirror run and publishes into
 the same hub never lose each other's entries. Objects an updated card no longer links, and
 with ``prune`` the files of models gone from the source, are removed once the index no
-longer refers to them.
+longer refers to them. The hub's pages are settled once, after the last model
+(:mod:`ghosthub.hub.site_store`): one ``index.html`` for the run, not one per model.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from .._utils.hashes import file_hash
 from .._utils.places import HubPlace
 from ..modelcard import parse_card, render_card
 from .commit import card_key, commit_index, put_card
-from .index import INDEX, asset_file_name, empty_index, parse_index
+from .index import INDEX, asset_file_name, card_facts, empty_index, parse_index
+from .site_store import StorePages
 from .store import ObjectStore, writable_store
 from .upload import upload_asset
 
@@ -53,6 +55,8 @@ def mirror_to_store(
             n for n in index["models"] if n not in names and any(fnmatch.fnmatchcase(n.lower(), p) for p in wanted)
         )
         items += [item(*_remove_one(store, name, index, dry_run)) for name in gone]
+    if not dry_run:
+        StorePages(store).settle()
     return items
 
 
@@ -77,7 +81,7 @@ def _mirror_one(card, store: ObjectStore, index: dict, settings, base_url, dry_r
             source = fetch_asset(card, asset, settings=settings, progress=progress)
             digest, size = file_hash(source), source.stat().st_size
             upload_asset(store, rel, source, digest, part_size=settings.part_size, threads=settings.connections or 10,
-                         force=True)  # fmt: skip
+                         force=True, progress=progress)  # fmt: skip
             fetched.append(rel)
         link = f"{base_url.rstrip('/')}/{rel}" if base_url else f"../{rel}"
         new_assets.append(
@@ -98,6 +102,7 @@ def _mirror_one(card, store: ObjectStore, index: dict, settings, base_url, dry_r
         "backbone": card.backbone,
         "dataset": card.dataset,
         "metrics": card.metrics,
+        **card_facts(card),  # what index.html shows
         "assets": index_assets,
     }
 

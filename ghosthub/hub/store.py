@@ -8,9 +8,12 @@ anything else a :class:`~ghosthub.errors.HubError` naming the object and what to
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
 from collections.abc import Iterator
 
+from .._utils.fs import read_json, write_json
 from .._utils.places import HubPlace
 from ..download.s3 import client, error_code, explain, status_of
 from ..errors import HubError
@@ -18,6 +21,8 @@ from ..errors import HubError
 __all__ = ["ObjectStore", "Precondition", "Unsupported"]
 
 PROBE = ".ghosthub-probe-"  # keys of the conditional-write probe: removed at once, by fsck if a kill left one
+# Seconds a passed probe of one endpoint and bucket is trusted: its 4 requests are not repeated by every publish.
+PROBE_MEMORY = 3600.0
 _CONFLICT = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
@@ -103,14 +108,22 @@ class ObjectStore:
             raise explain(exc, self.url(sub)) from None
 
     def uploads(self, sub: str = "") -> list[dict]:
-        """Multipart uploads begun and neither completed nor aborted: ``{"rel", "id", "started"}``."""
+        """Multipart uploads begun and neither completed nor aborted: ``{"rel", "id", "started", "checksum"}``.
+
+        ``checksum`` is the part checksum algorithm the upload was created with (``CRC32``), or None.
+        """
         start = self.key(sub) if sub else (self.place.prefix + "/" if self.place.prefix else "")
         found, marker = [], {}
         try:
             while True:
                 page = self.s3.list_multipart_uploads(Bucket=self.bucket, Prefix=start, **marker)
                 found += [
-                    {"rel": self.rel(u["Key"]), "id": u["UploadId"], "started": u.get("Initiated")}
+                    {
+                        "rel": self.rel(u["Key"]),
+                        "id": u["UploadId"],
+                        "started": u.get("Initiated"),
+                        "checksum": u.get("ChecksumAlgorithm"),
+                    }
                     for u in page.get("Uploads", ())
                 ]
                 if not page.get("IsTruncated"):
@@ -220,6 +233,8 @@ def writable_store(place: HubPlace, settings, *, single_writer: bool | None = No
 
     A store that does not honour them is refused, unless the user declares a single writer
     (``single_writer``, else ``settings.single_writer``): then nothing is sent conditionally.
+    A passed probe is remembered in the cache for :data:`PROBE_MEMORY` seconds per endpoint
+    and bucket; a failed one is never remembered.
 
     Raises
     ------
@@ -228,8 +243,11 @@ def writable_store(place: HubPlace, settings, *, single_writer: bool | None = No
         the probe itself failed (no such bucket, no permission...).
     """
     store = ObjectStore(place, settings)
+    if _passed_recently(store):
+        return store
     why = store.probe()
     if why is None:
+        _remember_pass(store)
         return store
     single = settings.single_writer if single_writer is None else single_writer
     if not single:
@@ -240,3 +258,27 @@ def writable_store(place: HubPlace, settings, *, single_writer: bool | None = No
             "If-Match (AWS S3, MinIO, Ceph, ...)"
         )
     return ObjectStore(place, settings, conditional=False)
+
+
+def _probe_record(store: ObjectStore):
+    """(the cache file that remembers passed probes, this store's key in it: its endpoint and bucket)."""
+    endpoint = str(getattr(store.s3.meta, "endpoint_url", ""))
+    key = hashlib.sha256(f"{endpoint} {store.bucket}".encode()).hexdigest()[:16]
+    return store.settings.cache_dir / "hubs" / "probes.json", key
+
+
+def _passed_recently(store: ObjectStore) -> bool:
+    path, key = _probe_record(store)
+    passed = (read_json(path) or {}).get(key)
+    return isinstance(passed, (int, float)) and 0 <= time.time() - passed < PROBE_MEMORY
+
+
+def _remember_pass(store: ObjectStore) -> None:
+    path, key = _probe_record(store)
+    now = time.time()
+    kept = {k: v for k, v in (read_json(path) or {}).items() if isinstance(v, (int, float)) and now - v < PROBE_MEMORY}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {**kept, key: now})
+    except OSError:
+        pass  # a cache that cannot be written probes again next time

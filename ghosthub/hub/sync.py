@@ -2,7 +2,10 @@
 
 A sync never holds a command up for long: one overall deadline, one try for
 each card, a failed sync remembered for a while (commands meanwhile use the
-copy without asking), and one summary warning however many cards fail.
+copy without asking), and one summary warning however many cards fail. A
+successful one is remembered too: within ``GHOSTHUB_HUB_TTL`` seconds (default 0)
+the copy is used without asking, so no network stack (nor, for an s3 hub, the AWS
+SDK) is even imported.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from ..errors import CardError, CardWarning, DownloadError, HubError, OfflineErr
 from ..modelcard import ASSET_SIZE, parse_card, render_card
 from .index import INDEX, MAX_INDEX_BYTES, parse_index
 
-__all__ = ["Remote", "cards_dir", "sync"]
+__all__ = ["Remote", "cards_dir", "forget_check", "sync"]
 
 SYNC_DEADLINE = 20.0  # seconds one sync may take, every request included
 FAILURE_MEMORY = 60.0  # seconds a failed sync is remembered: no request to that hub meanwhile
@@ -113,6 +116,8 @@ def sync(url: str, settings) -> Path:
             url=remote.shown + INDEX,
             path=copy.local,
         )
+    if copy.have and copy.checked_within(settings.hub_ttl):
+        return copy.cards
     why = copy.recent_failure()
     if why is not None:
         return copy.fall_back(why, raise_without=True)
@@ -164,6 +169,14 @@ class _Copy(NamedTuple):
             f"{FAILURE_MEMORY:g} s"
         )
 
+    def checked_within(self, seconds: float) -> bool:
+        """Whether the hub was asked, and answered, less than ``seconds`` ago."""
+        if seconds <= 0:
+            return False
+        state = read_json(self.local / STATE) or {}
+        checked = state.get("checked_at")
+        return isinstance(checked, (int, float)) and 0 <= time.time() - checked < seconds
+
     def fall_back(self, why: str, *, raise_without: bool = False) -> Path:
         """The copy's cards, with one warning saying why they are not fresh; HubError when there is no copy."""
         if not self.have:
@@ -209,10 +222,10 @@ def _refresh(remote: Remote, copy: _Copy, settings) -> Path:
             _remember(copy.local, why)
             return copy.fall_back(why)
         if index is None:  # 304: the copy is current
-            _forget(copy.local)
+            _forget(copy.local, settings)
             return copy.cards
         got = _fetch_cards(remote, copy, index, transport, settings, deadline)
-    _store(copy, index, body, etag, got)
+    _store(copy, index, body, etag, got, settings)
     return copy.cards
 
 
@@ -274,7 +287,7 @@ def _fetch_cards(remote: Remote, copy: _Copy, index: dict, transport, settings, 
     return _Cards(keep, digests, problems, untried, failed)
 
 
-def _store(copy: _Copy, index: dict, body: bytes, etag: str | None, got: _Cards) -> None:
+def _store(copy: _Copy, index: dict, body: bytes, etag: str | None, got: _Cards, settings) -> None:
     """Drop the cards the index no longer lists, write the index and the record; warn once about what is missing."""
     for stale in copy.cards.glob("*.md") if copy.cards.is_dir() else ():
         if stale.name not in got.keep:
@@ -292,7 +305,7 @@ def _store(copy: _Copy, index: dict, body: bytes, etag: str | None, got: _Cards)
     }
     write_json(copy.local / "hub.json", meta)
     if complete:
-        _forget(copy.local)
+        _forget(copy.local, settings)
         return
     if got.untried or got.failed:
         _remember(copy.local, f"{got.failed + got.untried} cards not fetched")
@@ -400,9 +413,22 @@ def _remember(local: Path, why: str) -> None:
         pass  # a cache that cannot be written just asks again next time
 
 
-def _forget(local: Path) -> None:
+def _forget(local: Path, settings) -> None:
+    """The hub answered: no failure to remember; with ``GHOSTHUB_HUB_TTL``, when it was asked."""
     try:
-        (local / STATE).unlink(missing_ok=True)
+        if settings.hub_ttl > 0:
+            write_json(local / STATE, {"checked_at": time.time()})
+        else:
+            (local / STATE).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def forget_check(spec: str, settings) -> None:
+    """Make the cache's copy of hub ``spec`` ask the hub at its next use (this process just changed the hub)."""
+    copy = _Copy.of(Remote.of(hub_place(spec)).shown, settings)
+    try:
+        (copy.local / STATE).unlink(missing_ok=True)
     except OSError:
         pass
 

@@ -120,7 +120,8 @@ def publish(
         The hub folder (created if missing), or ``s3://bucket/prefix``
         (``pip install 'ghosthub[s3]'``): there the asset and the card are uploaded
         under content-addressed keys and the index is updated by compare-and-swap, so
-        several people can publish into one hub at once (see :mod:`ghosthub.hub.commit`).
+        several people can publish into one hub at once (see :mod:`ghosthub.hub.commit`);
+        its pages follow the index that wins (:mod:`ghosthub.hub.site_store`).
     backbone, width : str, float, optional
         The architecture the checkpoint must load into strictly (any registered one; the width
         for a family that takes one); by default what a checkpoint written by ``ghosthub train``
@@ -152,7 +153,7 @@ def publish(
     today : datetime.date, optional
         The card's update-time (default: today).
     settings : Settings, optional
-        Cache folder (where a copy for an s3 hub is staged), timeouts, multipart part size.
+        Cache folder (where a converted checkpoint for an s3 hub waits), timeouts, multipart part size.
     single_writer : bool, optional
         Write an s3 hub whose store does not honour conditional writes, on your word that
         no one else writes it meanwhile (default ``settings.single_writer``).
@@ -193,14 +194,18 @@ def publish(
             converted = work / f"{name}.incoming-converted.ckpt"
             convert_weights(checkpoint, converted)
             fmt, plan = "ckpt", plan_weights(converted)
-        # One pass over the bytes (copy into the hub while hashing), one read of the copy.
+        # A folder: one pass over the bytes (copy into the hub while hashing), one read of the copy. An object
+        # store: the file is hashed where it lies, and the upload hashes what it sends again (a file that changed
+        # is refused).
         try:
             # The name carries <host>-<pid>: made before the hub's lock is taken, it is left over only once we are gone.
-            staged, sha256 = stage_copy(
-                converted or checkpoint, work / f"{name}.incoming", suffix=f".{owner_tag()}.tmp"
+            staged, sha256 = (
+                (converted or checkpoint, file_hash(converted or checkpoint))
+                if store is not None
+                else stage_copy(converted or checkpoint, work / f"{name}.incoming", suffix=f".{owner_tag()}.tmp")
             )
         finally:
-            if converted is not None:
+            if converted is not None and store is None:
                 converted.unlink(missing_ok=True)
         try:
             params, info = _read_staged(staged, checkpoint)
@@ -242,7 +247,8 @@ def publish(
                 _clean_leftovers(root)
                 return _commit(root, staged, sha256, fmt, meta, force)
         finally:
-            staged.unlink(missing_ok=True)
+            if staged != checkpoint:
+                staged.unlink(missing_ok=True)
 
 
 def _open_hub(place, settings, single_writer: bool | None):
@@ -254,7 +260,7 @@ def _open_hub(place, settings, single_writer: bool | None):
         from ..hub.store import writable_store
 
         store = writable_store(place, settings, single_writer=single_writer)
-        staging = settings.cache_dir / "publish"  # the staged copy waits in the cache, not in the store
+        staging = settings.cache_dir / "publish"  # a converted checkpoint waits in the cache, not in the store
         staging.mkdir(parents=True, exist_ok=True)
         clean_leftovers(staging)  # copies staged by publishes killed earlier
         return staging, staging, store, []
@@ -339,7 +345,7 @@ def _architecture(checkpoint: Path, plan, info: dict, backbone: str | None, widt
 
 
 def _read_staged(staged: Path, checkpoint: Path):
-    """The staged copy's arrays and record.
+    """The staged copy's arrays and record (for an object store, the checkpoint's own).
 
     Its header was checked in the user's own file (:func:`_plan`); what can still fail is
     MindSpore's read of the tensors, or the file changed while it was copied.
@@ -347,8 +353,9 @@ def _read_staged(staged: Path, checkpoint: Path):
     try:
         return read_with_info(staged)
     except WeightsError as exc:
+        what = "it" if staged == checkpoint else "its copy in the hub"
         raise PublishError(
-            f"cannot publish {checkpoint}: its copy in the hub cannot be read as a checkpoint ({exc}). "
+            f"cannot publish {checkpoint}: {what} cannot be read as a checkpoint ({exc}). "
             "Check that the file is complete and not being written, then publish again."
         ) from None
 

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 import warnings
 from pathlib import Path
 
@@ -25,77 +24,23 @@ from ghosthub._utils.places import hub_place
 from ghosthub.cli import main
 from ghosthub.client import Client
 from ghosthub.errors import CardWarning, HubError, PublishError
-from ghosthub.hub.commit import publish_model
 from ghosthub.hub.fsck import fsck
-from ghosthub.hub.index import asset_file_name
 from ghosthub.hub.store import ObjectStore, Unsupported, writable_store
 from tests.support.paths import REPO
-from tests.support.s3 import MOTO, MotoServer, Proxy, aws_environment, card_for, environ_without_aws
+from tests.support.s3 import (
+    MOTO,
+    SECRET,
+    Proxy,
+    assert_pages_match_the_index,
+    card_for,
+    environ_without_aws,
+    publish_file,
+)
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(MOTO), reason="moto_server is not installed (pip install 'moto[server]')"),
     pytest.mark.timeout(180),
 ]
-SECRET = "ghosthub-test-secret-" + uuid.uuid4().hex
-
-
-@pytest.fixture(scope="session")
-def moto():
-    pytest.importorskip("boto3")
-    server = MotoServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto, monkeypatch, tmp_path):
-    """A fresh bucket on moto, the AWS variables pointing at it, and a cache of this test's own."""
-    env = aws_environment(moto.url, SECRET, tmp_path)
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GHOSTHUB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GHOSTHUB_NO_PROGRESS", "1")
-    import boto3
-
-    bucket = "zoo-" + uuid.uuid4().hex[:12]
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=bucket)
-
-    class S3:
-        pass
-
-    s = S3()
-    s.bucket, s.client, s.env, s.hub, s.tmp = bucket, client, env, f"s3://{bucket}/team", tmp_path
-    return s
-
-
-def publish_file(hub: str, name: str, data: bytes, *, settings=None, **kw):
-    """Publish ``data`` as model ``name`` (no MindSpore: the hub writer itself); returns (Published, sha256)."""
-    settings = settings or config.settings()
-    sha = hashlib.sha256(data).hexdigest()
-    path = Path(settings.cache_dir) / f"{name}-{sha[:8]}.bin"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    asset = asset_file_name(name, sha, "ckpt")
-    store = kw.pop("store", None) or writable_store(hub_place(hub), settings)
-    entry = {"assets": [{"path": f"assets/{asset}", "file-format": "ckpt", "sha256": sha, "size": len(data)}]}
-    done = publish_model(
-        store, name, (path, sha, "ckpt", f"assets/{asset}"), card_for(name, asset, sha), entry,
-        part_size=settings.part_size, **kw,
-    )  # fmt: skip
-    return done, sha
-
-
-def objects(s3) -> dict[str, bytes]:
-    pages = s3.client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)
-    keys = [o["Key"] for page in pages for o in page.get("Contents", ())]
-    return {k: s3.client.get_object(Bucket=s3.bucket, Key=k)["Body"].read() for k in keys}
-
-
-def index_of(s3) -> dict:
-    return json.loads(s3.client.get_object(Bucket=s3.bucket, Key="team/index.json")["Body"].read())
 
 
 def run_cli(args, env, cwd=None, timeout=120):
@@ -187,15 +132,16 @@ def test_eight_publishers_at_once_each_a_different_model_all_reach_the_index(s3)
         out, err = proc.communicate(timeout=150)
         assert proc.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
-    index = index_of(s3)
+    index = s3.index()
     assert sorted(index["models"]) == [f"model_{i}" for i in range(8)]
-    stored = objects(s3)
+    stored = s3.objects()
     for entry in index["models"].values():
         card = stored[f"team/{entry['card']}"]
         assert hashlib.sha256(card).hexdigest() == entry["card-sha256"]
         asset = stored[f"team/{entry['assets'][0]['path']}"]
         assert hashlib.sha256(asset).hexdigest() == entry["assets"][0]["sha256"]
     assert not any(".ghosthub-probe" in k for k in stored)  # every probe object removed
+    assert_pages_match_the_index(s3)  # the pages of the index that won, whatever the order of the writes
     print("compare-and-swap retries:", sum(r["retries"] for r in results))
 
 
@@ -225,10 +171,12 @@ def test_two_publishers_of_one_name_with_different_weights_one_wins_the_other_na
     results = [json.loads(p.communicate(timeout=150)[0].strip().splitlines()[-1]) for p in procs]
     winners = [r for r in results if r["ok"]]
     assert len(winners) == 1, results
-    listed = index_of(s3)["models"]["shared"]["assets"][0]["sha256"]
+    listed = s3.index()["models"]["shared"]["assets"][0]["sha256"]
     assert listed == winners[0]["sha256"]
     for loser in (r for r in results if not r["ok"]):
         assert f"asset SHA-256 {listed}" in loser["error"] and "--force" in loser["error"]
+    pages = assert_pages_match_the_index(s3)  # the winner's page, though the losers wrote theirs first
+    assert winners[0]["sha256"].encode() in pages["models/shared.html"]
 
 
 def test_force_replaces_a_model_published_with_other_weights(s3):
@@ -236,27 +184,16 @@ def test_force_replaces_a_model_published_with_other_weights(s3):
     with pytest.raises(PublishError, match="already published .* with other weights"):
         publish_file(s3.hub, "m", b"second weights")
     done, sha = publish_file(s3.hub, "m", b"second weights", force=True)
-    assert done.changed and index_of(s3)["models"]["m"]["assets"][0]["sha256"] == sha
+    assert done.changed and s3.index()["models"]["m"]["assets"][0]["sha256"] == sha
     again, _ = publish_file(s3.hub, "m", b"second weights")
     assert not again.changed and not again.uploaded.created  # the same publication: nothing written
-
-
-def test_extra_files_are_written_with_each_try_of_the_index(s3):
-    """The seam for pages: files derived from the index, rewritten for the index that finally wins."""
-    publish_file(s3.hub, "a", b"a weights")
-
-    def pages(index):
-        return {"index.html": ("\n".join(sorted(index["models"])) + "\n").encode()}
-
-    publish_file(s3.hub, "b", b"b weights", extras=pages)
-    assert objects(s3)["team/index.html"] == b"a\nb\n"
 
 
 # --------------------------------------------------------------------------- multipart, killed and resumed
 
 
 def test_a_publisher_killed_during_a_multipart_upload_resumes_and_sends_only_the_missing_parts(s3):
-    proxy = Proxy(int(s3.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]), rate=4 << 20)  # 4 MiB/s: a few seconds
+    proxy = Proxy(s3.port, rate=4 << 20)  # 4 MiB/s: a few seconds
     try:
         size, part = 16 << 20, 5 << 20  # 4 parts; stores want 5 MiB parts at least
         env = {**os.environ, "PYTHONPATH": str(REPO), "AWS_ENDPOINT_URL": proxy.url, "GHOSTHUB_PART_SIZE": str(part)}
@@ -269,7 +206,7 @@ def test_a_publisher_killed_during_a_multipart_upload_resumes_and_sends_only_the
         killed.communicate(timeout=30)
         uploads = s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
         assert len(uploads) == 1, "the killed publisher left its upload open"
-        assert "team/index.json" not in objects(s3)
+        assert "team/index.json" not in s3.objects()
         sent_before = proxy.parts_sent()
         proxy.rate = None
         out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
@@ -279,7 +216,7 @@ def test_a_publisher_killed_during_a_multipart_upload_resumes_and_sends_only_the
         assert proxy.parts_sent() - sent_before == result["parts"] < 4  # only the missing parts went over the wire
     finally:
         proxy.stop()
-    entry = index_of(s3)["models"]["big"]["assets"][0]
+    entry = s3.index()["models"]["big"]["assets"][0]
     body = s3.client.get_object(Bucket=s3.bucket, Key=f"team/{entry['path']}")["Body"].read()
     assert hashlib.sha256(body).hexdigest() == entry["sha256"] == result["sha256"] and len(body) == size
     assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
@@ -290,20 +227,41 @@ def test_a_publisher_killed_during_a_multipart_upload_resumes_and_sends_only_the
 
 @pytest.mark.parametrize("mode, why", [("drop", "ignores If-None-Match"), ("reject", "rejects If-None-Match")])
 def test_a_store_without_conditional_writes_is_refused_unless_one_writer_is_declared(s3, mode, why, monkeypatch):
-    proxy = Proxy(int(s3.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]), mode=mode)
+    proxy = Proxy(s3.port, mode=mode)
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         settings = config.settings()
         with pytest.raises(Unsupported, match=f"{why}.*--single-writer"):
             writable_store(hub_place(s3.hub), settings)
-        assert "team/index.json" not in objects(s3)
+        assert "team/index.json" not in s3.objects()
         store = writable_store(hub_place(s3.hub), settings, single_writer=True)
         assert not store.conditional
         done, sha = publish_file(s3.hub, "solo", b"solo weights", store=store)
-        assert done.changed and index_of(s3)["models"]["solo"]["assets"][0]["sha256"] == sha
-        assert not [k for k in objects(s3) if ".ghosthub-probe" in k]
+        assert done.changed and s3.index()["models"]["solo"]["assets"][0]["sha256"] == sha
+        assert not [k for k in s3.objects() if ".ghosthub-probe" in k]
     finally:
         proxy.stop()
+
+
+def test_a_passed_probe_is_remembered_for_the_endpoint_and_bucket_a_failed_one_never(s3, monkeypatch):
+    def probes(proxy):  # each probe writes one object of its own, a few times
+        return {p for m, p, _ in proxy.seen if m == "PUT" and ".ghosthub-probe-" in p}
+
+    honest = Proxy(s3.port)
+    dropping = Proxy(s3.port, mode="drop")
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", honest.url)
+        writable_store(hub_place(s3.hub), config.settings())
+        writable_store(hub_place(f"s3://{s3.bucket}/other-prefix"), config.settings())
+        assert len(probes(honest)) == 1  # probed once for this endpoint and bucket, whatever the prefix
+        monkeypatch.setenv("AWS_ENDPOINT_URL", dropping.url)  # another endpoint: probed on its own
+        for _ in range(2):
+            with pytest.raises(Unsupported):
+                writable_store(hub_place(s3.hub), config.settings())
+        assert len(probes(dropping)) == 2  # a failed probe is made again every time
+    finally:
+        honest.stop()
+        dropping.stop()
 
 
 # --------------------------------------------------------------------------- reading
@@ -349,20 +307,20 @@ def test_fsck_finds_unreferenced_uploads_missing_objects_and_open_uploads(s3, ca
     s3.client.delete_object(Bucket=s3.bucket, Key=f"team/{done.entry['assets'][0]['path']}")
     s3.client.put_object(Bucket=s3.bucket, Key="team/assets/killed-1a2b3c4d.ckpt", Body=b"killed publish")
     s3.client.create_multipart_upload(Bucket=s3.bucket, Key="team/assets/big-5e6f7a8b.ckpt")
-    before = objects(s3)
+    before = s3.objects()
     assert main(["fsck", s3.hub, "--dry-run", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["problems"] == [f"lost: asset s3://{s3.bucket}/team/{done.entry['assets'][0]['path']} is missing"]
     # Objects younger than the grace period may belong to a publish still running: kept. (moto dates every
     # multipart upload in 2010, so the open upload is old enough to go.)
     assert [r for r in report["removed"] if not r.endswith("(unfinished upload)")] == []
-    assert objects(s3) == before and s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads")
+    assert s3.objects() == before and s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads")
     found = fsck(s3.hub, stale_after=0)
     assert f"s3://{s3.bucket}/team/assets/killed-1a2b3c4d.ckpt" in found.removed
     assert any(r.endswith("(unfinished upload)") for r in found.removed)
-    assert "team/assets/killed-1a2b3c4d.ckpt" not in objects(s3)
+    assert "team/assets/killed-1a2b3c4d.ckpt" not in s3.objects()
     assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
-    assert set(objects(s3)) == set(before) - {"team/assets/killed-1a2b3c4d.ckpt"}  # listed objects untouched
+    assert set(s3.objects()) == set(before) - {"team/assets/killed-1a2b3c4d.ckpt"}  # listed objects untouched
 
 
 def test_mirror_into_an_s3_hub_and_back_out_into_a_folder(s3, tmp_path):
@@ -371,6 +329,7 @@ def test_mirror_into_an_s3_hub_and_back_out_into_a_folder(s3, tmp_path):
     second = f"s3://{s3.bucket}/copy"
     items = Client(cards=[]).mirror(["source_*"], second, hub=s3.hub)
     assert [(i.name, i.state) for i in items] == [("source_model", "new")]
+    assert_pages_match_the_index(s3, "copy")
     again = Client().mirror(["source_*"], second, hub=s3.hub)
     assert [(i.name, i.state, i.fetched) for i in again] == [("source_model", "unchanged", [])]
     folder = tmp_path / "mirror"
@@ -392,6 +351,8 @@ def test_publish_load_and_list_from_s3_with_the_secret_key_nowhere(s3, tmp_path)
     env = {**os.environ, "GHOSTHUB_CACHE": str(tmp_path / "cache")}
     published = run_cli(["publish", str(ckpt), "--name", "team_net", "--width", "0.5", "--hub", s3.hub, "--json"], env)
     assert published.returncode == 0, published.stderr
+    assert ckpt.is_file()  # uploaded from where it lies: no copy of it was made, and the user's file stays
+    assert [p for p in (tmp_path / "cache" / "publish").iterdir()] == []
     listed = run_cli(["list", "--hub", s3.hub, "--json"], env)
     assert "team_net" in listed.stdout, listed.stderr
     shown = run_cli(["show", "team_net", "--hub", s3.hub], env)
@@ -404,7 +365,7 @@ def test_publish_load_and_list_from_s3_with_the_secret_key_nowhere(s3, tmp_path)
     assert np.isfinite(net(__import__("mindspore").Tensor(np.ones((1, 3, 32, 32), np.float32))).asnumpy()).all()
     outputs = [o.stdout + o.stderr for o in (published, listed, shown, downloaded, fsck_out)]
     written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
-    assert not [k for k, v in objects(s3).items() if SECRET.encode() in v or SECRET in k]
+    assert not [k for k, v in s3.objects().items() if SECRET.encode() in v or SECRET in k]
     assert not [o for o in outputs if SECRET in o]
     assert not [w for w in written if SECRET.encode() in w]
     assert not [p for p in Path.cwd().glob("s3:*")]
