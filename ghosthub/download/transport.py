@@ -460,7 +460,9 @@ def _refused(url: str, exc: _Retry) -> TransferError:
     """A first try refused: another in a second finds nothing listening either, so it is reported at once."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    return TransferError(f"connection refused: nothing listens on {parts.hostname}:{port}", _HINTS["refused"], url=url)
+    return TransferError(
+        f"connection refused: nothing listens on {parts.hostname}:{port}", _HINTS["refused"], url=url, network=True
+    )
 
 
 def _content_length(value: str | None) -> int | None:
